@@ -70,18 +70,59 @@ class WalkSurface:
                 f"{minutes} minutes exceeds the surface's horizon of "
                 f"{self.horizon_m / self.speed_m_per_min:g} minutes; compute access with a larger max_minutes",
             )
-        mask = self.distance_m <= np.float32(budget)
-        if not mask.any():
-            return shapely.MultiPolygon()
-        polygons = [
-            shapely.geometry.shape(geometry)
-            for geometry, _ in features.shapes(mask.view(np.uint8), mask=mask, connectivity=4,
-                                               transform=self.transform)
-        ]
-        result = shapely.MultiPolygon(polygons)
-        if not result.is_valid:  # rings touching at a cell corner
-            result = shapely.make_valid(result)
-        return result
+        return polygonize_mask(self.distance_m <= np.float32(budget), self.transform)
+
+
+def polygonize_mask(mask: np.ndarray, transform: Affine) -> shapely.MultiPolygon:
+    """The cells where ``mask`` is true as one MultiPolygon (cell edges, 4-connected), in the
+    transform's CRS."""
+    if not mask.any():
+        return shapely.MultiPolygon()
+    polygons = [
+        shapely.geometry.shape(geometry)
+        for geometry, _ in features.shapes(mask.view(np.uint8), mask=mask, connectivity=4, transform=transform)
+    ]
+    result = shapely.MultiPolygon(polygons)
+    if not result.is_valid:  # rings touching at a cell corner
+        result = shapely.make_valid(result)
+    return result
+
+
+def points_area(
+    xy: np.ndarray,
+    *,
+    cell_m: float = DEFAULT_CELL_M,
+    width_m: float = DEFAULT_ACCESS_WIDTH_M,
+) -> shapely.MultiPolygon:
+    """The area within about ``width_m`` of a set of points (k x 2, metres), on a ``cell_m`` grid aligned
+    like the walk surfaces: cells holding a point, spread by a disk of ``width_m``, polygonised.
+    Used for "uncovered residential area" layers built from resident points."""
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    if len(xy) == 0:
+        return shapely.MultiPolygon()
+    value = np.zeros(len(xy))
+    grid, transform = _grid_minimum(xy, value, cell_m=cell_m, width_m=width_m)
+    return polygonize_mask(grid <= 0, transform)
+
+
+def _grid_minimum(xy: np.ndarray, value: np.ndarray, *, cell_m: float, width_m: float):
+    """Smallest ``value`` per cell of a grid aligned to multiples of ``cell_m``, spread by a disk of
+    radius ``width_m`` (minimum filter); returns the float32 grid (inf where empty) and its transform."""
+    radius_cells = int(math.floor(width_m / cell_m))
+    pad = radius_cells + 1
+    x0 = (math.floor(xy[:, 0].min() / cell_m) - pad) * cell_m
+    y_top = (math.floor(xy[:, 1].max() / cell_m) + 1 + pad) * cell_m
+    cols = (np.floor((xy[:, 0] - x0) / cell_m)).astype(np.int64)
+    rows = (np.floor((y_top - xy[:, 1]) / cell_m)).astype(np.int64)
+    n_cols = int(cols.max()) + 1 + pad
+    n_rows = int(rows.max()) + 1 + pad
+    grid = np.full(n_rows * n_cols, np.inf, dtype=np.float32)
+    np.minimum.at(grid, rows * n_cols + cols, value.astype(np.float32))
+    grid = grid.reshape(n_rows, n_cols)
+    offsets = np.arange(-radius_cells, radius_cells + 1)
+    disk = np.hypot(*np.meshgrid(offsets, offsets)) * cell_m <= width_m
+    spread = ndimage.minimum_filter(grid, footprint=disk, mode="constant", cval=np.inf)
+    return spread, Affine.translation(x0, y_top) @ Affine.scale(cell_m, -cell_m)
 
 
 def walk_surface(
@@ -104,25 +145,11 @@ def walk_surface(
         )
     xy, distance = _reached_samples(access, spacing_m=cell_m / 2)
     horizon = access.max_distance_m
-    radius_cells = int(math.floor(access_width_m / cell_m))
     if len(xy) == 0:
         empty = np.full((1, 1), np.inf, dtype=np.float32)
         return WalkSurface(empty, Affine.translation(0, 0) @ Affine.scale(cell_m, -cell_m), access.network.crs,
                            cell_m, access_width_m, access.speed_m_per_min, horizon)
-    pad = radius_cells + 1
-    x0 = (math.floor(xy[:, 0].min() / cell_m) - pad) * cell_m
-    y_top = (math.floor(xy[:, 1].max() / cell_m) + 1 + pad) * cell_m
-    cols = (np.floor((xy[:, 0] - x0) / cell_m)).astype(np.int64)
-    rows = (np.floor((y_top - xy[:, 1]) / cell_m)).astype(np.int64)
-    n_cols = int(cols.max()) + 1 + pad
-    n_rows = int(rows.max()) + 1 + pad
-    grid = np.full(n_rows * n_cols, np.inf, dtype=np.float32)
-    np.minimum.at(grid, rows * n_cols + cols, distance.astype(np.float32))
-    grid = grid.reshape(n_rows, n_cols)
-    offsets = np.arange(-radius_cells, radius_cells + 1)
-    disk = np.hypot(*np.meshgrid(offsets, offsets)) * cell_m <= access_width_m
-    spread = ndimage.minimum_filter(grid, footprint=disk, mode="constant", cval=np.inf)
-    transform = Affine.translation(x0, y_top) @ Affine.scale(cell_m, -cell_m)
+    spread, transform = _grid_minimum(xy, distance, cell_m=cell_m, width_m=access_width_m)
     return WalkSurface(spread, transform, access.network.crs, float(cell_m), float(access_width_m),
                        access.speed_m_per_min, horizon)
 

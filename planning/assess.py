@@ -1,0 +1,345 @@
+"""The assessment pipeline: access, coverage, requirements R1-R4, saturation classes and zones per service.
+
+``assess(region, network, policy)`` returns an :class:`Assessment`, a frozen bundle of tables and
+GeoDataFrames (EPSG:4326) in which every verdict names its rule ids. The Streamlit app, the CLI, the
+report writers and the notebooks all read from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from planning.access import ServiceAccess, service_access
+from planning.coverage import Residents, coverage_table, resident_minutes, residents_along_streets
+from planning.isochrones import WalkSurface, points_area, walk_surface
+from planning.model import WGS84, Region, Service, SubdistrictKind
+from planning.network import WalkNetwork
+from planning.policy import HARD_BLOCKS, Policy, load_policy
+
+#: Saturation classes, from most to least served.
+CLASSES = ("saturated", "balanced", "underserved", "blank")
+CLASS_LABELS = {
+    "saturated": ("相对饱和", "saturated"),
+    "balanced": ("均衡", "balanced"),
+    "underserved": ("相对不足", "underserved"),
+    "blank": ("空白", "blank"),
+}
+#: Services that get saturation classes (dual channel is planned per county, rule R2).
+CLASSIFIED_SERVICES = (Service.PERSONAL_ACCOUNT, Service.OUTPATIENT_POOLING, Service.CHRONIC_DISEASE)
+#: The search horizon is this many times the walk budget, so walk times just beyond it are known.
+HORIZON_FACTOR = 2.0
+
+
+@dataclass(frozen=True, eq=False)
+class Assessment:
+    """Everything one assessment found. Tables are pandas DataFrames; layers GeoDataFrames in EPSG:4326.
+
+    Attributes
+    ----------
+    pharmacies : GeoDataFrame
+        The region's pharmacies plus ``subdistrict_code``, ``county_code``, ``snap_m`` (metres to the
+        street), ``on_network``, ``r4_ok`` (cross-region settlement where services are held).
+    coverage : DataFrame
+        Per (sub-district ``code``, ``service``): population, covered, covered_share, uncovered, street_km.
+    subdistricts : GeoDataFrame
+        Per (sub-district, service): counts, measures, ``class`` and the ``class_rule`` / ``class_measure``
+        that decided it, R1 and R3 verdicts.
+    counties : GeoDataFrame
+        Per (county, service): counts and the roll-up class, R2 verdict, fund rules B3/B4.
+    zones : GeoDataFrame
+        Per service, blocked / priority / review polygons, one feature per rule (``rule_ids``).
+    uncovered : GeoDataFrame
+        Per service, the residential area beyond the walk budget (polygon) with persons.
+    """
+
+    region: Region
+    network: WalkNetwork
+    policy: Policy
+    access: dict[Service, ServiceAccess]
+    surfaces: dict[Service, WalkSurface]
+    residents: Residents
+    pharmacies: gpd.GeoDataFrame
+    coverage: pd.DataFrame
+    subdistricts: gpd.GeoDataFrame
+    counties: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame
+    uncovered: gpd.GeoDataFrame
+    circles: gpd.GeoDataFrame
+    notes: list[str] = field(default_factory=list)
+
+    def subdistrict_row(self, code: str, service: Service | str) -> pd.Series:
+        """The class/requirement row of one sub-district for one service."""
+        table = self.subdistricts
+        return table[(table["code"] == code) & (table["service"] == Service(service).value)].iloc[0]
+
+
+def assess(
+    region: Region,
+    network: WalkNetwork,
+    policy: Policy | None = None,
+    *,
+    residents: Residents | None = None,
+) -> Assessment:
+    """Assess ``region`` on ``network`` under ``policy`` (default: the ``default`` preset).
+
+    ``residents`` may be passed to reuse a population surface (scenarios do); by default residents are
+    spread along each sub-district's streets (:func:`planning.coverage.residents_along_streets`).
+    """
+    policy = policy or load_policy()
+    pharmacies = locate_pharmacies(region, network, policy)
+    if residents is None:
+        residents = residents_along_streets(network, region.subdistricts)
+    access: dict[Service, ServiceAccess] = {}
+    surfaces: dict[Service, WalkSurface] = {}
+    minutes: dict[str, np.ndarray] = {}
+    for service in Service:
+        access[service] = access_for(network, pharmacies, service, policy)
+        surfaces[service] = walk_surface(access[service], cell_m=policy.cell_m, access_width_m=policy.access_width_m)
+        minutes[service.value] = resident_minutes(access[service], residents)
+    coverage = coverage_table(region.subdistricts, residents, minutes, policy.walk_minutes)
+    subdistricts = classify_subdistricts(region, pharmacies, coverage, policy)
+    counties = classify_counties(region, pharmacies, coverage, policy)
+    circles = _circles(surfaces, policy)
+    uncovered = _uncovered_areas(network, residents, minutes, policy)
+    zones = build_zones(region, network, subdistricts, counties, circles, uncovered, policy)
+    return Assessment(region=region, network=network, policy=policy, access=access, surfaces=surfaces,
+                      residents=residents, pharmacies=pharmacies, coverage=coverage, subdistricts=subdistricts,
+                      counties=counties, zones=zones, uncovered=uncovered, circles=circles)
+
+
+def locate_pharmacies(region: Region, network: WalkNetwork, policy: Policy) -> gpd.GeoDataFrame:
+    """Pharmacies with their sub-district, county, distance to the street and R4 check."""
+    pharmacies = region.pharmacies.copy()
+    joined = gpd.sjoin(pharmacies[["geometry"]], region.subdistricts[["code", "county_code", "geometry"]],
+                       how="left", predicate="intersects")
+    joined = joined[~joined.index.duplicated(keep="first")]
+    pharmacies["subdistrict_code"] = joined["code"].reindex(pharmacies.index)
+    pharmacies["county_code"] = joined["county_code"].reindex(pharmacies.index)
+    snap = network.snap_lonlat(pharmacies.geometry.x.to_numpy(), pharmacies.geometry.y.to_numpy(),
+                               max_snap_m=policy.max_snap_m)
+    pharmacies["snap_m"] = snap.access_m
+    pharmacies["on_network"] = snap.on_network
+    holds_any = pharmacies[[s.value for s in Service]].any(axis=1)
+    if "cross_region_settlement" in pharmacies.columns:
+        pharmacies["r4_ok"] = ~holds_any | pharmacies["cross_region_settlement"].fillna(False).astype(bool)
+    else:
+        pharmacies["r4_ok"] = pd.NA
+    return pharmacies
+
+
+def access_for(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, service: Service, policy: Policy) -> ServiceAccess:
+    """One multi-source search from the pharmacies holding ``service`` (horizon: twice the budget)."""
+    holders = pharmacies[pharmacies[service.value].astype(bool)]
+    snap = network.snap_lonlat(holders.geometry.x.to_numpy(), holders.geometry.y.to_numpy(),
+                               max_snap_m=policy.max_snap_m)
+    return service_access(network, snap, site_ids=holders["pharmacy_id"].to_numpy(),
+                          speed_m_per_min=policy.speed_m_per_min,
+                          max_minutes=policy.walk_minutes * HORIZON_FACTOR)
+
+
+def classify(per_10k: float, covered_share: float, count: int, thresholds) -> tuple[str, str, str]:
+    """Class of one area, the measure that decided it and a short English reason.
+
+    Order: blank (no site and almost nobody covered) -> saturated (dense and nearly all covered) ->
+    underserved (sparse or too few covered) -> balanced.
+    """
+    if count == 0 and covered_share < thresholds.blank_max_covered_share:
+        return "blank", "covered_share", (
+            f"no pharmacy of this service and {covered_share:.0%} covered < {thresholds.blank_max_covered_share:.0%}")
+    if per_10k >= thresholds.saturated_per_10k and covered_share >= thresholds.saturated_min_covered_share:
+        return "saturated", "per_10k", (
+            f"{per_10k:.2f} per 10,000 >= {thresholds.saturated_per_10k:g} and {covered_share:.0%} covered")
+    if per_10k < thresholds.underserved_per_10k:
+        return "underserved", "per_10k", f"{per_10k:.2f} per 10,000 < {thresholds.underserved_per_10k:g}"
+    if covered_share < thresholds.underserved_min_covered_share:
+        return "underserved", "covered_share", (
+            f"{covered_share:.0%} covered < {thresholds.underserved_min_covered_share:.0%}")
+    return "balanced", "per_10k", (
+        f"{per_10k:.2f} per 10,000 within [{thresholds.underserved_per_10k:g}, {thresholds.saturated_per_10k:g})")
+
+
+def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd.DataFrame,
+                          policy: Policy) -> gpd.GeoDataFrame:
+    """One row per (sub-district, service): counts, measures, class, R1 and R3 verdicts with rule ids."""
+    counts = _counts(pharmacies, "subdistrict_code")
+    rows = []
+    for sd in region.subdistricts.itertuples():
+        street = sd.kind == SubdistrictKind.STREET.value
+        n_pool = counts.get((sd.code, Service.OUTPATIENT_POOLING.value), 0)
+        n_chronic = counts.get((sd.code, Service.CHRONIC_DISEASE.value), 0)
+        r1_missing = [s for s, n in ((Service.OUTPATIENT_POOLING, n_pool), (Service.CHRONIC_DISEASE, n_chronic)) if n == 0]
+        for service in Service:
+            cov = coverage[(coverage["code"] == sd.code) & (coverage["service"] == service.value)].iloc[0]
+            count = counts.get((sd.code, service.value), 0)
+            per_10k = count / sd.population * 10_000 if sd.population > 0 else float("inf") * (count > 0)
+            row = {
+                "code": sd.code, "name": sd.name, "kind": sd.kind, "county_code": sd.county_code,
+                "service": service.value, "population": int(sd.population), "pharmacies": int(count),
+                "per_10k": per_10k,
+                "residents_per_pharmacy": sd.population / count if count else np.nan,
+                "covered_share": float(cov["covered_share"]), "uncovered": float(cov["uncovered"]),
+                "street_km": float(cov["street_km"]),
+            }
+            if service in CLASSIFIED_SERVICES and policy.applies("S"):
+                cls, measure, reason = classify(per_10k, row["covered_share"], count, policy.thresholds[service])
+                row.update({"class": cls, "class_measure": measure, "class_reason": reason, "class_rule": "S"})
+            else:
+                row.update({"class": None, "class_measure": None, "class_reason": None, "class_rule": None})
+            if policy.applies("R1") and street and service in (Service.OUTPATIENT_POOLING, Service.CHRONIC_DISEASE):
+                row["r1_ok"] = service not in r1_missing
+                row["r1_shortfall"] = 0 if row["r1_ok"] else 1
+            else:
+                row["r1_ok"], row["r1_shortfall"] = None, None
+            if policy.applies("R3") and service in CLASSIFIED_SERVICES:
+                target = policy.thresholds[service].underserved_min_covered_share
+                row["r3_ok"] = row["covered_share"] >= target
+                row["r3_uncovered"] = row["uncovered"]
+            else:
+                row["r3_ok"], row["r3_uncovered"] = None, None
+            row["rule_ids"] = _rule_ids(row)
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    geometry = region.subdistricts.set_index("code").geometry
+    return gpd.GeoDataFrame(table, geometry=geometry.reindex(table["code"]).to_numpy(), crs=WGS84)
+
+
+def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd.DataFrame,
+                      policy: Policy) -> gpd.GeoDataFrame:
+    """One row per (county, service): counts, roll-up class, R2 and the fund rules B3/B4."""
+    counts = _counts(pharmacies, "county_code")
+    sd_county = region.subdistricts.set_index("code")["county_code"]
+    cov = coverage.assign(county_code=coverage["code"].map(sd_county))
+    rolled = cov.groupby(["county_code", "service"])[["population", "covered"]].sum()
+    rows = []
+    for county in region.counties.itertuples():
+        b3 = policy.applies("B3") and bool(county.fund_deficit_last_year)
+        b4 = policy.applies("B4") and bool(county.fund_deficit_last_year or county.fund_deficit_forecast
+                                           or county.fund_warning_letter)
+        for service in Service:
+            population, covered = rolled.loc[(county.code, service.value)] if (county.code, service.value) in rolled.index else (0, 0)
+            count = counts.get((county.code, service.value), 0)
+            per_10k = count / population * 10_000 if population else 0.0
+            share = covered / population if population else 0.0
+            row = {"code": county.code, "name": county.name, "service": service.value,
+                   "population": int(population), "pharmacies": int(count), "per_10k": per_10k,
+                   "covered_share": share, "fund_b3": b3, "fund_b4": b4}
+            if service in CLASSIFIED_SERVICES and policy.applies("S"):
+                cls, measure, reason = classify(per_10k, share, count, policy.thresholds[service])
+                row.update({"class": cls, "class_measure": measure, "class_reason": reason})
+            else:
+                row.update({"class": None, "class_measure": None, "class_reason": None})
+            if policy.applies("R2") and service is Service.DUAL_CHANNEL:
+                row["r2_ok"] = count >= 1
+                row["r2_shortfall"] = 0 if count >= 1 else 1
+            else:
+                row["r2_ok"], row["r2_shortfall"] = None, None
+            ids = [r for r, hit in (("R2", row["r2_ok"] is False), ("B3", b3), ("B4", b4)) if hit]
+            if row["class"] is not None:
+                ids.append("S")
+            row["rule_ids"] = ",".join(ids)
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    geometry = region.counties.set_index("code").geometry
+    return gpd.GeoDataFrame(table, geometry=geometry.reindex(table["code"]).to_numpy(), crs=WGS84)
+
+
+def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
+                circles: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame, policy: Policy) -> gpd.GeoDataFrame:
+    """Blocked, priority and review polygons per service, one feature per rule (EPSG:4326).
+
+    blocked: B1 (same-service circles), B2 (saturated sub-districts, for the service or for all
+    designated pharmacies), B3 (deficit counties), B4 (balance-only counties). priority (R3): the
+    uncovered residential area of blank or underserved sub-districts; R1/R2 shortfalls: the failing
+    street office or county. review: where a soft block (B1, B2, B4) and a priority meet.
+    """
+    features = []
+    overall = subdistricts[subdistricts["service"] == Service.PERSONAL_ACCOUNT.value].set_index("code")["class"]
+    for service in Service:
+        sd = subdistricts[subdistricts["service"] == service.value]
+        blocked, priority = [], []
+        if policy.applies("B1"):
+            circle = circles.loc[circles["service"] == service.value, "geometry"]
+            if len(circle) and not circle.iloc[0].is_empty:
+                blocked.append(("B1", circle.iloc[0]))
+        if policy.applies("B2"):
+            saturated = sd[(sd["class"] == "saturated") | (sd["code"].map(overall) == "saturated")]
+            if len(saturated):
+                blocked.append(("B2", shapely.union_all(saturated.geometry.to_numpy())))
+        county_rows = counties[counties["service"] == service.value]
+        for rule, column in (("B3", "fund_b3"), ("B4", "fund_b4")):
+            hit = county_rows[county_rows[column]]
+            if len(hit):
+                blocked.append((rule, shapely.union_all(hit.geometry.to_numpy())))
+        if policy.applies("R3"):
+            weak = sd[sd["class"].isin(["blank", "underserved"])]
+            area = uncovered.loc[uncovered["service"] == service.value, "geometry"]
+            if len(weak) and len(area) and not area.iloc[0].is_empty:
+                piece = shapely.intersection(area.iloc[0], shapely.union_all(weak.geometry.to_numpy()))
+                circle = circles.loc[circles["service"] == service.value, "geometry"]
+                if len(circle):  # outside every same-service circle
+                    piece = shapely.difference(piece, circle.iloc[0])
+                if not piece.is_empty and piece.area > 0:
+                    priority.append(("R3", piece))
+        failing_r1 = sd[sd["r1_ok"] == False]  # noqa: E712 (None means "rule does not apply")
+        if len(failing_r1):
+            priority.append(("R1", shapely.union_all(failing_r1.geometry.to_numpy())))
+        failing_r2 = county_rows[county_rows["r2_ok"] == False]  # noqa: E712
+        if len(failing_r2):
+            priority.append(("R2", shapely.union_all(failing_r2.geometry.to_numpy())))
+        for zone, items in (("blocked", blocked), ("priority", priority)):
+            for rule, geometry in items:
+                features.append({"service": service.value, "zone": zone, "rule_ids": rule, "geometry": geometry})
+        for block_rule, block_area in blocked:  # one review feature per block/priority pair that meets
+            if block_rule in HARD_BLOCKS:
+                continue
+            for priority_rule, priority_area in priority:
+                review = shapely.intersection(block_area, priority_area)
+                if not review.is_empty and review.area > 0:
+                    features.append({"service": service.value, "zone": "review",
+                                     "rule_ids": f"{block_rule},{priority_rule}", "geometry": review})
+    return gpd.GeoDataFrame(features, columns=["service", "zone", "rule_ids", "geometry"], geometry="geometry",
+                            crs=WGS84)
+
+
+def _circles(surfaces: dict[Service, WalkSurface], policy: Policy) -> gpd.GeoDataFrame:
+    rows = []
+    for service, surface in surfaces.items():
+        polygon = surface.polygon(policy.walk_minutes)
+        rows.append({"service": service.value, "minutes": policy.walk_minutes, "area_km2": polygon.area / 1e6,
+                     "geometry": polygon})
+    crs = next(iter(surfaces.values())).crs
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs).to_crs(WGS84)
+
+
+def _uncovered_areas(network: WalkNetwork, residents: Residents, minutes: dict[str, np.ndarray],
+                     policy: Policy) -> gpd.GeoDataFrame:
+    rows = []
+    for service, resident_min in minutes.items():
+        beyond = ~(resident_min <= policy.walk_minutes) & (residents.persons > 0)
+        area = points_area(residents.xy[beyond], cell_m=policy.cell_m, width_m=policy.access_width_m)
+        rows.append({"service": service, "persons": float(residents.persons[beyond].sum()), "geometry": area})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=network.crs).to_crs(WGS84)
+
+
+def _counts(pharmacies: gpd.GeoDataFrame, by: str) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for service in Service:
+        grouped = pharmacies[pharmacies[service.value].astype(bool)].groupby(by).size()
+        counts.update({(code, service.value): int(n) for code, n in grouped.items()})
+    return counts
+
+
+def _rule_ids(row: dict) -> str:
+    ids = []
+    if row["r1_ok"] is False:
+        ids.append("R1")
+    if row["r3_ok"] is False:
+        ids.append("R3")
+    if row["class_rule"]:
+        ids.append(row["class_rule"])
+    return ",".join(ids)

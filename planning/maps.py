@@ -1,0 +1,149 @@
+"""Folium maps of a region: boundaries, sub-districts, pharmacies by service, and the street network."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import folium
+import geopandas as gpd
+
+from planning.i18n import t
+from planning.model import Region, Service
+from planning.network import WalkNetwork
+
+#: One colour per service, used for markers and legends (colour-blind-safe Okabe-Ito palette).
+SERVICE_COLOURS = {
+    Service.PERSONAL_ACCOUNT: "#999999",
+    Service.OUTPATIENT_POOLING: "#0072B2",
+    Service.CHRONIC_DISEASE: "#E69F00",
+    Service.DUAL_CHANNEL: "#CC79A7",
+}
+_STREET_CLASSES_SHOWN = {"trunk", "primary", "secondary", "tertiary", "residential", "living_street",
+                         "unclassified", "pedestrian", "footway", "steps", "service", "path", "track"}
+
+
+def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str = "zh") -> folium.Map:
+    """A Leaflet map of ``region`` with no basemap tiles (works offline; the demo draws its own streets).
+
+    Layers: counties, sub-districts (tooltip: name, kind, population), the walking network when
+    given, and pharmacies coloured by their highest service (dual channel > chronic disease >
+    outpatient pooling > personal account), each toggled in the layer control.
+    """
+    bounds = region.counties.total_bounds
+    fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
+    fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+
+    subdistricts = region.subdistricts.copy()
+    subdistricts["kind_label"] = subdistricts["kind"].map(lambda k: t(f"kind_{k}", lang))
+    folium.GeoJson(
+        subdistricts[["code", "name", "kind_label", "population", "geometry"]],
+        name=t("subdistricts", lang),
+        style_function=lambda f: {"color": "#555555", "weight": 1, "fillColor": "#f3efe0", "fillOpacity": 0.6},
+        tooltip=folium.GeoJsonTooltip(["name", "code", "kind_label", "population"],
+                                      aliases=["", "", "", t("population", lang)]),
+    ).add_to(fmap)
+    folium.GeoJson(
+        region.counties[["code", "name", "geometry"]],
+        name=t("counties", lang),
+        style_function=lambda f: {"color": "#222222", "weight": 3, "fillOpacity": 0},
+        tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=["", ""]),
+    ).add_to(fmap)
+    if network is not None:
+        edges = network.edges_gdf()
+        edges = edges[edges["highway"].isin(_STREET_CLASSES_SHOWN)]
+        folium.GeoJson(
+            edges[["highway", "geometry"]].assign(geometry=edges.geometry.simplify(1e-5)),
+            name=t("streets", lang),
+            style_function=_street_style,
+        ).add_to(fmap)
+    _add_pharmacies(fmap, region.pharmacies, lang)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    return fmap
+
+
+def _street_style(feature) -> dict:
+    major = feature["properties"]["highway"] in {"trunk", "primary", "secondary"}
+    return {"color": "#9a9a9a" if major else "#c8c8c8", "weight": 2.5 if major else 1}
+
+
+def _add_pharmacies(fmap: folium.Map, pharmacies: gpd.GeoDataFrame, lang: str) -> None:
+    group = folium.FeatureGroup(name=t("pharmacies", lang))
+    order = [Service.DUAL_CHANNEL, Service.CHRONIC_DISEASE, Service.OUTPATIENT_POOLING, Service.PERSONAL_ACCOUNT]
+    for row in pharmacies.itertuples():
+        held = [s for s in order if getattr(row, s.value)]
+        colour = SERVICE_COLOURS[held[0]] if held else "#000000"
+        services = "、".join(s.label(lang) for s in held) if lang == "zh" else ", ".join(s.label(lang) for s in held)
+        store = t("chain", lang) if row.chain else t("single", lang)
+        folium.CircleMarker(
+            [row.geometry.y, row.geometry.x], radius=4, color="#333333", weight=0.5,
+            fill=True, fill_color=colour, fill_opacity=0.95,
+            tooltip=f"{row.name}（{store}）<br>{row.address}<br>{t('services', lang)}: {services}",
+        ).add_to(group)
+    group.add_to(fmap)
+
+
+_ASSETS = Path(__file__).resolve().parent / "assets" / "leaflet"
+
+
+def assessment_map(assessment, *, service: Service | str = Service.OUTPATIENT_POOLING, lang: str = "zh") -> folium.Map:
+    """The region map plus, for one service, sub-districts coloured by class, its 15-minute circles,
+    the uncovered residential area and the blocked / priority / review zones (each a toggled layer)."""
+    from planning.assess import CLASS_LABELS
+
+    service = Service(service)
+    fmap = region_map(assessment.region, lang=lang)
+    table = assessment.subdistricts[assessment.subdistricts["service"] == service.value]
+    if table["class"].notna().any():
+        shown = table[["name", "code", "class", "class_reason", "per_10k", "covered_share", "rule_ids", "geometry"]].copy()
+        shown["class_label"] = shown["class"].map(lambda c: CLASS_LABELS[c][0 if lang == "zh" else 1] if c else "")
+        shown["covered_share"] = shown["covered_share"].map(lambda v: f"{v:.0%}")
+        shown["per_10k"] = shown["per_10k"].map(lambda v: f"{v:.2f}")
+        folium.GeoJson(
+            shown, name=t("classes", lang),
+            style_function=lambda f: {"color": "#444444", "weight": 1, "fillOpacity": 0.55,
+                                      "fillColor": CLASS_COLOURS.get(f["properties"]["class"], "#ffffff")},
+            tooltip=folium.GeoJsonTooltip(["name", "class_label", "class_reason", "per_10k", "covered_share", "rule_ids"],
+                                          aliases=["", t("class", lang), t("measure", lang), t("per_10k", lang),
+                                                   t("covered_share", lang), t("rule_ids", lang)]),
+        ).add_to(fmap)
+    circles = assessment.circles[assessment.circles["service"] == service.value]
+    folium.GeoJson(circles[["minutes", "geometry"]], name=t("circles", lang),
+                   style_function=lambda f: {"color": SERVICE_COLOURS[service], "weight": 1,
+                                             "fillColor": SERVICE_COLOURS[service], "fillOpacity": 0.15}).add_to(fmap)
+    uncovered = assessment.uncovered[assessment.uncovered["service"] == service.value]
+    folium.GeoJson(uncovered[["persons", "geometry"]], name=t("uncovered", lang),
+                   style_function=lambda f: {"color": "#d7301f", "weight": 0.5, "fillColor": "#d7301f",
+                                             "fillOpacity": 0.35}).add_to(fmap)
+    zones = assessment.zones[assessment.zones["service"] == service.value]
+    for zone in ("blocked", "priority", "review"):
+        part = zones[zones["zone"] == zone]
+        if len(part):
+            folium.GeoJson(part[["zone", "rule_ids", "geometry"]], name=t(f"zone_{zone}", lang), show=False,
+                           style_function=lambda f, z=zone: {"color": ZONE_COLOURS[z], "weight": 1,
+                                                             "fillColor": ZONE_COLOURS[z], "fillOpacity": 0.3},
+                           tooltip=folium.GeoJsonTooltip(["rule_ids"], aliases=[t("rule_ids", lang)])).add_to(fmap)
+    # Layer order: the control added by region_map stays last so it lists every layer.
+    for key, child in list(fmap._children.items()):
+        if isinstance(child, folium.LayerControl):
+            del fmap._children[key]
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    return fmap
+
+
+CLASS_COLOURS = {"saturated": "#7b3294", "balanced": "#a6dba0", "underserved": "#fdb863", "blank": "#e66101"}
+ZONE_COLOURS = {"blocked": "#b2182b", "priority": "#2166ac", "review": "#f1a340"}
+
+
+def offline_html(fmap: folium.Map) -> str:
+    """The map as one self-contained HTML page: Leaflet inlined from the vendored copy, no CDN link,
+    no basemap tiles, so it opens on a machine with no internet."""
+    fmap.default_js = []
+    fmap.default_css = []
+    css = (_ASSETS / "leaflet.css").read_text(encoding="utf-8")
+    for image in (_ASSETS / "images").glob("*.png"):
+        data = base64.b64encode(image.read_bytes()).decode("ascii")
+        css = css.replace(f"url(images/{image.name})", f"url(data:image/png;base64,{data})")
+    js = (_ASSETS / "leaflet.js").read_text(encoding="utf-8")
+    fmap.get_root().header.add_child(folium.Element(f"<style>{css}</style><script>{js}</script>"), name="leaflet_inline")
+    return fmap.get_root().render()

@@ -1,0 +1,212 @@
+"""Policy: rule ids with their citations, and the parameters of an assessment, loaded from TOML.
+
+Rules are data. :data:`RULES` lists every rule id of ``../shared/POLICY.md`` with the document and
+article it rests on; a :class:`Policy` says which of them apply and with which numbers (walk minutes,
+speed, saturation thresholds). Presets live in ``geodata/policies/*.toml``:
+
+- ``hunan-2025`` (HN-2025, 湘医保发〔2025〕8号): R1, R2, R4, B2, B3, B5;
+- ``mudanjiang-2025`` (MDJ-2025): R2, R3, B1, B2, B4;
+- ``default``: both together.
+
+Neither text gives saturation numbers; the defaults here are documented with their sources and meant
+to be set by each bureau in its own policy file.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from planning.errors import ParameterError
+from planning.model import Service
+
+POLICY_DIR = Path(__file__).resolve().parents[1] / "geodata" / "policies"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: its id, the article it comes from, and a one-line statement in both languages."""
+
+    rule_id: str
+    citation: str
+    text_zh: str
+    text_en: str
+
+    def text(self, lang: str = "zh") -> str:
+        return self.text_zh if lang == "zh" else self.text_en
+
+
+RULES: dict[str, Rule] = {r.rule_id: r for r in (
+    Rule("R1", "HN-2025 (二)", "城区每个街道办事处至少有1家门诊统筹和1家门诊慢特病定点药店（同一药店兼有可同时计入）",
+         "every urban street office has >= 1 outpatient-pooling and >= 1 chronic-disease pharmacy (one with both counts for both)"),
+    Rule("R2", "HN-2025 (二); MDJ-2025 art. 14", "每个县（市、区）至少有1家“双通道”定点药店",
+         "every county has >= 1 dual-channel pharmacy"),
+    Rule("R3", "MDJ-2025 art. 5, 10, 14", "参保人步行15分钟可达医保定点服务；优先在空白或相对不足的居住区和工作区配置",
+         "residents reach a designated service within a 15-minute walk; blank or underserved areas come first"),
+    Rule("R4", "HN-2025 (二)", "开通相关业务的定点药店应支持同城同业务范围异地直接结算",
+         "pharmacies with insurance services support same-city cross-region direct settlement"),
+    Rule("B1", "MDJ-2025 art. 10, 14", "同类型定点药店15分钟步行服务圈内原则上不再新增定点",
+         "no new designation of a type inside the 15-minute walking circle of an existing site of that type"),
+    Rule("B2", "HN-2025 (一); MDJ-2025 art. 13", "资源相对过剩（饱和）地区不再新增定点药店",
+         "relatively surplus (saturated) areas add no designated pharmacy"),
+    Rule("B3", "HN-2025 (一)", "职工医保基金当期亏损的统筹地区不得新增定点药店",
+         "counties whose employee fund ran a current-period deficit add no designated pharmacy"),
+    Rule("B4", "MDJ-2025 art. 4", "上年赤字、预计本年赤字或收到基金预警函的地区总量平衡、严格退出、审慎新增",
+         "last year's deficit, a forecast deficit or a fund warning letter: total kept balanced, additions only against exits"),
+    Rule("B5", "HN-2025 (十)", "未完成信息系统改造的药店不得新增定点",
+         "a pharmacy without the information-system upgrade cannot be newly designated"),
+    Rule("S", "MDJ-2025 art. 13; HN-2025 (一)", "按常住参保人口和基金承受能力控制数量，区分相对饱和、均衡、相对不足、空白区域",
+         "quantity follows the resident insured population and fund capacity: saturated, balanced, underserved, blank"),
+)}
+
+#: Blocks that a gap rule cannot soften to "review" (a deficit county, a pharmacy without the
+#: information-system upgrade); B1, B2 and B4 exceptions are the bureau's call (POLICY.md).
+HARD_BLOCKS = frozenset({"B3", "B5"})
+
+
+@dataclass(frozen=True)
+class SaturationThresholds:
+    """Class thresholds for one service, per sub-district (see :func:`planning.assess` for the order).
+
+    - ``blank``: no pharmacy of the service in the sub-district and covered share < ``blank_max_covered_share``;
+    - ``saturated``: pharmacies per 10,000 insured residents >= ``saturated_per_10k`` and covered share
+      >= ``saturated_min_covered_share``;
+    - ``underserved``: per 10,000 < ``underserved_per_10k`` or covered share < ``underserved_min_covered_share``;
+    - ``balanced``: the rest.
+
+    Defaults for all designated pharmacies (personal account): Jin & Huang 2020 (中国药房 31(3)) found
+    1,917-4,157 residents per pharmacy across Liaoning districts, i.e. 5.2 to 2.4 per 10,000; the 80 %
+    covered-share floor is the national 15-minute target cited by IJGI 2022, 11(8):436.
+    """
+
+    saturated_per_10k: float = 5.2
+    underserved_per_10k: float = 2.4
+    saturated_min_covered_share: float = 0.95
+    underserved_min_covered_share: float = 0.80
+    blank_max_covered_share: float = 0.20
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ParameterError(f"饱和度阈值 {f.name} 必须是非负数", f"saturation threshold {f.name} must be a number >= 0")
+            if f.name.endswith("share") and value > 1:
+                raise ParameterError(f"{f.name} 是比例，应在 0 到 1 之间", f"{f.name} is a share and must lie in [0, 1]")
+        if self.underserved_per_10k > self.saturated_per_10k:
+            raise ParameterError("underserved_per_10k 不能大于 saturated_per_10k",
+                                 "underserved_per_10k must not exceed saturated_per_10k")
+
+
+#: Default thresholds per service. Outpatient pooling and chronic disease are held by subsets of the
+#: designated pharmacies, so their density bands are lower (about half and a third of all pharmacies).
+DEFAULT_THRESHOLDS: dict[Service, SaturationThresholds] = {
+    Service.PERSONAL_ACCOUNT: SaturationThresholds(),
+    Service.OUTPATIENT_POOLING: SaturationThresholds(saturated_per_10k=2.6, underserved_per_10k=1.0),
+    Service.CHRONIC_DISEASE: SaturationThresholds(saturated_per_10k=1.8, underserved_per_10k=0.6),
+    Service.DUAL_CHANNEL: SaturationThresholds(saturated_per_10k=0.5, underserved_per_10k=0.02,
+                                               underserved_min_covered_share=0.0, blank_max_covered_share=0.0),
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The parameters and rule set of one assessment. Units: minutes, metres, metres per minute."""
+
+    policy_id: str = "default"
+    title_zh: str = "默认（湖南 2025 + 牡丹江 2025）"
+    title_en: str = "default (Hunan 2025 + Mudanjiang 2025)"
+    walk_minutes: float = 15.0
+    speed_m_per_min: float = 75.0
+    access_width_m: float = 50.0
+    max_snap_m: float = 250.0
+    cell_m: float = 20.0
+    rules: frozenset[str] = frozenset({"R1", "R2", "R3", "R4", "B1", "B2", "B3", "B4", "B5", "S"})
+    thresholds: dict[Service, SaturationThresholds] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+
+    def __post_init__(self):
+        checks = {
+            "walk_minutes": (1, 120), "speed_m_per_min": (20, 150), "access_width_m": (0, 500),
+            "max_snap_m": (1, 5000), "cell_m": (2, 200),
+        }
+        for name, (lo, hi) in checks.items():
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+                raise ParameterError(f"策略参数 {name} = {value!r} 超出范围 [{lo}, {hi}]",
+                                     f"policy key '{name}' = {value!r} is outside [{lo}, {hi}]")
+        unknown = set(self.rules) - set(RULES)
+        if unknown:
+            raise ParameterError(f"未知的规则编号：{sorted(unknown)}（可用：{sorted(RULES)}）",
+                                 f"unknown rule ids: {sorted(unknown)} (known: {sorted(RULES)})")
+
+    @property
+    def budget_m(self) -> float:
+        """Walk distance of the time budget, metres."""
+        return self.walk_minutes * self.speed_m_per_min
+
+    def applies(self, rule_id: str) -> bool:
+        return rule_id in self.rules
+
+    def with_changes(self, **changes: Any) -> Policy:
+        """A copy with some parameters changed (validated again)."""
+        return replace(self, **changes)
+
+
+_TOP_KEYS = {"id", "title_zh", "title_en", "rules", "walk", "saturation"}
+_WALK_KEYS = {"minutes": "walk_minutes", "speed_m_per_min": "speed_m_per_min", "access_width_m": "access_width_m",
+              "max_snap_m": "max_snap_m", "cell_m": "cell_m"}
+
+
+def policy_from_dict(data: dict[str, Any]) -> Policy:
+    """Build a :class:`Policy` from the TOML structure; unknown keys or bad values name the key."""
+    _reject_unknown(data, _TOP_KEYS, "")
+    walk = data.get("walk", {})
+    _reject_unknown(walk, set(_WALK_KEYS), "walk.")
+    kwargs: dict[str, Any] = {_WALK_KEYS[k]: v for k, v in walk.items()}
+    for key, attr in (("id", "policy_id"), ("title_zh", "title_zh"), ("title_en", "title_en")):
+        if key in data:
+            kwargs[attr] = str(data[key])
+    if "rules" in data:
+        rules = data["rules"]
+        if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+            raise ParameterError("rules 必须是规则编号列表", "policy key 'rules' must be a list of rule ids")
+        kwargs["rules"] = frozenset(rules)
+    thresholds = dict(DEFAULT_THRESHOLDS)
+    saturation = data.get("saturation", {})
+    _reject_unknown(saturation, {s.value for s in Service}, "saturation.")
+    allowed = {f.name for f in fields(SaturationThresholds)}
+    for service_name, values in saturation.items():
+        _reject_unknown(values, allowed, f"saturation.{service_name}.")
+        service = Service(service_name)
+        thresholds[service] = replace(thresholds[service], **values)
+    kwargs["thresholds"] = thresholds
+    return Policy(**kwargs)
+
+
+def load_policy(name_or_path: str | Path = "default") -> Policy:
+    """A preset by name (``default``, ``hunan-2025``, ``mudanjiang-2025``) or a TOML file path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = POLICY_DIR / f"{name_or_path}.toml"
+        if not path.is_file():
+            known = sorted(p.stem for p in POLICY_DIR.glob("*.toml"))
+            raise ParameterError(f"未知的策略预设“{name_or_path}”（可用：{known}）",
+                                 f"unknown policy preset '{name_or_path}' (known: {known})")
+    if not path.is_file():
+        raise ParameterError(f"找不到策略文件：{path}", f"policy file not found: {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ParameterError(f"策略文件 {path.name} 不是有效的 TOML：{exc}",
+                             f"policy file {path.name} is not valid TOML: {exc}") from exc
+    return policy_from_dict(data)
+
+
+def _reject_unknown(mapping: Any, allowed: set[str], prefix: str) -> None:
+    if not isinstance(mapping, dict):
+        raise ParameterError(f"策略键 {prefix.rstrip('.')} 应为表", f"policy key '{prefix.rstrip('.')}' must be a table")
+    unknown = sorted(set(mapping) - allowed)
+    if unknown:
+        raise ParameterError(f"策略文件中有未知的键：{prefix}{unknown[0]}（可用：{sorted(allowed)}）",
+                             f"unknown policy key '{prefix}{unknown[0]}' (allowed: {sorted(allowed)})")

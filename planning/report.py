@@ -1,0 +1,226 @@
+"""Outputs of an assessment: the GeoJSON gap report, tables (XLSX, CSV), walk-time grids, the HTML map.
+
+The gap report is one GeoJSON FeatureCollection in EPSG:4326 (RFC 7946) whose features carry a
+``layer`` property (schema: ``planning/schemas/gap_report.schema.json``):
+
+=================  ====================================================================================
+``layer``          one feature per ...
+=================  ====================================================================================
+``subdistrict``    sub-district: kind, population, per service its class, deciding measure, pharmacies,
+                   per 10,000, covered share; R1 shortfall; all rule ids
+``county``         county: fund status (B3/B4), R2 (dual channel), classes per service, rule ids
+``uncovered``      service: the residential area beyond the walk budget and the persons living there
+``zone``           service and rule: blocked (B1-B4), priority (R1-R3) and review polygons
+``circle``         service: the union of its 15-minute service circles
+``pharmacy``       pharmacy: services, sub-district, distance to the street, R4, risk class
+=================  ====================================================================================
+
+QGIS opens the file directly (filter on ``layer``); ``write_gap_report(..., split=True)`` writes one
+file per layer instead.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from planning.assess import CLASSIFIED_SERVICES, Assessment
+from planning.model import Service
+from planning.screening import pharmacy_flags
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "gap_report.schema.json"
+LAYERS = ("subdistrict", "county", "uncovered", "zone", "circle", "pharmacy")
+
+
+def gap_report(assessment: Assessment) -> dict:
+    """The gap report as a GeoJSON FeatureCollection (a dict ready for ``json.dump``)."""
+    features = []
+    features += _subdistrict_features(assessment)
+    features += _county_features(assessment)
+    for row in assessment.uncovered.itertuples():
+        features.append(_feature("uncovered", row.geometry, service=row.service, persons=round(row.persons, 1),
+                                 minutes=assessment.policy.walk_minutes))
+    for row in assessment.zones.itertuples():
+        features.append(_feature("zone", row.geometry, service=row.service, zone=row.zone, rule_ids=row.rule_ids))
+    for row in assessment.circles.itertuples():
+        features.append(_feature("circle", row.geometry, service=row.service, minutes=row.minutes,
+                                 area_km2=round(row.area_km2, 4)))
+    features += _pharmacy_features(assessment)
+    policy = assessment.policy
+    return {
+        "type": "FeatureCollection",
+        "name": "pharmacy_gap_report",
+        "metadata": {
+            "region": assessment.region.name, "fictional": assessment.region.fictional,
+            "policy": policy.policy_id, "walk_minutes": policy.walk_minutes,
+            "speed_m_per_min": policy.speed_m_per_min, "access_width_m": policy.access_width_m,
+            "rules": sorted(policy.rules), "crs": "EPSG:4326",
+        },
+        "features": features,
+    }
+
+
+def write_gap_report(assessment: Assessment, path: str | Path, *, split: bool = False) -> list[Path]:
+    """Write the gap report as GeoJSON (one file, or one file per layer ``<stem>_<layer>.geojson``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    report = gap_report(assessment)
+    if not split:
+        path.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+        return [path]
+    written = []
+    for layer in LAYERS:
+        part = {**report, "name": f"pharmacy_gap_report_{layer}",
+                "features": [f for f in report["features"] if f["properties"]["layer"] == layer]}
+        target = path.with_name(f"{path.stem}_{layer}.geojson")
+        target.write_text(json.dumps(part, ensure_ascii=False), encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def tables(assessment: Assessment) -> dict[str, pd.DataFrame]:
+    """The report tables by sheet name: sub-districts, counties, coverage, pharmacies, zones, rejected."""
+    subdistricts = pd.DataFrame(assessment.subdistricts.drop(columns="geometry"))
+    counties = pd.DataFrame(assessment.counties.drop(columns="geometry"))
+    pharmacies = pd.DataFrame(assessment.pharmacies.drop(columns="geometry")).assign(
+        lon=assessment.pharmacies.geometry.x, lat=assessment.pharmacies.geometry.y)
+    flags = pharmacy_flags(assessment.pharmacies)
+    pharmacies = pharmacies.merge(flags.drop(columns=[]), on="pharmacy_id", how="left")
+    zones = pd.DataFrame(assessment.zones.drop(columns="geometry")).assign(
+        area_km2=_areas_km2(assessment.zones, assessment.network.crs))
+    return {"subdistricts": subdistricts, "counties": counties, "coverage": assessment.coverage,
+            "pharmacies": pharmacies, "zones": zones, "rejected": assessment.region.rejected}
+
+
+def write_tables(assessment: Assessment, folder: str | Path) -> list[Path]:
+    """Write ``tables.xlsx`` (one sheet per table) and one UTF-8 CSV (with BOM, so Excel reads the
+    Chinese names) per table into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    all_tables = tables(assessment)
+    xlsx = folder / "tables.xlsx"
+    with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
+        for name, table in all_tables.items():
+            table.to_excel(writer, sheet_name=name, index=False)
+    written = [xlsx]
+    for name, table in all_tables.items():
+        target = folder / f"{name}.csv"
+        table.to_csv(target, index=False, encoding="utf-8-sig")
+        written.append(target)
+    return written
+
+
+def write_walk_time_grids(assessment: Assessment, folder: str | Path) -> list[Path]:
+    """One GeoTIFF per service of walk minutes to the nearest site (float32, nodata = inf beyond the
+    horizon), in the network's metric CRS, for heatmaps in a GIS."""
+    import rasterio
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for service, surface in assessment.surfaces.items():
+        target = folder / f"walk_minutes_{service.value}.tif"
+        data = surface.minutes.astype(np.float32)
+        with rasterio.open(target, "w", driver="GTiff", height=data.shape[0], width=data.shape[1], count=1,
+                           dtype="float32", crs=surface.crs, transform=surface.transform, nodata=np.inf,
+                           compress="deflate") as dst:
+            dst.write(data, 1)
+        written.append(target)
+    return written
+
+
+def write_html_map(assessment: Assessment, path: str | Path, *, service: Service | str = Service.OUTPATIENT_POOLING,
+                   lang: str = "zh") -> Path:
+    """A self-contained HTML map (Leaflet inlined, no tiles) that opens without internet."""
+    from planning.maps import assessment_map, offline_html
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(offline_html(assessment_map(assessment, service=service, lang=lang)), encoding="utf-8")
+    return path
+
+
+def _subdistrict_features(assessment: Assessment) -> list[dict]:
+    table = assessment.subdistricts
+    features = []
+    for code, rows in table.groupby("code", sort=False):
+        first = rows.iloc[0]
+        by_service = rows.set_index("service")
+        properties = {"code": code, "name": first["name"], "kind": first["kind"], "county_code": first["county_code"],
+                      "population": int(first["population"])}
+        for service in Service:
+            row = by_service.loc[service.value]
+            properties[f"pharmacies_{service.value}"] = int(row["pharmacies"])
+            properties[f"covered_share_{service.value}"] = round(float(row["covered_share"]), 4)
+            if service in CLASSIFIED_SERVICES:
+                properties[f"class_{service.value}"] = row["class"]
+                properties[f"class_measure_{service.value}"] = row["class_measure"]
+                properties[f"per_10k_{service.value}"] = _finite(row["per_10k"])
+        r1_missing = [s for s in (Service.OUTPATIENT_POOLING, Service.CHRONIC_DISEASE)
+                      if by_service.loc[s.value, "r1_ok"] is False]
+        properties["r1_missing"] = ",".join(s.value for s in r1_missing)
+        properties["rule_ids"] = ",".join(sorted({r for ids in rows["rule_ids"] for r in ids.split(",") if r}))
+        features.append(_feature("subdistrict", first.geometry, **properties))
+    return features
+
+
+def _county_features(assessment: Assessment) -> list[dict]:
+    features = []
+    for code, rows in assessment.counties.groupby("code", sort=False):
+        first = rows.iloc[0]
+        by_service = rows.set_index("service")
+        properties = {"code": code, "name": first["name"], "population": int(first["population"]),
+                      "fund_b3": bool(first["fund_b3"]), "fund_b4": bool(first["fund_b4"]),
+                      "dual_channel_pharmacies": int(by_service.loc[Service.DUAL_CHANNEL.value, "pharmacies"]),
+                      "r2_ok": by_service.loc[Service.DUAL_CHANNEL.value, "r2_ok"]}
+        for service in CLASSIFIED_SERVICES:
+            properties[f"class_{service.value}"] = by_service.loc[service.value, "class"]
+        properties["rule_ids"] = ",".join(sorted({r for ids in rows["rule_ids"] for r in ids.split(",") if r}))
+        features.append(_feature("county", first.geometry, **properties))
+    return features
+
+
+def _pharmacy_features(assessment: Assessment) -> list[dict]:
+    pharmacies = assessment.pharmacies
+    flags = pharmacy_flags(pharmacies).set_index("pharmacy_id")
+    features = []
+    for row in pharmacies.itertuples():
+        features.append(_feature(
+            "pharmacy", row.geometry, pharmacy_id=row.pharmacy_id, name=row.name,
+            services=",".join(s.value for s in Service if getattr(row, s.value)),
+            subdistrict_code=row.subdistrict_code if isinstance(row.subdistrict_code, str) else None,
+            snap_m=round(float(row.snap_m), 1), on_network=bool(row.on_network),
+            r4_ok=None if row.r4_ok is pd.NA else bool(row.r4_ok),
+            risk_class=flags.loc[row.pharmacy_id, "risk_class"],
+        ))
+    return features
+
+
+def _feature(layer: str, geometry, **properties) -> dict:
+    clean = {"layer": layer}
+    for key, value in properties.items():
+        if isinstance(value, (np.bool_,)):
+            value = bool(value)
+        elif isinstance(value, np.integer):
+            value = int(value)
+        elif isinstance(value, np.floating):
+            value = float(value)
+        if value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+            value = None
+        clean[key] = value
+    geometry = shapely.set_precision(geometry, 1e-7) if not geometry.is_empty else geometry
+    return {"type": "Feature", "properties": clean,
+            "geometry": None if geometry.is_empty else json.loads(shapely.to_geojson(geometry))}
+
+
+def _finite(value: float) -> float | None:
+    return round(float(value), 4) if np.isfinite(value) else None
+
+
+def _areas_km2(layer, metric_crs: str) -> np.ndarray:
+    return layer.to_crs(metric_crs).area.to_numpy() / 1e6

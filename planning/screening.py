@@ -1,0 +1,318 @@
+"""Designation check: may a pharmacy at this location be designated for these services, and by which rule?
+
+For each requested service the verdict is one of
+
+- ``blocked``: a block rule applies and no gap rule (R1-R3) pleads for the spot; B3 (fund deficit) and
+  B5 (information system) block whatever gap exists;
+- ``review``: a soft block (B1, B2, B4) meets a gap rule; the bureau decides (POLICY.md, exceptions);
+- ``priority``: a gap rule applies and nothing blocks;
+- ``allowed``: neither.
+
+Each :class:`Finding` carries its rule id, citation and the numbers behind it (nearest same-service
+pharmacy and its walk time, the area's class and measure, the county's fund status). The applicant's
+own record gives the CX-2022 art. 8 (conditions) and art. 13 (exclusions, with their date windows)
+findings; existing pharmacies get MDJ-2025 art. 15-18 and CX-2022 art. 34-35 flags.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from planning.assess import Assessment
+from planning.model import Service
+from planning.policy import HARD_BLOCKS, RULES
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One rule applied to one case: ``outcome`` is block / priority / fail / pass / info."""
+
+    rule_id: str
+    citation: str
+    outcome: str
+    message_zh: str
+    message_en: str
+    numbers: dict = field(default_factory=dict)
+
+    def message(self, lang: str = "zh") -> str:
+        return self.message_zh if lang == "zh" else self.message_en
+
+
+@dataclass(frozen=True)
+class ServiceVerdict:
+    """The verdict for one service at one location, with every finding behind it."""
+
+    service: Service
+    verdict: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def rule_ids(self) -> list[str]:
+        return [f.rule_id for f in self.findings if f.outcome in ("block", "priority")]
+
+
+@dataclass(frozen=True)
+class Applicant:
+    """What the applicant's file says (CX-2022 art. 8 and 13). ``None`` means not provided.
+
+    Dates are ``datetime.date``; durations are months; counts are persons.
+    """
+
+    months_operating: int | None = None
+    licensed_pharmacists: int | None = None
+    pharmacist_contract_months: int | None = None
+    insurance_administrators: int | None = None
+    administrator_contract_months: int | None = None
+    info_system_ready: bool | None = None
+    unpaid_penalties: bool = False
+    application_fraud_dates: tuple[dt.date, ...] = ()
+    violation_termination_dates: tuple[dt.date, ...] = ()
+    breach_termination_dates: tuple[dt.date, ...] = ()
+    principal_termination_dates: tuple[dt.date, ...] = ()
+    on_dishonest_list: bool = False
+
+
+@dataclass(frozen=True)
+class DesignationCheck:
+    """Result of :func:`check_location`: where the point fell and one verdict per requested service."""
+
+    lon: float
+    lat: float
+    subdistrict_code: str | None
+    subdistrict_name: str | None
+    county_code: str | None
+    snap_m: float
+    on_network: bool
+    verdicts: dict[Service, ServiceVerdict]
+    applicant_findings: tuple[Finding, ...]
+
+    @property
+    def applicant_eligible(self) -> bool | None:
+        """False when a CX-2022 condition fails or an exclusion applies; None without an applicant file."""
+        if not self.applicant_findings:
+            return None
+        return not any(f.outcome in ("fail", "block") for f in self.applicant_findings)
+
+    def table(self, lang: str = "zh") -> pd.DataFrame:
+        """One row per finding: service, verdict, rule, citation, outcome, message."""
+        rows = [
+            {"service": v.service.label(lang), "verdict": v.verdict, "rule": f.rule_id, "citation": f.citation,
+             "outcome": f.outcome, "message": f.message(lang)}
+            for v in self.verdicts.values() for f in v.findings
+        ]
+        rows += [{"service": "", "verdict": "", "rule": f.rule_id, "citation": f.citation, "outcome": f.outcome,
+                  "message": f.message(lang)} for f in self.applicant_findings]
+        return pd.DataFrame(rows, columns=["service", "verdict", "rule", "citation", "outcome", "message"])
+
+
+def check_location(
+    assessment: Assessment,
+    lon: float,
+    lat: float,
+    services: list[Service | str] | tuple[Service | str, ...],
+    *,
+    applicant: Applicant | None = None,
+    on: dt.date | None = None,
+) -> DesignationCheck:
+    """Check a candidate location (WGS84 longitude/latitude, degrees) for ``services``.
+
+    Convert GCJ-02 / BD-09 coordinates first (:mod:`planning.coords`). ``on`` is the application
+    date for the CX-2022 date windows (default today).
+    """
+    policy = assessment.policy
+    network = assessment.network
+    snap = network.snap_lonlat([lon], [lat], max_snap_m=policy.max_snap_m)
+    point = shapely.Point(lon, lat)
+    sd_row = _containing(assessment.region.subdistricts, point)
+    county_code = sd_row["county_code"] if sd_row is not None else None
+    if county_code is None:
+        county_row = _containing(assessment.region.counties, point)
+        county_code = county_row["code"] if county_row is not None else None
+    verdicts = {}
+    for service in map(Service, services):
+        findings = _location_findings(assessment, service, snap, sd_row, county_code)
+        if applicant is not None and applicant.info_system_ready is False and policy.applies("B5"):
+            findings.append(_finding("B5", "block", "申请药店尚未完成医保信息系统改造，不得新增定点",
+                                     "the applicant has not finished the information-system upgrade"))
+        verdicts[service] = ServiceVerdict(service, _verdict(findings), tuple(findings))
+    applicant_findings = tuple(applicant_checks(applicant, on or dt.date.today())) if applicant else ()
+    return DesignationCheck(
+        lon=float(lon), lat=float(lat),
+        subdistrict_code=sd_row["code"] if sd_row is not None else None,
+        subdistrict_name=sd_row["name"] if sd_row is not None else None,
+        county_code=county_code, snap_m=float(snap.access_m[0]), on_network=bool(snap.on_network[0]),
+        verdicts=verdicts, applicant_findings=applicant_findings,
+    )
+
+
+def _location_findings(assessment: Assessment, service: Service, snap, sd_row, county_code) -> list[Finding]:
+    policy = assessment.policy
+    findings: list[Finding] = []
+    access = assessment.access[service]
+    minutes, site = access.point_minutes(snap)
+    minutes, site = float(minutes[0]), int(site[0])
+    nearest = {"nearest_pharmacy_id": str(access.site_ids[site]) if site >= 0 else None,
+               "walk_minutes": round(minutes, 2) if np.isfinite(minutes) else None,
+               "budget_minutes": policy.walk_minutes}
+    if not snap.on_network[0]:
+        findings.append(_finding("—", "info", f"该点距最近可步行道路 {snap.access_m[0]:.0f} 米，超出吸附距离，请核对坐标（是否为 GCJ-02/BD-09）",
+                                 f"the point is {snap.access_m[0]:.0f} m from the nearest walkable street, beyond the "
+                                 f"snap distance; check the coordinates (GCJ-02/BD-09?)", {"snap_m": float(snap.access_m[0])}))
+    inside_circle = np.isfinite(minutes) and minutes <= policy.walk_minutes
+    if policy.applies("B1") and inside_circle:
+        findings.append(_finding("B1", "block",
+                                 f"位于同类型定点药店 {nearest['nearest_pharmacy_id']} 的步行 {minutes:.1f} 分钟范围内（≤{policy.walk_minutes:g} 分钟）",
+                                 f"{minutes:.1f} min walk from same-service pharmacy {nearest['nearest_pharmacy_id']} "
+                                 f"(<= {policy.walk_minutes:g} min circle)", nearest))
+    if sd_row is None:
+        findings.append(_finding("—", "info", "该点不在任何街道/乡镇范围内", "the point lies outside every sub-district"))
+    else:
+        row = assessment.subdistrict_row(sd_row["code"], service)
+        overall = assessment.subdistrict_row(sd_row["code"], Service.PERSONAL_ACCOUNT)
+        numbers = {"subdistrict": sd_row["code"], "class": row["class"], "class_reason": row["class_reason"],
+                   "per_10k": round(float(row["per_10k"]), 3), "covered_share": round(float(row["covered_share"]), 4)}
+        if policy.applies("B2") and "saturated" in (row["class"], overall["class"]):
+            which = row if row["class"] == "saturated" else overall
+            findings.append(_finding("B2", "block", f"{sd_row['name']}为相对饱和区域（{which['class_reason']}）",
+                                     f"{sd_row['name']} is saturated ({which['class_reason']})", numbers))
+        if policy.applies("R3") and row["class"] in ("blank", "underserved") and not inside_circle:
+            findings.append(_finding("R3", "priority",
+                                     f"{sd_row['name']}该业务为{_class_zh(row['class'])}区域，且该点不在任何同类型15分钟服务圈内",
+                                     f"{sd_row['name']} is {row['class']} for this service and the point lies outside "
+                                     f"every same-service circle", {**numbers, **nearest}))
+        if row.get("r1_ok") is False:
+            findings.append(_finding("R1", "priority", f"{sd_row['name']}尚无{service.label_zh}定点药店（R1 缺口）",
+                                     f"{sd_row['name']} has no {service.label_en} pharmacy (R1 shortfall)", numbers))
+    if county_code is not None:
+        county = assessment.counties[(assessment.counties["code"] == county_code)
+                                     & (assessment.counties["service"] == service.value)].iloc[0]
+        if county["fund_b3"]:
+            findings.append(_finding("B3", "block", f"{county['name']}职工医保基金当期亏损，不得新增定点药店",
+                                     f"{county['name']}'s employee fund ran a current-period deficit", {"county": county_code}))
+        elif county["fund_b4"]:
+            findings.append(_finding("B4", "block", f"{county['name']}基金运行承压，总量平衡，仅在有退出时审慎新增",
+                                     f"{county['name']} keeps its total balanced (deficit forecast or warning letter)",
+                                     {"county": county_code}))
+        if county.get("r2_ok") is False:
+            findings.append(_finding("R2", "priority", f"{county['name']}尚无“双通道”定点药店（R2 缺口）",
+                                     f"{county['name']} has no dual-channel pharmacy (R2 shortfall)", {"county": county_code}))
+    return findings
+
+
+def _verdict(findings: list[Finding]) -> str:
+    blocks = {f.rule_id for f in findings if f.outcome == "block"}
+    gaps = {f.rule_id for f in findings if f.outcome == "priority"}
+    if blocks & HARD_BLOCKS:
+        return "blocked"
+    if blocks and gaps:
+        return "review"
+    if blocks:
+        return "blocked"
+    return "priority" if gaps else "allowed"
+
+
+def applicant_checks(applicant: Applicant, on: dt.date) -> list[Finding]:
+    """CX-2022 art. 8 conditions and art. 13 exclusions for one applicant, as of date ``on``."""
+    out: list[Finding] = []
+
+    def condition(ok: bool | None, zh: str, en: str, numbers: dict) -> None:
+        if ok is None:
+            out.append(Finding("CX-8", "CX-2022 art. 8", "info", f"未提供：{zh}", f"not provided: {en}", numbers))
+        else:
+            out.append(Finding("CX-8", "CX-2022 art. 8", "pass" if ok else "fail", zh, en, numbers))
+
+    a = applicant
+    condition(None if a.months_operating is None else a.months_operating >= 3,
+              f"在注册地址正式经营满3个月（实际 {a.months_operating} 个月）",
+              f">= 3 months operating at the registered address (has {a.months_operating})",
+              {"months_operating": a.months_operating})
+    condition(None if a.licensed_pharmacists is None else
+              a.licensed_pharmacists >= 1 and (a.pharmacist_contract_months or 0) >= 12,
+              f"至少1名执业药师且劳动合同≥1年（{a.licensed_pharmacists} 名，合同 {a.pharmacist_contract_months} 个月）",
+              f">= 1 licensed pharmacist with a >= 1-year contract ({a.licensed_pharmacists}, "
+              f"{a.pharmacist_contract_months} months)", {"licensed_pharmacists": a.licensed_pharmacists})
+    condition(None if a.insurance_administrators is None else
+              a.insurance_administrators >= 2 and (a.administrator_contract_months or 0) >= 12,
+              f"至少2名医保管理人员且劳动合同≥1年（{a.insurance_administrators} 名）",
+              f">= 2 insurance administrators with >= 1-year contracts ({a.insurance_administrators})",
+              {"insurance_administrators": a.insurance_administrators})
+    condition(a.info_system_ready, "医保信息系统已按要求对接", "information system connected as required", {})
+
+    def within(dates: tuple[dt.date, ...], years: int) -> list[dt.date]:
+        start = _years_before(on, years)
+        return sorted(d for d in dates if start <= d <= on)
+
+    exclusions = [
+        (a.unpaid_penalties, "存在应缴未缴的违约金或罚款", "unpaid penalties outstanding", {}),
+        (within(a.application_fraud_dates, 3), "3年内在申请定点中存在弄虚作假", "fraud in an application within 3 years", 3),
+        (within(a.violation_termination_dates, 3), "3年内因违法违规被解除医保协议", "terminated for violations within 3 years", 3),
+        (within(a.breach_termination_dates, 1), "1年内因严重违反协议被解除协议", "terminated for serious breach within 1 year", 1),
+        (within(a.principal_termination_dates, 5), "法定代表人、主要负责人或实际控制人5年内曾造成定点机构被解除协议",
+         "the legal representative / principal / controller caused a termination within 5 years", 5),
+        (a.on_dishonest_list, "被列入失信人名单", "on the dishonest-persons list", {}),
+    ]
+    for hit, zh, en, window in exclusions:
+        numbers = {"dates": [d.isoformat() for d in hit]} if isinstance(hit, list) else {}
+        if isinstance(window, int):
+            numbers["window_years"] = window
+        out.append(Finding("CX-13", "CX-2022 art. 13(二)", "block" if hit else "pass",
+                           ("不予受理：" if hit else "无此情形：") + zh,
+                           ("not accepted: " if hit else "none: ") + en, numbers))
+    return out
+
+
+def pharmacy_flags(pharmacies: gpd.GeoDataFrame, on: dt.date | None = None) -> pd.DataFrame:
+    """Review flags for existing pharmacies, where the columns exist (missing columns give no flag).
+
+    - ``risk_class`` A/B/C (MDJ-2025 art. 18): A personal-account only; B chain; C single store.
+    - ``rereview_due`` (art. 15): ``last_review_date`` older than 2 years.
+    - ``natural_exit`` (art. 16): no insurance business in the year (``annual_volume_yuan`` == 0).
+    - ``termination_trigger`` (CX-2022 art. 34-35): ``suspensions`` >= 2 in the agreement period, or a
+      suspension longer than 180 days (``longest_suspension_days``).
+    """
+    on = on or dt.date.today()
+    services = [s.value for s in Service if s is not Service.PERSONAL_ACCOUNT]
+    account_only = pharmacies[Service.PERSONAL_ACCOUNT.value].astype(bool) & ~pharmacies[services].any(axis=1)
+    risk = np.where(account_only, "A", np.where(pharmacies["chain"].astype(bool), "B", "C"))
+    flags = pd.DataFrame({"pharmacy_id": pharmacies["pharmacy_id"].to_numpy(), "risk_class": risk,
+                          "risk_rule": "MDJ-2025 art. 18"}, index=pharmacies.index)
+    if "last_review_date" in pharmacies.columns:
+        last = pd.to_datetime(pharmacies["last_review_date"], errors="coerce").dt.date
+        flags["rereview_due"] = last.map(lambda d: d is pd.NaT or d is None or d < _years_before(on, 2))
+    if "annual_volume_yuan" in pharmacies.columns:
+        flags["natural_exit"] = pharmacies["annual_volume_yuan"].fillna(0) <= 0
+    trigger = pd.Series(False, index=pharmacies.index)
+    if "suspensions" in pharmacies.columns:
+        trigger |= pharmacies["suspensions"].fillna(0) >= 2
+    if "longest_suspension_days" in pharmacies.columns:
+        trigger |= pharmacies["longest_suspension_days"].fillna(0) > 180
+    if {"suspensions", "longest_suspension_days"} & set(pharmacies.columns):
+        flags["termination_trigger"] = trigger
+    return flags
+
+
+def _finding(rule_id: str, outcome: str, zh: str, en: str, numbers: dict | None = None) -> Finding:
+    citation = RULES[rule_id].citation if rule_id in RULES else ""
+    return Finding(rule_id, citation, outcome, zh, en, numbers or {})
+
+
+def _containing(layer: gpd.GeoDataFrame, point: shapely.Point) -> pd.Series | None:
+    hits = layer[layer.geometry.covers(point)]
+    return hits.iloc[0] if len(hits) else None
+
+
+def _class_zh(cls: str) -> str:
+    return {"blank": "空白", "underserved": "相对不足", "balanced": "均衡", "saturated": "相对饱和"}.get(cls, cls)
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
