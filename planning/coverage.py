@@ -62,10 +62,9 @@ def residents_along_streets(
     rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     piece = network.edge_length[edge] / counts[edge]
     offset = (rank + 0.5) * piece
-    points = shapely.line_interpolate_point(network.edge_lines[edge], offset)
-    xy = shapely.get_coordinates(points)
+    xy = network.points_at(edge, offset)
     polygons = subdistricts.to_crs(network.crs).geometry.to_numpy()
-    subdistrict = _locate(points, polygons)
+    subdistrict = _locate(xy, polygons)
     street_length = np.bincount(subdistrict[subdistrict >= 0], weights=piece[subdistrict >= 0],
                                 minlength=len(polygons))
     population = subdistricts["population"].to_numpy(dtype=float)
@@ -95,7 +94,7 @@ def residents_from_points(
     snap = network.snap(xy, max_snap_m=max_snap_m)
     polygons = subdistricts.to_crs(network.crs).geometry.to_numpy()
     return Residents(snap=snap, persons=projected[persons_column].to_numpy(dtype=float),
-                     subdistrict=_locate(centroids.to_numpy(), polygons), xy=xy, street_m=np.zeros(len(xy)))
+                     subdistrict=_locate(xy, polygons), xy=xy, street_m=np.zeros(len(xy)))
 
 
 def resident_minutes(access: ServiceAccess, residents: Residents) -> np.ndarray:
@@ -136,11 +135,17 @@ def coverage_table(
     return pd.concat(rows, ignore_index=True)
 
 
-def _locate(points: np.ndarray, polygons: np.ndarray) -> np.ndarray:
-    """Row position of the polygon holding each point (-1 outside all; the first if several)."""
-    tree = shapely.STRtree(polygons)
-    point_index, polygon_index = tree.query(points, predicate="intersects")
-    located = np.full(len(points), -1, dtype=np.int64)
-    order = np.argsort(point_index, kind="stable")[::-1]  # first polygon wins when borders overlap
-    located[point_index[order]] = polygon_index[order]
+def _locate(xy: np.ndarray, polygons: np.ndarray) -> np.ndarray:
+    """Row position of the polygon holding each point (k x 2, same CRS); -1 outside all; the first
+    polygon wins where borders overlap. Vectorised ``contains_xy`` per prepared polygon, no Point objects."""
+    located = np.full(len(xy), -1, dtype=np.int64)
+    for i, polygon in enumerate(polygons):
+        if polygon is None or polygon.is_empty:
+            continue
+        x0, y0, x1, y1 = polygon.bounds
+        candidates = np.flatnonzero((located < 0) & (xy[:, 0] >= x0) & (xy[:, 0] <= x1)
+                                    & (xy[:, 1] >= y0) & (xy[:, 1] <= y1))
+        shapely.prepare(polygon)
+        inside = shapely.intersects_xy(polygon, xy[candidates, 0], xy[candidates, 1])
+        located[candidates[inside]] = i
     return located

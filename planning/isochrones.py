@@ -193,47 +193,21 @@ def site_circle(
 
 
 def _reached_samples(access: ServiceAccess, *, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points (k x 2, metres) on the reached network at most ``spacing_m`` apart along every edge, with
-    their exact walk distance (metres, <= horizon): polyline vertices, intermediate points, site spots."""
+    """Points (k x 2, metres) on the reached network at most ``spacing_m`` apart along every edge (both
+    ends included) plus every site position, with their exact walk distance (metres, <= horizon)."""
     net = access.network
     horizon = access.max_distance_m
     d = access.node_distance_m
     sites = access.sites
-    on_sites = np.flatnonzero(sites.on_network & (sites.access_m <= horizon))
-    edge_has_site = np.zeros(net.n_edges, dtype=bool)
-    edge_has_site[sites.edge[on_sites]] = True
-    du, dv = d[net.edge_u], d[net.edge_v]
-    reached_edges = np.flatnonzero((np.minimum(du, dv) <= horizon) | edge_has_site)
-    if len(reached_edges) == 0:
-        return np.empty((0, 2)), np.empty(0)
-
-    # Polyline segments of the reached edges, with their start offset along the edge.
-    starts, ends = net.coord_start[reached_edges], net.coord_start[reached_edges + 1]
-    seg_per_edge = ends - starts - 1
-    seg_edge = np.repeat(reached_edges, seg_per_edge)
-    first_seg = np.repeat(starts, seg_per_edge)
-    seg_start = first_seg + (np.arange(seg_per_edge.sum()) - np.repeat(np.cumsum(seg_per_edge) - seg_per_edge,
-                                                                        seg_per_edge))
-    p0, p1 = net.coords[seg_start], net.coords[seg_start + 1]
-    seg_len = np.hypot(*(p1 - p0).T)
-    step = np.concatenate([[0.0], np.hypot(*np.diff(net.coords, axis=0).T)])
-    cumulative = np.cumsum(step)
-    seg_offset = cumulative[seg_start] - cumulative[first_seg]
-
-    # Samples: both ends of every segment and evenly spaced points between them.
-    per_seg = np.ceil(seg_len / spacing_m).astype(np.int64) + 1
-    sample_seg = np.repeat(np.arange(len(seg_len)), per_seg)
-    rank = np.arange(per_seg.sum()) - np.repeat(np.cumsum(per_seg) - per_seg, per_seg)
-    fraction = rank / np.maximum(per_seg[sample_seg] - 1, 1)
-    xy = p0[sample_seg] + (p1 - p0)[sample_seg] * fraction[:, None]
-    edge = seg_edge[sample_seg]
-    t = np.minimum(seg_offset[sample_seg] + seg_len[sample_seg] * fraction, net.edge_length[edge])
+    edge, t, xy = net.edge_samples(spacing_m)
     value = np.minimum(d[net.edge_u[edge]] + t, d[net.edge_v[edge]] + (net.edge_length[edge] - t))
 
     # Sites on an edge reach its points without passing a node.
+    on_sites = np.flatnonzero(sites.on_network & (sites.access_m <= horizon))
     if len(on_sites):
-        on_site_edge = edge_has_site[edge]
-        rows = np.flatnonzero(on_site_edge)
+        edge_has_site = np.zeros(net.n_edges, dtype=bool)
+        edge_has_site[sites.edge[on_sites]] = True
+        rows = np.flatnonzero(edge_has_site[edge])
         order = np.argsort(sites.edge[on_sites], kind="stable")
         sorted_edges = sites.edge[on_sites][order]
         lo = np.searchsorted(sorted_edges, edge[rows], side="left")
@@ -243,7 +217,8 @@ def _reached_samples(access: ServiceAccess, *, spacing_m: float) -> tuple[np.nda
             s = on_sites[order[lo[has] + k]]
             candidate = sites.access_m[s] + np.abs(sites.offset_m[s] - t[rows[has]])
             value[rows[has]] = np.minimum(value[rows[has]], candidate)
-        xy = np.concatenate([xy, sites.snapped_xy[on_sites]])
+        site_xy = net.points_at(sites.edge[on_sites], sites.offset_m[on_sites])
+        xy = np.concatenate([xy, site_xy])
         value = np.concatenate([value, sites.access_m[on_sites]])
 
     keep = value <= horizon

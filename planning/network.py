@@ -236,6 +236,39 @@ class WalkNetwork:
         return shapely.linestrings(self.coords, indices=np.repeat(np.arange(self.n_edges), counts))
 
     @cached_property
+    def _vertex_offset(self) -> np.ndarray:
+        """Distance (metres) along its edge from the edge's start to every vertex in ``coords``,
+        accumulated over all edges (no step across an edge boundary), so positions are searchable."""
+        step = np.concatenate([[0.0], np.hypot(*np.diff(self.coords, axis=0).T)]) if len(self.coords) else np.zeros(0)
+        step[self.coord_start[1:-1]] = 0.0
+        return np.cumsum(step)
+
+    def points_at(self, edge: np.ndarray, offset_m: np.ndarray) -> np.ndarray:
+        """Coordinates (k x 2, metres) of the points ``offset_m`` metres along edges ``edge`` (vectorised)."""
+        edge = np.asarray(edge, dtype=np.int64)
+        cumulative = self._vertex_offset
+        start, end = self.coord_start[edge], self.coord_start[edge + 1]
+        target = cumulative[start] + np.asarray(offset_m, dtype=np.float64)
+        j = np.clip(np.searchsorted(cumulative, target, side="right") - 1, start, end - 2)
+        length = cumulative[j + 1] - cumulative[j]
+        fraction = np.clip(np.divide(target - cumulative[j], length, out=np.zeros(len(edge)), where=length > 0), 0, 1)
+        return self.coords[j] + (self.coords[j + 1] - self.coords[j]) * fraction[:, None]
+
+    def edge_samples(self, spacing_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Points along every edge at most ``spacing_m`` apart, both ends included: (edge, offset_m, xy).
+
+        Computed once per spacing and kept on the network (service circles of every service reuse them).
+        """
+        cache = self.__dict__.setdefault("_sample_cache", {})
+        if spacing_m not in cache:
+            counts = np.ceil(self.edge_length / spacing_m).astype(np.int64) + 1
+            edge = np.repeat(np.arange(self.n_edges, dtype=np.int64), counts)
+            rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+            offset = rank * (self.edge_length / (counts - 1))[edge]
+            cache[spacing_m] = (edge, offset, self.points_at(edge, offset))
+        return cache[spacing_m]
+
+    @cached_property
     def _edge_tree(self) -> shapely.STRtree:
         return shapely.STRtree(self.edge_lines)
 
