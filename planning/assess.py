@@ -258,6 +258,7 @@ def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataF
     street office or county. review: where a soft block (B1, B2, B4) and a priority meet.
     """
     features = []
+    min_area = (policy.cell_m / 111_320.0) ** 2  # one raster cell in square degrees: smaller overlaps are slivers
     overall = subdistricts[subdistricts["service"] == Service.PERSONAL_ACCOUNT.value].set_index("code")["class"]
     for service in Service:
         sd = subdistricts[subdistricts["service"] == service.value]
@@ -279,11 +280,11 @@ def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataF
             weak = sd[sd["class"].isin(["blank", "underserved"])]
             area = uncovered.loc[uncovered["service"] == service.value, "geometry"]
             if len(weak) and len(area) and not area.iloc[0].is_empty:
-                piece = shapely.intersection(area.iloc[0], shapely.union_all(weak.geometry.to_numpy()))
+                piece = _intersection(area.iloc[0], shapely.union_all(weak.geometry.to_numpy()))
                 circle = circles.loc[circles["service"] == service.value, "geometry"]
                 if len(circle):  # outside every same-service circle
                     piece = shapely.difference(piece, circle.iloc[0])
-                if not piece.is_empty and piece.area > 0:
+                if piece.area > min_area:
                     priority.append(("R3", piece))
         failing_r1 = sd[sd["r1_ok"] == False]  # noqa: E712 (None means "rule does not apply")
         if len(failing_r1):
@@ -294,16 +295,30 @@ def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataF
         for zone, items in (("blocked", blocked), ("priority", priority)):
             for rule, geometry in items:
                 features.append({"service": service.value, "zone": zone, "rule_ids": rule, "geometry": geometry})
-        for block_rule, block_area in blocked:  # one review feature per block/priority pair that meets
+        hard = [area for rule, area in blocked if rule in HARD_BLOCKS]
+        hard_area = shapely.union_all(hard) if hard else None
+        for block_rule, block_area in blocked:  # one review feature per soft block/priority pair that meets
             if block_rule in HARD_BLOCKS:
                 continue
             for priority_rule, priority_area in priority:
-                review = shapely.intersection(block_area, priority_area)
-                if not review.is_empty and review.area > 0:
+                review = _intersection(block_area, priority_area)
+                if hard_area is not None and review.area > min_area:  # a hard block is never softened
+                    review = shapely.difference(review, hard_area)
+                if review.area > min_area:
                     features.append({"service": service.value, "zone": "review",
                                      "rule_ids": f"{block_rule},{priority_rule}", "geometry": review})
     return gpd.GeoDataFrame(features, columns=["service", "zone", "rule_ids", "geometry"], geometry="geometry",
                             crs=WGS84)
+
+
+def _intersection(a, b):
+    """``a ∩ b``, each first cut to the other's bounding box: a city-wide circle polygon against one
+    street office costs a box overlay instead of a full one."""
+    if a.is_empty or b.is_empty:
+        return shapely.GeometryCollection()
+    a = shapely.intersection(a, shapely.box(*b.bounds))
+    b = shapely.intersection(b, shapely.box(*a.bounds)) if not a.is_empty else b
+    return shapely.intersection(a, b)
 
 
 def _circles(surfaces: dict[Service, WalkSurface], policy: Policy) -> gpd.GeoDataFrame:
