@@ -1,0 +1,1 @@
+"""Embedded data: the fictional demo region (demo/) and policy presets."""

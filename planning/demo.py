@@ -1,0 +1,48 @@
+"""The embedded demo region 示例市（虚构）: a fictional city to try the planner without any data.
+
+The files in ``geodata/demo/`` are written by ``python -m geodata.demo.generate`` (deterministic);
+``geodata/demo/README.md`` describes the region and the planted situations a planner should find.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import shapely
+
+from planning.model import Region, validate_region
+
+#: Folder holding network.osm.gz, counties/subdistricts/pharmacies.geojson and planted.json.
+DEMO_DIR = Path(__file__).resolve().parents[1] / "geodata" / "demo"
+DEMO_NAME = "示例市（虚构）"
+
+#: Where the planted situations are (codes, pharmacy ids, EPSG:4326 lon/lat, rule ids), as written
+#: by the generator to planted.json. Keys: r1_no_chronic_street, r2_no_dual_channel_county,
+#: saturated_core_street, blank_town, fund_deficit_county, fund_forecast_county,
+#: cutoff_neighbourhood (name, point, polygon, across_river_pharmacies, walkable_river_bridges),
+#: traps (OSM way ids of the motorway, the private service bridge and the foot=no underpass), network.
+PLANTED: dict = json.loads((DEMO_DIR / "planted.json").read_text(encoding="utf-8"))
+
+#: 澜湾花园小区, the neighbourhood cut off by the river: representative point and outline (EPSG:4326).
+CUTOFF_POINT: tuple[float, float] = tuple(PLANTED["cutoff_neighbourhood"]["point"])
+CUTOFF_POLYGON: shapely.Polygon = shapely.Polygon(PLANTED["cutoff_neighbourhood"]["polygon"])
+
+
+def load_demo_region() -> Region:
+    """The demo region as a validated :class:`~planning.model.Region` (layers in EPSG:4326)."""
+
+    def read(name: str) -> gpd.GeoDataFrame:
+        return gpd.read_file(DEMO_DIR / name, engine="pyogrio")
+
+    return validate_region(
+        Region(
+            name=DEMO_NAME,
+            counties=read("counties.geojson"),
+            subdistricts=read("subdistricts.geojson"),
+            pharmacies=read("pharmacies.geojson"),
+            network_path=DEMO_DIR / "network.osm.gz",
+            fictional=True,
+        )
+    )

@@ -1,0 +1,92 @@
+"""The tool finds every situation planted in the demo region (geodata/demo/README.md), with its rule ids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+
+from planning.assess import assess
+from planning.demo import CUTOFF_POINT, CUTOFF_POLYGON, PLANTED, load_demo_region
+from planning.model import Service
+from planning.network import load_network
+from planning.screening import check_location
+
+
+@pytest.fixture(scope="module")
+def demo():
+    region = load_demo_region()
+    network = load_network(region.network_path)
+    return assess(region, network)
+
+
+def test_network_is_organic_and_large(demo):
+    network = demo.network
+    assert network.n_nodes >= 20_000 and network.n_components == 1
+    classes = set(network.edge_highway.tolist())
+    assert {"footway", "steps", "residential", "primary"} <= classes
+    assert "motorway" not in classes and "motorway_link" not in classes
+
+
+def test_residents_across_the_river_are_cut_off(demo):
+    """澜湾花园小区: pharmacies 361-477 m away across the water, but no bridge near, so > 15 minutes."""
+    network = demo.network
+    planted = PLANTED["cutoff_neighbourhood"]
+    ids = [p["pharmacy_id"] for p in planted["across_river_pharmacies"]]
+    across = demo.pharmacies.set_index("pharmacy_id").loc[ids]
+    here = network.project([CUTOFF_POINT[0]], [CUTOFF_POINT[1]])[0]
+    straight = np.hypot(*(network.project(across.geometry.x, across.geometry.y) - here).T)
+    assert straight.min() < 500
+    snap = network.snap_lonlat([CUTOFF_POINT[0]], [CUTOFF_POINT[1]])
+    minutes, _ = demo.access[Service.PERSONAL_ACCOUNT].point_minutes(snap)
+    assert minutes[0] > demo.policy.walk_minutes  # the motorway bridge and the private bridge are not walkable
+    # Every resident point inside the neighbourhood is uncovered, and the uncovered layer shows it.
+    res = demo.residents
+    lonlat = np.column_stack(network.to_lonlat.transform(res.xy[:, 0], res.xy[:, 1]))
+    inside = shapely.contains_xy(CUTOFF_POLYGON, lonlat[:, 0], lonlat[:, 1])
+    assert inside.sum() > 5
+    resident_minutes, _ = demo.access[Service.PERSONAL_ACCOUNT].point_minutes(res.snap.subset(inside))
+    assert (resident_minutes > demo.policy.walk_minutes).all()
+    uncovered = demo.uncovered.set_index("service").loc[Service.PERSONAL_ACCOUNT.value, "geometry"]
+    assert uncovered.contains(shapely.Point(CUTOFF_POINT))
+
+
+def test_r1_street_without_chronic_disease_pharmacy(demo):
+    code = PLANTED["r1_no_chronic_street"]["code"]
+    failing = demo.subdistricts[demo.subdistricts["r1_ok"] == False]  # noqa: E712
+    assert failing[["code", "service"]].values.tolist() == [[code, Service.CHRONIC_DISEASE.value]]
+    assert "R1" in demo.subdistrict_row(code, Service.CHRONIC_DISEASE)["rule_ids"]
+
+
+def test_r2_county_without_dual_channel(demo):
+    dual = demo.counties[demo.counties["service"] == Service.DUAL_CHANNEL.value]
+    assert dual.loc[dual["r2_ok"] == False, "code"].tolist() == [PLANTED["r2_no_dual_channel_county"]["code"]]  # noqa: E712
+
+
+def test_saturated_core_and_blank_town(demo):
+    overall = demo.subdistricts[demo.subdistricts["service"] == Service.PERSONAL_ACCOUNT.value].set_index("code")
+    core = PLANTED["saturated_core_street"]["code"]
+    assert overall.loc[core, "class"] == "saturated"
+    assert overall.index[overall["class"] == "saturated"].tolist() == [core]
+    blank = PLANTED["blank_town"]["code"]
+    assert overall.loc[blank, "class"] == "blank" and overall.loc[blank, "pharmacies"] == 0
+    assert overall.loc[blank, "class_measure"] == "covered_share"
+
+
+def test_fund_rules_and_designation_checks(demo):
+    deficit = PLANTED["fund_deficit_county"]["code"]
+    forecast = PLANTED["fund_forecast_county"]["code"]
+    counties = demo.counties.drop_duplicates("code").set_index("code")
+    assert counties["fund_b3"].to_dict() == {c: c == deficit for c in counties.index}
+    assert counties.loc[forecast, "fund_b4"] and not counties.loc[forecast, "fund_b3"]
+    # A chronic-disease pharmacy applying in the saturated core: B1 and B2, blocked.
+    core = PLANTED["saturated_core_street"]["core_point"]
+    check = check_location(demo, core[0], core[1], [Service.CHRONIC_DISEASE])
+    verdict = check.verdicts[Service.CHRONIC_DISEASE]
+    assert {"B1", "B2"} <= set(verdict.rule_ids) and verdict.verdict == "blocked"
+    # Dual channel in the county that lacks it: R2 pleads, but B3 (fund deficit) blocks outright.
+    town = demo.region.subdistricts.set_index("code").loc[PLANTED["blank_town"]["code"], "geometry"]
+    point = town.representative_point()
+    check = check_location(demo, point.x, point.y, [Service.DUAL_CHANNEL])
+    verdict = check.verdicts[Service.DUAL_CHANNEL]
+    assert {"R2", "B3"} <= set(verdict.rule_ids) and verdict.verdict == "blocked"
