@@ -7,6 +7,8 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
+import numpy as np
+import shapely
 
 from planning.i18n import t
 from planning.model import Region, Service
@@ -19,8 +21,9 @@ SERVICE_COLOURS = {
     Service.CHRONIC_DISEASE: "#E69F00",
     Service.DUAL_CHANNEL: "#CC79A7",
 }
-_STREET_CLASSES_SHOWN = {"trunk", "primary", "secondary", "tertiary", "residential", "living_street",
-                         "unclassified", "pedestrian", "footway", "steps", "service", "path", "track"}
+#: Street classes drawn on overview maps (service ways, footways and tracks stay in the analysis only).
+_MAJOR_STREETS = ("trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link", "tertiary")
+_LOCAL_STREETS = ("residential", "living_street", "unclassified", "pedestrian")
 
 
 def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str = "zh") -> folium.Map:
@@ -50,21 +53,27 @@ def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str 
         tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=["", ""]),
     ).add_to(fmap)
     if network is not None:
-        edges = network.edges_gdf()
-        edges = edges[edges["highway"].isin(_STREET_CLASSES_SHOWN)]
-        folium.GeoJson(
-            edges[["highway", "geometry"]].assign(geometry=edges.geometry.simplify(1e-5)),
-            name=t("streets", lang),
-            style_function=_street_style,
-        ).add_to(fmap)
+        folium.GeoJson(street_layer(network), name=t("streets", lang), style_function=_street_style).add_to(fmap)
     _add_pharmacies(fmap, region.pharmacies, lang)
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap
 
 
+def street_layer(network: WalkNetwork) -> gpd.GeoDataFrame:
+    """Major and local streets as two merged MultiLineStrings in EPSG:4326, rounded to about 1 m, so a
+    city's streets weigh a few MB in the browser instead of one feature per edge."""
+    rows = []
+    for group, classes in (("major", _MAJOR_STREETS), ("local", _LOCAL_STREETS)):
+        lines = network.edge_lines[np.isin(network.edge_highway, classes)]
+        rows.append({"group": group, "geometry": shapely.multilinestrings(lines) if len(lines) else None})
+    layer = gpd.GeoDataFrame(rows, geometry="geometry", crs=network.crs).dropna().to_crs("EPSG:4326")
+    layer["geometry"] = shapely.set_precision(layer.geometry.to_numpy(), 1e-5)
+    return layer
+
+
 def _street_style(feature) -> dict:
-    major = feature["properties"]["highway"] in {"trunk", "primary", "secondary"}
-    return {"color": "#9a9a9a" if major else "#c8c8c8", "weight": 2.5 if major else 1}
+    major = feature["properties"]["group"] == "major"
+    return {"color": "#8c8c8c" if major else "#c4c4c4", "weight": 2.5 if major else 1}
 
 
 def _add_pharmacies(fmap: folium.Map, pharmacies: gpd.GeoDataFrame, lang: str) -> None:
