@@ -307,8 +307,19 @@ def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataF
                 if review.area > min_area:
                     features.append({"service": service.value, "zone": "review",
                                      "rule_ids": f"{block_rule},{priority_rule}", "geometry": review})
+    for feature in features:
+        feature["geometry"] = _polygonal(feature["geometry"])
     return gpd.GeoDataFrame(features, columns=["service", "zone", "rule_ids", "geometry"], geometry="geometry",
                             crs=WGS84)
+
+
+def _polygonal(geometry) -> shapely.MultiPolygon:
+    """The polygon parts of an overlay result as one MultiPolygon (drops stray boundary lines and points)."""
+    parts = shapely.get_parts(geometry)
+    polygons = [p for p in parts if p.geom_type == "Polygon" and not p.is_empty]
+    for multi in (p for p in parts if p.geom_type in ("MultiPolygon", "GeometryCollection")):
+        polygons += [q for q in shapely.get_parts(multi) if q.geom_type == "Polygon"]
+    return shapely.MultiPolygon(polygons)
 
 
 def _intersection(a, b):
