@@ -16,7 +16,7 @@ import shapely
 
 from planning.access import ServiceAccess, service_access
 from planning.coverage import Residents, coverage_table, resident_minutes, residents_along_streets
-from planning.isochrones import WalkSurface, points_area, walk_surface
+from planning.isochrones import RasterGrid, WalkSurface, points_mask, polygonize_mask, walk_surface
 from planning.model import WGS84, Region, Service, SubdistrictKind
 from planning.network import WalkNetwork
 from planning.policy import HARD_BLOCKS, Policy, load_policy
@@ -72,10 +72,35 @@ class Assessment:
     circles: gpd.GeoDataFrame
     notes: list[str] = field(default_factory=list)
 
-    def subdistrict_row(self, code: str, service: Service | str) -> pd.Series:
-        """The class/requirement row of one sub-district for one service."""
-        table = self.subdistricts
-        return table[(table["code"] == code) & (table["service"] == Service(service).value)].iloc[0]
+    def subdistrict_row(self, code: str, service: Service | str) -> dict:
+        """The class/requirement row of one sub-district for one service, as a dict."""
+        return self._rows("subdistricts")[(code, Service(service).value)]
+
+    def county_row(self, code: str, service: Service | str) -> dict:
+        """The roll-up row of one county for one service, as a dict."""
+        return self._rows("counties")[(code, Service(service).value)]
+
+    def locate(self, lon: float, lat: float) -> tuple[dict | None, dict | None]:
+        """The sub-district and county rows (attribute dicts) holding a WGS84 point, or None."""
+        point = shapely.Point(lon, lat)
+        found = []
+        for name in ("subdistricts", "counties"):
+            layer = getattr(self.region, name)
+            tree = self._cached(f"tree_{name}", lambda layer=layer: shapely.STRtree(layer.geometry.to_numpy()))
+            hits = [i for i in tree.query(point, predicate="intersects")]
+            found.append(layer.drop(columns="geometry").iloc[min(hits)].to_dict() if hits else None)
+        return found[0], found[1]
+
+    def _rows(self, table: str) -> dict:
+        return self._cached(f"rows_{table}", lambda: {
+            (row["code"], row["service"]): row
+            for row in getattr(self, table).drop(columns="geometry").to_dict("records")})
+
+    def _cached(self, key: str, build):
+        cache = self.__dict__.setdefault("_lookup_cache", {})
+        if key not in cache:
+            cache[key] = build()
+        return cache[key]
 
 
 def assess(
@@ -94,19 +119,22 @@ def assess(
     pharmacies = locate_pharmacies(region, network, policy)
     if residents is None:
         residents = residents_along_streets(network, region.subdistricts)
+    grid = _region_grid(region, network, policy)
     access: dict[Service, ServiceAccess] = {}
     surfaces: dict[Service, WalkSurface] = {}
     minutes: dict[str, np.ndarray] = {}
     for service in Service:
         access[service] = access_for(network, pharmacies, service, policy)
-        surfaces[service] = walk_surface(access[service], cell_m=policy.cell_m, access_width_m=policy.access_width_m)
+        surfaces[service] = walk_surface(access[service], cell_m=policy.cell_m, access_width_m=policy.access_width_m,
+                                         grid=grid)
         minutes[service.value] = resident_minutes(access[service], residents)
     coverage = coverage_table(region.subdistricts, residents, minutes, policy.walk_minutes)
     subdistricts = classify_subdistricts(region, pharmacies, coverage, policy)
     counties = classify_counties(region, pharmacies, coverage, policy)
-    circles = _circles(surfaces, policy)
-    uncovered = _uncovered_areas(network, residents, minutes, policy)
-    zones = build_zones(region, network, subdistricts, counties, circles, uncovered, policy)
+    layers = _ZoneRasters.build(grid, region, network, residents, minutes, surfaces, policy)
+    circles = layers.circles()
+    uncovered = layers.uncovered()
+    zones = build_zones(region, network, subdistricts, counties, layers, policy)
     return Assessment(region=region, network=network, policy=policy, access=access, surfaces=surfaces,
                       residents=residents, pharmacies=pharmacies, coverage=coverage, subdistricts=subdistricts,
                       counties=counties, zones=zones, uncovered=uncovered, circles=circles)
@@ -249,68 +277,69 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
 
 
 def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
-                circles: gpd.GeoDataFrame, uncovered: gpd.GeoDataFrame, policy: Policy) -> gpd.GeoDataFrame:
+                layers: _ZoneRasters, policy: Policy) -> gpd.GeoDataFrame:
     """Blocked, priority and review polygons per service, one feature per rule (EPSG:4326).
 
     blocked: B1 (same-service circles), B2 (saturated sub-districts, for the service or for all
-    designated pharmacies), B3 (deficit counties), B4 (balance-only counties). priority (R3): the
-    uncovered residential area of blank or underserved sub-districts; R1/R2 shortfalls: the failing
-    street office or county. review: where a soft block (B1, B2, B4) and a priority meet.
+    designated pharmacies), B3 (deficit counties), B4 (balance-only counties). priority: R3, the
+    uncovered residential area of blank or underserved sub-districts outside every same-service
+    circle; R1/R2 shortfalls, the failing street office or county. review: where a soft block (B1, B2,
+    B4) and a priority meet, outside hard blocks (B3). B2-B4 and R1-R2 are exact unions of the
+    boundary polygons; B1, R3 and review come from the assessment's raster (cell ``policy.cell_m``).
+    Overlaps of less than one cell are dropped.
     """
-    features = []
-    min_area = (policy.cell_m / 111_320.0) ** 2  # one raster cell in square degrees: smaller overlaps are slivers
+    sd_geometry = region.subdistricts.set_index("code").geometry.to_crs(network.crs)
+    county_geometry = region.counties.set_index("code").geometry.to_crs(network.crs)
     overall = subdistricts[subdistricts["service"] == Service.PERSONAL_ACCOUNT.value].set_index("code")["class"]
+    features = []
     for service in Service:
         sd = subdistricts[subdistricts["service"] == service.value]
-        blocked, priority = [], []
-        if policy.applies("B1"):
-            circle = circles.loc[circles["service"] == service.value, "geometry"]
-            if len(circle) and not circle.iloc[0].is_empty:
-                blocked.append(("B1", circle.iloc[0]))
-        if policy.applies("B2"):
-            saturated = sd[(sd["class"] == "saturated") | (sd["code"].map(overall) == "saturated")]
-            if len(saturated):
-                blocked.append(("B2", shapely.union_all(saturated.geometry.to_numpy())))
         county_rows = counties[counties["service"] == service.value]
+        blocks: list[tuple[str, np.ndarray, object]] = []  # (rule, mask, exact polygon or None)
+        priorities: list[tuple[str, np.ndarray, object]] = []
+        if policy.applies("B1"):
+            blocks.append(("B1", layers.circle_mask(service), None))
+        if policy.applies("B2"):
+            codes = sd.loc[(sd["class"] == "saturated") | (sd["code"].map(overall) == "saturated"), "code"]
+            blocks.append(("B2", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
         for rule, column in (("B3", "fund_b3"), ("B4", "fund_b4")):
-            hit = county_rows[county_rows[column]]
-            if len(hit):
-                blocked.append((rule, shapely.union_all(hit.geometry.to_numpy())))
+            codes = county_rows.loc[county_rows[column], "code"]
+            blocks.append((rule, layers.county_mask(codes), _union(county_geometry, codes)))
         if policy.applies("R3"):
-            weak = sd[sd["class"].isin(["blank", "underserved"])]
-            area = uncovered.loc[uncovered["service"] == service.value, "geometry"]
-            if len(weak) and len(area) and not area.iloc[0].is_empty:
-                piece = _intersection(area.iloc[0], shapely.union_all(weak.geometry.to_numpy()))
-                circle = circles.loc[circles["service"] == service.value, "geometry"]
-                if len(circle):  # outside every same-service circle
-                    piece = shapely.difference(piece, circle.iloc[0])
-                if piece.area > min_area:
-                    priority.append(("R3", piece))
-        failing_r1 = sd[sd["r1_ok"] == False]  # noqa: E712 (None means "rule does not apply")
-        if len(failing_r1):
-            priority.append(("R1", shapely.union_all(failing_r1.geometry.to_numpy())))
-        failing_r2 = county_rows[county_rows["r2_ok"] == False]  # noqa: E712
-        if len(failing_r2):
-            priority.append(("R2", shapely.union_all(failing_r2.geometry.to_numpy())))
-        for zone, items in (("blocked", blocked), ("priority", priority)):
-            for rule, geometry in items:
-                features.append({"service": service.value, "zone": zone, "rule_ids": rule, "geometry": geometry})
-        hard = [area for rule, area in blocked if rule in HARD_BLOCKS]
-        hard_area = shapely.union_all(hard) if hard else None
-        for block_rule, block_area in blocked:  # one review feature per soft block/priority pair that meets
+            weak = sd.loc[sd["class"].isin(["blank", "underserved"]), "code"]
+            mask = layers.uncovered_mask(service) & layers.subdistrict_mask(weak) & ~layers.circle_mask(service)
+            priorities.append(("R3", mask, None))
+        codes = sd.loc[sd["r1_ok"] == False, "code"]  # noqa: E712 (None means "rule does not apply")
+        priorities.append(("R1", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
+        codes = county_rows.loc[county_rows["r2_ok"] == False, "code"]  # noqa: E712
+        priorities.append(("R2", layers.county_mask(codes), _union(county_geometry, codes)))
+
+        for zone, items in (("blocked", blocks), ("priority", priorities)):
+            for rule, mask, exact in items:
+                if mask.any():
+                    geometry = exact if exact is not None else layers.polygon(mask)
+                    features.append({"service": service.value, "zone": zone, "rule_ids": rule, "geometry": geometry})
+        hard = np.zeros(layers.grid.shape, dtype=bool)
+        for rule, mask, _ in blocks:
+            if rule in HARD_BLOCKS:
+                hard |= mask
+        for block_rule, block_mask, _ in blocks:  # one review feature per soft block/priority pair that meets
             if block_rule in HARD_BLOCKS:
                 continue
-            for priority_rule, priority_area in priority:
-                review = _intersection(block_area, priority_area)
-                if hard_area is not None and review.area > min_area:  # a hard block is never softened
-                    review = shapely.difference(review, hard_area)
-                if review.area > min_area:
+            for priority_rule, priority_mask, _ in priorities:
+                review = block_mask & priority_mask & ~hard
+                if review.sum() > 1:
                     features.append({"service": service.value, "zone": "review",
-                                     "rule_ids": f"{block_rule},{priority_rule}", "geometry": review})
+                                     "rule_ids": f"{block_rule},{priority_rule}", "geometry": layers.polygon(review)})
     for feature in features:
         feature["geometry"] = _polygonal(feature["geometry"])
-    return gpd.GeoDataFrame(features, columns=["service", "zone", "rule_ids", "geometry"], geometry="geometry",
-                            crs=WGS84)
+    zones = gpd.GeoDataFrame(features, columns=["service", "zone", "rule_ids", "geometry"], geometry="geometry",
+                             crs=network.crs)
+    return zones.to_crs(WGS84)
+
+
+def _union(geometry: gpd.GeoSeries, codes) -> shapely.MultiPolygon:
+    return shapely.union_all(geometry.reindex(list(codes)).to_numpy()) if len(codes) else shapely.MultiPolygon()
 
 
 def _polygonal(geometry) -> shapely.MultiPolygon:
@@ -322,34 +351,77 @@ def _polygonal(geometry) -> shapely.MultiPolygon:
     return shapely.MultiPolygon(polygons)
 
 
-def _intersection(a, b):
-    """``a ∩ b``, each first cut to the other's bounding box: a city-wide circle polygon against one
-    street office costs a box overlay instead of a full one."""
-    if a.is_empty or b.is_empty:
-        return shapely.GeometryCollection()
-    a = shapely.intersection(a, shapely.box(*b.bounds))
-    b = shapely.intersection(b, shapely.box(*a.bounds)) if not a.is_empty else b
-    return shapely.intersection(a, b)
+@dataclass(frozen=True, eq=False)
+class _ZoneRasters:
+    """Masks of one assessment on one grid (network CRS): circles and uncovered residents per service,
+    sub-district and county labels, so zone algebra is cell-wise boolean logic."""
+
+    grid: object
+    crs: str
+    budget_m: float
+    surfaces: dict
+    uncovered_masks: dict
+    uncovered_persons: dict
+    subdistrict_labels: np.ndarray
+    subdistrict_codes: np.ndarray
+    county_labels: np.ndarray
+    county_codes: np.ndarray
+
+    @classmethod
+    def build(cls, grid, region: Region, network: WalkNetwork, residents: Residents, minutes: dict,
+              surfaces: dict, policy: Policy) -> _ZoneRasters:
+        masks, persons = {}, {}
+        for service, resident_min in minutes.items():
+            beyond = ~(resident_min <= policy.walk_minutes) & (residents.persons > 0)
+            masks[service] = points_mask(residents.xy[beyond], cell_m=policy.cell_m, width_m=policy.access_width_m,
+                                         grid=grid)[0]
+            persons[service] = float(residents.persons[beyond].sum())
+        sd = region.subdistricts.to_crs(network.crs)
+        counties = region.counties.to_crs(network.crs)
+        return cls(
+            grid=grid, crs=network.crs, budget_m=policy.budget_m, surfaces=surfaces, uncovered_masks=masks,
+            uncovered_persons=persons,
+            subdistrict_labels=grid.rasterize(sd.geometry, range(1, len(sd) + 1)),
+            subdistrict_codes=sd["code"].to_numpy(),
+            county_labels=grid.rasterize(counties.geometry, range(1, len(counties) + 1)),
+            county_codes=counties["code"].to_numpy(),
+        )
+
+    def circle_mask(self, service: Service) -> np.ndarray:
+        return self.surfaces[service].distance_m <= np.float32(self.budget_m)
+
+    def uncovered_mask(self, service: Service) -> np.ndarray:
+        return self.uncovered_masks[service.value]
+
+    def subdistrict_mask(self, codes) -> np.ndarray:
+        return np.isin(self.subdistrict_labels, 1 + np.flatnonzero(np.isin(self.subdistrict_codes, list(codes))))
+
+    def county_mask(self, codes) -> np.ndarray:
+        return np.isin(self.county_labels, 1 + np.flatnonzero(np.isin(self.county_codes, list(codes))))
+
+    def polygon(self, mask: np.ndarray) -> shapely.MultiPolygon:
+        return polygonize_mask(mask, self.grid.transform)
+
+    def circles(self) -> gpd.GeoDataFrame:
+        rows = [{"service": s.value, "minutes": self.budget_m / surface.speed_m_per_min,
+                 "geometry": self.polygon(self.circle_mask(s))} for s, surface in self.surfaces.items()]
+        gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=self.crs)
+        gdf["area_km2"] = gdf.area / 1e6
+        return gdf.to_crs(WGS84)
+
+    def uncovered(self) -> gpd.GeoDataFrame:
+        rows = [{"service": service, "persons": self.uncovered_persons[service], "geometry": self.polygon(mask)}
+                for service, mask in self.uncovered_masks.items()]
+        return gpd.GeoDataFrame(rows, geometry="geometry", crs=self.crs).to_crs(WGS84)
 
 
-def _circles(surfaces: dict[Service, WalkSurface], policy: Policy) -> gpd.GeoDataFrame:
-    rows = []
-    for service, surface in surfaces.items():
-        polygon = surface.polygon(policy.walk_minutes)
-        rows.append({"service": service.value, "minutes": policy.walk_minutes, "area_km2": polygon.area / 1e6,
-                     "geometry": polygon})
-    crs = next(iter(surfaces.values())).crs
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs).to_crs(WGS84)
-
-
-def _uncovered_areas(network: WalkNetwork, residents: Residents, minutes: dict[str, np.ndarray],
-                     policy: Policy) -> gpd.GeoDataFrame:
-    rows = []
-    for service, resident_min in minutes.items():
-        beyond = ~(resident_min <= policy.walk_minutes) & (residents.persons > 0)
-        area = points_area(residents.xy[beyond], cell_m=policy.cell_m, width_m=policy.access_width_m)
-        rows.append({"service": service, "persons": float(residents.persons[beyond].sum()), "geometry": area})
-    return gpd.GeoDataFrame(rows, geometry="geometry", crs=network.crs).to_crs(WGS84)
+def _region_grid(region: Region, network: WalkNetwork, policy: Policy) -> RasterGrid:
+    """The raster covering the network and every sub-district, padded by the access width."""
+    sd_bounds = region.subdistricts.to_crs(network.crs).total_bounds
+    net_min, net_max = network.node_xy.min(axis=0), network.node_xy.max(axis=0)
+    bounds = (min(sd_bounds[0], net_min[0]), min(sd_bounds[1], net_min[1]),
+              max(sd_bounds[2], net_max[0]), max(sd_bounds[3], net_max[1]))
+    return RasterGrid.covering(bounds, cell_m=policy.cell_m, pad_cells=int(policy.access_width_m // policy.cell_m) + 1)
 
 
 def _counts(pharmacies: gpd.GeoDataFrame, by: str) -> dict[tuple[str, str], int]:

@@ -73,6 +73,49 @@ class WalkSurface:
         return polygonize_mask(self.distance_m <= np.float32(budget), self.transform)
 
 
+@dataclass(frozen=True)
+class RasterGrid:
+    """A raster aligned to multiples of ``cell_m`` in a metric CRS: ``n_rows`` x ``n_cols`` cells whose
+    top-left corner is (``x0``, ``y_top``), metres. Surfaces and masks on one grid combine cell by cell."""
+
+    x0: float
+    y_top: float
+    n_rows: int
+    n_cols: int
+    cell_m: float
+
+    @classmethod
+    def covering(cls, bounds: tuple[float, float, float, float], *, cell_m: float, pad_cells: int = 0) -> RasterGrid:
+        """The aligned grid covering ``(xmin, ymin, xmax, ymax)`` (metres) plus ``pad_cells`` on each side."""
+        xmin, ymin, xmax, ymax = bounds
+        x0 = (math.floor(xmin / cell_m) - pad_cells) * cell_m
+        y_top = (math.floor(ymax / cell_m) + 1 + pad_cells) * cell_m
+        n_cols = int(math.floor((xmax - x0) / cell_m)) + 1 + pad_cells
+        n_rows = int(math.floor((y_top - ymin) / cell_m)) + 1 + pad_cells
+        return cls(x0, y_top, n_rows, n_cols, float(cell_m))
+
+    @property
+    def transform(self) -> Affine:
+        return Affine.translation(self.x0, self.y_top) @ Affine.scale(self.cell_m, -self.cell_m)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.n_rows, self.n_cols
+
+    def cells(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row and column of each point (k x 2, metres); points off the grid get row -1."""
+        cols = np.floor((xy[:, 0] - self.x0) / self.cell_m).astype(np.int64)
+        rows = np.floor((self.y_top - xy[:, 1]) / self.cell_m).astype(np.int64)
+        off = (cols < 0) | (cols >= self.n_cols) | (rows < 0) | (rows >= self.n_rows)
+        rows[off] = -1
+        return rows, cols
+
+    def rasterize(self, polygons, values) -> np.ndarray:
+        """Integer raster of ``values`` (> 0) burnt from ``polygons`` (metres); 0 outside all."""
+        return features.rasterize(zip(polygons, values), out_shape=self.shape, transform=self.transform,
+                                  fill=0, dtype="int32")
+
+
 def polygonize_mask(mask: np.ndarray, transform: Affine) -> shapely.MultiPolygon:
     """The cells where ``mask`` is true as one MultiPolygon (cell edges, 4-connected), in the
     transform's CRS."""
@@ -93,36 +136,42 @@ def points_area(
     *,
     cell_m: float = DEFAULT_CELL_M,
     width_m: float = DEFAULT_ACCESS_WIDTH_M,
+    grid: RasterGrid | None = None,
 ) -> shapely.MultiPolygon:
     """The area within about ``width_m`` of a set of points (k x 2, metres), on a ``cell_m`` grid aligned
     like the walk surfaces: cells holding a point, spread by a disk of ``width_m``, polygonised.
     Used for "uncovered residential area" layers built from resident points."""
+    mask, transform = points_mask(xy, cell_m=cell_m, width_m=width_m, grid=grid)
+    return polygonize_mask(mask, transform)
+
+
+def points_mask(xy: np.ndarray, *, cell_m: float, width_m: float, grid: RasterGrid | None = None):
+    """Boolean raster of the cells within ``width_m`` of the points, and its transform."""
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     if len(xy) == 0:
-        return shapely.MultiPolygon()
-    value = np.zeros(len(xy))
-    grid, transform = _grid_minimum(xy, value, cell_m=cell_m, width_m=width_m)
-    return polygonize_mask(grid <= 0, transform)
+        grid = grid or RasterGrid(0.0, 0.0, 1, 1, cell_m)
+        return np.zeros(grid.shape, dtype=bool), grid.transform
+    spread, transform = _grid_minimum(xy, np.zeros(len(xy)), cell_m=cell_m, width_m=width_m, grid=grid)
+    return spread <= 0, transform
 
 
-def _grid_minimum(xy: np.ndarray, value: np.ndarray, *, cell_m: float, width_m: float):
-    """Smallest ``value`` per cell of a grid aligned to multiples of ``cell_m``, spread by a disk of
-    radius ``width_m`` (minimum filter); returns the float32 grid (inf where empty) and its transform."""
+def _grid_minimum(xy: np.ndarray, value: np.ndarray, *, cell_m: float, width_m: float,
+                  grid: RasterGrid | None = None):
+    """Smallest ``value`` per cell of a grid aligned to multiples of ``cell_m`` (``grid``, or one fitted
+    to the points), spread by a disk of radius ``width_m`` (minimum filter); returns the float32 grid
+    (inf where empty) and its transform."""
     radius_cells = int(math.floor(width_m / cell_m))
-    pad = radius_cells + 1
-    x0 = (math.floor(xy[:, 0].min() / cell_m) - pad) * cell_m
-    y_top = (math.floor(xy[:, 1].max() / cell_m) + 1 + pad) * cell_m
-    cols = (np.floor((xy[:, 0] - x0) / cell_m)).astype(np.int64)
-    rows = (np.floor((y_top - xy[:, 1]) / cell_m)).astype(np.int64)
-    n_cols = int(cols.max()) + 1 + pad
-    n_rows = int(rows.max()) + 1 + pad
-    grid = np.full(n_rows * n_cols, np.inf, dtype=np.float32)
-    np.minimum.at(grid, rows * n_cols + cols, value.astype(np.float32))
-    grid = grid.reshape(n_rows, n_cols)
+    if grid is None:
+        bounds = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())
+        grid = RasterGrid.covering(bounds, cell_m=cell_m, pad_cells=radius_cells + 1)
+    rows, cols = grid.cells(xy)
+    on = rows >= 0
+    flat = np.full(grid.n_rows * grid.n_cols, np.inf, dtype=np.float32)
+    np.minimum.at(flat, rows[on] * grid.n_cols + cols[on], value[on].astype(np.float32))
     offsets = np.arange(-radius_cells, radius_cells + 1)
     disk = np.hypot(*np.meshgrid(offsets, offsets)) * cell_m <= width_m
-    spread = ndimage.minimum_filter(grid, footprint=disk, mode="constant", cval=np.inf)
-    return spread, Affine.translation(x0, y_top) @ Affine.scale(cell_m, -cell_m)
+    spread = ndimage.minimum_filter(flat.reshape(grid.shape), footprint=disk, mode="constant", cval=np.inf)
+    return spread, grid.transform
 
 
 def walk_surface(
@@ -130,8 +179,12 @@ def walk_surface(
     *,
     cell_m: float = DEFAULT_CELL_M,
     access_width_m: float = DEFAULT_ACCESS_WIDTH_M,
+    grid: RasterGrid | None = None,
 ) -> WalkSurface:
     """The walk-distance surface of a service's sites up to the access result's horizon (see module doc).
+
+    ``grid`` fixes the raster (e.g. one grid for every service of an assessment, so their masks combine
+    cell by cell); by default the grid is fitted to the reached network.
 
     Raises :class:`ParameterError` when the horizon is unbounded (use a finite ``max_minutes``) or
     when ``access_width_m < cell_m * (0.5 + sqrt(2))`` (the containment guarantee needs it).
@@ -146,10 +199,10 @@ def walk_surface(
     xy, distance = _reached_samples(access, spacing_m=cell_m / 2)
     horizon = access.max_distance_m
     if len(xy) == 0:
-        empty = np.full((1, 1), np.inf, dtype=np.float32)
-        return WalkSurface(empty, Affine.translation(0, 0) @ Affine.scale(cell_m, -cell_m), access.network.crs,
+        grid = grid or RasterGrid(0.0, 0.0, 1, 1, cell_m)
+        return WalkSurface(np.full(grid.shape, np.inf, dtype=np.float32), grid.transform, access.network.crs,
                            cell_m, access_width_m, access.speed_m_per_min, horizon)
-    spread, transform = _grid_minimum(xy, distance, cell_m=cell_m, width_m=access_width_m)
+    spread, transform = _grid_minimum(xy, distance, cell_m=cell_m, width_m=access_width_m, grid=grid)
     return WalkSurface(spread, transform, access.network.crs, float(cell_m), float(access_width_m),
                        access.speed_m_per_min, horizon)
 

@@ -128,12 +128,8 @@ def check_location(
     policy = assessment.policy
     network = assessment.network
     snap = network.snap_lonlat([lon], [lat], max_snap_m=policy.max_snap_m)
-    point = shapely.Point(lon, lat)
-    sd_row = _containing(assessment.region.subdistricts, point)
-    county_code = sd_row["county_code"] if sd_row is not None else None
-    if county_code is None:
-        county_row = _containing(assessment.region.counties, point)
-        county_code = county_row["code"] if county_row is not None else None
+    sd_row, county = assessment.locate(lon, lat)
+    county_code = sd_row["county_code"] if sd_row is not None else (county["code"] if county is not None else None)
     verdicts = {}
     for service in map(Service, services):
         findings = _location_findings(assessment, service, snap, sd_row, county_code)
@@ -190,8 +186,7 @@ def _location_findings(assessment: Assessment, service: Service, snap, sd_row, c
             findings.append(_finding("R1", "priority", f"{sd_row['name']}尚无{service.label_zh}定点药店（R1 缺口）",
                                      f"{sd_row['name']} has no {service.label_en} pharmacy (R1 shortfall)", numbers))
     if county_code is not None:
-        county = assessment.counties[(assessment.counties["code"] == county_code)
-                                     & (assessment.counties["service"] == service.value)].iloc[0]
+        county = assessment.county_row(county_code, service)
         if county["fund_b3"]:
             findings.append(_finding("B3", "block", f"{county['name']}职工医保基金当期亏损，不得新增定点药店",
                                      f"{county['name']}'s employee fund ran a current-period deficit", {"county": county_code}))
@@ -300,11 +295,6 @@ def pharmacy_flags(pharmacies: gpd.GeoDataFrame, on: dt.date | None = None) -> p
 def _finding(rule_id: str, outcome: str, zh: str, en: str, numbers: dict | None = None) -> Finding:
     citation = RULES[rule_id].citation if rule_id in RULES else ""
     return Finding(rule_id, citation, outcome, zh, en, numbers or {})
-
-
-def _containing(layer: gpd.GeoDataFrame, point: shapely.Point) -> pd.Series | None:
-    hits = layer[layer.geometry.covers(point)]
-    return hits.iloc[0] if len(hits) else None
 
 
 def _class_zh(cls: str) -> str:

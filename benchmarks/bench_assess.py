@@ -1,0 +1,124 @@
+"""Benchmark of the full policy assessment and the designation check.
+
+Reproduce (from the repository root):
+
+    python benchmarks/bench_assess.py            # full run, about 1-2 minutes
+    python benchmarks/bench_assess.py --quick    # smoke run
+
+Cases and targets (issue "Policy assessment"):
+- the demo region 示例市（虚构）, network already cached: full assessment <= 3 s;
+- a designation check (one location, two services) on the demo: median <= 10 ms;
+- a 302,500-node synthetic street grid (planning.synthetic.street_grid(550)) with 2,000 pharmacies
+  in 9 counties x 9 sub-districts: full assessment <= 5 s with peak memory <= 2 GB. Run in a fresh
+  subprocess so its peak RSS is its own; "cold" includes the one-time per-network work (spatial
+  index, edge samples), "warm" is a second assessment on the same loaded network.
+Times are the median of the repeats shown (time.perf_counter). Prints a Markdown table and writes
+it to benchmarks/results/assess.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def timed(function, repeats: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def demo_case(repeats: int) -> dict:
+    from planning.assess import assess
+    from planning.demo import PLANTED, load_demo_region
+    from planning.model import Service
+    from planning.network import load_network
+    from planning.screening import check_location
+
+    region = load_demo_region()
+    load_network(region.network_path)  # make sure the cache exists
+    load_time, network = timed(lambda: load_network(region.network_path), 3)
+    assessment_time, assessment = timed(lambda: assess(region, network), repeats)
+    core = PLANTED["saturated_core_street"]["core_point"]
+    services = [Service.OUTPATIENT_POOLING, Service.CHRONIC_DISEASE]
+    check_location(assessment, core[0], core[1], services)
+    check_times = []
+    for i in range(200):
+        lon, lat = core[0] + (i % 20) * 0.0005, core[1] + (i // 20) * 0.0005
+        start = time.perf_counter()
+        check_location(assessment, lon, lat, services)
+        check_times.append(time.perf_counter() - start)
+    return {"nodes": network.n_nodes, "pharmacies": len(region.pharmacies), "load_cached_s": load_time,
+            "assess_s": assessment_time, "check_median_ms": statistics.median(check_times) * 1000,
+            "check_p95_ms": sorted(check_times)[int(0.95 * len(check_times))] * 1000}
+
+
+def synthetic_case(side: int, n_pharmacies: int) -> dict:
+    """Runs in its own process (see main) so ru_maxrss is this case's peak."""
+    from planning.assess import assess
+    from planning.synthetic import street_grid, synthetic_region
+
+    network = street_grid(side)
+    region = synthetic_region(network, counties_per_side=3, subdistricts_per_county_side=3,
+                              n_pharmacies=n_pharmacies, seed=1)
+    start = time.perf_counter()
+    assess(region, network)
+    cold = time.perf_counter() - start
+    warm, _ = timed(lambda: assess(region, network), 3)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"nodes": network.n_nodes, "pharmacies": n_pharmacies, "cold_s": cold, "warm_s": warm, "peak_mb": peak_mb}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small synthetic case, fewer repeats")
+    parser.add_argument("--synthetic-only", nargs=2, type=int, metavar=("SIDE", "PHARMACIES"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.synthetic_only:
+        print(json.dumps(synthetic_case(*args.synthetic_only)))
+        return
+    side, pharmacies = (120, 200) if args.quick else (550, 2000)
+    demo = demo_case(repeats=1 if args.quick else 5)
+    child = subprocess.run([sys.executable, __file__, "--synthetic-only", str(side), str(pharmacies)],
+                           capture_output=True, text=True, check=True)
+    synthetic = json.loads(child.stdout.strip().splitlines()[-1])
+
+    def verdict(ok: bool) -> str:
+        return "PASS" if ok else "FAIL"
+
+    rows = [
+        ("demo: load cached network", f"{demo['nodes']:,} nodes", f"{demo['load_cached_s'] * 1000:.0f} ms", "", ""),
+        ("demo: full assessment", f"{demo['pharmacies']} pharmacies", f"{demo['assess_s']:.2f} s", "<= 3 s",
+         verdict(demo["assess_s"] <= 3)),
+        ("demo: designation check (2 services)", "200 locations", f"{demo['check_median_ms']:.1f} ms median "
+         f"(p95 {demo['check_p95_ms']:.1f} ms)", "<= 10 ms", verdict(demo["check_median_ms"] <= 10)),
+        ("synthetic: full assessment, cold", f"{synthetic['nodes']:,} nodes, {synthetic['pharmacies']:,} pharmacies",
+         f"{synthetic['cold_s']:.2f} s", "", ""),
+        ("synthetic: full assessment, warm", "same network", f"{synthetic['warm_s']:.2f} s", "<= 5 s",
+         verdict(synthetic["warm_s"] <= 5) if not args.quick else "(quick)"),
+        ("synthetic: peak memory", "whole process", f"{synthetic['peak_mb']:,.0f} MB", "<= 2 GB",
+         verdict(synthetic["peak_mb"] <= 2048) if not args.quick else "(quick)"),
+    ]
+    table = ["| case | size | measured | target | |", "|---|---|---|---|---|"]
+    table += [f"| {' | '.join(row)} |" for row in rows]
+    text = "\n".join(table)
+    print(text)
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ("assess-quick.md" if args.quick else "assess.md")).write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
