@@ -30,3 +30,43 @@ class SchemaError(PlanningError):
 
 class ParameterError(PlanningError):
     """A parameter (speed, minutes, width, ...) is out of its allowed range."""
+
+
+class IngestError(PlanningError):
+    """An input file (pharmacies, boundaries, population, fund status) cannot be read as given."""
+
+
+class FileTypeError(IngestError):
+    """The file type is not one the reader accepts (judged from the file name, else the content)."""
+
+
+class MissingColumnError(IngestError, SchemaError):
+    """A required column is absent; the message names it and lists the accepted header names."""
+
+
+class EmptyFileError(IngestError):
+    """The file holds no data row (or no feature)."""
+
+
+class EncodingError(IngestError):
+    """The text is neither UTF-8 nor GBK/GB18030 (nor the encoding given)."""
+
+
+class UnreadableFileError(IngestError):
+    """The file is damaged or not what its name says (a corrupt workbook, a broken shapefile...)."""
+
+
+class FileTooLargeError(IngestError):
+    """The file, or an archive's uncompressed content, exceeds the size limit."""
+
+
+class ArchiveError(IngestError):
+    """A zip archive holds no shapefile, several without a choice, or an incomplete one."""
+
+
+class UnsafeArchiveError(ArchiveError):
+    """A zip archive member has an absolute path, a '..' component or is a link: it is not read."""
+
+
+class CoordinateSystemError(IngestError):
+    """A layer has no coordinate system and its coordinates are not longitude/latitude."""
