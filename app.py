@@ -1,33 +1,208 @@
-"""Streamlit front end: a thin shell over ``planning``; run with ``streamlit run app.py``."""
+"""Streamlit front end: a thin shell over ``planning``; start it with ``streamlit run app.py``.
+
+Everything shown here comes from ``planning`` calls a notebook can make; this file only lays out
+widgets, caches results and turns errors into messages (never tracebacks).
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+import hashlib
 
 import streamlit as st
 from streamlit_folium import st_folium
 
+from planning import report
+from planning.assess import CLASS_LABELS, assess
 from planning.demo import load_demo_region
+from planning.errors import PlanningError
 from planning.i18n import t
-from planning.maps import region_map
-from planning.network import load_network
+from planning.maps import BASEMAPS, add_basemap, assessment_map, use_local_leaflet
+from planning.model import Service
+from planning.network import load_network, load_network_bytes
+from planning.policy import load_policy
+from planning.screening import Applicant, check_location
 
 st.set_page_config(page_title="医保定点药店规划 / Pharmacy planning", layout="wide")
 lang = "en" if st.sidebar.radio("语言 / Language", ["中文", "English"], horizontal=True) == "English" else "zh"
+SERVICES = list(Service)
 
 
+# ----------------------------------------------------------------------------- cached library calls
 @st.cache_resource(show_spinner=False)
-def demo_region_and_network():
+def demo_inputs():
     region = load_demo_region()
     return region, load_network(region.network_path)
 
 
-region, network = demo_region_and_network()
+@st.cache_resource(show_spinner=False, max_entries=4)
+def uploaded_inputs(key: str, _files: dict, crs: str):
+    from planning.ingest import build_region
+
+    network_file = _files["network"]
+    network = load_network_bytes(network_file.getvalue(), network_file.name)
+    region = build_region(pharmacies=_files["pharmacies"], subdistricts=_files["subdistricts"],
+                          counties=_files.get("counties"), population=_files.get("population"),
+                          fund_status=_files.get("fund"), network=None, crs=crs)
+    return region, network
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def cached_assessment(region_key: str, policy_name: str, minutes: float, speed: float, _region, _network):
+    policy = load_policy(policy_name).with_changes(walk_minutes=minutes, speed_m_per_min=speed)
+    return assess(_region, _network, policy)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_downloads(key: tuple, service_value: str, lang: str, _assessment) -> dict[str, bytes | str]:
+    return {"geojson": report.gap_report_bytes(_assessment), "xlsx": report.tables_xlsx_bytes(_assessment),
+            "html": report.html_map_string(_assessment, service=service_value, lang=lang)}
+
+
+def show_error(exc: Exception) -> None:
+    if isinstance(exc, PlanningError):
+        st.error(exc.message(lang))
+    else:
+        st.error(f"{t('error_internal', lang)} {type(exc).__name__}: {exc}")
+
+
+# ----------------------------------------------------------------------------- sidebar controls
+source = st.sidebar.radio(t("source", lang), ["demo", "upload"], format_func=lambda s: t(f"source_{s}", lang))
+policy_name = st.sidebar.selectbox(t("policy", lang), ["default", "hunan-2025", "mudanjiang-2025"])
+minutes = st.sidebar.slider(t("minutes", lang), 5, 30, 15, step=1)
+speed = st.sidebar.number_input(t("speed", lang), min_value=30.0, max_value=120.0, value=75.0, step=5.0)
+service = st.sidebar.selectbox(t("service", lang), SERVICES, index=1, format_func=lambda s: s.label(lang))
+basemap = st.sidebar.selectbox(t("basemap", lang), BASEMAPS, format_func=lambda b: t(f"basemap_{b}", lang))
+tianditu_key = st.sidebar.text_input(t("tianditu_key", lang), type="password") if basemap == "tianditu" else ""
+
+# ----------------------------------------------------------------------------- inputs
+try:
+    if source == "demo":
+        region, network = demo_inputs()
+        region_key = "demo"
+    else:
+        files = {
+            "pharmacies": st.sidebar.file_uploader(t("upload_pharmacies", lang), type=["csv", "xlsx", "geojson", "json", "gpkg"]),
+            "subdistricts": st.sidebar.file_uploader(t("upload_subdistricts", lang), type=["geojson", "json", "gpkg", "zip"]),
+            "counties": st.sidebar.file_uploader(t("upload_counties", lang), type=["geojson", "json", "gpkg", "zip"]),
+            "population": st.sidebar.file_uploader(t("upload_population", lang), type=["csv", "xlsx"]),
+            "fund": st.sidebar.file_uploader(t("upload_fund", lang), type=["csv", "xlsx"]),
+            "network": st.sidebar.file_uploader(t("upload_network", lang), type=["osm", "gz", "bz2", "pbf"]),
+        }
+        crs = st.sidebar.selectbox(t("coord_system", lang), ["wgs84", "gcj02", "bd09"])
+        files = {k: v for k, v in files.items() if v is not None}
+        if not {"pharmacies", "subdistricts", "network"} <= set(files):
+            st.info(t("upload_needed", lang))
+            st.stop()
+        digest = hashlib.sha256(b"".join(f.getvalue() for f in files.values()) + crs.encode()).hexdigest()
+        region, network = uploaded_inputs(digest, files, crs)
+        region_key = digest
+    with st.spinner(t("computing", lang)):
+        assessment = cached_assessment(region_key, policy_name, float(minutes), float(speed), region, network)
+except PlanningError as exc:
+    show_error(exc)
+    st.stop()
+
 st.title(t("app_title", lang))
-st.caption(f"{region.name} — {t('fictional_note', lang)}")
-st.sidebar.metric(t("counties", lang), len(region.counties))
-st.sidebar.metric(t("subdistricts", lang), len(region.subdistricts))
-st.sidebar.metric(t("pharmacies", lang), len(region.pharmacies))
-st.sidebar.metric(t("population", lang), f"{int(region.subdistricts['population'].sum()):,}")
+caption = region.name + (f" — {t('fictional_note', lang)}" if region.fictional else "")
+st.caption(caption)
+columns = st.columns(4)
+columns[0].metric(t("counties", lang), len(region.counties))
+columns[1].metric(t("subdistricts", lang), len(region.subdistricts))
+columns[2].metric(t("pharmacies", lang), len(region.pharmacies))
+columns[3].metric(t("population", lang), f"{int(region.subdistricts['population'].sum()):,}")
 st.sidebar.caption(t("network_summary", lang, nodes=network.n_nodes, edges=network.n_edges,
                      km=network.edge_length.sum() / 1000, pieces=network.n_components))
-st_folium(region_map(region, network=network, lang=lang), height=720, use_container_width=True,
-          returned_objects=[])
+
+
+def show_check(lon: float, lat: float, services, applicant: Applicant | None = None) -> None:
+    result = check_location(assessment, lon, lat, services, applicant=applicant)
+    where = result.subdistrict_name or "—"
+    st.markdown(f"**{t('check_point', lang)}**: {lon:.6f}, {lat:.6f} (WGS84) · {where}")
+    for verdict in result.verdicts.values():
+        label = t(f"verdict_{verdict.verdict}", lang)
+        rules = ", ".join(verdict.rule_ids) or "—"
+        st.markdown(f"### {verdict.service.label(lang)}：{label}（{rules}）" if lang == "zh"
+                    else f"### {verdict.service.label(lang)}: {label} ({rules})")
+    if result.applicant_eligible is not None:
+        (st.success if result.applicant_eligible else st.error)(
+            t("eligible_yes" if result.applicant_eligible else "eligible_no", lang))
+    st.dataframe(result.table(lang), hide_index=True, width="stretch")
+
+
+tab_map, tab_check, tab_tables, tab_downloads = st.tabs(
+    [t("tab_map", lang), t("tab_check", lang), t("tab_tables", lang), t("tab_downloads", lang)])
+
+with tab_map:
+    try:
+        fmap = assessment_map(assessment, service=service, lang=lang, network=network if basemap == "none" else None)
+        add_basemap(fmap, basemap, tianditu_key=tianditu_key)
+    except PlanningError as exc:
+        show_error(exc)
+        st.stop()
+    st.caption(t("click_hint", lang))
+    clicked = st_folium(use_local_leaflet(fmap), height=640, use_container_width=True,
+                        returned_objects=["last_clicked"], key=f"map-{service.value}-{lang}")
+    point = (clicked or {}).get("last_clicked")
+    if point:
+        show_check(point["lng"], point["lat"], [service])
+
+with tab_check:
+    with st.form("check"):
+        c1, c2, c3 = st.columns(3)
+        centre = region.counties.union_all().representative_point()
+        lon = c1.number_input(t("lon", lang), value=round(centre.x, 6), format="%.6f")
+        lat = c2.number_input(t("lat", lang), value=round(centre.y, 6), format="%.6f")
+        crs_point = c3.selectbox(t("coord_system", lang), ["wgs84", "gcj02", "bd09"])
+        chosen = st.multiselect(t("check_services", lang), SERVICES, default=[service], format_func=lambda s: s.label(lang))
+        with st.expander(t("applicant", lang)):
+            use_applicant = st.checkbox(t("include_applicant", lang))
+            a1, a2, a3 = st.columns(3)
+            months = a1.number_input(t("months_operating", lang), 0, 600, 6)
+            pharmacists = a2.number_input(t("pharmacists", lang), 0, 50, 1)
+            pharmacist_months = a3.number_input(t("pharmacist_months", lang), 0, 120, 12)
+            administrators = a1.number_input(t("administrators", lang), 0, 50, 2)
+            administrator_months = a2.number_input(t("administrator_months", lang), 0, 120, 12)
+            info_system = a3.checkbox(t("info_system", lang), value=True)
+            unpaid = a1.checkbox(t("unpaid_penalties", lang))
+            dishonest = a2.checkbox(t("dishonest", lang))
+            violation = a3.date_input(t("violation_date", lang), value=None, max_value=dt.date.today())
+        submitted = st.form_submit_button(t("run_check", lang))
+    if submitted:
+        try:
+            from planning.coords import to_wgs84
+
+            x, y = to_wgs84(lon, lat, crs_point)
+            applicant = Applicant(
+                months_operating=int(months), licensed_pharmacists=int(pharmacists),
+                pharmacist_contract_months=int(pharmacist_months), insurance_administrators=int(administrators),
+                administrator_contract_months=int(administrator_months), info_system_ready=info_system,
+                unpaid_penalties=unpaid, on_dishonest_list=dishonest,
+                violation_termination_dates=(violation,) if violation else (),
+            ) if use_applicant else None
+            show_check(float(x), float(y), chosen or [service], applicant)
+        except PlanningError as exc:
+            show_error(exc)
+
+with tab_tables:
+    st.subheader(t("requirements_sd", lang))
+    table = assessment.subdistricts[assessment.subdistricts["service"] == service.value].drop(columns="geometry")
+    table = table.assign(**{"class": table["class"].map(lambda c: CLASS_LABELS[c][0 if lang == "zh" else 1] if c else "")})
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.subheader(t("requirements_county", lang))
+    counties = assessment.counties[assessment.counties["service"] == service.value].drop(columns="geometry")
+    st.dataframe(counties, hide_index=True, width="stretch")
+    st.subheader(t("rejected_rows", lang))
+    if len(region.rejected):
+        st.dataframe(region.rejected, hide_index=True, width="stretch")
+    else:
+        st.caption(t("no_rejected", lang))
+
+with tab_downloads:
+    stem = "demo" if region_key == "demo" else "region"
+    files = cached_downloads((region_key, policy_name, minutes, speed), service.value, lang, assessment)
+    st.download_button(t("download_geojson", lang), files["geojson"], file_name=f"{stem}_gap_report.geojson",
+                       mime="application/geo+json")
+    st.download_button(t("download_xlsx", lang), files["xlsx"], file_name=f"{stem}_tables.xlsx",
+                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    st.download_button(t("download_html", lang), files["html"], file_name=f"{stem}_map.html", mime="text/html")

@@ -55,6 +55,12 @@ class Assessment:
         Per service, blocked / priority / review polygons, one feature per rule (``rule_ids``).
     uncovered : GeoDataFrame
         Per service, the residential area beyond the walk budget (polygon) with persons.
+    circles : GeoDataFrame
+        Per service, the union of its service circles.
+
+    The three polygon layers are built from the assessment's rasters on first use, and
+    :meth:`zones_for`, :meth:`uncovered_for` and :meth:`circles_for` build one service's only (a map
+    showing one service never pays for the others).
     """
 
     region: Region
@@ -67,10 +73,36 @@ class Assessment:
     coverage: pd.DataFrame
     subdistricts: gpd.GeoDataFrame
     counties: gpd.GeoDataFrame
-    zones: gpd.GeoDataFrame
-    uncovered: gpd.GeoDataFrame
-    circles: gpd.GeoDataFrame
+    rasters: _ZoneRasters
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def zones(self) -> gpd.GeoDataFrame:
+        return _concat([self.zones_for(s) for s in Service])
+
+    @property
+    def uncovered(self) -> gpd.GeoDataFrame:
+        return _concat([self.uncovered_for(s) for s in Service])
+
+    @property
+    def circles(self) -> gpd.GeoDataFrame:
+        return _concat([self.circles_for(s) for s in Service])
+
+    def zones_for(self, service: Service | str) -> gpd.GeoDataFrame:
+        """Blocked / priority / review polygons of one service (see :func:`build_zones`), EPSG:4326."""
+        service = Service(service)
+        return self._cached(f"zones_{service.value}", lambda: build_zones(
+            self.region, self.network, self.subdistricts, self.counties, self.rasters, self.policy, service))
+
+    def uncovered_for(self, service: Service | str) -> gpd.GeoDataFrame:
+        """One row: the residential area beyond the walk budget for one service, with its persons."""
+        service = Service(service)
+        return self._cached(f"uncovered_{service.value}", lambda: self.rasters.uncovered(service))
+
+    def circles_for(self, service: Service | str) -> gpd.GeoDataFrame:
+        """One row: the union of one service's service circles (minutes, area_km2)."""
+        service = Service(service)
+        return self._cached(f"circles_{service.value}", lambda: self.rasters.circles(service))
 
     def subdistrict_row(self, code: str, service: Service | str) -> dict:
         """The class/requirement row of one sub-district for one service, as a dict."""
@@ -131,13 +163,10 @@ def assess(
     coverage = coverage_table(region.subdistricts, residents, minutes, policy.walk_minutes)
     subdistricts = classify_subdistricts(region, pharmacies, coverage, policy)
     counties = classify_counties(region, pharmacies, coverage, policy)
-    layers = _ZoneRasters.build(grid, region, network, residents, minutes, surfaces, policy)
-    circles = layers.circles()
-    uncovered = layers.uncovered()
-    zones = build_zones(region, network, subdistricts, counties, layers, policy)
+    rasters = _ZoneRasters.build(grid, region, network, residents, minutes, surfaces, policy)
     return Assessment(region=region, network=network, policy=policy, access=access, surfaces=surfaces,
                       residents=residents, pharmacies=pharmacies, coverage=coverage, subdistricts=subdistricts,
-                      counties=counties, zones=zones, uncovered=uncovered, circles=circles)
+                      counties=counties, rasters=rasters)
 
 
 def locate_pharmacies(region: Region, network: WalkNetwork, policy: Policy) -> gpd.GeoDataFrame:
@@ -277,8 +306,8 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
 
 
 def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
-                layers: _ZoneRasters, policy: Policy) -> gpd.GeoDataFrame:
-    """Blocked, priority and review polygons per service, one feature per rule (EPSG:4326).
+                layers: _ZoneRasters, policy: Policy, service: Service) -> gpd.GeoDataFrame:
+    """Blocked, priority and review polygons of one service, one feature per rule (EPSG:4326).
 
     blocked: B1 (same-service circles), B2 (saturated sub-districts, for the service or for all
     designated pharmacies), B3 (deficit counties), B4 (balance-only counties). priority: R3, the
@@ -292,45 +321,44 @@ def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataF
     county_geometry = region.counties.set_index("code").geometry.to_crs(network.crs)
     overall = subdistricts[subdistricts["service"] == Service.PERSONAL_ACCOUNT.value].set_index("code")["class"]
     features = []
-    for service in Service:
-        sd = subdistricts[subdistricts["service"] == service.value]
-        county_rows = counties[counties["service"] == service.value]
-        blocks: list[tuple[str, np.ndarray, object]] = []  # (rule, mask, exact polygon or None)
-        priorities: list[tuple[str, np.ndarray, object]] = []
-        if policy.applies("B1"):
-            blocks.append(("B1", layers.circle_mask(service), None))
-        if policy.applies("B2"):
-            codes = sd.loc[(sd["class"] == "saturated") | (sd["code"].map(overall) == "saturated"), "code"]
-            blocks.append(("B2", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
-        for rule, column in (("B3", "fund_b3"), ("B4", "fund_b4")):
-            codes = county_rows.loc[county_rows[column], "code"]
-            blocks.append((rule, layers.county_mask(codes), _union(county_geometry, codes)))
-        if policy.applies("R3"):
-            weak = sd.loc[sd["class"].isin(["blank", "underserved"]), "code"]
-            mask = layers.uncovered_mask(service) & layers.subdistrict_mask(weak) & ~layers.circle_mask(service)
-            priorities.append(("R3", mask, None))
-        codes = sd.loc[sd["r1_ok"] == False, "code"]  # noqa: E712 (None means "rule does not apply")
-        priorities.append(("R1", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
-        codes = county_rows.loc[county_rows["r2_ok"] == False, "code"]  # noqa: E712
-        priorities.append(("R2", layers.county_mask(codes), _union(county_geometry, codes)))
+    sd = subdistricts[subdistricts["service"] == service.value]
+    county_rows = counties[counties["service"] == service.value]
+    blocks: list[tuple[str, np.ndarray, object]] = []  # (rule, mask, exact polygon or None)
+    priorities: list[tuple[str, np.ndarray, object]] = []
+    if policy.applies("B1"):
+        blocks.append(("B1", layers.circle_mask(service), None))
+    if policy.applies("B2"):
+        codes = sd.loc[(sd["class"] == "saturated") | (sd["code"].map(overall) == "saturated"), "code"]
+        blocks.append(("B2", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
+    for rule, column in (("B3", "fund_b3"), ("B4", "fund_b4")):
+        codes = county_rows.loc[county_rows[column], "code"]
+        blocks.append((rule, layers.county_mask(codes), _union(county_geometry, codes)))
+    if policy.applies("R3"):
+        weak = sd.loc[sd["class"].isin(["blank", "underserved"]), "code"]
+        mask = layers.uncovered_mask(service) & layers.subdistrict_mask(weak) & ~layers.circle_mask(service)
+        priorities.append(("R3", mask, None))
+    codes = sd.loc[sd["r1_ok"] == False, "code"]  # noqa: E712 (None means "rule does not apply")
+    priorities.append(("R1", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
+    codes = county_rows.loc[county_rows["r2_ok"] == False, "code"]  # noqa: E712
+    priorities.append(("R2", layers.county_mask(codes), _union(county_geometry, codes)))
 
-        for zone, items in (("blocked", blocks), ("priority", priorities)):
-            for rule, mask, exact in items:
-                if mask.any():
-                    geometry = exact if exact is not None else layers.polygon(mask)
-                    features.append({"service": service.value, "zone": zone, "rule_ids": rule, "geometry": geometry})
-        hard = np.zeros(layers.grid.shape, dtype=bool)
-        for rule, mask, _ in blocks:
-            if rule in HARD_BLOCKS:
-                hard |= mask
-        for block_rule, block_mask, _ in blocks:  # one review feature per soft block/priority pair that meets
-            if block_rule in HARD_BLOCKS:
-                continue
-            for priority_rule, priority_mask, _ in priorities:
-                review = block_mask & priority_mask & ~hard
-                if review.sum() > 1:
-                    features.append({"service": service.value, "zone": "review",
-                                     "rule_ids": f"{block_rule},{priority_rule}", "geometry": layers.polygon(review)})
+    for zone, items in (("blocked", blocks), ("priority", priorities)):
+        for rule, mask, exact in items:
+            if mask.any():
+                geometry = exact if exact is not None else layers.polygon(mask)
+                features.append({"service": service.value, "zone": zone, "rule_ids": rule, "geometry": geometry})
+    hard = np.zeros(layers.grid.shape, dtype=bool)
+    for rule, mask, _ in blocks:
+        if rule in HARD_BLOCKS:
+            hard |= mask
+    for block_rule, block_mask, _ in blocks:  # one review feature per soft block/priority pair that meets
+        if block_rule in HARD_BLOCKS:
+            continue
+        for priority_rule, priority_mask, _ in priorities:
+            review = block_mask & priority_mask & ~hard
+            if review.sum() > 1:
+                features.append({"service": service.value, "zone": "review",
+                                 "rule_ids": f"{block_rule},{priority_rule}", "geometry": layers.polygon(review)})
     for feature in features:
         feature["geometry"] = _polygonal(feature["geometry"])
     zones = gpd.GeoDataFrame(features, columns=["service", "zone", "rule_ids", "geometry"], geometry="geometry",
@@ -402,17 +430,20 @@ class _ZoneRasters:
     def polygon(self, mask: np.ndarray) -> shapely.MultiPolygon:
         return polygonize_mask(mask, self.grid.transform)
 
-    def circles(self) -> gpd.GeoDataFrame:
-        rows = [{"service": s.value, "minutes": self.budget_m / surface.speed_m_per_min,
-                 "geometry": self.polygon(self.circle_mask(s))} for s, surface in self.surfaces.items()]
-        gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs=self.crs)
-        gdf["area_km2"] = gdf.area / 1e6
-        return gdf.to_crs(WGS84)
+    def circles(self, service: Service) -> gpd.GeoDataFrame:
+        polygon = self.polygon(self.circle_mask(service))
+        row = {"service": service.value, "minutes": self.budget_m / self.surfaces[service].speed_m_per_min,
+               "area_km2": polygon.area / 1e6, "geometry": polygon}
+        return gpd.GeoDataFrame([row], geometry="geometry", crs=self.crs).to_crs(WGS84)
 
-    def uncovered(self) -> gpd.GeoDataFrame:
-        rows = [{"service": service, "persons": self.uncovered_persons[service], "geometry": self.polygon(mask)}
-                for service, mask in self.uncovered_masks.items()]
-        return gpd.GeoDataFrame(rows, geometry="geometry", crs=self.crs).to_crs(WGS84)
+    def uncovered(self, service: Service) -> gpd.GeoDataFrame:
+        row = {"service": service.value, "persons": self.uncovered_persons[service.value],
+               "geometry": self.polygon(self.uncovered_mask(service))}
+        return gpd.GeoDataFrame([row], geometry="geometry", crs=self.crs).to_crs(WGS84)
+
+
+def _concat(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WGS84)
 
 
 def _region_grid(region: Region, network: WalkNetwork, policy: Policy) -> RasterGrid:

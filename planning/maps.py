@@ -26,7 +26,57 @@ _MAJOR_STREETS = ("trunk", "trunk_link", "primary", "primary_link", "secondary",
 _LOCAL_STREETS = ("residential", "living_street", "unclassified", "pedestrian")
 
 
-def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str = "zh") -> folium.Map:
+#: Basemaps a planner may choose. None draws no tiles (offline, and the default for the fictional demo);
+#: OpenStreetMap and Tianditu (天地图, needs the user's key) are WGS84/CGCS2000 tiles that line up
+#: with the tool's WGS84 data (Amap/Baidu tiles would be offset by GCJ-02/BD-09, so they are not offered).
+BASEMAPS = ("none", "osm", "tianditu")
+
+
+def add_basemap(fmap: folium.Map, basemap: str = "none", *, tianditu_key: str = "") -> None:
+    """Add the chosen basemap tiles (see :data:`BASEMAPS`); "none" adds nothing."""
+    if basemap == "osm":
+        folium.TileLayer("OpenStreetMap", name="OpenStreetMap", control=False).add_to(fmap)
+    elif basemap == "tianditu":
+        if not tianditu_key:
+            from planning.errors import ParameterError
+
+            raise ParameterError("使用天地图底图需要填写天地图密钥（tk）", "the Tianditu basemap needs your Tianditu key (tk)")
+        for layer in ("vec", "cva"):  # streets, then Chinese labels
+            folium.TileLayer(
+                tiles=(f"https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+                       f"&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}"
+                       f"&TILECOL={{x}}&tk={tianditu_key}"),
+                attr="天地图 Tianditu", name=f"Tianditu {layer}", subdomains="01234567", control=False,
+            ).add_to(fmap)
+    elif basemap != "none":
+        from planning.errors import ParameterError
+
+        raise ParameterError(f"未知底图：{basemap}", f"unknown basemap '{basemap}' (use {', '.join(BASEMAPS)})")
+
+
+def use_local_leaflet(fmap: folium.Map, base_url: str = "/app/static/leaflet") -> folium.Map:
+    """Point every element's assets at the vendored Leaflet under ``base_url`` (the Streamlit app serves
+    ``static/`` there) and drop folium's other CDN assets, which these maps do not use."""
+    stack = [fmap]
+    while stack:
+        element = stack.pop()
+        stack.extend(getattr(element, "_children", {}).values())
+        if hasattr(element, "default_js"):
+            element.default_js = [(n, f"{base_url}/leaflet.js") for n, _ in element.default_js if n == "leaflet"]
+            element.default_css = [(n, f"{base_url}/leaflet.css") for n, _ in element.default_css if n == "leaflet_css"]
+    return fmap
+
+
+def _for_display(layer: gpd.GeoDataFrame, tolerance_deg: float = 1e-4) -> gpd.GeoDataFrame:
+    """Lighter polygons for the browser: pixel staircases simplified (~10 m) and coordinates rounded (~1 m)."""
+    layer = layer.copy()
+    simplified = layer.geometry.simplify(tolerance_deg, preserve_topology=True).to_numpy()
+    layer["geometry"] = shapely.set_precision(simplified, 1e-5)
+    return layer
+
+
+def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str = "zh",
+               subdistricts: bool = True) -> folium.Map:
     """A Leaflet map of ``region`` with no basemap tiles (works offline; the demo draws its own streets).
 
     Layers: counties, sub-districts (tooltip: name, kind, population), the walking network when
@@ -37,15 +87,16 @@ def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str 
     fmap = folium.Map(tiles=None, control_scale=True, prefer_canvas=True)
     fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
 
-    subdistricts = region.subdistricts.copy()
-    subdistricts["kind_label"] = subdistricts["kind"].map(lambda k: t(f"kind_{k}", lang))
-    folium.GeoJson(
-        subdistricts[["code", "name", "kind_label", "population", "geometry"]],
-        name=t("subdistricts", lang),
-        style_function=lambda f: {"color": "#555555", "weight": 1, "fillColor": "#f3efe0", "fillOpacity": 0.6},
-        tooltip=folium.GeoJsonTooltip(["name", "code", "kind_label", "population"],
-                                      aliases=["", "", "", t("population", lang)]),
-    ).add_to(fmap)
+    if subdistricts:
+        layer = region.subdistricts.copy()
+        layer["kind_label"] = layer["kind"].map(lambda k: t(f"kind_{k}", lang))
+        folium.GeoJson(
+            layer[["code", "name", "kind_label", "population", "geometry"]],
+            name=t("subdistricts", lang),
+            style_function=lambda f: {"color": "#555555", "weight": 1, "fillColor": "#f3efe0", "fillOpacity": 0.6},
+            tooltip=folium.GeoJsonTooltip(["name", "code", "kind_label", "population"],
+                                          aliases=["", "", "", t("population", lang)]),
+        ).add_to(fmap)
     folium.GeoJson(
         region.counties[["code", "name", "geometry"]],
         name=t("counties", lang),
@@ -95,13 +146,17 @@ def _add_pharmacies(fmap: folium.Map, pharmacies: gpd.GeoDataFrame, lang: str) -
 _ASSETS = Path(__file__).resolve().parent / "assets" / "leaflet"
 
 
-def assessment_map(assessment, *, service: Service | str = Service.OUTPATIENT_POOLING, lang: str = "zh") -> folium.Map:
+def assessment_map(assessment, *, service: Service | str = Service.OUTPATIENT_POOLING, lang: str = "zh",
+                   network: WalkNetwork | None = None) -> folium.Map:
     """The region map plus, for one service, sub-districts coloured by class, its 15-minute circles,
-    the uncovered residential area and the blocked / priority / review zones (each a toggled layer)."""
+    the uncovered residential area and the blocked / priority / review zones (each a toggled layer).
+
+    Polygons are simplified for display (about half a raster cell); exported files keep them exact.
+    Pass ``network`` to draw the streets (useful without a basemap)."""
     from planning.assess import CLASS_LABELS
 
     service = Service(service)
-    fmap = region_map(assessment.region, lang=lang)
+    fmap = region_map(assessment.region, network=network, lang=lang, subdistricts=False)
     table = assessment.subdistricts[assessment.subdistricts["service"] == service.value]
     if table["class"].notna().any():
         shown = table[["name", "code", "class", "class_reason", "per_10k", "covered_share", "rule_ids", "geometry"]].copy()
@@ -116,15 +171,15 @@ def assessment_map(assessment, *, service: Service | str = Service.OUTPATIENT_PO
                                           aliases=["", t("class", lang), t("measure", lang), t("per_10k", lang),
                                                    t("covered_share", lang), t("rule_ids", lang)]),
         ).add_to(fmap)
-    circles = assessment.circles[assessment.circles["service"] == service.value]
+    circles = _for_display(assessment.circles_for(service))
     folium.GeoJson(circles[["minutes", "geometry"]], name=t("circles", lang),
                    style_function=lambda f: {"color": SERVICE_COLOURS[service], "weight": 1,
                                              "fillColor": SERVICE_COLOURS[service], "fillOpacity": 0.15}).add_to(fmap)
-    uncovered = assessment.uncovered[assessment.uncovered["service"] == service.value]
+    uncovered = _for_display(assessment.uncovered_for(service))
     folium.GeoJson(uncovered[["persons", "geometry"]], name=t("uncovered", lang),
                    style_function=lambda f: {"color": "#d7301f", "weight": 0.5, "fillColor": "#d7301f",
                                              "fillOpacity": 0.35}).add_to(fmap)
-    zones = assessment.zones[assessment.zones["service"] == service.value]
+    zones = _for_display(assessment.zones_for(service))
     for zone in ("blocked", "priority", "review"):
         part = zones[zones["zone"] == zone]
         if len(part):
@@ -132,6 +187,7 @@ def assessment_map(assessment, *, service: Service | str = Service.OUTPATIENT_PO
                            style_function=lambda f, z=zone: {"color": ZONE_COLOURS[z], "weight": 1,
                                                              "fillColor": ZONE_COLOURS[z], "fillOpacity": 0.3},
                            tooltip=folium.GeoJsonTooltip(["rule_ids"], aliases=[t("rule_ids", lang)])).add_to(fmap)
+    fmap.get_root().html.add_child(folium.Element(legend_html(service, lang)))
     # Layer order: the control added by region_map stays last so it lists every layer.
     for key, child in list(fmap._children.items()):
         if isinstance(child, folium.LayerControl):
@@ -142,6 +198,25 @@ def assessment_map(assessment, *, service: Service | str = Service.OUTPATIENT_PO
 
 CLASS_COLOURS = {"saturated": "#7b3294", "balanced": "#a6dba0", "underserved": "#fdb863", "blank": "#e66101"}
 ZONE_COLOURS = {"blocked": "#b2182b", "priority": "#2166ac", "review": "#f1a340"}
+
+
+def legend_html(service: Service, lang: str = "zh") -> str:
+    """A fixed legend box: classes, zones, uncovered area and pharmacy colours."""
+    from planning.assess import CLASS_LABELS
+
+    def swatch(colour: str, label: str, round_: bool = False) -> str:
+        radius = "50%" if round_ else "2px"
+        return (f'<div><span style="display:inline-block;width:12px;height:12px;margin-right:6px;'
+                f'border-radius:{radius};background:{colour};border:1px solid #555"></span>{label}</div>')
+
+    rows = [f"<b>{t('legend', lang)} · {service.label(lang)}</b>"]
+    rows += [swatch(CLASS_COLOURS[c], CLASS_LABELS[c][0 if lang == "zh" else 1]) for c in CLASS_COLOURS]
+    rows += [swatch(ZONE_COLOURS[z], t(f"zone_{z}", lang)) for z in ZONE_COLOURS]
+    rows.append(swatch("#d7301f", t("uncovered", lang)))
+    rows += [swatch(SERVICE_COLOURS[s], s.label(lang), round_=True) for s in Service]
+    return ('<div id="planner-legend" style="position:fixed;bottom:24px;left:12px;z-index:9999;background:white;'
+            'padding:8px 10px;border:1px solid #999;border-radius:4px;font:12px/1.5 sans-serif">'
+            + "".join(rows) + "</div>")
 
 
 def offline_html(fmap: folium.Map) -> str:

@@ -423,6 +423,23 @@ def load_network(
     return network
 
 
+def load_network_bytes(data: bytes, filename: str, *, cache_dir: str | os.PathLike | None = None) -> WalkNetwork:
+    """Load an uploaded network file (its bytes and original name, which decides the format).
+
+    The bytes are stored once under the cache folder, named by their SHA-256, and read like any file
+    (parsed data only: nothing uploaded is executed or unpickled).
+    """
+    suffix = "".join(Path(filename).suffixes[-2:]).lower() or ".osm"
+    if not suffix.endswith((".osm", ".osm.gz", ".osm.bz2", ".pbf", ".graphml")):
+        suffix = Path(filename).suffix.lower()
+    folder = _cache_root(cache_dir) / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
+    if not path.exists():
+        path.write_bytes(data)
+    return load_network(path, cache_dir=cache_dir)
+
+
 def network_from_osmnx(graph, *, source: str = "osmnx") -> WalkNetwork:
     """Convert an osmnx graph (MultiDiGraph in EPSG:4326 with node ``x``/``y``) to a WalkNetwork.
 

@@ -21,6 +21,7 @@ file per layer instead.
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -71,14 +72,14 @@ def write_gap_report(assessment: Assessment, path: str | Path, *, split: bool = 
     path.parent.mkdir(parents=True, exist_ok=True)
     report = gap_report(assessment)
     if not split:
-        path.write_text(json.dumps(report, ensure_ascii=False), encoding="utf-8")
+        path.write_bytes(_json_bytes(report))
         return [path]
     written = []
     for layer in LAYERS:
         part = {**report, "name": f"pharmacy_gap_report_{layer}",
                 "features": [f for f in report["features"] if f["properties"]["layer"] == layer]}
         target = path.with_name(f"{path.stem}_{layer}.geojson")
-        target.write_text(json.dumps(part, ensure_ascii=False), encoding="utf-8")
+        target.write_bytes(_json_bytes(part))
         written.append(target)
     return written
 
@@ -104,15 +105,43 @@ def write_tables(assessment: Assessment, folder: str | Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     all_tables = tables(assessment)
     xlsx = folder / "tables.xlsx"
-    with pd.ExcelWriter(xlsx, engine="openpyxl") as writer:
-        for name, table in all_tables.items():
-            table.to_excel(writer, sheet_name=name, index=False)
+    _write_xlsx(all_tables, xlsx)
     written = [xlsx]
     for name, table in all_tables.items():
         target = folder / f"{name}.csv"
         table.to_csv(target, index=False, encoding="utf-8-sig")
         written.append(target)
     return written
+
+
+def gap_report_bytes(assessment: Assessment) -> bytes:
+    """The gap report as UTF-8 GeoJSON bytes (for a download button)."""
+    return _json_bytes(gap_report(assessment))
+
+
+def tables_xlsx_bytes(assessment: Assessment) -> bytes:
+    """The report tables as one XLSX workbook in memory (for a download button)."""
+    buffer = io.BytesIO()
+    _write_xlsx(tables(assessment), buffer)
+    return buffer.getvalue()
+
+
+def html_map_string(assessment: Assessment, *, service: Service | str = Service.OUTPATIENT_POOLING,
+                    lang: str = "zh") -> str:
+    """The self-contained offline HTML map as a string (see :func:`write_html_map`)."""
+    from planning.maps import assessment_map, offline_html
+
+    return offline_html(assessment_map(assessment, service=service, lang=lang))
+
+
+def _json_bytes(document: dict) -> bytes:
+    return json.dumps(document, ensure_ascii=False).encode("utf-8")
+
+
+def _write_xlsx(all_tables: dict[str, pd.DataFrame], target) -> None:
+    with pd.ExcelWriter(target, engine="openpyxl") as writer:
+        for name, table in all_tables.items():
+            table.to_excel(writer, sheet_name=name, index=False)
 
 
 def write_walk_time_grids(assessment: Assessment, folder: str | Path) -> list[Path]:
@@ -137,11 +166,9 @@ def write_walk_time_grids(assessment: Assessment, folder: str | Path) -> list[Pa
 def write_html_map(assessment: Assessment, path: str | Path, *, service: Service | str = Service.OUTPATIENT_POOLING,
                    lang: str = "zh") -> Path:
     """A self-contained HTML map (Leaflet inlined, no tiles) that opens without internet."""
-    from planning.maps import assessment_map, offline_html
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(offline_html(assessment_map(assessment, service=service, lang=lang)), encoding="utf-8")
+    path.write_text(html_map_string(assessment, service=service, lang=lang), encoding="utf-8")
     return path
 
 

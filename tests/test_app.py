@@ -1,4 +1,4 @@
-"""The README's app command starts on the demo region (streamlit AppTest, no browser)."""
+"""The Streamlit app through streamlit's AppTest (no browser): demo, parameters, check, uploads, language."""
 
 from __future__ import annotations
 
@@ -6,30 +6,66 @@ from pathlib import Path
 
 import pytest
 
+from planning.demo import PLANTED
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def app_test():
+@pytest.fixture
+def app():
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.run()
+    assert not at.exception, at.exception
     return at
 
 
-def test_app_shows_the_fictional_demo_region_in_chinese(app_test):
-    assert not app_test.exception, app_test.exception
-    assert app_test.title[0].value == "医保定点零售药店布局规划"
-    assert "示例市" in app_test.caption[0].value and "虚构" in app_test.caption[0].value
-    labels = [m.label for m in app_test.metric]
-    assert "定点药店" in labels
-    pharmacies = next(m for m in app_test.metric if m.label == "定点药店")
+def test_app_shows_the_fictional_demo_region_in_chinese(app):
+    assert app.title[0].value == "医保定点零售药店布局规划"
+    assert "示例市" in app.caption[0].value and "虚构" in app.caption[0].value
+    pharmacies = next(m for m in app.metric if m.label == "定点药店")
     assert int(pharmacies.value) >= 150
+    assert [tab.label for tab in app.tabs] == ["地图", "选址核查", "统计表", "下载"]
+    assert len(app.get("download_button")) == 3
 
 
-def test_app_switches_to_english(app_test):
-    app_test.sidebar.radio[0].set_value("English").run()
-    assert not app_test.exception
-    assert app_test.title[0].value == "Designated pharmacy planning"
-    assert "fictional" in app_test.caption[0].value
+def test_changing_the_minutes_recomputes_the_tables(app):
+    before = app.dataframe[0].value
+    app.sidebar.slider[0].set_value(8).run()
+    assert not app.exception
+    after = app.dataframe[0].value
+    assert (after["covered_share"] <= before["covered_share"] + 1e-12).all()
+    assert (after["covered_share"] < before["covered_share"]).any()
+
+
+def test_designation_check_form_gives_verdict_rules_and_applicant(app):
+    core = PLANTED["saturated_core_street"]["core_point"]
+    app.number_input[0].set_value(core[0])
+    app.number_input[1].set_value(core[1])
+    applicant = next(c for c in app.checkbox if c.label == "一并核查申请人条件")
+    applicant.check()
+    app.number_input[2].set_value(1)  # months operating: below the 3 required by CX-2022 art. 8
+    app.button[0].click().run()
+    assert not app.exception
+    texts = " ".join(m.value for m in app.markdown)
+    assert "禁止新增" in texts and "B1" in texts and "B2" in texts
+    assert any("不符合受理条件" in e.value for e in app.error)
+    table = app.dataframe[0].value
+    assert {"B1", "B2", "CX-8"} <= set(table["rule"])
+    assert "MDJ-2025 art. 10, 14" in set(table["citation"])
+
+
+def test_upload_mode_asks_for_the_required_files(app):
+    # AppTest cannot drive file uploaders; the browser test uploads a bad file for real.
+    app.sidebar.radio[1].set_value("upload").run()
+    assert not app.exception
+    assert any("请至少上传" in i.value for i in app.info)
+
+
+def test_app_switches_to_english(app):
+    app.sidebar.radio[0].set_value("English").run()
+    assert not app.exception
+    assert app.title[0].value == "Designated pharmacy planning"
+    assert "fictional" in app.caption[0].value
+    assert [tab.label for tab in app.tabs] == ["Map", "Designation check", "Tables", "Downloads"]
