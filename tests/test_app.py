@@ -56,11 +56,23 @@ def test_designation_check_form_gives_verdict_rules_and_applicant(app):
     assert "MDJ-2025 art. 10, 14" in set(table["citation"])
 
 
-def test_upload_mode_asks_for_the_required_files(app):
-    # AppTest cannot drive file uploaders; the browser test uploads a bad file for real.
+def test_upload_mode_asks_for_files_and_explains_a_bad_one(app):
+    from planning.demo import DEMO_DIR
+
     app.sidebar.radio[1].set_value("upload").run()
     assert not app.exception
     assert any("请至少上传" in i.value for i in app.info)
+    uploaders = {u.label: u for u in app.sidebar.get("file_uploader")}
+    bad_csv = "名称,地址,门诊统筹\n康宁大药房,人民路1号,是\n".encode("utf-8")  # no coordinates, no id
+    uploaders["定点药店表（CSV/XLSX/GeoJSON）"].set_value(("药店.csv", bad_csv, "text/csv"))
+    uploaders["街道/乡镇边界（GeoJSON/GPKG/ZIP 矢量）"].set_value(
+        ("subdistricts.geojson", (DEMO_DIR / "subdistricts.geojson").read_bytes(), "application/geo+json"))
+    uploaders["路网 OSM 文件（.osm/.osm.gz/.osm.pbf）"].set_value(
+        ("network.osm.gz", (DEMO_DIR / "network.osm.gz").read_bytes(), "application/gzip"))
+    app.run()
+    assert not app.exception  # no traceback reaches the planner
+    messages = " ".join(e.value for e in app.error)
+    assert "药店.csv" in messages and "缺少必需列" in messages and "统一社会信用代码" in messages  # file, column, aliases
 
 
 def test_app_switches_to_english(app):
