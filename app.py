@@ -124,10 +124,13 @@ def show_check(lon: float, lat: float, services, applicant: Applicant | None = N
         rules = ", ".join(verdict.rule_ids) or "—"
         st.markdown(f"### {verdict.service.label(lang)}：{label}（{rules}）" if lang == "zh"
                     else f"### {verdict.service.label(lang)}: {label} ({rules})")
+        st.markdown("\n".join(f"- **{f.rule_id}** · {f.citation or '—'} · {f.message(lang)}" for f in verdict.findings)
+                    or "-")
     if result.applicant_eligible is not None:
         (st.success if result.applicant_eligible else st.error)(
             t("eligible_yes" if result.applicant_eligible else "eligible_no", lang))
-    st.dataframe(result.table(lang), hide_index=True, width="stretch")
+        st.markdown("\n".join(f"- {f.outcome} · **{f.rule_id}** · {f.citation} · {f.message(lang)}"
+                               for f in result.applicant_findings))
 
 
 tab_map, tab_check, tab_tables, tab_downloads = st.tabs(

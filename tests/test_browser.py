@@ -1,0 +1,102 @@
+"""The app in a real browser: Debian chromium driven by playwright, with every non-local request blocked.
+
+It starts ``streamlit run app.py`` on a free loopback port, waits for the Leaflet map inside the
+streamlit-folium component, clicks a point, expects the designation verdict, and saves a screenshot
+to ``test-artifacts/``. Skipped with a reason when chromium or playwright is missing
+(``scripts/test.sh`` installs both).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (scripts/test.sh installs it)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    port = free_port()
+    env = {**os.environ, "PHARMACY_PLANNER_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        process.kill()
+        pytest.fail(f"streamlit did not start: {process.stdout.read().decode(errors='replace')[-2000:]}")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
+
+
+def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
+    playwright = pytest.importorskip("playwright.sync_api")
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside_requests: list[str] = []
+
+    def only_loopback(route):
+        host = urlparse(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            outside_requests.append(route.request.url)
+            route.abort()
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.route("**/*", only_loopback)
+        started = time.monotonic()
+        page.goto(app_url)
+        page.get_by_text("医保定点零售药店布局规划").wait_for(timeout=90_000)
+        frame = page.frame_locator("iframe[title*='streamlit_folium']")
+        frame.locator(".leaflet-container").wait_for(timeout=90_000)
+        # Vector layers are drawn on a canvas (prefer_canvas), the legend is plain HTML.
+        frame.locator(".leaflet-overlay-pane canvas").first.wait_for(timeout=60_000)
+        frame.locator("#planner-legend").wait_for(timeout=10_000)
+        map_seconds = time.monotonic() - started
+        container = frame.locator(".leaflet-container")
+        box = container.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
+        page.get_by_text("核查位置").wait_for(timeout=60_000)
+        verdicts = ["禁止新增", "需审核", "优先配置", "允许"]
+        body = page.locator("section.main, [data-testid='stMain']").first.inner_text()
+        assert any(v in body for v in verdicts), body[-1500:]
+        assert "MDJ-2025" in body or "HN-2025" in body or "允许" in body  # verdicts cite their articles
+        page.mouse.move(box["x"] + 5, box["y"] + 5)
+        page.screenshot(path=str(ARTIFACTS / "app-map.png"), full_page=False)
+        browser.close()
+    assert map_seconds < 90
+    assert outside_requests == []  # the map needed nothing from the internet
