@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import sys
 import time
@@ -58,6 +59,16 @@ def _parser() -> argparse.ArgumentParser:
         source.add_argument("--network", type=Path, help="street network (.osm, .osm.gz, .osm.pbf, .graphml)")
         source.add_argument("--crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
                             help="coordinate system of the pharmacy table (default wgs84)")
+        source.add_argument("--boundary-crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
+                            help="datum offset of boundaries, buildings and population-grid points digitised on a "
+                                 "Chinese web map (default wgs84; a file's own CRS is always honoured)")
+        surface = p.add_argument_group("residents (default: each sub-district's population spread along its streets)")
+        surface.add_argument("--population-grid", type=Path, metavar="PATH",
+                             help="population grid: GeoTIFF of persons per cell, or points (CSV/XLSX/GeoJSON) with "
+                                  "lon/lat and persons")
+        surface.add_argument("--buildings", type=Path, metavar="PATH",
+                             help="residential buildings (GeoJSON/GPKG/zipped shapefile), persons from a persons "
+                                  "column or floor area")
         p.add_argument("--policy", default="default", help="preset (default, hunan-2025, mudanjiang-2025) or TOML file")
         p.add_argument("--minutes", type=float, help="walk budget in minutes (overrides the policy)")
         p.add_argument("--speed", type=float, help="walking speed in metres per minute (overrides the policy)")
@@ -94,12 +105,26 @@ def _load(args, progress: _Progress):
     overrides = {k: v for k, v in (("walk_minutes", args.minutes), ("speed_m_per_min", args.speed)) if v is not None}
     if overrides:
         policy = policy.with_changes(**overrides)
+    if args.population_grid is not None and args.buildings is not None:
+        raise PlanningError("--population-grid 与 --buildings 只能选一个（两者都给会重复计算居民）",
+                            "give --population-grid or --buildings, not both (residents would be counted twice)")
     with progress.step("读取地区 / reading region"):
         region = _region(args)
+    points = None
+    if args.population_grid is not None or args.buildings is not None:
+        with progress.step("读取居民分布 / reading residents"):
+            points = _resident_points(args)
+        region = dataclasses.replace(region, rejected=_with_rejected(region.rejected, points))
     with progress.step(f"加载路网 / loading network {Path(region.network_path).name}"):
         network = load_network(region.network_path)
+    residents = None
+    if points is not None:
+        from planning.coverage import residents_from_points
+
+        with progress.step(f"放置居民 / placing residents ({points.n_clean:,} {points.layer})"):
+            residents = residents_from_points(network, region.subdistricts, points.clean, persons_column="persons")
     with progress.step(f"评估 / assessing ({network.n_nodes:,} nodes, {len(region.pharmacies)} pharmacies)"):
-        assessment = assess(region, network, policy)
+        assessment = assess(region, network, policy, residents=residents)
     return assessment
 
 
@@ -116,7 +141,55 @@ def _region(args):
     from planning.ingest import build_region
 
     return build_region(pharmacies=args.pharmacies, subdistricts=args.subdistricts, counties=args.counties,
-                        population=args.population, fund_status=args.fund, network=args.network, crs=args.crs)
+                        population=args.population, fund_status=args.fund, network=args.network, crs=args.crs,
+                        boundary_crs=args.boundary_crs)
+
+
+def _resident_points(args):
+    """The --population-grid or --buildings file as weighted points (an IngestResult with ``persons``)."""
+    from planning.ingest import read_buildings, read_population_grid
+
+    if args.population_grid is not None:
+        points = read_population_grid(args.population_grid, crs=args.boundary_crs)
+    else:
+        points = read_buildings(args.buildings, crs=args.boundary_crs)
+    if points.n_clean == 0:
+        raise PlanningError(f"{points.source} 中没有可用的行（{points.n_rejected} 行被拒绝）",
+                            f"{points.source} has no usable row ({points.n_rejected} rejected)")
+    return points
+
+
+def _with_rejected(rejected, points):
+    """The region's rejected table with the rejected rows of the residents file appended."""
+    import pandas as pd
+
+    from planning.ingest import rejected_table
+
+    extra = rejected_table(points)
+    if not len(extra):
+        return rejected
+    return pd.concat([rejected, extra], ignore_index=True) if len(rejected) else extra
+
+
+def _input_layers(args) -> list[str]:
+    """The layers read from the user's files, in the order of the options."""
+    given = [("pharmacies", args.pharmacies), ("subdistricts", args.subdistricts), ("counties", args.counties),
+             ("population", args.population), ("fund_status", args.fund),
+             ("population_points", args.population_grid), ("buildings", args.buildings)]
+    if args.demo:  # the demo's own layers are not the user's files
+        given = given[5:]
+    return [layer for layer, value in given if value is not None]
+
+
+def _print_rejected(args, region, path: Path | None = None) -> None:
+    """One line on stderr: rejected input rows per layer read from the user's files."""
+    layers = _input_layers(args)
+    if not layers:
+        return
+    counts = region.rejected["layer"].value_counts() if "layer" in region.rejected.columns else {}
+    parts = ", ".join(f"{layer} {int(counts.get(layer, 0))}" for layer in layers)
+    where = f" → {path}" if path is not None else ""
+    print(f"拒绝的输入行 / rejected input rows: {parts}{where}", file=sys.stderr)
 
 
 def _run_assess(args, progress: _Progress) -> int:
@@ -129,6 +202,7 @@ def _run_assess(args, progress: _Progress) -> int:
         tables = report.write_tables(assessment, out)
         grids = report.write_walk_time_grids(assessment, out / "walk_time")
         html = report.write_html_map(assessment, out / "map.html", lang=args.lang)
+    _print_rejected(args, assessment.region, out / "rejected.csv")
     summary = _summary(assessment)
     print(summary)
     for path in [*geojson, tables[0], html, *grids]:
@@ -144,6 +218,7 @@ def _run_check(args, progress: _Progress) -> int:
     _check_services(services)
     applicant = _applicant(args.applicant) if args.applicant else None
     assessment = _load(args, progress)
+    _print_rejected(args, assessment.region)
     result = check_location(assessment, lon, lat, services, applicant=applicant)
     if args.json:
         print(json.dumps(_check_json(result, args.lang), ensure_ascii=False, indent=1))
@@ -162,12 +237,9 @@ def _run_check(args, progress: _Progress) -> int:
 
 
 def _to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
-    if crs == "wgs84":
-        return lon, lat
-    from planning import coords
+    from planning.coords import to_wgs84
 
-    convert = {"gcj02": coords.gcj02_to_wgs84, "bd09": coords.bd09_to_wgs84}[crs]
-    x, y = convert(lon, lat)
+    x, y = to_wgs84(lon, lat, crs)
     return float(x), float(y)
 
 
@@ -181,7 +253,6 @@ def _check_services(services: list[str]) -> None:
 
 
 def _applicant(path: Path):
-    import dataclasses
     import datetime as dt
 
     from planning.screening import Applicant

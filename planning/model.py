@@ -14,7 +14,8 @@ pharmacies (Point geometry)
     chain: bool — part of a chain (连锁) rather than a single store (单体)
     info_system_ready: bool — information-system upgrade done (HN-2025 (十), rule B5)
     optional: cross_region_settlement (bool, R4), annual_volume_yuan (float), suspensions (int),
-    credit_score (float), months_operating (int), risk_flag (bool, CD-2025)
+    credit_score (float), months_operating (int), risk_flag (bool, CD-2025); an optional number may be
+    NaN (a blank cell: unknown), so a count column with a blank is float64 rather than int64
 subdistricts (Polygon / MultiPolygon geometry)
     code: str, unique (街道/乡镇 code, 9 digits); name: str
     kind: "street" (街道, urban) or "town" (镇/乡, rural)
@@ -134,7 +135,7 @@ def validate_layer(
                 )
             continue
         values = gdf[column]
-        bad = _bad_values(values, check)
+        bad = _bad_values(values, check, required=required)
         if bad.any():
             row = gdf.index[bad.to_numpy()][0]
             raise SchemaError(
@@ -155,8 +156,11 @@ def validate_layer(
     return gdf.to_crs(WGS84) if gdf.crs != WGS84 else gdf
 
 
-def _bad_values(values: pd.Series, check: str) -> pd.Series:
-    """Row mask of values that fail ``check`` ("str", "bool", "number" or "kind")."""
+def _bad_values(values: pd.Series, check: str, *, required: bool = True) -> pd.Series:
+    """Row mask of values that fail ``check`` ("str", "bool", "number" or "kind").
+
+    A number column must have a numeric dtype; NaN (a blank cell) fails only a ``required`` one.
+    """
     if check == "str":
         return ~values.map(lambda v: isinstance(v, str) and v.strip() != "").astype(bool)
     if check == "bool":
@@ -165,7 +169,7 @@ def _bad_values(values: pd.Series, check: str) -> pd.Series:
         return ~values.map(lambda v: isinstance(v, bool)).astype(bool)
     if check == "number":
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            return values.isna()
+            return values.isna() if required else pd.Series(False, index=values.index)
         return pd.Series(True, index=values.index)
     if check == "kind":
         return ~values.isin([k.value for k in SubdistrictKind])

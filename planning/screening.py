@@ -267,7 +267,7 @@ def pharmacy_flags(pharmacies: gpd.GeoDataFrame, on: dt.date | None = None) -> p
 
     - ``risk_class`` A/B/C (MDJ-2025 art. 18): A personal-account only; B chain; C single store.
     - ``rereview_due`` (art. 15): ``last_review_date`` older than 2 years.
-    - ``natural_exit`` (art. 16): no insurance business in the year (``annual_volume_yuan`` == 0).
+    - ``natural_exit`` (art. 16): no insurance business in the year (``annual_volume_yuan`` == 0; blank: no flag).
     - ``termination_trigger`` (CX-2022 art. 34-35): ``suspensions`` >= 2 in the agreement period, or a
       suspension longer than 180 days (``longest_suspension_days``).
     """
@@ -281,7 +281,8 @@ def pharmacy_flags(pharmacies: gpd.GeoDataFrame, on: dt.date | None = None) -> p
         last = pd.to_datetime(pharmacies["last_review_date"], errors="coerce").dt.date
         flags["rereview_due"] = last.map(lambda d: d is pd.NaT or d is None or d < _years_before(on, 2))
     if "annual_volume_yuan" in pharmacies.columns:
-        flags["natural_exit"] = pharmacies["annual_volume_yuan"].fillna(0) <= 0
+        volume = pharmacies["annual_volume_yuan"]
+        flags["natural_exit"] = volume.notna() & (volume <= 0)  # a blank volume is unknown, not zero
     trigger = pd.Series(False, index=pharmacies.index)
     if "suspensions" in pharmacies.columns:
         trigger |= pharmacies["suspensions"].fillna(0) >= 2

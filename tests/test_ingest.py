@@ -25,6 +25,7 @@ from planning.errors import (
     MissingColumnError, ParameterError, PlanningError, UnreadableFileError, UnsafeArchiveError,
 )
 from planning.ingest import Reason
+from planning.ingest.vocabulary import _text
 from planning.model import PHARMACY_SCHEMA, SERVICE_COLUMNS
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -232,6 +233,36 @@ def test_header_aliases_priority_and_combined_lonlat(tmp_path):
     rows[0][4] = "112.93"
     bad = ingest.read_pharmacies(write_csv(tmp_path / "p2.csv", rows, header))
     assert bad.rejected["reason_code"].tolist() == ["non_numeric_coordinate"]
+
+
+def test_blank_optional_number_keeps_column_and_row_as_nan(tmp_path):
+    header = HEADER + ["信用评分", "经营月数"]
+    rows = [r + [score, months] for r, score, months in zip(good_rows(3), ["95", "", "88.5"], ["12", "", "30"])]
+    result = ingest.read_pharmacies(write_csv(tmp_path / "p.csv", rows, header))
+    assert_counts(result)
+    assert result.n_clean == 3 and result.rejected.empty
+    clean = result.clean
+    assert np.isnan(clean.at[3, "credit_score"]) and clean.at[2, "credit_score"] == 95.0
+    assert np.isnan(clean.at[3, "months_operating"]) and clean["months_operating"].dtype == np.float64
+    assert "column_dropped" not in result.notes["note_code"].tolist()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ingest.IngestWarning)
+        region = ingest.build_region(pharmacies=result, subdistricts=standard_subdistricts(tmp_path),
+                                     counties=standard_counties(tmp_path))
+    by_id = region.pharmacies.set_index("pharmacy_id")
+    assert len(by_id) == 3 and np.isnan(by_id.at["91430100MA4L000001", "credit_score"])  # the model accepts NaN
+    complete = ingest.read_pharmacies(write_csv(tmp_path / "q.csv", [rows[0], rows[2]], header))
+    assert complete.clean["months_operating"].dtype == np.int64  # counts stay int64 when every cell is given
+
+
+def test_required_number_still_refuses_nan():
+    from planning.errors import SchemaError
+    from planning.model import SUBDISTRICT_SCHEMA, validate_layer
+
+    subs = gpd.GeoDataFrame({"code": ["1"], "name": ["文昌街道"], "kind": ["street"], "county_code": ["990102"],
+                             "population": [np.nan]}, geometry=[WEST], crs="EPSG:4326")
+    with pytest.raises(SchemaError, match="population"):
+        validate_layer(subs, SUBDISTRICT_SCHEMA, "subdistricts", ("Polygon", "MultiPolygon"))
 
 
 def test_datum_check_on_ingested_pharmacies(tmp_path):
@@ -670,11 +701,11 @@ def test_random_xlsx_never_crashes_never_loses_a_row(tmp_path, cells):
     try:
         result = ingest.read_pharmacies(path)
     except EmptyFileError:
-        assert all(all(ingest._text(c) == "" for c in row) for row in cells)
+        assert all(all(_text(c) == "" for c in row) for row in cells)
         return
     assert_counts(result)
     expected = len(cells)
-    while expected and all(ingest._text(c) == "" for c in cells[expected - 1]):
+    while expected and all(_text(c) == "" for c in cells[expected - 1]):
         expected -= 1
     assert result.n_in == expected
 

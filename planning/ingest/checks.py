@@ -1,0 +1,191 @@
+"""Mapping a file's headers to fields, and the row checks every reader shares (blanks, ids, flags, numbers, points)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from planning import coords
+from planning.errors import MissingColumnError, ParameterError
+from planning.ingest.result import IngestResult, _Notes, _Problems
+from planning.ingest.sources import _Table
+from planning.ingest.vocabulary import (
+    _REQUIRED, FIELD_ALIASES, INVALID, Note, Reason, _norm_header, _text, parse_coordinate, parse_flag, parse_number,
+)
+
+
+# ======================================================================================= column mapping
+def _map_columns(raw: pd.DataFrame, layer: str, columns: Mapping[str, str] | None, name: str,
+                 notes: _Notes) -> dict[str, str]:
+    """Field -> header of ``raw``: explicit ``columns`` (header -> field) first, then the alias table."""
+    fields = FIELD_ALIASES[layer]
+    mapping: dict[str, str] = {}
+    for header, target in (columns or {}).items():
+        if target not in fields:
+            raise ParameterError(f"列映射的目标“{target}”未知，可用：{list(fields)}",
+                                 f"column mapping target {target!r} is unknown; fields: {list(fields)}")
+        if header not in raw.columns:
+            raise MissingColumnError(f"{name} 中没有列映射指定的列“{header}”（有：{list(raw.columns)}）",
+                                     f"{name} has no column {header!r} named in the column mapping "
+                                     f"(columns: {list(raw.columns)})")
+        mapping[target] = header
+    explicit = set(mapping)
+    taken = set(mapping.values())
+    candidates: dict[str, list[tuple[int, int, str]]] = {}  # field -> (alias rank, column position, header)
+    for position, header in enumerate(raw.columns):
+        if header in taken:
+            continue
+        key = _norm_header(header)
+        for target, aliases in FIELD_ALIASES[layer].items():
+            ranks = [i for i, alias in enumerate(aliases) if _norm_header(alias) == key]
+            if ranks:
+                candidates.setdefault(target, []).append((ranks[0], position, header))
+                break
+    for target, found in candidates.items():
+        found.sort()
+        if target not in explicit:
+            mapping[target] = found[0][2]
+        for _rank, _position, header in found[target not in explicit:]:
+            notes.add(0, Note.COLUMN_IGNORED, column=header, value=f"“{mapping[target]}” used for {target}")
+    for target in _REQUIRED[layer]:
+        if target not in mapping:
+            raise _missing(target, layer, name)
+    return mapping
+
+
+def _missing(target: str, layer: str, name: str, extra: str = "") -> MissingColumnError:
+    aliases = FIELD_ALIASES[layer].get(target, ())
+    return MissingColumnError(f"{name} 缺少必需列“{target}”{extra}（可用列名：{'、'.join(aliases)}）",
+                              f"{name} lacks the required column '{target}'{extra} "
+                              f"(accepted headers: {', '.join(aliases)})")
+
+
+# ======================================================================================= shared row checks
+def _blank_rows(table: _Table, problems: _Problems) -> None:
+    blank = table.raw.map(lambda v: _text(v) == "").all(axis=1) if len(table.raw.columns) else \
+        pd.Series(True, index=table.raw.index)
+    if table.geometry is not None:
+        blank &= table.geometry.isna() | table.geometry.is_empty
+    problems.add_all(table.raw.index[blank.to_numpy()], Reason.EMPTY_ROW)
+
+
+def _required_text(table: _Table, mapping: dict[str, str], target: str, problems: _Problems) -> pd.Series:
+    values = table.raw[mapping[target]].map(_text)
+    for row in values.index[(values == "").to_numpy()]:
+        if not problems.has(row):
+            problems.add(row, Reason.MISSING_VALUE, column=mapping[target])
+    return values
+
+
+def _duplicates(ids: pd.Series, problems: _Problems) -> None:
+    """Every row sharing a non-empty id with another is rejected, naming all of them."""
+    present = ids[ids != ""]
+    for value, group in present.groupby(present, sort=False):
+        if len(group) > 1:
+            rows = ", ".join(str(r) for r in group.index)
+            problems.add_all(group.index, Reason.DUPLICATE_ID, value=value, rows=rows)
+
+
+def _flags(table: _Table, header: str, problems: _Problems, reason: Reason = Reason.INVALID_VALUE) -> pd.Series:
+    """A yes/no column as bool (blank = False); unknown values reject the row."""
+    parsed = table.raw[header].map(parse_flag)
+    for row in parsed.index[parsed.isna().to_numpy()]:
+        problems.add(row, reason, column=header, value=_text(table.raw.at[row, header]))
+    return parsed.fillna(False).astype(bool)
+
+
+def _numbers(table: _Table, header: str, problems: _Problems, reason: Reason = Reason.INVALID_VALUE) -> pd.Series:
+    """A numeric column as float (blank = NaN); junk rejects the row."""
+    parsed = table.raw[header].map(parse_number)
+    bad = parsed.map(lambda v: v is INVALID)
+    for row in parsed.index[bad.to_numpy()]:
+        problems.add(row, reason, column=header, value=_text(table.raw.at[row, header]))
+    return parsed.map(lambda v: np.nan if v is None or v is INVALID else v).astype(float)
+
+
+def _lonlat_checks(lon: np.ndarray, lat: np.ndarray, rows: pd.Index, problems: _Problems) -> None:
+    finite = np.isfinite(lon) & np.isfinite(lat)
+    inside = coords.in_china(lon, lat)
+    swapped = coords.in_china(lat, lon)
+    for k in np.flatnonzero(finite & ~inside):
+        reason = Reason.SWAPPED_LON_LAT if swapped[k] else Reason.OUTSIDE_CHINA
+        problems.add(rows[k], reason, lon=f"{lon[k]:g}", lat=f"{lat[k]:g}")
+
+
+def _point_lonlat(table: _Table, mapping: dict[str, str], layer: str, name: str, problems: _Problems
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Raw longitude/latitude per row (NaN where missing), from point geometry or lon/lat columns."""
+    rows = table.raw.index
+    lon = np.full(len(rows), np.nan)
+    lat = np.full(len(rows), np.nan)
+    todo = np.ones(len(rows), dtype=bool)
+    if table.geometry is not None:
+        geoms = table.geometry.to_numpy()
+        present = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+        types = shapely.get_type_id(geoms)
+        points = present & (types == 0)
+        lon[points], lat[points] = shapely.get_x(geoms[points]), shapely.get_y(geoms[points])
+        for k in np.flatnonzero(present & ~points):
+            problems.add(rows[k], Reason.WRONG_GEOMETRY_TYPE, expected="Point", value=geoms[k].geom_type)
+        todo = ~present
+    has_columns = ("lon" in mapping and "lat" in mapping) or "lonlat" in mapping
+    if not has_columns:
+        if table.geometry is None:
+            raise _missing("lon", layer, name, "/lat")
+        for k in np.flatnonzero(todo):
+            if not problems.has(rows[k]):
+                problems.add(rows[k], Reason.MISSING_COORDINATE, column="geometry")
+    else:
+        for k in np.flatnonzero(todo):
+            row = rows[k]
+            values = _coordinate_cells(table.raw.loc[row], mapping)
+            for column, cell in values:
+                parsed = parse_coordinate(cell)
+                if parsed is None:
+                    problems.add(row, Reason.MISSING_COORDINATE, column=column)
+                elif parsed is INVALID:
+                    problems.add(row, Reason.NON_NUMERIC_COORDINATE, column=column, value=_text(cell))
+            if len(values) == 2 and all(isinstance(parse_coordinate(c), float) for _, c in values):
+                lon[k], lat[k] = (parse_coordinate(c) for _, c in values)
+            elif len(values) == 1 and isinstance(parse_coordinate(values[0][1]), float):  # one number, not "lng,lat"
+                problems.add(row, Reason.NON_NUMERIC_COORDINATE, column=values[0][0], value=_text(values[0][1]))
+    for k in np.flatnonzero(~(np.isfinite(lon) & np.isfinite(lat))):  # safety net: no row kept without a point
+        if not problems.has(rows[k]):
+            problems.add(rows[k], Reason.MISSING_COORDINATE, column="lon/lat")
+    _lonlat_checks(lon, lat, rows, problems)
+    return lon, lat
+
+
+def _coordinate_cells(record: pd.Series, mapping: dict[str, str]) -> list[tuple[str, Any]]:
+    """[(column, lon cell), (column, lat cell)], splitting a combined "lon,lat" cell when that is all there is."""
+    if "lon" in mapping and "lat" in mapping:
+        return [(mapping["lon"], record[mapping["lon"]]), (mapping["lat"], record[mapping["lat"]])]
+    header = mapping["lonlat"]
+    text = unicodedata.normalize("NFKC", _text(record[header]))
+    parts = [p for p in re.split(r"[,;\s]+", text) if p]
+    if not parts:
+        return [(header, None)]
+    if len(parts) != 2:
+        return [(header, text)]
+    return [(header, parts[0]), (header, parts[1])]
+
+
+def _to_wgs84_checked(lon: np.ndarray, lat: np.ndarray, datum: coords.Datum, ok: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    out_lon, out_lat = lon.copy(), lat.copy()
+    if ok.any():
+        out_lon[ok], out_lat[ok] = coords.to_wgs84(lon[ok], lat[ok], datum)
+    return out_lon, out_lat
+
+
+def _finish(layer: str, src_name: str, table: _Table, problems: _Problems, clean: pd.DataFrame,
+            datum: coords.Datum, mapping: dict[str, str]) -> IngestResult:
+    return IngestResult(layer=layer, source=src_name, clean=clean, rejected=problems.frame(table.raw, src_name),
+                        notes=table.notes.frame(), n_in=len(table.raw), datum=datum, mapping=mapping)
+

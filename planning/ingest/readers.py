@@ -1,0 +1,537 @@
+"""The readers: pharmacies, boundaries, population, fund status, population grids, buildings, and their row checks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from planning import coords
+from planning.errors import FileTooLargeError, MissingColumnError, ParameterError, UnreadableFileError
+from planning.ingest.checks import (
+    _blank_rows, _duplicates, _finish, _flags, _map_columns, _missing, _numbers, _point_lonlat, _required_text,
+    _to_wgs84_checked,
+)
+from planning.ingest.result import IngestResult, _Notes, _Problems
+from planning.ingest.sources import DEFAULT_MAX_BYTES, Source, _load, _read_table, _Source, _Table, _to_lonlat
+from planning.ingest.vocabulary import (
+    _KIND_OF_WORD, FIELD_ALIASES, INVALID, Note, Reason, _code, _norm_token, _text, infer_kind, parse_number,
+    parse_services,
+)
+from planning.model import PHARMACY_SCHEMA, SERVICE_COLUMNS, WGS84
+
+#: Largest population raster read, cells.
+DEFAULT_MAX_CELLS = 20_000_000
+#: Urban per-capita housing floor area, m² per person (2020 census, 城镇家庭人均住房建筑面积 38.62 m²):
+#: the default for estimating residents of a building from its floor area.
+DEFAULT_M2_PER_PERSON = 38.6
+
+
+# ======================================================================================= pharmacies
+_TABLE_KINDS = ("csv", "xlsx")
+_VECTOR_KINDS = ("geojson", "gpkg", "zip", "shp")
+
+
+def read_pharmacies(
+    source: Source,
+    *,
+    crs: str | coords.Datum = "wgs84",
+    columns: Mapping[str, str] | None = None,
+    source_name: str | None = None,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    layer: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> IngestResult:
+    """Read designated pharmacies from CSV, XLSX, GeoJSON, GPKG or a zipped shapefile.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file-like
+        The file; an upload's type is judged from ``source_name`` (or its ``.name``), else its content.
+    crs : {"wgs84", "gcj02", "bd09"} or Datum
+        The datum the longitude/latitude are written in (CGCS2000 = WGS84; Amap = GCJ-02; Baidu = BD-09).
+        For GeoJSON/GPKG/shapefile points, the geometry is first reprojected to lon/lat from the file's CRS.
+    columns : dict, optional
+        Explicit header -> field mapping (fields as in :data:`FIELD_ALIASES` ["pharmacies"]) for headers
+        the alias table does not know.
+    source_name : str, optional
+        The name shown in reports (defaults to the file name).
+    sheet : str or int, optional
+        XLSX sheet; by default the first sheet with a recognisable header.
+    encoding : str, optional
+        CSV text encoding; by default UTF-8 (with or without BOM), then GBK/GB18030; UTF-16 with a BOM.
+    layer : str, optional
+        GPKG layer or shapefile name inside a zip.
+    max_bytes : int
+        Size limit of the file, bytes.
+
+    Returns
+    -------
+    IngestResult
+        ``clean`` follows :data:`planning.model.PHARMACY_SCHEMA`: Point geometry in EPSG:4326 (WGS84
+        degrees), index = input row number.
+
+    Raises
+    ------
+    FileTypeError, MissingColumnError, EmptyFileError, EncodingError, UnreadableFileError,
+    FileTooLargeError, ArchiveError, UnsafeArchiveError, CoordinateSystemError, ParameterError
+        All subclasses of :class:`planning.errors.PlanningError` with a bilingual message.
+    """
+    datum = coords.parse_datum(crs)
+    src = _load(source, source_name, max_bytes, _TABLE_KINDS + _VECTOR_KINDS)
+    table = _read_table(src, "pharmacies", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes,
+                        gdal_layer=layer)
+    mapping = _map_columns(table.raw, "pharmacies", columns, src.name, table.notes)
+    service_fields = [s for s in SERVICE_COLUMNS if s in mapping]
+    if not service_fields and "services" not in mapping:
+        aliases = FIELD_ALIASES["pharmacies"]["services"] + tuple(
+            a for s in SERVICE_COLUMNS for a in FIELD_ALIASES["pharmacies"][s][:3])
+        raise MissingColumnError(f"{src.name} 没有业务列（每项业务一列，或一列列出业务）：可用列名 {'、'.join(aliases)}",
+                                 f"{src.name} has no service columns (one per service, or one listing them); "
+                                 f"accepted headers: {', '.join(aliases)}")
+    problems = _Problems(table.raw.index)
+    _blank_rows(table, problems)
+    texts = {f: _required_text(table, mapping, f, problems) for f in ("pharmacy_id", "name", "address")}
+    _duplicates(texts["pharmacy_id"], problems)
+    if ("lon" in mapping) != ("lat" in mapping) and "lonlat" not in mapping and table.geometry is None:
+        raise _missing("lat" if "lon" in mapping else "lon", "pharmacies", src.name)
+    lon, lat = _point_lonlat(table, mapping, "pharmacies", src.name, problems)
+    services = _pharmacy_services(table, mapping, service_fields, problems)
+    attributes = _pharmacy_attributes(table, mapping, problems)
+    keep = ~problems.bad
+    ok = keep & np.isfinite(lon) & np.isfinite(lat)
+    lon, lat = _to_wgs84_checked(lon, lat, datum, ok)
+    data = {f: texts[f][keep] for f in ("pharmacy_id", "name", "address")}
+    data.update({s: services[s][keep] for s in SERVICE_COLUMNS})
+    data.update({f: values[keep] for f, values in attributes.items()})
+    clean = gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(lon[keep], lat[keep]), crs=WGS84,
+                             index=table.raw.index[keep])
+    clean = _integer_columns(clean)
+    return _finish("pharmacies", src.name, table, problems, clean, datum, mapping)
+
+
+def _pharmacy_services(table: _Table, mapping: dict[str, str], fields: list[str], problems: _Problems
+                       ) -> dict[str, pd.Series]:
+    held = {s: pd.Series(False, index=table.raw.index) for s in SERVICE_COLUMNS}
+    for service in fields:
+        held[service] |= _flags(table, mapping[service], problems, Reason.UNKNOWN_SERVICE_VALUE)
+    if "services" in mapping:
+        header = mapping["services"]
+        for row, cell in table.raw[header].items():
+            found, unknown = parse_services(cell)
+            for word in unknown:
+                problems.add(row, Reason.UNKNOWN_SERVICE_VALUE, column=header, value=word)
+            for service in found:
+                held[service].at[row] = True
+    return held
+
+
+#: Defaults when a pharmacy column is absent (a note says so). Blank cells in yes/no columns are "no";
+#: a blank ``suspensions`` cell is 0; other blank numbers are kept as NaN (unknown; the model allows NaN in
+#: optional number columns).
+PHARMACY_DEFAULTS: dict[str, Any] = {"chain": False, "info_system_ready": True}
+#: Pharmacy count fields: whole numbers (a fraction rejects the row), stored as int64; a column with a
+#: blank cell stays float64 with NaN there (not pandas' nullable Int64, whose pd.NA breaks boolean masks).
+INTEGER_FIELDS = frozenset({"suspensions", "months_operating"})
+
+
+def _pharmacy_attributes(table: _Table, mapping: dict[str, str], problems: _Problems) -> dict[str, pd.Series]:
+    out: dict[str, pd.Series] = {}
+    for target, (check, _required) in PHARMACY_SCHEMA.items():
+        if target in ("pharmacy_id", "name", "address") or target in SERVICE_COLUMNS:
+            continue
+        if target not in mapping:
+            if target in PHARMACY_DEFAULTS:
+                table.notes.add(0, Note.DEFAULT_USED, column=target, value=PHARMACY_DEFAULTS[target])
+                out[target] = pd.Series(PHARMACY_DEFAULTS[target], index=table.raw.index, dtype=bool)
+            continue
+        if check == "bool":
+            out[target] = _flags(table, mapping[target], problems)
+        else:
+            values = _numbers(table, mapping[target], problems)
+            if target in INTEGER_FIELDS:
+                fractional = values.notna() & (values != values.round())
+                for row in values.index[fractional.to_numpy()]:
+                    problems.add(row, Reason.INVALID_VALUE, column=mapping[target], value=_text(values[row]))
+            out[target] = values.fillna(0.0) if target == "suspensions" else values
+    return out
+
+
+def _integer_columns(clean: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Count fields as int64 when every cell is given; with a blank (NaN) the column stays float64."""
+    for target in INTEGER_FIELDS:
+        if target in clean.columns and not clean[target].isna().any():
+            clean[target] = clean[target].astype(np.int64)
+    return clean
+
+
+# ======================================================================================= boundaries
+def read_boundaries(
+    source: Source,
+    *,
+    level: Literal["county", "subdistrict"],
+    crs: str | coords.Datum = "wgs84",
+    columns: Mapping[str, str] | None = None,
+    source_name: str | None = None,
+    layer: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> IngestResult:
+    """Read county or sub-district polygons from GeoJSON, GPKG or a zipped shapefile.
+
+    The file's CRS (.prj, GeoJSON CRS84, GPKG srs) is honoured and the result reprojected to EPSG:4326;
+    ``crs`` declares an extra GCJ-02/BD-09 offset for boundaries digitised on Chinese web maps. A
+    shapefile's .cpg gives its text encoding; without one the .dbf is read as UTF-8, else GBK/GB18030.
+    Invalid polygons are repaired with ``shapely.make_valid`` (a note says so) or rejected.
+
+    Sub-districts get ``kind`` from a kind column (街道/镇/street/town) or, where it is blank, from the
+    name (街道/办事处 -> street, 镇/乡/苏木 -> town). ``county_code`` and ``population`` are kept when
+    the file has them; :func:`build_region` assigns missing county codes by code prefix or geometry
+    and attaches a population table.
+
+    Returns
+    -------
+    IngestResult
+        ``clean`` has code, name and geometry (Polygon/MultiPolygon, EPSG:4326) plus, for sub-districts,
+        kind, county_code ("" when not given) and population (float, NaN when not given); for
+        counties, any fund-status columns present.
+    """
+    if level not in ("county", "subdistrict"):
+        raise ParameterError(f"level 应为 county 或 subdistrict，而不是 {level!r}",
+                             f"level must be 'county' or 'subdistrict', not {level!r}")
+    datum = coords.parse_datum(crs)
+    target_layer = "counties" if level == "county" else "subdistricts"
+    src = _load(source, source_name, max_bytes, _VECTOR_KINDS)
+    table = _read_table(src, target_layer, columns, sheet=None, encoding=None, max_bytes=max_bytes, gdal_layer=layer)
+    mapping = _map_columns(table.raw, target_layer, columns, src.name, table.notes)
+    problems = _Problems(table.raw.index)
+    _blank_rows(table, problems)
+    codes = _required_text(table, mapping, "code", problems).map(_code)
+    names = _required_text(table, mapping, "name", problems)
+    _duplicates(codes, problems)
+    geometry = _polygons(table, datum, problems)
+    data: dict[str, pd.Series] = {"code": codes, "name": names}
+    if level == "subdistrict":
+        data["kind"] = _kinds(table, mapping, names, problems)
+        data["county_code"] = table.raw[mapping["county_code"]].map(_code) if "county_code" in mapping else \
+            pd.Series("", index=table.raw.index)
+        data["population"] = _population_values(table, mapping, problems) if "population" in mapping else \
+            pd.Series(np.nan, index=table.raw.index)
+    else:
+        for target in ("fund_deficit_last_year", "fund_deficit_forecast", "fund_warning_letter"):
+            if target in mapping:
+                data[target] = _flags(table, mapping[target], problems)
+    keep = ~problems.bad
+    clean = gpd.GeoDataFrame({k: v[keep] for k, v in data.items()}, geometry=geometry[keep], crs=WGS84,
+                             index=table.raw.index[keep])
+    return _finish(target_layer, src.name, table, problems, clean, datum, mapping)
+
+
+def _polygons(table: _Table, datum: coords.Datum, problems: _Problems) -> gpd.GeoSeries:
+    """Polygon geometry per row in WGS84, converted from ``datum`` and repaired where invalid."""
+    if table.geometry is None:
+        raise UnreadableFileError("文件没有几何", "the file has no geometry")
+    rows = table.raw.index
+    geoms = table.geometry.to_numpy().copy()
+    if datum is not coords.Datum.WGS84:
+        geoms = shapely.transform(geoms, lambda xy: np.column_stack(coords.to_wgs84(xy[:, 0], xy[:, 1], datum)))
+    for k, geom in enumerate(geoms):
+        row = rows[k]
+        if geom is None or geom.is_empty:
+            if not problems.has(row):
+                problems.add(row, Reason.EMPTY_GEOMETRY)
+            continue
+        if geom.geom_type not in ("Polygon", "MultiPolygon"):
+            problems.add(row, Reason.WRONG_GEOMETRY_TYPE, expected="Polygon/MultiPolygon", value=geom.geom_type)
+            continue
+        if not geom.is_valid:
+            why = shapely.is_valid_reason(geom)
+            repaired = _polygonal(shapely.make_valid(geom))
+            if repaired is None:
+                problems.add(row, Reason.INVALID_GEOMETRY, value=why)
+                continue
+            table.notes.add(row, Note.GEOMETRY_REPAIRED, value=why)
+            geoms[k] = geom = repaired
+        point = geom.representative_point()
+        if not coords.in_china(point.x, point.y):
+            problems.add(row, Reason.OUTSIDE_CHINA, lon=f"{point.x:g}", lat=f"{point.y:g}")
+    return gpd.GeoSeries(geoms, index=rows, crs=WGS84)
+
+
+def _polygonal(geom) -> shapely.Geometry | None:
+    """The polygonal part of a repaired geometry (Polygon or MultiPolygon), None if there is none."""
+    if geom.geom_type in ("Polygon", "MultiPolygon"):
+        return None if geom.is_empty else geom
+    parts = [g for g in getattr(geom, "geoms", []) if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
+    if not parts:
+        return None
+    merged = shapely.union_all(parts)
+    return merged if merged.geom_type in ("Polygon", "MultiPolygon") else None
+
+
+def _kinds(table: _Table, mapping: dict[str, str], names: pd.Series, problems: _Problems) -> pd.Series:
+    out = pd.Series("", index=table.raw.index, dtype=object)
+    for row in table.raw.index:
+        given = _norm_token(table.raw.at[row, mapping["kind"]]) if "kind" in mapping else ""
+        if given:
+            kind = _KIND_OF_WORD.get(given)
+            if kind is None:
+                problems.add(row, Reason.INVALID_VALUE, column=mapping["kind"],
+                             value=_text(table.raw.at[row, mapping["kind"]]))
+                continue
+        else:
+            kind = infer_kind(names[row])
+            if kind is None and names[row]:
+                problems.add(row, Reason.UNKNOWN_KIND, value=names[row])
+                continue
+        out[row] = kind or ""
+    return out
+
+
+def _population_values(table: _Table, mapping: dict[str, str], problems: _Problems, *,
+                       required: bool = False) -> pd.Series:
+    """Population as float (NaN when blank, unless ``required``); negative or non-numeric rejects the row."""
+    header = mapping["population"]
+    out = pd.Series(np.nan, index=table.raw.index)
+    for row, cell in table.raw[header].items():
+        value = parse_number(cell)
+        if value is None:
+            if required and not problems.has(row):
+                problems.add(row, Reason.INVALID_POPULATION, value="（空 / blank）")
+            continue
+        if value is INVALID or value < 0:
+            problems.add(row, Reason.INVALID_POPULATION, value=_text(cell))
+            continue
+        out[row] = round(value)
+    return out
+
+
+# ======================================================================================= population, fund status
+def read_population(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = None,
+    source_name: str | None = None,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> IngestResult:
+    """Read resident insured population (常住参保人口, persons) per sub-district from CSV or XLSX.
+
+    Needs a population column and a code or a name column. Populations such as "4.68万" or "46,800"
+    are understood; blank, negative or non-numeric values reject the row. :func:`build_region` matches
+    rows to sub-districts by code (9 digits; a 12-digit statistics code ending in 000 matches too),
+    else by name, and rejects the rows that match nothing.
+
+    Returns
+    -------
+    IngestResult
+        ``clean`` is a DataFrame with ``code`` ("" when absent), ``name`` ("" when absent) and
+        ``population`` (int, persons).
+    """
+    src = _load(source, source_name, max_bytes, _TABLE_KINDS)
+    table = _read_table(src, "population", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes)
+    mapping = _map_columns(table.raw, "population", columns, src.name, table.notes)
+    if "code" not in mapping and "name" not in mapping:
+        raise _missing("code", "population", src.name, "或“name”/ or 'name'")
+    problems = _Problems(table.raw.index)
+    _blank_rows(table, problems)
+    codes = table.raw[mapping["code"]].map(_code) if "code" in mapping else pd.Series("", index=table.raw.index)
+    names = table.raw[mapping["name"]].map(_text) if "name" in mapping else pd.Series("", index=table.raw.index)
+    for row in table.raw.index[((codes == "") & (names == "")).to_numpy()]:
+        if not problems.has(row):
+            problems.add(row, Reason.MISSING_VALUE, column=mapping.get("code", mapping.get("name")))
+    _duplicates(codes, problems)
+    population = _population_values(table, mapping, problems, required=True)
+    keep = ~problems.bad
+    clean = pd.DataFrame({"code": codes[keep], "name": names[keep],
+                          "population": population[keep].astype(np.int64)}, index=table.raw.index[keep])
+    return _finish("population", src.name, table, problems, clean, coords.Datum.WGS84, mapping)
+
+
+FUND_COLUMNS = ("fund_deficit_last_year", "fund_deficit_forecast", "fund_warning_letter")
+
+
+def read_fund_status(
+    source: Source,
+    *,
+    columns: Mapping[str, str] | None = None,
+    source_name: str | None = None,
+    sheet: str | int | None = None,
+    encoding: str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> IngestResult:
+    """Read each county's employee-fund status (rules B3, B4) from CSV or XLSX.
+
+    Columns: a county code or name, and at least one of last year's deficit (上年亏损), the forecast
+    deficit (预计亏损) and a warning letter (预警函), as yes/no values. An absent status column is "no"
+    for every county (a note says so); blank cells are "no".
+
+    Returns
+    -------
+    IngestResult
+        ``clean`` is a DataFrame with ``code``, ``name`` and the three bool columns.
+    """
+    src = _load(source, source_name, max_bytes, _TABLE_KINDS)
+    table = _read_table(src, "fund_status", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes)
+    mapping = _map_columns(table.raw, "fund_status", columns, src.name, table.notes)
+    if "code" not in mapping and "name" not in mapping:
+        raise _missing("code", "fund_status", src.name, "或“name”/ or 'name'")
+    if not any(f in mapping for f in FUND_COLUMNS):
+        raise _missing("fund_deficit_last_year", "fund_status", src.name,
+                       "（或 fund_deficit_forecast / fund_warning_letter）")
+    problems = _Problems(table.raw.index)
+    _blank_rows(table, problems)
+    codes = table.raw[mapping["code"]].map(_code) if "code" in mapping else pd.Series("", index=table.raw.index)
+    names = table.raw[mapping["name"]].map(_text) if "name" in mapping else pd.Series("", index=table.raw.index)
+    for row in table.raw.index[((codes == "") & (names == "")).to_numpy()]:
+        if not problems.has(row):
+            problems.add(row, Reason.MISSING_VALUE, column=mapping.get("code", mapping.get("name")))
+    _duplicates(codes, problems)
+    data = {"code": codes, "name": names}
+    for target in FUND_COLUMNS:
+        if target in mapping:
+            data[target] = _flags(table, mapping[target], problems)
+        else:
+            table.notes.add(0, Note.DEFAULT_USED, column=target, value=False)
+            data[target] = pd.Series(False, index=table.raw.index)
+    keep = ~problems.bad
+    clean = pd.DataFrame({k: v[keep] for k, v in data.items()}, index=table.raw.index[keep])
+    return _finish("fund_status", src.name, table, problems, clean, coords.Datum.WGS84, mapping)
+
+
+# ======================================================================================= population surfaces
+def read_population_grid(
+    source: Source,
+    *,
+    crs: str | coords.Datum = "wgs84",
+    columns: Mapping[str, str] | None = None,
+    source_name: str | None = None,
+    band: int = 1,
+    max_cells: int = DEFAULT_MAX_CELLS,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> IngestResult:
+    """Read a population grid as weighted points: a GeoTIFF (persons per cell) or a table/GeoJSON of points.
+
+    For a raster, every cell holding a positive finite value (not nodata) becomes a point at the cell
+    centre; a negative value rejects the cell (``row`` = 1-based cell number in row-major order). For
+    points, the columns are lon/lat (or point geometry) and persons; rows are checked like pharmacy
+    coordinates. ``crs`` declares a GCJ-02/BD-09 offset of lon/lat inputs.
+
+    Returns
+    -------
+    IngestResult
+        ``clean`` is a GeoDataFrame of points (EPSG:4326) with ``persons`` (float), ready for
+        :func:`planning.coverage.residents_from_points`.
+    """
+    datum = coords.parse_datum(crs)
+    src = _load(source, source_name, max_bytes, ("tif",) + _TABLE_KINDS + ("geojson", "gpkg", "zip"))
+    if src.kind == "tif":
+        return _read_raster(src, datum, band, max_cells)
+    table = _read_table(src, "population_points", columns, sheet=None, encoding=None, max_bytes=max_bytes)
+    mapping = _map_columns(table.raw, "population_points", columns, src.name, table.notes)
+    problems = _Problems(table.raw.index)
+    _blank_rows(table, problems)
+    lon, lat = _point_lonlat(table, mapping, "population_points", src.name, problems)
+    persons = _population_values(table, mapping | {"population": mapping["persons"]}, problems, required=True)
+    keep = ~problems.bad
+    lon, lat = _to_wgs84_checked(lon, lat, datum, keep)
+    clean = gpd.GeoDataFrame({"persons": persons[keep].astype(float)},
+                             geometry=gpd.points_from_xy(lon[keep], lat[keep]), crs=WGS84, index=table.raw.index[keep])
+    return _finish("population_points", src.name, table, problems, clean, datum, mapping)
+
+
+def _read_raster(src: _Source, datum: coords.Datum, band: int, max_cells: int) -> IngestResult:
+    import rasterio
+    from rasterio.io import MemoryFile
+
+    notes = _Notes(src.name)
+    try:
+        with MemoryFile(src.bytes()) as memory, memory.open(driver="GTiff") as dataset:
+            if dataset.width * dataset.height > max_cells:
+                raise FileTooLargeError(f"{src.name} 的栅格超过 {max_cells:,} 个像元", f"{src.name} has more than "
+                                        f"{max_cells:,} cells")
+            if not 1 <= band <= dataset.count:
+                raise ParameterError(f"波段 {band} 不存在（共 {dataset.count} 个）", f"no band {band} ({dataset.count} bands)")
+            values = dataset.read(band, masked=True).astype(float).filled(np.nan)
+            transform, raster_crs = dataset.transform, dataset.crs
+    except (FileTooLargeError, ParameterError):
+        raise
+    except rasterio.errors.RasterioError as exc:
+        raise UnreadableFileError(f"无法读取栅格 {src.name}：{exc}", f"cannot read raster {src.name}: {exc}") from exc
+    flat = values.ravel()
+    cells = np.flatnonzero(np.isfinite(flat) & (flat != 0))
+    r, c = np.divmod(cells, values.shape[1])
+    x, y = rasterio.transform.xy(transform, r, c, offset="center")
+    points = gpd.GeoSeries(gpd.points_from_xy(np.asarray(x, float), np.asarray(y, float)),
+                           crs=raster_crs.to_wkt() if raster_crs else None, index=cells + 1)
+    points = _to_lonlat(points, src.name, notes)
+    negative = flat[cells] < 0
+    raw = pd.DataFrame({"value": flat[cells]}, index=pd.Index(cells + 1, name="row"), dtype=object)
+    table = _Table(raw=raw, geometry=points, notes=notes)
+    problems = _Problems(raw.index)
+    for row in raw.index[negative]:
+        problems.add(row, Reason.INVALID_POPULATION, value=_text(raw.at[row, "value"]))
+    keep = ~problems.bad
+    geoms = points.to_numpy()[keep]
+    lon, lat = coords.to_wgs84(shapely.get_x(geoms), shapely.get_y(geoms), datum)
+    clean = gpd.GeoDataFrame({"persons": flat[cells][keep]}, geometry=gpd.points_from_xy(lon, lat), crs=WGS84,
+                             index=raw.index[keep])
+    return _finish("population_points", src.name, table, problems, clean, datum, {})
+
+
+def read_buildings(
+    source: Source,
+    *,
+    crs: str | coords.Datum = "wgs84",
+    columns: Mapping[str, str] | None = None,
+    source_name: str | None = None,
+    layer: str | None = None,
+    m2_per_person: float = DEFAULT_M2_PER_PERSON,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> IngestResult:
+    """Read residential building footprints with the residents each holds.
+
+    ``persons`` comes from a persons column when there is one, else from the floor area: footprint
+    area (m², measured in a local UTM zone) x floors (a floors column, 1 when absent or blank) /
+    ``m2_per_person`` (default 38.6 m², the 2020 census urban per-capita housing floor area).
+
+    Returns
+    -------
+    IngestResult
+        ``clean`` is a GeoDataFrame of polygons (EPSG:4326) with ``persons`` (float).
+    """
+    if not m2_per_person > 0:
+        raise ParameterError("人均面积必须为正数", "m2_per_person must be positive (m² per person)")
+    datum = coords.parse_datum(crs)
+    src = _load(source, source_name, max_bytes, _VECTOR_KINDS)
+    table = _read_table(src, "buildings", columns, sheet=None, encoding=None, max_bytes=max_bytes, gdal_layer=layer)
+    mapping = _map_columns(table.raw, "buildings", columns, src.name, table.notes)
+    problems = _Problems(table.raw.index)
+    geometry = _polygons(table, datum, problems)
+    if "persons" in mapping:
+        persons = _population_values(table, mapping | {"population": mapping["persons"]}, problems, required=True)
+    else:
+        floors = _numbers(table, mapping["floors"], problems).fillna(1.0) if "floors" in mapping else \
+            pd.Series(1.0, index=table.raw.index)
+        for row in floors.index[(floors <= 0).to_numpy()]:
+            problems.add(row, Reason.INVALID_VALUE, column=mapping.get("floors", "floors"), value=floors[row])
+        area = _area_m2(geometry)
+        persons = area * floors / m2_per_person
+    keep = ~problems.bad
+    clean = gpd.GeoDataFrame({"persons": persons[keep].astype(float)}, geometry=geometry[keep], crs=WGS84,
+                             index=table.raw.index[keep])
+    return _finish("buildings", src.name, table, problems, clean, datum, mapping)
+
+
+def _area_m2(geometry: gpd.GeoSeries) -> pd.Series:
+    valid = geometry[~(geometry.isna() | geometry.is_empty)]
+    if valid.empty:
+        return pd.Series(0.0, index=geometry.index)
+    area = valid.to_crs(valid.estimate_utm_crs()).area
+    return area.reindex(geometry.index).fillna(0.0)
+

@@ -1,0 +1,128 @@
+"""What a reader made of one file (IngestResult), and the bookkeeping of row problems and notes behind it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from planning import coords
+from planning.ingest.vocabulary import Note, Reason, _text
+
+
+# ======================================================================================= result
+@dataclass(frozen=True)
+class IngestResult:
+    """What a reader made of one file.
+
+    Attributes
+    ----------
+    layer : str
+        "pharmacies", "subdistricts", "counties", "population", "fund_status", "population_points"
+        or "buildings".
+    source : str
+        The file name shown in reports.
+    clean : DataFrame or GeoDataFrame
+        Accepted rows, indexed by their input row number (see the module docstring), in EPSG:4326.
+    rejected : DataFrame
+        One row per rejected input row: ``source``, ``row``, ``reason_code`` (a :class:`Reason` value,
+        the first problem found), ``reason`` (every problem, "中文 / English"), then the raw cells.
+    notes : DataFrame
+        Repairs and defaults applied to kept rows, and file-level remarks (``row`` 0): ``source``,
+        ``row``, ``note_code``, ``note``.
+    n_in : int
+        Input rows read: always ``len(clean) + len(rejected)``.
+    datum : coords.Datum
+        The declared coordinate system the coordinates were converted from.
+    mapping : dict
+        Field -> header of the file it was read from.
+    """
+
+    layer: str
+    source: str
+    clean: pd.DataFrame
+    rejected: pd.DataFrame
+    notes: pd.DataFrame
+    n_in: int
+    datum: coords.Datum = coords.Datum.WGS84
+    mapping: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.n_in != len(self.clean) + len(self.rejected):
+            raise AssertionError(f"{self.layer}: {self.n_in} rows in, {len(self.clean)} clean + "
+                                 f"{len(self.rejected)} rejected")
+
+    @property
+    def n_clean(self) -> int:
+        return len(self.clean)
+
+    @property
+    def n_rejected(self) -> int:
+        return len(self.rejected)
+
+    def summary(self, lang: str = "zh") -> str:
+        """One line: rows read, kept and rejected."""
+        if lang == "zh":
+            return f"{self.source}：读入 {self.n_in} 行，导入 {self.n_clean} 行，拒绝 {self.n_rejected} 行"
+        return f"{self.source}: {self.n_in} rows read, {self.n_clean} kept, {self.n_rejected} rejected"
+
+
+class _Problems:
+    """Problems found per input row; a row with any problem is rejected."""
+
+    def __init__(self, rows: pd.Index):
+        self.rows = rows
+        self._found: dict[int, list[tuple[Reason, str]]] = {}
+
+    def add(self, row: int, reason: Reason, **detail: Any) -> None:
+        found = self._found.setdefault(int(row), [])
+        if not (found and found[0][0] is Reason.EMPTY_ROW):  # an empty row needs no further explanation
+            found.append((reason, reason.text(**detail)))
+
+    def add_all(self, where: Iterable[int], reason: Reason, **detail: Any) -> None:
+        for row in where:
+            self.add(row, reason, **detail)
+
+    def has(self, row: int) -> bool:
+        return int(row) in self._found
+
+    @property
+    def bad(self) -> np.ndarray:
+        return np.fromiter((int(r) in self._found for r in self.rows), dtype=bool, count=len(self.rows))
+
+    def frame(self, raw: pd.DataFrame, source: str) -> pd.DataFrame:
+        """The rejected table: source, row, reason_code, reason, raw cells as text."""
+        rows = [r for r in raw.index if int(r) in self._found]
+        head = pd.DataFrame({
+            "source": source,
+            "row": np.asarray(rows, dtype=np.int64),
+            "reason_code": [self._found[int(r)][0][0].value for r in rows],
+            "reason": [_join_texts([t for _, t in self._found[int(r)]]) for r in rows],
+        })
+        cells = raw.loc[rows].map(_text) if len(raw.columns) else pd.DataFrame(index=rows)
+        cells.columns = [c if c not in head.columns else f"{c} (raw)" for c in cells.columns]
+        return pd.concat([head, cells.reset_index(drop=True)], axis=1)
+
+
+def _join_texts(texts: list[str]) -> str:
+    if len(texts) == 1:
+        return texts[0]
+    zh, en = zip(*(t.split(" / ", 1) for t in texts))
+    return f"{'；'.join(zh)} / {'; '.join(en)}"
+
+
+class _Notes:
+    def __init__(self, source: str):
+        self.source = source
+        self.items: list[dict[str, Any]] = []
+
+    def add(self, row: int, note: Note, **detail: Any) -> None:
+        self.items.append({"source": self.source, "row": int(row), "note_code": note.value,
+                           "note": note.text(**detail)})
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.items, columns=["source", "row", "note_code", "note"])
+

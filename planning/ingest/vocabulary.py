@@ -1,0 +1,362 @@
+"""What input files may say: rejection reasons, notes, accepted headers and values, and the cell parsers."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import enum
+import math
+import re
+import unicodedata
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from planning.model import SERVICE_COLUMNS, Service, SubdistrictKind
+
+Layer = Literal["pharmacies", "counties", "subdistricts", "population", "fund_status", "population_points",
+                "buildings"]
+
+
+# ======================================================================================= reasons
+class Reason(str, enum.Enum):
+    """Why an input row was rejected. ``Reason.X.text(**detail)`` gives the bilingual explanation."""
+
+    EMPTY_ROW = "empty_row"
+    MISSING_VALUE = "missing_value"
+    MISSING_COORDINATE = "missing_coordinate"
+    NON_NUMERIC_COORDINATE = "non_numeric_coordinate"
+    SWAPPED_LON_LAT = "swapped_lon_lat"
+    OUTSIDE_CHINA = "outside_china"
+    OUTSIDE_BOUNDARIES = "outside_boundaries"
+    DUPLICATE_ID = "duplicate_id"
+    UNKNOWN_SERVICE_VALUE = "unknown_service_value"
+    INVALID_VALUE = "invalid_value"
+    EMPTY_GEOMETRY = "empty_geometry"
+    INVALID_GEOMETRY = "invalid_geometry"
+    WRONG_GEOMETRY_TYPE = "wrong_geometry_type"
+    UNKNOWN_KIND = "unknown_kind"
+    NO_COUNTY = "no_county"
+    NO_POPULATION = "no_population"
+    INVALID_POPULATION = "invalid_population"
+    UNMATCHED = "unmatched"
+
+    def text(self, **detail: Any) -> str:
+        """The reason as "中文 / English", with ``detail`` (column, value, rows, ...) filled in."""
+        zh, en = _REASON_TEXT[self]
+        return f"{zh.format(**detail)} / {en.format(**detail)}"
+
+
+_REASON_TEXT: dict[Reason, tuple[str, str]] = {
+    Reason.EMPTY_ROW: ("空行", "empty row"),
+    Reason.MISSING_VALUE: ("“{column}”为空", "'{column}' is empty"),
+    Reason.MISSING_COORDINATE: ("坐标缺失（{column}）", "missing coordinate ({column})"),
+    Reason.NON_NUMERIC_COORDINATE: ("坐标“{column}”不是数字：{value}", "coordinate '{column}' is not a number: {value}"),
+    Reason.SWAPPED_LON_LAT: ("经纬度可能颠倒（经度 {lon}，纬度 {lat}）",
+                             "longitude and latitude look swapped (lon {lon}, lat {lat})"),
+    Reason.OUTSIDE_CHINA: ("坐标不在中国范围内（经度 {lon}，纬度 {lat}）；是否为投影坐标（米）？",
+                           "coordinate outside China (lon {lon}, lat {lat}); projected metres?"),
+    Reason.OUTSIDE_BOUNDARIES: ("位置不在任何县（市、区）或街道/乡镇边界内",
+                                "location is outside every county and sub-district boundary"),
+    Reason.DUPLICATE_ID: ("编号“{value}”重复（第 {rows} 行）", "duplicate id '{value}' (rows {rows})"),
+    Reason.UNKNOWN_SERVICE_VALUE: ("业务列“{column}”的值无法识别：{value}", "unknown service value in '{column}': {value}"),
+    Reason.INVALID_VALUE: ("“{column}”的值无法识别：{value}", "unrecognised value in '{column}': {value}"),
+    Reason.EMPTY_GEOMETRY: ("几何为空或无法读取", "geometry is missing, empty or unreadable"),
+    Reason.INVALID_GEOMETRY: ("几何无效且无法修复：{value}", "invalid geometry that cannot be repaired: {value}"),
+    Reason.WRONG_GEOMETRY_TYPE: ("几何类型应为 {expected}，实际为 {value}", "geometry should be {expected}, found {value}"),
+    Reason.UNKNOWN_KIND: ("无法从名称“{value}”判断街道或乡镇；请加“类型”列（街道/镇）",
+                          "cannot tell street or town from the name '{value}'; add a 'kind' column (street/town)"),
+    Reason.NO_COUNTY: ("无法确定所属县（市、区）：{value}", "cannot assign a county: {value}"),
+    Reason.NO_POPULATION: ("街道/乡镇缺少人口数据", "sub-district has no population"),
+    Reason.INVALID_POPULATION: ("人口值无效：{value}", "invalid population value: {value}"),
+    Reason.UNMATCHED: ("“{value}”与任何{target}都不匹配", "'{value}' matches no {target_en}"),
+}
+
+
+class Note(str, enum.Enum):
+    """Something done to a row that was kept (a repair, a default), or to the whole file (row 0)."""
+
+    GEOMETRY_REPAIRED = "geometry_repaired"
+    DEFAULT_USED = "default_used"
+    COLUMN_IGNORED = "column_ignored"
+    CRS_ASSUMED = "crs_assumed"
+    LAYER_CHOSEN = "layer_chosen"
+
+    def text(self, **detail: Any) -> str:
+        zh, en = _NOTE_TEXT[self]
+        return f"{zh.format(**detail)} / {en.format(**detail)}"
+
+
+_NOTE_TEXT: dict[Note, tuple[str, str]] = {
+    Note.GEOMETRY_REPAIRED: ("几何无效（{value}），已用 make_valid 修复", "invalid geometry ({value}) repaired with make_valid"),
+    Note.DEFAULT_USED: ("没有“{column}”列，全部取默认值 {value}", "no '{column}' column: every row set to {value}"),
+    Note.COLUMN_IGNORED: ("列“{column}”未使用（{value}）", "column '{column}' not used ({value})"),
+    Note.CRS_ASSUMED: ("文件没有坐标系，按经纬度（{value}）读取", "the file has no CRS; read as longitude/latitude ({value})"),
+    Note.LAYER_CHOSEN: ("文件有多个图层 {value}，读取了第一个", "the file has several layers {value}; the first was read"),
+}
+
+
+# ======================================================================================= column names
+#: Every field each layer understands and the header names accepted for it (matched after
+#: normalisation: NFKC, lower case, text in brackets, spaces, '_', '-', '*', quotes and colons removed).
+FIELD_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
+    "pharmacies": {
+        "pharmacy_id": ("pharmacy_id", "统一社会信用代码", "社会信用代码", "信用代码", "定点机构编码", "医保机构编码",
+                        "机构编码", "药店编码", "医保编码", "编号", "编码", "id", "uscc", "code"),
+        "name": ("name", "名称", "药店名称", "机构名称", "定点机构名称", "单位名称", "企业名称", "pharmacy_name"),
+        "address": ("address", "地址", "详细地址", "经营地址", "注册地址", "药店地址", "addr"),
+        "lon": ("lon", "经度", "lng", "longitude", "long", "x"),
+        "lat": ("lat", "纬度", "latitude", "y"),
+        "lonlat": ("lonlat", "经纬度", "坐标", "lnglat", "location"),
+        "services": ("services", "业务类别", "开通业务", "医保业务", "服务项目", "服务类型", "业务范围", "开通服务"),
+        "personal_account": ("personal_account", "个人账户", "个账"),
+        "outpatient_pooling": ("outpatient_pooling", "门诊统筹", "职工门诊统筹", "普通门诊统筹"),
+        "chronic_disease": ("chronic_disease", "门诊慢特病", "慢特病", "门特", "慢病", "chronic"),
+        "dual_channel": ("dual_channel", "双通道", "双通道药店"),
+        "chain": ("chain", "连锁", "是否连锁", "连锁/单体", "连锁或单体", "经营方式", "经营类型"),
+        "info_system_ready": ("info_system_ready", "信息系统改造", "信息系统改造完成", "系统改造", "信息系统",
+                              "信息化改造"),
+        "cross_region_settlement": ("cross_region_settlement", "异地结算", "异地直接结算", "跨区域结算",
+                                    "同城异地结算"),
+        "annual_volume_yuan": ("annual_volume_yuan", "年业务量", "业务量", "年结算金额", "医保结算金额", "结算金额",
+                               "volume"),
+        "suspensions": ("suspensions", "暂停次数", "中止次数", "暂停结算次数"),
+        "credit_score": ("credit_score", "信用评分", "信用分", "信用积分", "信用得分"),
+        "months_operating": ("months_operating", "经营月数", "营业月数", "经营时长"),
+        "risk_flag": ("risk_flag", "风险标记", "风险提示", "风险药店", "风险"),
+    },
+    "subdistricts": {
+        "code": ("code", "代码", "编码", "区划代码", "行政区划代码", "行政区代码", "统计用区划代码", "街道代码",
+                 "乡镇代码", "街乡代码", "xzqdm", "adcode", "id"),
+        "name": ("name", "名称", "行政区名称", "区划名称", "街道名称", "乡镇名称", "街乡名称", "街道", "乡镇",
+                 "街道乡镇", "xzqmc"),
+        "kind": ("kind", "类型", "街乡类型", "类别", "街道或乡镇", "type"),
+        "county_code": ("county_code", "县代码", "区县代码", "所属区县代码", "县级代码", "county"),
+        "population": ("population", "常住参保人口", "参保人口", "常住人口", "人口", "pop"),
+    },
+    "counties": {
+        "code": ("code", "代码", "编码", "区划代码", "行政区划代码", "行政区代码", "县代码", "区县代码", "xzqdm",
+                 "adcode", "id"),
+        "name": ("name", "名称", "行政区名称", "区划名称", "县名称", "区县名称", "区县", "县", "xzqmc"),
+        "fund_deficit_last_year": ("fund_deficit_last_year", "上年亏损", "上年度亏损", "上年基金亏损",
+                                   "职工医保基金当期亏损", "当期亏损", "基金亏损"),
+        "fund_deficit_forecast": ("fund_deficit_forecast", "预计亏损", "本年预计亏损", "当年预计亏损", "预测亏损"),
+        "fund_warning_letter": ("fund_warning_letter", "预警函", "基金预警函", "基金预警", "预警"),
+    },
+    "population": {
+        "code": ("code", "代码", "编码", "区划代码", "行政区划代码", "统计用区划代码", "街道代码", "乡镇代码",
+                 "xzqdm", "id"),
+        "name": ("name", "名称", "街道名称", "乡镇名称", "街乡名称", "街道", "乡镇", "街道乡镇", "xzqmc"),
+        "population": ("population", "常住参保人口", "参保人口", "常住人口", "人口", "人口数", "pop"),
+    },
+    "population_points": {
+        "lon": ("lon", "经度", "lng", "longitude", "x"),
+        "lat": ("lat", "纬度", "latitude", "y"),
+        "persons": ("persons", "人口", "人数", "人口数", "population", "pop", "value"),
+    },
+    "buildings": {
+        "persons": ("persons", "人口", "人数", "居住人口", "population", "pop"),
+        "floors": ("floors", "层数", "楼层", "楼层数", "levels", "building:levels"),
+    },
+}
+FIELD_ALIASES = {**{k: v for k, v in FIELD_ALIASES.items() if k in ("pharmacies", "subdistricts", "counties")},
+                 "fund_status": dict(FIELD_ALIASES["counties"]),
+                 **{k: v for k, v in FIELD_ALIASES.items() if k not in ("pharmacies", "subdistricts", "counties")}}
+
+#: Accepted values in yes/no columns (after NFKC, trimming and lower case). A blank cell is "no".
+TRUE_VALUES = frozenset({"是", "有", "已开通", "开通", "已", "y", "yes", "true", "t", "1", "✓", "✔", "√", "☑", "对",
+                         "已完成", "完成", "已改造", "支持", "连锁", "连锁店", "连锁药店"})
+FALSE_VALUES = frozenset({"", "否", "无", "没有", "未开通", "未", "不", "n", "no", "false", "f", "0", "×", "✗", "✘",
+                          "☐", "未完成", "未改造", "不支持", "-", "—", "－", "/", "单体", "单体店", "单体药店", "独立"})
+#: Words for each service in a service-list column such as "门诊统筹、慢特病".
+SERVICE_WORDS: dict[str, tuple[str, ...]] = {
+    Service.PERSONAL_ACCOUNT.value: ("个人账户", "个人帐户", "个账", "personal account", "personal_account"),
+    Service.OUTPATIENT_POOLING.value: ("门诊统筹", "职工门诊统筹", "普通门诊统筹", "统筹", "outpatient pooling",
+                                       "outpatient_pooling"),
+    Service.CHRONIC_DISEASE.value: ("门诊慢特病", "慢特病", "门诊慢性病", "慢性病", "门特", "慢病", "特病",
+                                    "chronic disease", "chronic_disease", "chronic"),
+    Service.DUAL_CHANNEL.value: ("双通道", "双通道药店", "dual channel", "dual_channel", "dual-channel"),
+}
+_NO_SERVICE_WORDS = frozenset({"", "无", "none", "-", "—"})
+_SERVICE_SPLIT = re.compile(r"[、,;；/|+\n\t]+|和|及")
+#: Values of the sub-district ``kind`` column.
+KIND_VALUES: dict[str, tuple[str, ...]] = {
+    SubdistrictKind.STREET.value: ("street", "街道", "街", "街道办事处", "城区", "urban"),
+    SubdistrictKind.TOWN.value: ("town", "镇", "乡", "乡镇", "township", "rural", "农村"),
+}
+
+_REQUIRED = {
+    "pharmacies": ("pharmacy_id", "name", "address"),
+    "subdistricts": ("code", "name"),
+    "counties": ("code", "name"),
+    "population": ("population",),
+    "fund_status": (),
+    "population_points": ("persons",),
+    "buildings": (),
+}
+
+
+def _text(value: Any) -> str:
+    """A cell as trimmed text ("" for blank); whole floats lose their ".0" (codes typed as numbers)."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return ""
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, (_dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace").strip()
+    return str(value).strip()
+
+
+def _norm_header(text: str) -> str:
+    text = unicodedata.normalize("NFKC", str(text)).lower()
+    text = re.sub(r"\([^)]*\)|\[[^\]]*\]|【[^】]*】", "", text)
+    return re.sub(r"[\s_\-*\"'“”‘’:.。]", "", text)
+
+
+def _norm_token(value: Any) -> str:
+    return re.sub(r"^[\"'“”‘’\s]+|[\"'“”‘’\s]+$", "", unicodedata.normalize("NFKC", _text(value))).lower()
+
+
+_NORMAL_ALIASES = {layer: {f: {_norm_header(a) for a in aliases} for f, aliases in fields.items()}
+                   for layer, fields in FIELD_ALIASES.items()}
+_TRUE = {_norm_token(v) for v in TRUE_VALUES}
+_FALSE = {_norm_token(v) for v in FALSE_VALUES}
+_SERVICE_OF_WORD = {_norm_token(w): s for s, words in SERVICE_WORDS.items() for w in words}
+_KIND_OF_WORD = {_norm_token(w): k for k, words in KIND_VALUES.items() for w in words}
+
+
+#: Fields required in combination (shown in the docs table).
+_REQUIRED_WHEN = {
+    ("pharmacies", "lon"): "lon + lat, or lonlat, or point geometry",
+    ("pharmacies", "lat"): "lon + lat, or lonlat, or point geometry",
+    ("pharmacies", "lonlat"): "lon + lat, or lonlat, or point geometry",
+    **{("pharmacies", f): "services, or at least one service column"
+       for f in ("services", *SERVICE_COLUMNS)},
+    ("population", "code"): "code or name", ("population", "name"): "code or name",
+    ("fund_status", "code"): "code or name", ("fund_status", "name"): "code or name",
+    **{("fund_status", f): "at least one of the three" for f in
+       ("fund_deficit_last_year", "fund_deficit_forecast", "fund_warning_letter")},
+    ("population_points", "lon"): "lon + lat, or point geometry",
+    ("population_points", "lat"): "lon + lat, or point geometry",
+}
+
+
+def columns_markdown() -> str:
+    """The accepted header names per layer and field as a Markdown table (for the README)."""
+    lines = ["| layer | field | required | accepted headers |", "|---|---|---|---|"]
+    for layer, fields in FIELD_ALIASES.items():
+        for name, aliases in fields.items():
+            required = "yes" if name in _REQUIRED[layer] else _REQUIRED_WHEN.get((layer, name), "")
+            lines.append(f"| {layer} | `{name}` | {required} | {', '.join(aliases)} |")
+    return "\n".join(lines)
+
+
+# ======================================================================================= value parsers
+def parse_flag(value: Any) -> bool | None:
+    """A yes/no cell as bool: 是/否, Y/N, 1/0, ✓/×, true/false, 已开通/未开通, 连锁/单体 ... (blank is False).
+
+    Returns None for a value that is not recognised.
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return False if math.isnan(value) else {1.0: True, 0.0: False}.get(float(value))  # NaN: a blank cell
+    token = _norm_token(value)
+    if token in _TRUE:
+        return True
+    if token in _FALSE:
+        return False
+    return None
+
+
+def parse_services(value: Any) -> tuple[set[str], list[str]]:
+    """A service-list cell such as "门诊统筹、慢特病" as (set of :class:`~planning.model.Service` values, unknown words)."""
+    found: set[str] = set()
+    unknown: list[str] = []
+    for word in _SERVICE_SPLIT.split(_text(value)):
+        token = _norm_token(word)
+        if token in _NO_SERVICE_WORDS:
+            continue
+        if token in _SERVICE_OF_WORD:
+            found.add(_SERVICE_OF_WORD[token])
+        else:
+            unknown.append(word.strip())
+    return found, unknown
+
+
+class _Invalid:
+    """Marker for an unparseable number."""
+
+    def __repr__(self) -> str:
+        return "INVALID"
+
+
+INVALID = _Invalid()
+_NUMBER = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?)(万元|万人|万|元|人|次|分|个月|月|%)?$")
+_DMS = re.compile(r"^(\d+(?:\.\d+)?)°(?:(\d+(?:\.\d+)?)['′])?(?:(\d+(?:\.\d+)?)(?:\"|″|′′|''))?$")
+
+
+def parse_number(value: Any) -> float | None | _Invalid:
+    """A numeric cell as float: "1,234.5", "12.3万" (x 10,000), "300元"; None when blank, :data:`INVALID` otherwise."""
+    if isinstance(value, (bool, np.bool_)):
+        return INVALID
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        value = float(value)
+        return None if math.isnan(value) else (value if math.isfinite(value) else INVALID)
+    text = unicodedata.normalize("NFKC", _text(value)).lower().replace(",", "").replace(" ", "")
+    if text == "":
+        return None
+    match = _NUMBER.match(text)
+    if not match:
+        return INVALID
+    number = float(match.group(1)) * (10_000 if (match.group(2) or "").startswith("万") else 1)
+    return number if math.isfinite(number) else INVALID
+
+
+def parse_coordinate(value: Any) -> float | None | _Invalid:
+    """A longitude or latitude cell in decimal degrees, or degrees-minutes-seconds such as 112°56′30″."""
+    number = parse_number(value)
+    if number is not INVALID or isinstance(value, (bool, np.bool_)):
+        return number
+    text = unicodedata.normalize("NFKC", _text(value)).replace(" ", "")
+    match = _DMS.match(text)
+    if not match:
+        return INVALID
+    d, m, s = (float(g) if g else 0.0 for g in match.groups())
+    return d + m / 60 + s / 3600 if m < 60 and s < 60 else INVALID
+
+
+def _code(value: Any) -> str:
+    """An administrative code as text (numbers typed into Excel lose their ".0")."""
+    return _text(value).replace(" ", "")
+
+
+def _code_key(code: str, digits: int) -> str:
+    """``code`` cut to ``digits`` when it is a longer code padded with zeros (430102001000 -> 430102001)."""
+    if code.isdigit() and len(code) > digits and set(code[digits:]) == {"0"}:
+        return code[:digits]
+    return code
+
+
+def _name_key(name: str) -> str:
+    text = unicodedata.normalize("NFKC", name).replace(" ", "")
+    return re.sub(r"(街道)?办事处$", "街道", text)
+
+
+def infer_kind(name: str) -> str | None:
+    """"street" for 街道/办事处 names, "town" for 镇/乡/苏木 names, None otherwise."""
+    text = _name_key(name)
+    if text.endswith(("街道", "街道办")):
+        return SubdistrictKind.STREET.value
+    if text.endswith(("镇", "乡", "苏木")):
+        return SubdistrictKind.TOWN.value
+    return None
