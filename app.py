@@ -53,12 +53,6 @@ def cached_assessment(region_key: str, policy_name: str, minutes: float, speed: 
     return assess(_region, _network, policy)
 
 
-@st.cache_resource(show_spinner=False, max_entries=8)
-def cached_downloads(key: tuple, service_value: str, lang: str, _assessment) -> dict[str, bytes | str]:
-    return {"geojson": report.gap_report_bytes(_assessment), "xlsx": report.tables_xlsx_bytes(_assessment),
-            "html": report.html_map_string(_assessment, service=service_value, lang=lang)}
-
-
 def show_error(exc: Exception) -> None:
     if isinstance(exc, PlanningError):
         st.error(exc.message(lang))
@@ -146,6 +140,7 @@ with tab_map:
     st.caption(t("click_hint", lang))
     clicked = st_folium(use_local_leaflet(fmap), height=640, use_container_width=True,
                         returned_objects=["last_clicked"], key=f"map-{service.value}-{lang}")
+    st.caption(t("map_parameters", lang, policy=policy_name, minutes=minutes, speed=speed))
     point = (clicked or {}).get("last_clicked")
     if point:
         show_check(point["lng"], point["lat"], [service])
@@ -203,9 +198,13 @@ with tab_tables:
 
 with tab_downloads:
     stem = "demo" if region_key == "demo" else "region"
-    files = cached_downloads((region_key, policy_name, minutes, speed), service.value, lang, assessment)
-    st.download_button(t("download_geojson", lang), files["geojson"], file_name=f"{stem}_gap_report.geojson",
-                       mime="application/geo+json")
-    st.download_button(t("download_xlsx", lang), files["xlsx"], file_name=f"{stem}_tables.xlsx",
+    # Files are built only when a button is clicked (a callable runs on download), so changing a
+    # parameter never waits for them.
+    st.download_button(t("download_geojson", lang), lambda: report.gap_report_bytes(assessment),
+                       file_name=f"{stem}_gap_report.geojson", mime="application/geo+json")
+    st.download_button(t("download_xlsx", lang), lambda: report.tables_xlsx_bytes(assessment),
+                       file_name=f"{stem}_tables.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    st.download_button(t("download_html", lang), files["html"], file_name=f"{stem}_map.html", mime="text/html")
+    st.download_button(t("download_html", lang),
+                       lambda: report.html_map_string(assessment, service=service, lang=lang),
+                       file_name=f"{stem}_map.html", mime="text/html")

@@ -1,0 +1,110 @@
+"""Benchmark of the Streamlit app in a real browser (Debian chromium through playwright).
+
+Reproduce (from the repository root, after ``bash scripts/test.sh`` installed chromium):
+
+    python benchmarks/bench_app.py
+
+Measures, on the demo region, with every non-loopback request blocked:
+- cold start: from launching ``streamlit run app.py`` (empty network cache) to the Leaflet map drawn
+  in the browser (target <= 10 s);
+- a parameter change: the walk-minutes slider moved one step, until the app has finished its rerun
+  and the map is drawn again (target <= 1 s);
+- a click: from clicking the map to the verdict shown (target <= 1 s).
+Each interaction is repeated and the median printed; the table goes to benchmarks/results/app.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from test_browser import CHROMIUM_ARGS, free_port  # noqa: E402  (one definition of the browser setup)
+
+
+def main() -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise SystemExit("Debian chromium is missing: run `bash scripts/test.sh` once (it installs it)")
+    port = free_port()
+    env = {**os.environ, "PHARMACY_PLANNER_CACHE": tempfile.mkdtemp(prefix="bench-app-cache-")}
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+         "--server.headless", "true"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/_stcore/health", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.route("**/*", lambda route: route.continue_() if "127.0.0.1" in route.request.url else route.abort())
+            page.goto(url)
+            frame = page.locator("iframe[title*='streamlit_folium']").first.content_frame
+            frame.locator(".leaflet-overlay-pane canvas").first.wait_for(timeout=120_000)
+            cold = time.perf_counter() - started
+
+            slider = page.locator("[data-testid='stSlider'] input[type='range']").first
+            changes = []
+            minutes = 15
+            for key in ["ArrowLeft", "ArrowLeft", "ArrowLeft", "ArrowLeft", "ArrowLeft"]:  # new values: no cache hit
+                minutes -= 1
+                slider.focus()
+                start = time.perf_counter()
+                slider.press(key)
+                # The caption under the map names the minutes it shows: the rerun got past the map.
+                page.get_by_text(f"步行 {minutes} 分钟").wait_for(timeout=60_000)
+                frame.locator(".leaflet-overlay-pane canvas").first.wait_for()
+                changes.append(time.perf_counter() - start)
+
+            box = frame.locator(".leaflet-container").bounding_box()
+            clicks = []
+            checked = page.locator("p", has_text="核查位置")
+            for i in range(5):
+                before = checked.all_inner_texts()
+                start = time.perf_counter()
+                page.mouse.click(box["x"] + box["width"] * (0.40 + 0.04 * i), box["y"] + box["height"] * 0.45)
+                # Done when the verdict names a location other than the previous one.
+                page.wait_for_function(
+                    "(before) => { const now = [...document.querySelectorAll('p')].map(p => p.innerText)"
+                    ".filter(t => t.includes('核查位置')); return now.length > 0 && JSON.stringify(now) !== JSON.stringify(before); }",
+                    arg=before, timeout=60_000)
+                clicks.append(time.perf_counter() - start)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    rows = [
+        ("cold start to rendered map", f"{cold:.1f} s", "<= 10 s", cold <= 10),
+        ("parameter change (minutes slider), median of 5", f"{statistics.median(changes):.2f} s "
+         f"(min {min(changes):.2f} s)", "<= 1 s", statistics.median(changes) <= 1),
+        ("map click to verdict, median of 5", f"{statistics.median(clicks):.2f} s (min {min(clicks):.2f} s)",
+         "<= 1 s", statistics.median(clicks) <= 1),
+    ]
+    lines = ["| step | measured | target | |", "|---|---|---|---|"]
+    lines += [f"| {name} | {value} | {target} | {'PASS' if ok else 'FAIL'} |" for name, value, target, ok in rows]
+    text = "\n".join(lines)
+    print(text)
+    out = ROOT / "benchmarks" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "app.md").write_text(text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
