@@ -112,7 +112,14 @@ def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str 
 
 def street_layer(network: WalkNetwork) -> gpd.GeoDataFrame:
     """Major and local streets as two merged MultiLineStrings in EPSG:4326, rounded to about 1 m, so a
-    city's streets weigh a few MB in the browser instead of one feature per edge."""
+    city's streets weigh a few MB in the browser instead of one feature per edge (built once per network)."""
+    cache = network.__dict__.setdefault("_sample_cache", {})
+    if "street_layer" not in cache:
+        cache["street_layer"] = _street_layer(network)
+    return cache["street_layer"]
+
+
+def _street_layer(network: WalkNetwork) -> gpd.GeoDataFrame:
     rows = []
     for group, classes in (("major", _MAJOR_STREETS), ("local", _LOCAL_STREETS)):
         lines = network.edge_lines[np.isin(network.edge_highway, classes)]
@@ -171,15 +178,16 @@ def assessment_map(assessment, *, service: Service | str = Service.OUTPATIENT_PO
                                           aliases=["", t("class", lang), t("measure", lang), t("per_10k", lang),
                                                    t("covered_share", lang), t("rule_ids", lang)]),
         ).add_to(fmap)
-    circles = _for_display(assessment.circles_for(service))
+    circles = assessment._cached(f"display_circles_{service.value}", lambda: _for_display(assessment.circles_for(service)))
     folium.GeoJson(circles[["minutes", "geometry"]], name=t("circles", lang),
                    style_function=lambda f: {"color": SERVICE_COLOURS[service], "weight": 1,
                                              "fillColor": SERVICE_COLOURS[service], "fillOpacity": 0.15}).add_to(fmap)
-    uncovered = _for_display(assessment.uncovered_for(service))
+    uncovered = assessment._cached(f"display_uncovered_{service.value}",
+                                   lambda: _for_display(assessment.uncovered_for(service)))
     folium.GeoJson(uncovered[["persons", "geometry"]], name=t("uncovered", lang),
                    style_function=lambda f: {"color": "#d7301f", "weight": 0.5, "fillColor": "#d7301f",
                                              "fillOpacity": 0.35}).add_to(fmap)
-    zones = _for_display(assessment.zones_for(service))
+    zones = assessment._cached(f"display_zones_{service.value}", lambda: _for_display(assessment.zones_for(service)))
     for zone in ("blocked", "priority", "review"):
         part = zones[zones["zone"] == zone]
         if len(part):
