@@ -141,11 +141,17 @@ def assess(
     policy: Policy | None = None,
     *,
     residents: Residents | None = None,
+    reuse: dict[Service, tuple[ServiceAccess, WalkSurface]] | None = None,
 ) -> Assessment:
     """Assess ``region`` on ``network`` under ``policy`` (default: the ``default`` preset).
 
     ``residents`` may be passed to reuse a population surface (scenarios do); by default residents are
     spread along each sub-district's streets (:func:`planning.coverage.residents_along_streets`).
+
+    ``reuse`` (scenario hook, :mod:`planning.scenario`) maps services to a previous assessment's
+    ``(access[service], surfaces[service])``, taken as they are instead of searching again. The caller
+    guarantees they were computed on this network for the same sites of that service (same order) and the
+    same walk parameters (minutes, speed, snap distance, cell, access width) and sub-district outlines.
     """
     policy = policy or load_policy()
     pharmacies = locate_pharmacies(region, network, policy)
@@ -156,9 +162,12 @@ def assess(
     surfaces: dict[Service, WalkSurface] = {}
     minutes: dict[str, np.ndarray] = {}
     for service in Service:
-        access[service] = access_for(network, pharmacies, service, policy)
-        surfaces[service] = walk_surface(access[service], cell_m=policy.cell_m, access_width_m=policy.access_width_m,
-                                         grid=grid)
+        if reuse and service in reuse:  # scenario hook: this service's sites did not change
+            access[service], surfaces[service] = reuse[service]
+        else:
+            access[service] = access_for(network, pharmacies, service, policy)
+            surfaces[service] = walk_surface(access[service], cell_m=policy.cell_m,
+                                             access_width_m=policy.access_width_m, grid=grid)
         minutes[service.value] = resident_minutes(access[service], residents)
     coverage = coverage_table(region.subdistricts, residents, minutes, policy.walk_minutes)
     subdistricts = classify_subdistricts(region, pharmacies, coverage, policy)
