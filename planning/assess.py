@@ -74,7 +74,7 @@ class Assessment:
     subdistricts: gpd.GeoDataFrame
     counties: gpd.GeoDataFrame
     rasters: _ZoneRasters
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # provenance lines, e.g. which scenario edits produced it
 
     @property
     def zones(self) -> gpd.GeoDataFrame:
@@ -242,7 +242,10 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
         for service in Service:
             cov = coverage[(coverage["code"] == sd.code) & (coverage["service"] == service.value)].iloc[0]
             count = counts.get((sd.code, service.value), 0)
-            per_10k = count / sd.population * 10_000 if sd.population > 0 else float("inf") * (count > 0)
+            if sd.population > 0:
+                per_10k = count / sd.population * 10_000
+            else:  # nobody lives there: any pharmacy is a surplus, none is no density at all
+                per_10k = float("inf") if count else 0.0
             row = {
                 "code": sd.code, "name": sd.name, "kind": sd.kind, "county_code": sd.county_code,
                 "service": service.value, "population": int(sd.population), "pharmacies": int(count),
