@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
@@ -17,7 +18,8 @@ from planning.assess import CLASS_LABELS, assess
 from planning.demo import load_demo_region
 from planning.errors import PlanningError
 from planning.i18n import t
-from planning.maps import BASEMAPS, add_basemap, assessment_map, use_local_leaflet
+from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
+                           use_local_leaflet)
 from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
@@ -68,6 +70,8 @@ speed = st.sidebar.number_input(t("speed", lang), min_value=30.0, max_value=120.
 service = st.sidebar.selectbox(t("service", lang), SERVICES, index=1, format_func=lambda s: s.label(lang))
 basemap = st.sidebar.selectbox(t("basemap", lang), BASEMAPS, format_func=lambda b: t(f"basemap_{b}", lang))
 tianditu_key = st.sidebar.text_input(t("tianditu_key", lang), type="password") if basemap == "tianditu" else ""
+shown_layers = st.sidebar.multiselect(t("layers", lang), ASSESSMENT_LAYERS, default=DEFAULT_LAYERS,
+                                      format_func=lambda key: t(key, lang))
 
 # ----------------------------------------------------------------------------- inputs
 try:
@@ -132,14 +136,19 @@ tab_map, tab_check, tab_tables, tab_downloads = st.tabs(
 
 with tab_map:
     try:
-        fmap = assessment_map(assessment, service=service, lang=lang, network=network if basemap == "none" else None)
+        # The base (streets, boundaries, pharmacies, legend) stays the same across reruns, so the browser
+        # keeps it; only the assessment's layers are sent again when a parameter changes.
+        fmap = base_map(region, service=service, network=network if basemap == "none" else None, lang=lang,
+                        layer_control=False)
         add_basemap(fmap, basemap, tianditu_key=tianditu_key)
+        layers = assessment_layers(assessment, service=service, lang=lang, layers=tuple(shown_layers))
     except PlanningError as exc:
         show_error(exc)
         st.stop()
     st.caption(t("click_hint", lang))
-    clicked = st_folium(use_local_leaflet(fmap), height=640, use_container_width=True,
-                        returned_objects=["last_clicked"], key=f"map-{service.value}-{lang}")
+    clicked = st_folium(use_local_leaflet(fmap), feature_group_to_add=layers,
+                        layer_control=folium.LayerControl(collapsed=False), height=640, use_container_width=True,
+                        returned_objects=["last_clicked"], key=f"map-{service.value}-{lang}-{basemap}")
     st.caption(t("map_parameters", lang, policy=policy_name, minutes=minutes, speed=speed))
     point = (clicked or {}).get("last_clicked")
     if point:

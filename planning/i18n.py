@@ -94,6 +94,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "r1_fail": ("R1 未达标", "R1 shortfall"),
     "r2_fail": ("R2 未达标", "R2 shortfall"),
     "uncovered_persons": ("15分钟外居民", "residents beyond the walk"),
+    "layers": ("显示图层", "Layers shown"),
     "map_parameters": ("当前参数：{policy} · 步行 {minutes} 分钟 · {speed:g} 米/分钟",
                        "Shown: {policy} · {minutes} min walk · {speed:g} m/min"),
 }

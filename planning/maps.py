@@ -76,7 +76,7 @@ def _for_display(layer: gpd.GeoDataFrame, tolerance_deg: float = 1e-4) -> gpd.Ge
 
 
 def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str = "zh",
-               subdistricts: bool = True) -> folium.Map:
+               subdistricts: bool = True, layer_control: bool = True, pharmacies: bool = True) -> folium.Map:
     """A Leaflet map of ``region`` with no basemap tiles (works offline; the demo draws its own streets).
 
     Layers: counties, sub-districts (tooltip: name, kind, population), the walking network when
@@ -105,8 +105,12 @@ def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str 
     ).add_to(fmap)
     if network is not None:
         folium.GeoJson(street_layer(network), name=t("streets", lang), style_function=_street_style).add_to(fmap)
-    _add_pharmacies(fmap, region.pharmacies, lang)
-    folium.LayerControl(collapsed=False).add_to(fmap)
+    if pharmacies:
+        group = folium.FeatureGroup(name=t("pharmacies", lang))
+        _add_pharmacies(group, region.pharmacies, lang)
+        group.add_to(fmap)
+    if layer_control:
+        folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap
 
 
@@ -134,8 +138,8 @@ def _street_style(feature) -> dict:
     return {"color": "#8c8c8c" if major else "#c4c4c4", "weight": 2.5 if major else 1}
 
 
-def _add_pharmacies(fmap: folium.Map, pharmacies: gpd.GeoDataFrame, lang: str) -> None:
-    group = folium.FeatureGroup(name=t("pharmacies", lang))
+def _add_pharmacies(group: folium.FeatureGroup, pharmacies: gpd.GeoDataFrame, lang: str) -> None:
+    """Pharmacies as circle markers coloured by their highest service, with a tooltip each."""
     order = [Service.DUAL_CHANNEL, Service.CHRONIC_DISEASE, Service.OUTPATIENT_POOLING, Service.PERSONAL_ACCOUNT]
     for row in pharmacies.itertuples():
         held = [s for s in order if getattr(row, s.value)]
@@ -147,7 +151,6 @@ def _add_pharmacies(fmap: folium.Map, pharmacies: gpd.GeoDataFrame, lang: str) -
             fill=True, fill_color=colour, fill_opacity=0.95,
             tooltip=f"{row.name}（{store}）<br>{row.address}<br>{t('services', lang)}: {services}",
         ).add_to(group)
-    group.add_to(fmap)
 
 
 _ASSETS = Path(__file__).resolve().parent / "assets" / "leaflet"
@@ -159,49 +162,85 @@ def assessment_map(assessment, *, service: Service | str = Service.OUTPATIENT_PO
     the uncovered residential area and the blocked / priority / review zones (each a toggled layer).
 
     Polygons are simplified for display (about half a raster cell); exported files keep them exact.
-    Pass ``network`` to draw the streets (useful without a basemap)."""
+    Pass ``network`` to draw the streets (useful without a basemap). The map is :func:`base_map` plus
+    :func:`assessment_layers`; the app sends the two separately so a rerun does not re-send the base.
+    """
+    fmap = base_map(assessment.region, service=service, network=network, lang=lang, layer_control=False)
+    for group in assessment_layers(assessment, service=service, lang=lang, layers=ASSESSMENT_LAYERS):
+        group.add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    return fmap
+
+
+#: The layers :func:`assessment_layers` can draw, bottom to top; the app shows the first three by default.
+ASSESSMENT_LAYERS = ("classes", "circles", "uncovered", "zone_blocked", "zone_priority", "zone_review", "pharmacies")
+DEFAULT_LAYERS = ("classes", "circles", "uncovered", "pharmacies")
+
+
+def base_map(region: Region, *, service: Service | str, network: WalkNetwork | None = None, lang: str = "zh",
+             layer_control: bool = True) -> folium.Map:
+    """What does not change with the assessment: counties, streets and the legend of ``service``."""
+    fmap = region_map(region, network=network, lang=lang, subdistricts=False, layer_control=layer_control,
+                      pharmacies=False)
+    fmap.get_root().html.add_child(folium.Element(legend_html(Service(service), lang)))
+    return fmap
+
+
+def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
+                      layers: tuple[str, ...] = DEFAULT_LAYERS) -> list[folium.FeatureGroup]:
+    """One service's assessment as feature groups, only those named in ``layers`` (see
+    :data:`ASSESSMENT_LAYERS`): classes, circles, uncovered area, the three zones, pharmacies on top."""
     from planning.assess import CLASS_LABELS
 
     service = Service(service)
-    fmap = region_map(assessment.region, network=network, lang=lang, subdistricts=False)
+    groups = []
+    wanted = set(layers)
+
+    def group(key: str, show: bool = True) -> folium.FeatureGroup:
+        groups.append(folium.FeatureGroup(name=t(key, lang), show=show))
+        return groups[-1]
+
     table = assessment.subdistricts[assessment.subdistricts["service"] == service.value]
-    if table["class"].notna().any():
+    if "classes" in wanted and table["class"].notna().any():
         shown = table[["name", "code", "class", "class_reason", "per_10k", "covered_share", "rule_ids", "geometry"]].copy()
         shown["class_label"] = shown["class"].map(lambda c: CLASS_LABELS[c][0 if lang == "zh" else 1] if c else "")
         shown["covered_share"] = shown["covered_share"].map(lambda v: f"{v:.0%}")
         shown["per_10k"] = shown["per_10k"].map(lambda v: f"{v:.2f}")
         folium.GeoJson(
-            shown, name=t("classes", lang),
+            shown,
             style_function=lambda f: {"color": "#444444", "weight": 1, "fillOpacity": 0.55,
                                       "fillColor": CLASS_COLOURS.get(f["properties"]["class"], "#ffffff")},
             tooltip=folium.GeoJsonTooltip(["name", "class_label", "class_reason", "per_10k", "covered_share", "rule_ids"],
                                           aliases=["", t("class", lang), t("measure", lang), t("per_10k", lang),
                                                    t("covered_share", lang), t("rule_ids", lang)]),
-        ).add_to(fmap)
-    circles = assessment._cached(f"display_circles_{service.value}", lambda: _for_display(assessment.circles_for(service)))
-    folium.GeoJson(circles[["minutes", "geometry"]], name=t("circles", lang),
-                   style_function=lambda f: {"color": SERVICE_COLOURS[service], "weight": 1,
-                                             "fillColor": SERVICE_COLOURS[service], "fillOpacity": 0.15}).add_to(fmap)
-    uncovered = assessment._cached(f"display_uncovered_{service.value}",
-                                   lambda: _for_display(assessment.uncovered_for(service)))
-    folium.GeoJson(uncovered[["persons", "geometry"]], name=t("uncovered", lang),
-                   style_function=lambda f: {"color": "#d7301f", "weight": 0.5, "fillColor": "#d7301f",
-                                             "fillOpacity": 0.35}).add_to(fmap)
-    zones = assessment._cached(f"display_zones_{service.value}", lambda: _for_display(assessment.zones_for(service)))
-    for zone in ("blocked", "priority", "review"):
+        ).add_to(group("classes"))
+    if "circles" in wanted:
+        circles = assessment._cached(f"display_circles_{service.value}",
+                                     lambda: _for_display(assessment.circles_for(service)))
+        folium.GeoJson(circles[["minutes", "geometry"]],
+                       style_function=lambda f: {"color": SERVICE_COLOURS[service], "weight": 1,
+                                                 "fillColor": SERVICE_COLOURS[service], "fillOpacity": 0.15},
+                       ).add_to(group("circles"))
+    if "uncovered" in wanted:
+        uncovered = assessment._cached(f"display_uncovered_{service.value}",
+                                       lambda: _for_display(assessment.uncovered_for(service)))
+        folium.GeoJson(uncovered[["persons", "geometry"]],
+                       style_function=lambda f: {"color": "#d7301f", "weight": 0.5, "fillColor": "#d7301f",
+                                                 "fillOpacity": 0.35}).add_to(group("uncovered"))
+    zones_wanted = [z for z in ("blocked", "priority", "review") if f"zone_{z}" in wanted]
+    zones = (assessment._cached(f"display_zones_{service.value}", lambda: _for_display(assessment.zones_for(service)))
+             if zones_wanted else None)
+    for zone in zones_wanted:
         part = zones[zones["zone"] == zone]
         if len(part):
-            folium.GeoJson(part[["zone", "rule_ids", "geometry"]], name=t(f"zone_{zone}", lang), show=False,
+            folium.GeoJson(part[["zone", "rule_ids", "geometry"]],
                            style_function=lambda f, z=zone: {"color": ZONE_COLOURS[z], "weight": 1,
                                                              "fillColor": ZONE_COLOURS[z], "fillOpacity": 0.3},
-                           tooltip=folium.GeoJsonTooltip(["rule_ids"], aliases=[t("rule_ids", lang)])).add_to(fmap)
-    fmap.get_root().html.add_child(folium.Element(legend_html(service, lang)))
-    # Layer order: the control added by region_map stays last so it lists every layer.
-    for key, child in list(fmap._children.items()):
-        if isinstance(child, folium.LayerControl):
-            del fmap._children[key]
-    folium.LayerControl(collapsed=False).add_to(fmap)
-    return fmap
+                           tooltip=folium.GeoJsonTooltip(["rule_ids"], aliases=[t("rule_ids", lang)]),
+                           ).add_to(group(f"zone_{zone}", show=set(layers) != set(ASSESSMENT_LAYERS)))
+    if "pharmacies" in wanted:
+        _add_pharmacies(group("pharmacies"), assessment.region.pharmacies, lang)
+    return groups
 
 
 CLASS_COLOURS = {"saturated": "#7b3294", "balanced": "#a6dba0", "underserved": "#fdb863", "blank": "#e66101"}
