@@ -97,7 +97,7 @@ try:
         region_key = digest
     with st.spinner(t("computing", lang)):
         assessment = cached_assessment(region_key, policy_name, float(minutes), float(speed), region, network)
-except PlanningError as exc:
+except Exception as exc:  # noqa: BLE001 - a planner's upload must never end in a traceback (st.stop is not an Exception)
     show_error(exc)
     st.stop()
 
@@ -136,8 +136,8 @@ tab_map, tab_check, tab_tables, tab_downloads = st.tabs(
 
 with tab_map:
     try:
-        # The base (streets, boundaries, pharmacies, legend) stays the same across reruns, so the browser
-        # keeps it; only the assessment's layers are sent again when a parameter changes.
+        # The base (streets, boundaries, legend) stays the same across reruns, so the browser keeps it;
+        # the assessment's layers (classes, circles, zones, pharmacies on top) travel as feature groups.
         fmap = base_map(region, service=service, network=network if basemap == "none" else None, lang=lang,
                         layer_control=False)
         add_basemap(fmap, basemap, tianditu_key=tianditu_key)
