@@ -33,13 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def median_time(function, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+from bench_assess import timed as median_time  # noqa: E402  (one timing helper for the benchmarks)
 
 
 def demo_case(repeats: int) -> dict:
