@@ -92,7 +92,7 @@ class ServiceAccess:
         best = np.minimum(via_u, via_v)
         best_site = np.where(via_u <= via_v, self.node_site[u], self.node_site[v])
         # Sites on the same edge as the point: walk along the edge without passing a node.
-        same_edge_d, same_edge_site = self._same_edge_best(e, t)
+        same_edge_d, same_edge_site = self.same_edge_distance(e, t)
         closer = same_edge_d < best
         best = np.where(closer, same_edge_d, best)
         best_site = np.where(closer, same_edge_site, best_site)
@@ -107,7 +107,9 @@ class ServiceAccess:
         distance, site = self.point_distance(points)
         return distance / self.speed_m_per_min, site
 
-    def _same_edge_best(self, edge: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def same_edge_distance(self, edge: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For positions ``offset`` metres along edges ``edge``: the walk distance (metres) from the nearest
+        on-network site standing on that same edge without passing a node, and that site (inf / -1 if none)."""
         best = np.full(len(edge), np.inf)
         best_site = np.full(len(edge), -1, dtype=np.int64)
         used = np.flatnonzero(self.sites.on_network)

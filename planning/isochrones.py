@@ -261,15 +261,7 @@ def _reached_samples(access: ServiceAccess, *, spacing_m: float) -> tuple[np.nda
         edge_has_site = np.zeros(net.n_edges, dtype=bool)
         edge_has_site[sites.edge[on_sites]] = True
         rows = np.flatnonzero(edge_has_site[edge])
-        order = np.argsort(sites.edge[on_sites], kind="stable")
-        sorted_edges = sites.edge[on_sites][order]
-        lo = np.searchsorted(sorted_edges, edge[rows], side="left")
-        hi = np.searchsorted(sorted_edges, edge[rows], side="right")
-        for k in range(int((hi - lo).max(initial=0))):
-            has = np.flatnonzero(lo + k < hi)
-            s = on_sites[order[lo[has] + k]]
-            candidate = sites.access_m[s] + np.abs(sites.offset_m[s] - t[rows[has]])
-            value[rows[has]] = np.minimum(value[rows[has]], candidate)
+        value[rows] = np.minimum(value[rows], access.same_edge_distance(edge[rows], t[rows])[0])
         site_xy = net.points_at(sites.edge[on_sites], sites.offset_m[on_sites])
         xy = np.concatenate([xy, site_xy])
         value = np.concatenate([value, sites.access_m[on_sites]])
