@@ -326,7 +326,8 @@ def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataF
     uncovered residential area of blank or underserved sub-districts outside every same-service
     circle; R1/R2 shortfalls, the failing street office or county. review: where a soft block (B1, B2,
     B4) and a priority meet, outside hard blocks (B3). B2-B4 and R1-R2 are exact unions of the
-    boundary polygons; B1, R3 and review come from the assessment's raster (cell ``policy.cell_m``).
+    boundary polygons; B1 is the circle layer's polygon; R3 and review come from the assessment's raster
+    (cell ``policy.cell_m``).
     Overlaps of less than one cell are dropped.
     """
     sd_geometry = region.subdistricts.set_index("code").geometry.to_crs(network.crs)
@@ -338,7 +339,7 @@ def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataF
     blocks: list[tuple[str, np.ndarray, object]] = []  # (rule, mask, exact polygon or None)
     priorities: list[tuple[str, np.ndarray, object]] = []
     if policy.applies("B1"):
-        blocks.append(("B1", layers.circle_mask(service), None))
+        blocks.append(("B1", layers.circle_mask(service), layers.circle_polygon(service)))
     if policy.applies("B2"):
         codes = sd.loc[(sd["class"] == "saturated") | (sd["code"].map(overall) == "saturated"), "code"]
         blocks.append(("B2", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
@@ -442,8 +443,15 @@ class _ZoneRasters:
     def polygon(self, mask: np.ndarray) -> shapely.MultiPolygon:
         return polygonize_mask(mask, self.grid.transform)
 
+    def circle_polygon(self, service: Service) -> shapely.MultiPolygon:
+        """The union of one service's circles (network CRS), polygonised once for the circle layer and B1."""
+        cache = self.__dict__.setdefault("_circle_polygons", {})
+        if service not in cache:
+            cache[service] = self.polygon(self.circle_mask(service))
+        return cache[service]
+
     def circles(self, service: Service) -> gpd.GeoDataFrame:
-        polygon = self.polygon(self.circle_mask(service))
+        polygon = self.circle_polygon(service)
         row = {"service": service.value, "minutes": self.budget_m / self.surfaces[service].speed_m_per_min,
                "area_km2": polygon.area / 1e6, "geometry": polygon}
         return gpd.GeoDataFrame([row], geometry="geometry", crs=self.crs).to_crs(WGS84)
