@@ -28,6 +28,8 @@ from planning.screening import Applicant, check_location
 st.set_page_config(page_title="医保定点药店规划 / Pharmacy planning", layout="wide")
 lang = "en" if st.sidebar.radio("语言 / Language", ["中文", "English"], horizontal=True) == "English" else "zh"
 SERVICES = list(Service)
+MIN_MINUTES, MAX_MINUTES = 5, 30  # walk-time slider, minutes
+MIN_SPEED, MAX_SPEED = 30.0, 120.0  # walking speed, metres per minute
 
 
 # ----------------------------------------------------------------------------- cached library calls
@@ -49,10 +51,20 @@ def uploaded_inputs(key: str, _files: dict, crs: str):
     return region, network
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def widest_assessment(region_key: str, cell_m: float, access_width_m: float, max_snap_m: float, _region, _network):
+    """The assessment at the sliders' farthest reach: every other setting cuts its walk searches back
+    instead of searching again (``assess(..., reuse=...)``, exact), so moving a slider only re-thresholds."""
+    policy = load_policy().with_changes(walk_minutes=MAX_MINUTES, speed_m_per_min=MAX_SPEED, cell_m=cell_m,
+                                        access_width_m=access_width_m, max_snap_m=max_snap_m)
+    return assess(_region, _network, policy)
+
+
 @st.cache_resource(show_spinner=False, max_entries=16)
 def cached_assessment(region_key: str, policy_name: str, minutes: float, speed: float, _region, _network):
     policy = load_policy(policy_name).with_changes(walk_minutes=minutes, speed_m_per_min=speed)
-    return assess(_region, _network, policy)
+    widest = widest_assessment(region_key, policy.cell_m, policy.access_width_m, policy.max_snap_m, _region, _network)
+    return assess(_region, _network, policy, reuse=widest)
 
 
 def show_error(exc: Exception) -> None:
@@ -65,8 +77,8 @@ def show_error(exc: Exception) -> None:
 # ----------------------------------------------------------------------------- sidebar controls
 source = st.sidebar.radio(t("source", lang), ["demo", "upload"], format_func=lambda s: t(f"source_{s}", lang))
 policy_name = st.sidebar.selectbox(t("policy", lang), ["default", "hunan-2025", "mudanjiang-2025"])
-minutes = st.sidebar.slider(t("minutes", lang), 5, 30, 15, step=1)
-speed = st.sidebar.number_input(t("speed", lang), min_value=30.0, max_value=120.0, value=75.0, step=5.0)
+minutes = st.sidebar.slider(t("minutes", lang), MIN_MINUTES, MAX_MINUTES, 15, step=1)
+speed = st.sidebar.number_input(t("speed", lang), min_value=MIN_SPEED, max_value=MAX_SPEED, value=75.0, step=5.0)
 service = st.sidebar.selectbox(t("service", lang), SERVICES, index=1, format_func=lambda s: s.label(lang))
 basemap = st.sidebar.selectbox(t("basemap", lang), BASEMAPS, format_func=lambda b: t(f"basemap_{b}", lang))
 tianditu_key = st.sidebar.text_input(t("tianditu_key", lang), type="password") if basemap == "tianditu" else ""

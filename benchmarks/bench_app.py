@@ -72,6 +72,16 @@ def main() -> None:
                 frame.locator(".leaflet-overlay-pane canvas").first.wait_for()
                 changes.append(time.perf_counter() - start)
 
+            revisits = []  # back up the slider: values computed before, answered from the cache
+            for _ in range(5):
+                minutes += 1
+                slider.focus()
+                start = time.perf_counter()
+                slider.press("ArrowRight")
+                page.get_by_text(f"步行 {minutes} 分钟").wait_for(timeout=60_000)
+                frame.locator(".leaflet-overlay-pane canvas").first.wait_for()
+                revisits.append(time.perf_counter() - start)
+
             box = frame.locator(".leaflet-container").bounding_box()
             clicks = []
             checked = page.locator("p", has_text="核查位置")
@@ -94,6 +104,8 @@ def main() -> None:
         ("cold start to rendered map", f"{cold:.1f} s", "<= 10 s", cold <= 10),
         ("parameter change (minutes slider), median of 5", f"{statistics.median(changes):.2f} s "
          f"(min {min(changes):.2f} s)", "<= 1 s", statistics.median(changes) <= 1),
+        ("back to an earlier minutes value (cached), median of 5",
+         f"{statistics.median(revisits):.2f} s (min {min(revisits):.2f} s)", "<= 1 s", statistics.median(revisits) <= 1),
         ("map click to verdict, median of 5", f"{statistics.median(clicks):.2f} s (min {min(clicks):.2f} s)",
          "<= 1 s", statistics.median(clicks) <= 1),
     ]

@@ -13,7 +13,7 @@ distances divided by the walking speed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import scipy.sparse as sp
@@ -70,6 +70,26 @@ class ServiceAccess:
     def used_sites(self) -> np.ndarray:
         """Boolean mask of sites that entered the search (on the network); the others are listed, not used."""
         return self.sites.on_network
+
+    def within(self, max_distance_m: float, *, speed_m_per_min: float | None = None) -> ServiceAccess:
+        """This search cut back to a smaller horizon (metres), optionally at another walking speed.
+
+        Distances are metres, independent of the speed, and a bounded Dijkstra's distances within its
+        limit are exact, so the result equals a new search with ``limit=max_distance_m``: a walk-time
+        slider or a speed change re-thresholds one wide search instead of searching again. Returns
+        ``self`` when nothing changes.
+        """
+        speed = self.speed_m_per_min if speed_m_per_min is None else float(speed_m_per_min)
+        if max_distance_m > self.max_distance_m:
+            raise ParameterError(
+                f"新的范围 {max_distance_m:g} 米超出了原搜索范围 {self.max_distance_m:g} 米",
+                f"a horizon of {max_distance_m:g} m exceeds the search's {self.max_distance_m:g} m; search again")
+        if max_distance_m == self.max_distance_m and speed == self.speed_m_per_min:
+            return self
+        beyond = ~(self.node_distance_m <= max_distance_m)
+        return replace(self, speed_m_per_min=speed, max_distance_m=float(max_distance_m),
+                       node_distance_m=np.where(beyond, np.inf, self.node_distance_m),
+                       node_site=np.where(beyond, -1, self.node_site))
 
     def point_distance(self, points: Snap) -> tuple[np.ndarray, np.ndarray]:
         """Walk distance (metres) from snapped points to their nearest site, and that site's index.

@@ -16,9 +16,10 @@ import shapely
 
 from planning.access import ServiceAccess, service_access
 from planning.coverage import Residents, coverage_table, resident_minutes, residents_along_streets
+from planning.errors import ParameterError
 from planning.isochrones import RasterGrid, WalkSurface, points_mask, polygonize_mask, walk_surface
 from planning.model import WGS84, Region, Service, SubdistrictKind
-from planning.network import WalkNetwork
+from planning.network import Snap, WalkNetwork
 from planning.policy import HARD_BLOCKS, Policy, load_policy
 
 #: Saturation classes, from most to least served.
@@ -74,6 +75,7 @@ class Assessment:
     subdistricts: gpd.GeoDataFrame
     counties: gpd.GeoDataFrame
     rasters: _ZoneRasters
+    searched: tuple[Service, ...] = tuple(Service)  # services whose walk search ran (the others were reused)
     notes: list[str] = field(default_factory=list)  # provenance lines, e.g. which scenario edits produced it
 
     @property
@@ -141,41 +143,91 @@ def assess(
     policy: Policy | None = None,
     *,
     residents: Residents | None = None,
-    reuse: dict[Service, tuple[ServiceAccess, WalkSurface]] | None = None,
+    reuse: Assessment | None = None,
 ) -> Assessment:
     """Assess ``region`` on ``network`` under ``policy`` (default: the ``default`` preset).
 
     ``residents`` may be passed to reuse a population surface (scenarios do); by default residents are
     spread along each sub-district's streets (:func:`planning.coverage.residents_along_streets`).
 
-    ``reuse`` (scenario hook, :mod:`planning.scenario`) maps services to a previous assessment's
-    ``(access[service], surfaces[service])``, taken as they are instead of searching again. The caller
-    guarantees they were computed on this network for the same sites of that service (same order) and the
-    same walk parameters (minutes, speed, snap distance, cell, access width) and sub-district outlines.
+    ``reuse`` is an earlier assessment on the same ``network`` (a scenario's baseline, or the app's
+    assessment at its widest walk setting). What it computed that this one would compute identically is
+    taken from it, and the result is the same as without it:
+
+    - the resident points and the sub-district/county label rasters, when the outlines (and, for the
+      residents, the populations) are the same;
+    - a service's walk search and walk surface, when that service's sites snap to the same places, the
+      cell and access width are the same and the earlier horizon covers this one. They are cut back to
+      this policy's horizon and speed (:meth:`ServiceAccess.within`, :meth:`WalkSurface.within`), so
+      a shorter walk time or another speed needs no new search.
+
+    :attr:`Assessment.searched` names the services whose walk search ran.
     """
     policy = policy or load_policy()
+    if reuse is not None and reuse.network is not network:
+        raise ParameterError("可复用的评估必须基于同一路网", "reuse must be an assessment on the same network object")
     pharmacies = locate_pharmacies(region, network, policy)
+    same_outlines = reuse is not None and _same_outlines(reuse.region, region)
     if residents is None:
-        residents = residents_along_streets(network, region.subdistricts)
+        if same_outlines and _same_frame(reuse.region.subdistricts, region.subdistricts, ["population"]):
+            residents = reuse.residents
+        else:
+            residents = residents_along_streets(network, region.subdistricts)
     grid = _region_grid(region, network, policy)
+    horizon_m = _horizon_m(policy)
     access: dict[Service, ServiceAccess] = {}
     surfaces: dict[Service, WalkSurface] = {}
     minutes: dict[str, np.ndarray] = {}
+    searched = []
     for service in Service:
-        if reuse and service in reuse:  # scenario hook: this service's sites did not change
-            access[service], surfaces[service] = reuse[service]
+        sites, site_ids = service_sites(network, pharmacies, service, policy)
+        if reuse is not None and _reusable(reuse, service, sites, site_ids, grid, policy, horizon_m):
+            access[service] = reuse.access[service].within(horizon_m, speed_m_per_min=policy.speed_m_per_min)
+            surfaces[service] = reuse.surfaces[service].within(horizon_m, speed_m_per_min=policy.speed_m_per_min)
         else:
-            access[service] = access_for(network, pharmacies, service, policy)
+            access[service] = service_access(network, sites, site_ids=site_ids, speed_m_per_min=policy.speed_m_per_min,
+                                             max_minutes=policy.walk_minutes * HORIZON_FACTOR)
             surfaces[service] = walk_surface(access[service], cell_m=policy.cell_m,
                                              access_width_m=policy.access_width_m, grid=grid)
+            searched.append(service)
         minutes[service.value] = resident_minutes(access[service], residents)
     coverage = coverage_table(region.subdistricts, residents, minutes, policy.walk_minutes)
     subdistricts = classify_subdistricts(region, pharmacies, coverage, policy)
     counties = classify_counties(region, pharmacies, coverage, policy)
-    rasters = _ZoneRasters.build(grid, region, network, residents, minutes, surfaces, policy)
+    labels = reuse.rasters if same_outlines and reuse.rasters.grid == grid else None
+    rasters = _ZoneRasters.build(grid, region, network, residents, minutes, surfaces, policy, labels_from=labels)
     return Assessment(region=region, network=network, policy=policy, access=access, surfaces=surfaces,
                       residents=residents, pharmacies=pharmacies, coverage=coverage, subdistricts=subdistricts,
-                      counties=counties, rasters=rasters)
+                      counties=counties, rasters=rasters, searched=tuple(searched))
+
+
+def _horizon_m(policy: Policy) -> float:
+    """The walk search's horizon, metres (the budget times :data:`HORIZON_FACTOR`), computed exactly as
+    :func:`planning.access.service_access` does from minutes and speed."""
+    return float(policy.walk_minutes * HORIZON_FACTOR) * policy.speed_m_per_min
+
+
+def _reusable(previous: Assessment, service: Service, sites: Snap, site_ids: np.ndarray, grid: RasterGrid,
+              policy: Policy, horizon_m: float) -> bool:
+    """Whether ``previous``'s search and surface of ``service`` equal, once cut back to ``horizon_m``,
+    what a new search from ``sites`` on ``grid`` would give."""
+    old, surface = previous.access[service], previous.surfaces[service]
+    return (old.max_distance_m >= horizon_m and surface.horizon_m >= horizon_m
+            and surface.cell_m == policy.cell_m and surface.access_width_m == policy.access_width_m
+            and surface.transform == grid.transform and surface.distance_m.shape == grid.shape
+            and old.sites.max_snap_m == sites.max_snap_m and np.array_equal(old.site_ids, site_ids)
+            and all(np.array_equal(getattr(old.sites, k), getattr(sites, k))
+                    for k in ("edge", "offset_m", "access_m", "on_network")))
+
+
+def _same_frame(a: pd.DataFrame, b: pd.DataFrame, columns: list[str]) -> bool:
+    return a is b or (len(a) == len(b) and a[columns].reset_index(drop=True).equals(b[columns].reset_index(drop=True)))
+
+
+def _same_outlines(a: Region, b: Region) -> bool:
+    """Whether two regions have the same sub-districts and counties (codes, order and geometry)."""
+    return (_same_frame(a.subdistricts, b.subdistricts, ["code", "county_code", "geometry"])
+            and _same_frame(a.counties, b.counties, ["code", "geometry"]))
 
 
 def locate_pharmacies(region: Region, network: WalkNetwork, policy: Policy) -> gpd.GeoDataFrame:
@@ -198,14 +250,13 @@ def locate_pharmacies(region: Region, network: WalkNetwork, policy: Policy) -> g
     return pharmacies
 
 
-def access_for(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, service: Service, policy: Policy) -> ServiceAccess:
-    """One multi-source search from the pharmacies holding ``service`` (horizon: twice the budget)."""
+def service_sites(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, service: Service,
+                  policy: Policy) -> tuple[Snap, np.ndarray]:
+    """The pharmacies holding ``service`` snapped to the network (within ``policy.max_snap_m``), and their ids."""
     holders = pharmacies[pharmacies[service.value].astype(bool)]
     snap = network.snap_lonlat(holders.geometry.x.to_numpy(), holders.geometry.y.to_numpy(),
                                max_snap_m=policy.max_snap_m)
-    return service_access(network, snap, site_ids=holders["pharmacy_id"].to_numpy(),
-                          speed_m_per_min=policy.speed_m_per_min,
-                          max_minutes=policy.walk_minutes * HORIZON_FACTOR)
+    return snap, holders["pharmacy_id"].to_numpy()
 
 
 def classify(per_10k: float, covered_share: float, count: int, thresholds) -> tuple[str, str, str]:
@@ -395,13 +446,17 @@ def _polygonal(geometry) -> shapely.MultiPolygon:
 @dataclass(frozen=True, eq=False)
 class _ZoneRasters:
     """Masks of one assessment on one grid (network CRS): circles and uncovered residents per service,
-    sub-district and county labels, so zone algebra is cell-wise boolean logic."""
+    sub-district and county labels, so zone algebra is cell-wise boolean logic. A service's uncovered
+    mask is rasterised when first asked for (a map of one service never pays for the others)."""
 
-    grid: object
+    grid: RasterGrid
     crs: str
     budget_m: float
+    cell_m: float
+    access_width_m: float
     surfaces: dict
-    uncovered_masks: dict
+    residents: Residents
+    beyond: dict  # service value -> bool per resident point: someone lives there beyond the budget
     uncovered_persons: dict
     subdistrict_labels: np.ndarray
     subdistrict_codes: np.ndarray
@@ -409,30 +464,35 @@ class _ZoneRasters:
     county_codes: np.ndarray
 
     @classmethod
-    def build(cls, grid, region: Region, network: WalkNetwork, residents: Residents, minutes: dict,
-              surfaces: dict, policy: Policy) -> _ZoneRasters:
-        masks, persons = {}, {}
-        for service, resident_min in minutes.items():
-            beyond = ~(resident_min <= policy.walk_minutes) & (residents.persons > 0)
-            masks[service] = points_mask(residents.xy[beyond], cell_m=policy.cell_m, width_m=policy.access_width_m,
-                                         grid=grid)[0]
-            persons[service] = float(residents.persons[beyond].sum())
-        sd = region.subdistricts.to_crs(network.crs)
-        counties = region.counties.to_crs(network.crs)
-        return cls(
-            grid=grid, crs=network.crs, budget_m=policy.budget_m, surfaces=surfaces, uncovered_masks=masks,
-            uncovered_persons=persons,
-            subdistrict_labels=grid.rasterize(sd.geometry, range(1, len(sd) + 1)),
-            subdistrict_codes=sd["code"].to_numpy(),
-            county_labels=grid.rasterize(counties.geometry, range(1, len(counties) + 1)),
-            county_codes=counties["code"].to_numpy(),
-        )
+    def build(cls, grid: RasterGrid, region: Region, network: WalkNetwork, residents: Residents, minutes: dict,
+              surfaces: dict, policy: Policy, *, labels_from: _ZoneRasters | None = None) -> _ZoneRasters:
+        """``labels_from``: an earlier build on the same grid and outlines, whose label rasters are taken."""
+        beyond = {service: ~(resident_min <= policy.walk_minutes) & (residents.persons > 0)
+                  for service, resident_min in minutes.items()}
+        if labels_from is None:
+            sd = region.subdistricts.to_crs(network.crs)
+            counties = region.counties.to_crs(network.crs)
+            labels = {"subdistrict_labels": grid.rasterize(sd.geometry, range(1, len(sd) + 1)),
+                      "subdistrict_codes": sd["code"].to_numpy(),
+                      "county_labels": grid.rasterize(counties.geometry, range(1, len(counties) + 1)),
+                      "county_codes": counties["code"].to_numpy()}
+        else:
+            labels = {k: getattr(labels_from, k) for k in
+                      ("subdistrict_labels", "subdistrict_codes", "county_labels", "county_codes")}
+        return cls(grid=grid, crs=network.crs, budget_m=policy.budget_m, cell_m=policy.cell_m,
+                   access_width_m=policy.access_width_m, surfaces=surfaces, residents=residents, beyond=beyond,
+                   uncovered_persons={s: float(residents.persons[b].sum()) for s, b in beyond.items()}, **labels)
+
+    def uncovered_mask(self, service: Service) -> np.ndarray:
+        """Cells within the access width of a resident point beyond the budget."""
+        cache = self.__dict__.setdefault("_uncovered_masks", {})
+        if service not in cache:
+            cache[service] = points_mask(self.residents.xy[self.beyond[service.value]], cell_m=self.cell_m,
+                                         width_m=self.access_width_m, grid=self.grid)[0]
+        return cache[service]
 
     def circle_mask(self, service: Service) -> np.ndarray:
         return self.surfaces[service].distance_m <= np.float32(self.budget_m)
-
-    def uncovered_mask(self, service: Service) -> np.ndarray:
-        return self.uncovered_masks[service.value]
 
     def subdistrict_mask(self, codes) -> np.ndarray:
         return np.isin(self.subdistrict_labels, 1 + np.flatnonzero(np.isin(self.subdistrict_codes, list(codes))))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import shapely
@@ -61,6 +61,22 @@ class WalkSurface:
     def minutes(self) -> np.ndarray:
         """Walk time surface in minutes (``inf`` beyond the horizon)."""
         return self.distance_m / np.float32(self.speed_m_per_min)
+
+    def within(self, horizon_m: float, *, speed_m_per_min: float | None = None) -> WalkSurface:
+        """This surface cut back to a smaller horizon (metres), optionally at another walking speed; the
+        twin of :meth:`ServiceAccess.within`. Each cell keeps the smallest distance of the samples near
+        it, so the cells at most ``horizon_m`` hold what a surface of the smaller search would hold
+        (up to float32 rounding at exactly the horizon) and the others become ``inf``.
+        Returns ``self`` when nothing changes."""
+        speed = self.speed_m_per_min if speed_m_per_min is None else float(speed_m_per_min)
+        if horizon_m > self.horizon_m:
+            raise ParameterError(
+                f"新的范围 {horizon_m:g} 米超出了原栅格范围 {self.horizon_m:g} 米",
+                f"a horizon of {horizon_m:g} m exceeds the surface's {self.horizon_m:g} m; compute it again")
+        if horizon_m == self.horizon_m and speed == self.speed_m_per_min:
+            return self
+        distance = np.where(self.distance_m <= np.float32(horizon_m), self.distance_m, np.float32(np.inf))
+        return replace(self, distance_m=distance, speed_m_per_min=speed, horizon_m=float(horizon_m))
 
     def polygon(self, minutes: float) -> shapely.MultiPolygon:
         """Area within ``minutes`` of walk (plus the access width), a MultiPolygon in ``crs`` metres."""

@@ -15,8 +15,9 @@ Nothing of the baseline is ever modified: :meth:`Scenario.region` builds copies 
 
 Re-assessment reuses what did not change: the walking network, the resident points (their weights are
 rescaled per sub-district when population changes, their positions never move), and for every service
-whose sites and walk parameters are unchanged, the baseline's walk search and walk-time surface
-(``assess(..., reuse=...)``). Only the services whose site set changed are searched again.
+whose sites are unchanged, the baseline's walk search and walk-time surface, cut back when the walk time
+got shorter (``assess(..., reuse=baseline)``). Only the services whose sites changed, or all of them
+when the walk reaches farther or the cell changes, are searched again.
 
 :func:`diff` compares two assessments: per sub-district and service the coverage and class, the
 requirement verdicts R1/R2/R3 that flipped, the sites added, removed or changed, and per service and
@@ -42,10 +43,6 @@ from planning.coverage import Residents
 from planning.errors import ParameterError
 from planning.model import SERVICE_COLUMNS, WGS84, Region, Service, validate_region
 from planning.policy import Policy
-
-#: Policy keys that change walk searches and surfaces (any other key only changes classes and zones).
-WALK_KEYS = ("walk_minutes", "speed_m_per_min", "max_snap_m", "cell_m", "access_width_m")
-
 
 # ====================================================================== edit records
 def _services(services) -> tuple[str, ...]:
@@ -332,11 +329,9 @@ class Scenario:
         return replace(residents, persons=persons)
 
     def changed_services(self) -> tuple[Service, ...]:
-        """The services whose walk search must run again (their sites or the walk parameters changed)."""
-        policy, base_policy = self.policy(), self.baseline.policy
-        walk_changed = any(getattr(policy, k) != getattr(base_policy, k) for k in WALK_KEYS)
-        before, after = self.baseline.region.pharmacies, self.region().pharmacies
-        return tuple(s for s in Service if walk_changed or not _same_sites(before, after, s))
+        """The services whose walk search ran again (:attr:`Assessment.searched` of :meth:`assess`): those
+        whose sites changed, or every one when the walk reaches farther than the baseline's search."""
+        return self.assess().searched
 
     # ------------------------------------------------------------------ results
     def assess(self) -> Assessment:
@@ -344,11 +339,10 @@ class Scenario:
         return self._cached("assessment", self._assess)
 
     def _assess(self) -> Assessment:
-        changed = set(self.changed_services())
-        reuse = {s: (self.baseline.access[s], self.baseline.surfaces[s]) for s in Service if s not in changed}
-        result = assess(self.region(), self.baseline.network, self.policy(), residents=self.residents(), reuse=reuse)
+        result = assess(self.region(), self.baseline.network, self.policy(), residents=self.residents(),
+                        reuse=self.baseline)
         result.notes.append(f"scenario: {len(self.edits)} edit(s); services searched again: "
-                            f"{', '.join(s.value for s in Service if s in changed) or 'none'}")
+                            f"{', '.join(s.value for s in result.searched) or 'none'}")
         return result
 
     def diff(self, *, services=None) -> ScenarioDiff:
@@ -383,17 +377,6 @@ def _append_sites(pharmacies: gpd.GeoDataFrame, rows: list[dict]) -> gpd.GeoData
             new[column] = new[column].fillna(False).astype(bool)
     table = pd.concat([pharmacies, new[[c for c in pharmacies.columns if c in new.columns]]], ignore_index=True)
     return gpd.GeoDataFrame(table, geometry="geometry", crs=WGS84)
-
-
-def _same_sites(before: gpd.GeoDataFrame, after: gpd.GeoDataFrame, service: Service) -> bool:
-    """Whether the sites holding ``service`` are the same, at the same places, in the same order."""
-    a = before[before[service.value].astype(bool)]
-    b = after[after[service.value].astype(bool)]
-    if len(a) != len(b):
-        return False
-    return (np.array_equal(a["pharmacy_id"].to_numpy(), b["pharmacy_id"].to_numpy())
-            and np.array_equal(a.geometry.x.to_numpy(), b.geometry.x.to_numpy())
-            and np.array_equal(a.geometry.y.to_numpy(), b.geometry.y.to_numpy()))
 
 
 # ====================================================================== the difference of two assessments

@@ -177,10 +177,13 @@ def test_population_of_an_empty_subdistrict_is_spread_over_its_streets(small):
     assert refilled.assess().coverage.set_index("code").loc[code, "population"].iloc[0] == 5000
 
 
-def test_policy_change_searches_every_service_again(demo):
+def test_a_shorter_walk_cuts_the_baseline_search_back_and_a_longer_one_searches_again(demo):
     scenario = Scenario(demo).change_policy(walk_minutes=10)
-    assert scenario.changed_services() == tuple(Service)
+    assert scenario.changed_services() == ()  # 10 minutes lie inside the baseline's 30-minute horizon
     assert scenario.policy().walk_minutes == 10 and demo.policy.walk_minutes == 15
+    fresh = assess(demo.region, demo.network, scenario.policy(), residents=demo.residents)
+    pd.testing.assert_frame_equal(scenario.assess().subdistricts, fresh.subdistricts)
+    assert Scenario(demo).change_policy(walk_minutes=20).changed_services() == tuple(Service)
     change = scenario.diff(services=[POOLING])
     row = change.summary.set_index("service").loc[POOLING.value]
     assert row["covered_share_after"] < row["covered_share_before"]
