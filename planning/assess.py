@@ -284,6 +284,7 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
                           policy: Policy) -> gpd.GeoDataFrame:
     """One row per (sub-district, service): counts, measures, class, R1 and R3 verdicts with rule ids."""
     counts = _counts(pharmacies, "subdistrict_code")
+    coverage_rows = coverage.set_index(["code", "service"]).to_dict("index")
     rows = []
     for sd in region.subdistricts.itertuples():
         street = sd.kind == SubdistrictKind.STREET.value
@@ -291,7 +292,7 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
         n_chronic = counts.get((sd.code, Service.CHRONIC_DISEASE.value), 0)
         r1_missing = [s for s, n in ((Service.OUTPATIENT_POOLING, n_pool), (Service.CHRONIC_DISEASE, n_chronic)) if n == 0]
         for service in Service:
-            cov = coverage[(coverage["code"] == sd.code) & (coverage["service"] == service.value)].iloc[0]
+            cov = coverage_rows[(sd.code, service.value)]
             count = counts.get((sd.code, service.value), 0)
             if sd.population > 0:
                 per_10k = count / sd.population * 10_000
