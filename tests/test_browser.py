@@ -83,8 +83,13 @@ def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
         page.get_by_text("医保定点零售药店布局规划").wait_for(timeout=90_000)
         frame = page.frame_locator("iframe[title*='streamlit_folium']")
         frame.locator(".leaflet-container").wait_for(timeout=90_000)
-        # Vector layers are drawn on a canvas (prefer_canvas), the legend is plain HTML.
+        # Vector layers are drawn on a canvas (prefer_canvas), the streets on their own canvas, circles and
+        # uncovered area as images in the raster pane; the legend is plain HTML.
         frame.locator(".leaflet-overlay-pane canvas").first.wait_for(timeout=60_000)
+        frame.locator(".leaflet-plannerStreets-pane canvas").first.wait_for(timeout=10_000)
+        images = frame.locator(".leaflet-plannerRasters-pane img.leaflet-image-layer")
+        images.nth(1).wait_for(timeout=10_000)
+        assert images.count() == 2
         frame.locator("#planner-legend").wait_for(timeout=10_000)
         map_seconds = time.monotonic() - started
         container = frame.locator(".leaflet-container")

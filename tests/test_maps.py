@@ -1,0 +1,121 @@
+"""Map layers: raster layers as Web Mercator PNG overlays land on the right cells, the walk-time bands are
+the thirds of the walk time, and the streets travel as a once-loaded script that still works offline."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from affine import Affine
+from PIL import Image
+from pyproj import Transformer
+
+from planning.assess import assess
+from planning.maps import (
+    ASSESSMENT_LAYERS,
+    RASTER_PANE,
+    assessment_map,
+    base_map,
+    mask_image,
+    street_layer,
+    use_local_leaflet,
+    walk_time_image,
+)
+from planning.model import Service
+from planning.synthetic import SYNTHETIC_CRS, street_grid, synthetic_region
+
+POOLING = Service.OUTPATIENT_POOLING
+
+
+def decode(url: str) -> tuple[np.ndarray, list[int]]:
+    """The palette codes of a PNG data URL and the alpha of each palette entry."""
+    image = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert image.mode == "P"
+    alpha = list(image.info["transparency"])
+    return np.asarray(image), alpha
+
+
+def sample(codes: np.ndarray, bounds, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """The code of the image pixel under each WGS84 point (the image spans ``bounds`` in Web Mercator)."""
+    to_merc = Transformer.from_crs("EPSG:4326", "EPSG:3857", always_xy=True)
+    (south, west), (north, east) = bounds
+    x0, y0 = to_merc.transform(west, south)
+    x1, y1 = to_merc.transform(east, north)
+    x, y = to_merc.transform(lon, lat)
+    cols = np.floor((x - x0) / (x1 - x0) * codes.shape[1]).astype(int)
+    rows = np.floor((y1 - y) / (y1 - y0) * codes.shape[0]).astype(int)
+    return codes[rows, cols]
+
+
+def cell_centres(transform: Affine, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y = transform @ (cols + 0.5, rows + 0.5)
+    return Transformer.from_crs(SYNTHETIC_CRS, "EPSG:4326", always_xy=True).transform(x, y)
+
+
+def steady_cells(raster: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cells whose 8 neighbours hold the same value (a nearest-neighbour warp cannot move them to another value)."""
+    same = np.ones(raster.shape, dtype=bool)
+    same[[0, -1], :] = same[:, [0, -1]] = False
+    for dr in (-1, 0, 1):
+        for dc in (-1, 0, 1):
+            same[1:-1, 1:-1] &= raster[1 + dr:raster.shape[0] - 1 + dr, 1 + dc:raster.shape[1] - 1 + dc] == raster[1:-1, 1:-1]
+    return np.nonzero(same)
+
+
+def test_mask_image_puts_every_cell_where_it_is_with_an_edge_ring():
+    transform = Affine(20.0, 0, 400_000.0, 0, -20.0, 3_501_000.0)  # 20 m cells, UTM 50N
+    mask = np.zeros((60, 90), dtype=bool)
+    mask[10:40, 20:70] = True  # a 1,000 x 600 m block
+    mask[50, 80] = True  # one lone cell
+    url, bounds = mask_image(mask, transform, SYNTHETIC_CRS, "#0072b2", fill_alpha=0.2, edge_alpha=0.9)
+    codes, alpha = decode(url)
+    assert alpha[:3] == [0, 51, 230]  # transparent, fill, edge
+    rows, cols = steady_cells(mask)
+    got = sample(codes, bounds, *cell_centres(transform, rows, cols))
+    assert (got[mask[rows, cols]] > 0).all() and (got[~mask[rows, cols]] == 0).all()
+    # Inside the block, away from its border, the fill; on its outermost cells, the edge colour.
+    lon, lat = cell_centres(transform, np.array([25, 10, 39, 25]), np.array([45, 45, 45, 20]))
+    assert list(sample(codes, bounds, lon, lat)) == [1, 2, 2, 2]
+    assert sample(codes, bounds, *cell_centres(transform, np.array([50]), np.array([80])))[0] == 2
+
+
+@pytest.fixture(scope="module")
+def small():
+    network = street_grid(20, seed=4)
+    region = synthetic_region(network, counties_per_side=1, subdistricts_per_county_side=2, n_pharmacies=6, seed=4)
+    return assess(region, network)
+
+
+def test_walk_time_bands_are_thirds_of_the_walk_time(small):
+    surface = small.surfaces[POOLING]
+    third = small.policy.budget_m / 3
+    expected = np.where(surface.distance_m <= third, 1, np.where(surface.distance_m <= 2 * third, 2,
+                                                                 np.where(surface.distance_m <= 3 * third, 3, 0)))
+    url, bounds = walk_time_image(small, POOLING)
+    codes, alpha = decode(url)
+    assert alpha[0] == 0 and all(a > 0 for a in alpha[1:4])
+    rows, cols = steady_cells(expected)
+    got = sample(codes, bounds, *cell_centres(surface.transform, rows, cols))
+    assert set(np.unique(expected[rows, cols])) == {0, 1, 2, 3}
+    np.testing.assert_array_equal(got, expected[rows, cols])
+
+
+def test_streets_travel_once_as_a_data_script_and_the_export_opens_offline(small):
+    fmap = use_local_leaflet(base_map(small.region, service=POOLING, network=small.network))
+    html = fmap.get_root().render()
+    scripts = re.findall(r'<script src="(data:text/javascript;base64,[^"]+)"', html)
+    assert len(scripts) == 1  # use_local_leaflet kept it
+    source = base64.b64decode(scripts[0].split(",", 1)[1]).decode("utf-8")
+    name, data = re.fullmatch(r'window\["(plannerStreets[0-9a-f]{12})"\] = (.*);', source, re.S).groups()
+    streets = json.loads(data)
+    assert [f["properties"]["group"] for f in streets["features"]] == street_layer(small.network)["group"].tolist()
+    assert f'window["{name}"]' in html and '"coordinates"' not in html.split("<script src=")[0]
+    assert "imperial: false" in html  # a metric scale bar
+    exported = assessment_map(small, service=POOLING, network=small.network).get_root().render()
+    assert exported.count("data:image/png;base64,") == 3  # walk time, circles, uncovered
+    assert f'"pane": "{RASTER_PANE}"' in exported
+    assert len(ASSESSMENT_LAYERS) == 8
