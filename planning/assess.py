@@ -94,7 +94,15 @@ class Assessment:
         """Blocked / priority / review polygons of one service (see :func:`build_zones`), EPSG:4326."""
         service = Service(service)
         return self._cached(f"zones_{service.value}", lambda: build_zones(
-            self.region, self.network, self.subdistricts, self.counties, self.rasters, self.policy, service))
+            self.region, self.network, self.subdistricts, self.counties, self.rasters, self.policy, service,
+            masks_out=self._cached(f"zone_masks_{service.value}", dict)))
+
+    def zone_masks(self, service: Service | str) -> dict[tuple[str, str], np.ndarray]:
+        """The cells (on ``rasters.grid``) of the zones of one service whose polygon is exactly those cells
+        (B1 circles, R3 and review areas), keyed by (zone, rule_ids); the other zones are exact unions of
+        boundary polygons and are not listed. Two assessments on one grid compare these cell by cell."""
+        self.zones_for(service)
+        return self._cached(f"zone_masks_{Service(service).value}", dict)
 
     def uncovered_for(self, service: Service | str) -> gpd.GeoDataFrame:
         """One row: the residential area beyond the walk budget for one service, with its persons."""
@@ -370,7 +378,8 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
 
 
 def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
-                layers: _ZoneRasters, policy: Policy, service: Service) -> gpd.GeoDataFrame:
+                layers: _ZoneRasters, policy: Policy, service: Service,
+                masks_out: dict | None = None) -> gpd.GeoDataFrame:
     """Blocked, priority and review polygons of one service, one feature per rule (EPSG:4326).
 
     blocked: B1 (same-service circles), B2 (saturated sub-districts, for the service or for all
@@ -380,8 +389,10 @@ def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataF
     B4) and a priority meet, outside hard blocks (B3). B2-B4 and R1-R2 are exact unions of the
     boundary polygons; B1 is the circle layer's polygon; R3 and review come from the assessment's raster
     (cell ``policy.cell_m``).
-    Overlaps of less than one cell are dropped.
+    Overlaps of less than one cell are dropped. ``masks_out``, when given, receives the cell mask of every
+    feature whose polygon is exactly its cells (see :meth:`Assessment.zone_masks`).
     """
+    masks_out = {} if masks_out is None else masks_out
     sd_geometry = region.subdistricts.set_index("code").geometry.to_crs(network.crs)
     county_geometry = region.counties.set_index("code").geometry.to_crs(network.crs)
     overall = subdistricts[subdistricts["service"] == Service.PERSONAL_ACCOUNT.value].set_index("code")["class"]
@@ -412,6 +423,8 @@ def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataF
             if mask.any():
                 geometry = exact if exact is not None else layers.polygon(mask)
                 features.append({"service": service.value, "zone": zone, "rule_ids": rule, "geometry": geometry})
+                if exact is None or rule == "B1":  # B1's polygon is its circle mask's cells
+                    masks_out[(zone, rule)] = mask
     hard = np.zeros(layers.grid.shape, dtype=bool)
     for rule, mask, _ in blocks:
         if rule in HARD_BLOCKS:
@@ -424,6 +437,7 @@ def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataF
             if review.sum() > 1:
                 features.append({"service": service.value, "zone": "review",
                                  "rule_ids": f"{block_rule},{priority_rule}", "geometry": layers.polygon(review)})
+                masks_out[("review", f"{block_rule},{priority_rule}")] = review
     for feature in features:
         feature["geometry"] = _polygonal(feature["geometry"])
     zones = gpd.GeoDataFrame(features, columns=["service", "zone", "rule_ids", "geometry"], geometry="geometry",

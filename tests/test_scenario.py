@@ -234,6 +234,35 @@ def test_a_removed_sites_circle_disappears_from_the_blocked_zones(demo):
     assert change.summary.set_index("service").loc[POOLING.value, "covered_delta"] == pytest.approx(-lost, rel=1e-6)
 
 
+def test_cell_by_cell_zone_differences_equal_the_vector_overlay(demo):
+    """B1, R3 and review zones are compared as cell masks; the result equals shapely's overlay of their
+    polygons (the slower path, still used for boundary unions)."""
+    pid, _ = isolated_site(demo, POOLING)
+    row = demo.region.pharmacies.set_index("pharmacy_id").loc[pid]
+    scenario = (Scenario(demo).remove_site(pid)
+                .add_site("X-9", row.geometry.x + 0.01, row.geometry.y + 0.004, ["outpatient_pooling"]))
+    change = scenario.diff(services=[POOLING])
+    after = scenario.assess()
+    crs = demo.network.crs
+    zb = demo.zones_for(POOLING).to_crs(crs).set_index(["zone", "rule_ids"]).geometry
+    za = after.zones_for(POOLING).to_crs(crs).set_index(["zone", "rule_ids"]).geometry
+    masked = set(demo.zone_masks(POOLING)) | set(after.zone_masks(POOLING))
+    assert ("blocked", "B1") in masked and ("priority", "R3") in masked
+    zones = change.zones.set_index(["zone", "rule_ids"])
+    compared = 0
+    for key in masked:
+        before = zb.get(key, shapely.MultiPolygon())
+        after_geometry = za.get(key, shapely.MultiPolygon())
+        if shapely.equals_exact(before, after_geometry, tolerance=0):
+            continue
+        compared += 1
+        for column, overlay in (("added_km2", shapely.difference(after_geometry, before)),
+                                ("lifted_km2", shapely.difference(before, after_geometry))):
+            assert zones.loc[key, column] == pytest.approx(overlay.area / 1e6, abs=1e-9)
+    assert compared >= 2  # at least B1 and R3 changed
+    assert zones.loc[("blocked", "B1"), "added_km2"] > 0.1 and zones.loc[("blocked", "B1"), "lifted_km2"] > 0.1
+
+
 def test_diff_reports_classes_requirements_sites_and_a_geojson_layer(demo):
     blank = PLANTED["blank_town"]["code"]
     r1 = PLANTED["r1_no_chronic_street"]["code"]
