@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 
 import folium
 import streamlit as st
@@ -23,6 +24,7 @@ from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, DEFAULT_LAYERS, add_base
 from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
+from planning.scenario import AddSite, RemoveSite, Scenario, nearest_site
 from planning.screening import Applicant, check_location
 
 st.set_page_config(page_title="医保定点药店规划 / Pharmacy planning", layout="wide")
@@ -65,6 +67,14 @@ def cached_assessment(region_key: str, policy_name: str, minutes: float, speed: 
     policy = load_policy(policy_name).with_changes(walk_minutes=minutes, speed_m_per_min=speed)
     widest = widest_assessment(region_key, policy.cell_m, policy.access_width_m, policy.max_snap_m, _region, _network)
     return assess(_region, _network, policy, reuse=widest)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def cached_scenario(baseline_key: tuple, edits_key: str, service_value: str, _baseline, _edits: tuple):
+    """The what-if of ``_edits`` on the baseline, and its diff for the shown service (zones are compared
+    for that service only; coverage, classes and requirements for all)."""
+    scenario = Scenario(_baseline).with_edits(*_edits)
+    return scenario, scenario.diff(services=[service_value])
 
 
 def show_error(exc: Exception) -> None:
@@ -113,20 +123,66 @@ except Exception as exc:  # noqa: BLE001 - a planner's upload must never end in 
     show_error(exc)
     st.stop()
 
+# ----------------------------------------------------------------------------- what-if edits (kept per region)
+what_if = st.session_state.setdefault("what_if", {"region": region_key, "edits": []})
+if what_if["region"] != region_key:
+    what_if.update(region=region_key, edits=[])
+edits = tuple(what_if["edits"])
+scenario = change = None
+if edits:
+    try:
+        with st.spinner(t("computing", lang)):
+            scenario, change = cached_scenario((region_key, policy_name, minutes, speed), repr(edits), service.value,
+                                               assessment, edits)
+    except PlanningError as exc:  # an edit no longer fits (e.g. its pharmacy is gone): drop it and say why
+        show_error(exc)
+        what_if["edits"] = list(edits[:-1])
+        edits = ()
+use_scenario = scenario is not None and st.sidebar.toggle(t("scenario_show", lang), value=True)
+shown = scenario.assess() if use_scenario else assessment
+if scenario is not None:
+    st.sidebar.caption(t("scenario_caption", lang, n=len(edits)))
+
+
+def add_edit(edit) -> None:
+    what_if["edits"].append(edit)
+    st.rerun()
+
+
+def new_site_id() -> str:
+    taken = set(shown.region.pharmacies["pharmacy_id"]) | {e.pharmacy_id for e in edits}
+    return next(f"NEW-{n}" for n in range(1, len(taken) + 2) if f"NEW-{n}" not in taken)
+
+
+def what_if_buttons(lon: float, lat: float) -> None:
+    """Under a map click: add a pharmacy at the point, or withdraw the pharmacy next to it (what-if)."""
+    with st.container(border=True):
+        chosen = st.multiselect(t("scenario_add_services", lang), SERVICES, default=[service],
+                                format_func=lambda s: s.label(lang), key="what_if_services")
+        left, right = st.columns(2)
+        if left.button(t("scenario_add", lang), disabled=not chosen):
+            add_edit(AddSite(new_site_id(), lon, lat, tuple(s.value for s in chosen)))
+        near = nearest_site(shown, lon, lat)
+        if near is not None and right.button(t("scenario_withdraw", lang, name=near["name"],
+                                                distance=near["distance_m"])):
+            add_edit(RemoveSite(near["pharmacy_id"]))
+
+
 st.title(t("app_title", lang))
 caption = region.name + (f" — {t('fictional_note', lang)}" if region.fictional else "")
 st.caption(caption)
 columns = st.columns(4)
 columns[0].metric(t("counties", lang), len(region.counties))
 columns[1].metric(t("subdistricts", lang), len(region.subdistricts))
-columns[2].metric(t("pharmacies", lang), len(region.pharmacies))
-columns[3].metric(t("population", lang), f"{int(region.subdistricts['population'].sum()):,}")
+added = len(shown.region.pharmacies) - len(region.pharmacies)  # a what-if shown on the map changes the count
+columns[2].metric(t("pharmacies", lang), len(shown.region.pharmacies), delta=added or None)
+columns[3].metric(t("population", lang), f"{int(shown.region.subdistricts['population'].sum()):,}")
 st.sidebar.caption(t("network_summary", lang, nodes=network.n_nodes, edges=network.n_edges,
                      km=network.edge_length.sum() / 1000, pieces=network.n_components))
 
 
 def show_check(lon: float, lat: float, services, applicant: Applicant | None = None) -> None:
-    result = check_location(assessment, lon, lat, services, applicant=applicant)
+    result = check_location(shown, lon, lat, services, applicant=applicant)
     where = result.subdistrict_name or "—"
     st.markdown(f"**{t('check_point', lang)}**: {lon:.6f}, {lat:.6f} (WGS84) · {where}")
     for verdict in result.verdicts.values():
@@ -143,8 +199,9 @@ def show_check(lon: float, lat: float, services, applicant: Applicant | None = N
                                for f in result.applicant_findings))
 
 
-tab_map, tab_check, tab_tables, tab_downloads = st.tabs(
-    [t("tab_map", lang), t("tab_check", lang), t("tab_tables", lang), t("tab_downloads", lang)])
+tab_map, tab_check, tab_scenario, tab_tables, tab_downloads = st.tabs(
+    [t("tab_map", lang), t("tab_check", lang), t("tab_scenario", lang), t("tab_tables", lang),
+     t("tab_downloads", lang)])
 
 with tab_map:
     try:
@@ -153,7 +210,9 @@ with tab_map:
         fmap = base_map(region, service=service, network=network if basemap == "none" else None, lang=lang,
                         layer_control=False)
         add_basemap(fmap, basemap, tianditu_key=tianditu_key)
-        layers = assessment_layers(assessment, service=service, lang=lang, layers=tuple(shown_layers))
+        layers = assessment_layers(shown, service=service, lang=lang, layers=tuple(shown_layers))
+        if use_scenario:
+            layers.append(change.site_changes_group(lang))
     except PlanningError as exc:
         show_error(exc)
         st.stop()
@@ -165,6 +224,7 @@ with tab_map:
     point = (clicked or {}).get("last_clicked")
     if point:
         show_check(point["lng"], point["lat"], [service])
+        what_if_buttons(point["lng"], point["lat"])
 
 with tab_check:
     with st.form("check"):
@@ -202,6 +262,37 @@ with tab_check:
             show_check(float(x), float(y), chosen or [service], applicant)
         except PlanningError as exc:
             show_error(exc)
+
+with tab_scenario:
+    if scenario is None:
+        st.info(t("scenario_empty", lang))
+    else:
+        st.subheader(t("scenario_edits", lang))
+        st.dataframe(scenario.describe(), hide_index=True, width="stretch")
+        left, right = st.columns(2)
+        if left.button(t("scenario_undo", lang)):
+            what_if["edits"] = what_if["edits"][:-1]
+            st.rerun()
+        if right.button(t("scenario_clear", lang)):
+            what_if["edits"] = []
+            st.rerun()
+        for title, table in (("scenario_summary", change.summary), ("scenario_classes", change.class_changes),
+                             ("scenario_requirements", change.requirements), ("scenario_zones", change.zones)):
+            st.subheader(t(title, lang))
+            if len(table):
+                st.dataframe(table, hide_index=True, width="stretch")
+            else:
+                st.caption(t("scenario_no_change", lang))
+        st.download_button(t("download_diff", lang), lambda: json.dumps(change.to_geojson(), ensure_ascii=False),
+                           file_name="what_if_changes.geojson", mime="application/geo+json")
+    with st.form("withdraw"):
+        pharmacies = shown.region.pharmacies
+        names = dict(zip(pharmacies["pharmacy_id"], pharmacies["name"]))
+        picked = st.multiselect(t("scenario_withdraw_pick", lang), list(names),
+                                format_func=lambda i: f"{names[i]} ({i})")
+        if st.form_submit_button(t("scenario_withdraw_pick", lang)) and picked:
+            what_if["edits"].extend(RemoveSite(i) for i in picked)
+            st.rerun()
 
 with tab_tables:
     st.subheader(t("requirements_sd", lang))

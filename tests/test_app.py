@@ -26,7 +26,7 @@ def test_app_shows_the_fictional_demo_region_in_chinese(app):
     assert "示例市" in app.caption[0].value and "虚构" in app.caption[0].value
     pharmacies = next(m for m in app.metric if m.label == "定点药店")
     assert int(pharmacies.value) >= 150
-    assert [tab.label for tab in app.tabs] == ["地图", "选址核查", "统计表", "下载"]
+    assert [tab.label for tab in app.tabs] == ["地图", "选址核查", "情景模拟", "统计表", "下载"]
     assert len(app.get("download_button")) == 3
 
 
@@ -79,4 +79,31 @@ def test_app_switches_to_english(app):
     assert not app.exception
     assert app.title[0].value == "Designated pharmacy planning"
     assert "fictional" in app.caption[0].value
-    assert [tab.label for tab in app.tabs] == ["Map", "Designation check", "Tables", "Downloads"]
+    assert [tab.label for tab in app.tabs] == ["Map", "Designation check", "What-if", "Tables", "Downloads"]
+
+
+def test_what_if_withdrawing_a_countys_only_dual_channel_pharmacy_breaks_r2_and_undo_restores(app):
+    import geopandas as gpd
+
+    from planning.demo import load_demo_region
+
+    region = load_demo_region()
+    located = gpd.sjoin(region.pharmacies, region.subdistricts[["county_code", "geometry"]], predicate="within")
+    county = "990103"  # 望川区: one dual-channel pharmacy in the demo
+    dual = located[located["dual_channel"] & (located["county_code"] == county)]
+    assert len(dual) == 1, "the demo changed: pick another county with one dual-channel pharmacy"
+    assert any("尚无情景修改" in i.value for i in app.info)
+    withdraw = next(m for m in app.multiselect if m.label == "按名称撤销定点药店")
+    withdraw.set_value([dual["pharmacy_id"].iloc[0]])
+    next(b for b in app.button if b.label == "按名称撤销定点药店").click().run()
+    assert not app.exception, app.exception
+    assert any(c.value == "情景：1 项修改" for c in app.sidebar.caption)
+    assert app.sidebar.toggle[0].value  # the map and the checks follow the what-if
+    requirements = next(t for t in app.dataframe if "rule" in t.value.columns).value
+    broken = requirements[(requirements["rule"] == "R2") & (requirements["code"] == county)]
+    assert broken["change"].tolist() == ["broken"], requirements
+    edits = next(t for t in app.dataframe if "description" in t.value.columns).value
+    assert edits["description"].tolist() == [f"remove {dual['pharmacy_id'].iloc[0]}"]
+    next(b for b in app.button if b.label == "撤销上一步").click().run()
+    assert not app.exception
+    assert any("尚无情景修改" in i.value for i in app.info)

@@ -102,6 +102,11 @@ def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
         assert "MDJ-2025" in body or "HN-2025" in body or "允许" in body  # verdicts cite their articles
         page.mouse.move(box["x"] + 5, box["y"] + 5)
         page.screenshot(path=str(ARTIFACTS / "app-map.png"), full_page=False)
+        # What-if: add a pharmacy at the clicked point; the sidebar counts the edit, the map keeps working.
+        page.get_by_role("button", name="在此处新增定点药店（情景）").click()
+        page.get_by_text("情景：1 项修改").wait_for(timeout=60_000)
+        page.get_by_text("地图与选址核查使用情景结果").wait_for(timeout=10_000)
+        images.nth(1).wait_for(timeout=30_000)
         browser.close()
     assert map_seconds < 90
     assert outside_requests == []  # the map needed nothing from the internet
