@@ -95,14 +95,14 @@ class Assessment:
         service = Service(service)
         return self._cached(f"zones_{service.value}", lambda: build_zones(
             self.region, self.network, self.subdistricts, self.counties, self.rasters, self.policy, service,
-            masks_out=self._cached(f"zone_masks_{service.value}", dict)))
+            parts=self.zone_parts(service)))
 
-    def zone_masks(self, service: Service | str) -> dict[tuple[str, str], np.ndarray]:
-        """The cells (on ``rasters.grid``) of the zones of one service whose polygon is exactly those cells
-        (B1 circles, R3 and review areas), keyed by (zone, rule_ids); the other zones are exact unions of
-        boundary polygons and are not listed. Two assessments on one grid compare these cell by cell."""
-        self.zones_for(service)
-        return self._cached(f"zone_masks_{Service(service).value}", dict)
+    def zone_parts(self, service: Service | str) -> list[ZonePart]:
+        """The zones of one service as cells on ``rasters.grid`` and boundaries (:class:`ZonePart`), before
+        any polygon is made: what a comparison of two assessments needs."""
+        service = Service(service)
+        return self._cached(f"zone_parts_{service.value}", lambda: zone_parts(
+            self.region, self.network, self.subdistricts, self.counties, self.rasters, self.policy, service))
 
     def uncovered_for(self, service: Service | str) -> gpd.GeoDataFrame:
         """One row: the residential area beyond the walk budget for one service, with its persons."""
@@ -377,9 +377,65 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
     return gpd.GeoDataFrame(table, geometry=geometry.reindex(table["code"]).to_numpy(), crs=WGS84)
 
 
+@dataclass(frozen=True, eq=False)
+class ZonePart:
+    """One zone feature of one service before it becomes a polygon: its cells on the assessment grid
+    (``mask``) and, for zones made of whole sub-districts or counties (B2-B4, R1, R2), their exact
+    ``boundary`` union (network CRS). ``boundary`` is None when the zone is exactly its cells (B1, R3,
+    review), so two assessments on one grid can compare it cell by cell."""
+
+    zone: str  # blocked / priority / review
+    rule_ids: str
+    mask: np.ndarray
+    boundary: shapely.MultiPolygon | None
+
+
+def zone_parts(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
+               layers: _ZoneRasters, policy: Policy, service: Service) -> list[ZonePart]:
+    """The blocked, priority and review zones of one service (see :func:`build_zones`), as cells and
+    boundaries. Zones with no cell are left out; review zones need more than one cell."""
+    sd_geometry = region.subdistricts.set_index("code").geometry.to_crs(network.crs)
+    county_geometry = region.counties.set_index("code").geometry.to_crs(network.crs)
+    overall = subdistricts[subdistricts["service"] == Service.PERSONAL_ACCOUNT.value].set_index("code")["class"]
+    sd = subdistricts[subdistricts["service"] == service.value]
+    county_rows = counties[counties["service"] == service.value]
+    blocks: list[ZonePart] = []
+    priorities: list[ZonePart] = []
+    if policy.applies("B1"):
+        blocks.append(ZonePart("blocked", "B1", layers.circle_mask(service), None))
+    if policy.applies("B2"):
+        codes = sd.loc[(sd["class"] == "saturated") | (sd["code"].map(overall) == "saturated"), "code"]
+        blocks.append(ZonePart("blocked", "B2", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
+    for rule, column in (("B3", "fund_b3"), ("B4", "fund_b4")):
+        codes = county_rows.loc[county_rows[column], "code"]
+        blocks.append(ZonePart("blocked", rule, layers.county_mask(codes), _union(county_geometry, codes)))
+    if policy.applies("R3"):
+        weak = sd.loc[sd["class"].isin(["blank", "underserved"]), "code"]
+        mask = layers.uncovered_mask(service) & layers.subdistrict_mask(weak) & ~layers.circle_mask(service)
+        priorities.append(ZonePart("priority", "R3", mask, None))
+    codes = sd.loc[sd["r1_ok"] == False, "code"]  # noqa: E712 (None means "rule does not apply")
+    priorities.append(ZonePart("priority", "R1", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
+    codes = county_rows.loc[county_rows["r2_ok"] == False, "code"]  # noqa: E712
+    priorities.append(ZonePart("priority", "R2", layers.county_mask(codes), _union(county_geometry, codes)))
+
+    parts = [part for part in blocks + priorities if part.mask.any()]
+    hard = np.zeros(layers.grid.shape, dtype=bool)
+    for block in blocks:
+        if block.rule_ids in HARD_BLOCKS:
+            hard |= block.mask
+    for block in blocks:  # one review zone per soft block/priority pair that meets
+        if block.rule_ids in HARD_BLOCKS:
+            continue
+        for priority in priorities:
+            review = block.mask & priority.mask & ~hard
+            if review.sum() > 1:
+                parts.append(ZonePart("review", f"{block.rule_ids},{priority.rule_ids}", review, None))
+    return parts
+
+
 def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
                 layers: _ZoneRasters, policy: Policy, service: Service,
-                masks_out: dict | None = None) -> gpd.GeoDataFrame:
+                parts: list[ZonePart] | None = None) -> gpd.GeoDataFrame:
     """Blocked, priority and review polygons of one service, one feature per rule (EPSG:4326).
 
     blocked: B1 (same-service circles), B2 (saturated sub-districts, for the service or for all
@@ -389,57 +445,12 @@ def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataF
     B4) and a priority meet, outside hard blocks (B3). B2-B4 and R1-R2 are exact unions of the
     boundary polygons; B1 is the circle layer's polygon; R3 and review come from the assessment's raster
     (cell ``policy.cell_m``).
-    Overlaps of less than one cell are dropped. ``masks_out``, when given, receives the cell mask of every
-    feature whose polygon is exactly its cells (see :meth:`Assessment.zone_masks`).
+    Overlaps of less than one cell are dropped. ``parts``: the :func:`zone_parts`, when already made.
     """
-    masks_out = {} if masks_out is None else masks_out
-    sd_geometry = region.subdistricts.set_index("code").geometry.to_crs(network.crs)
-    county_geometry = region.counties.set_index("code").geometry.to_crs(network.crs)
-    overall = subdistricts[subdistricts["service"] == Service.PERSONAL_ACCOUNT.value].set_index("code")["class"]
-    features = []
-    sd = subdistricts[subdistricts["service"] == service.value]
-    county_rows = counties[counties["service"] == service.value]
-    blocks: list[tuple[str, np.ndarray, object]] = []  # (rule, mask, exact polygon or None)
-    priorities: list[tuple[str, np.ndarray, object]] = []
-    if policy.applies("B1"):
-        blocks.append(("B1", layers.circle_mask(service), layers.circle_polygon(service)))
-    if policy.applies("B2"):
-        codes = sd.loc[(sd["class"] == "saturated") | (sd["code"].map(overall) == "saturated"), "code"]
-        blocks.append(("B2", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
-    for rule, column in (("B3", "fund_b3"), ("B4", "fund_b4")):
-        codes = county_rows.loc[county_rows[column], "code"]
-        blocks.append((rule, layers.county_mask(codes), _union(county_geometry, codes)))
-    if policy.applies("R3"):
-        weak = sd.loc[sd["class"].isin(["blank", "underserved"]), "code"]
-        mask = layers.uncovered_mask(service) & layers.subdistrict_mask(weak) & ~layers.circle_mask(service)
-        priorities.append(("R3", mask, None))
-    codes = sd.loc[sd["r1_ok"] == False, "code"]  # noqa: E712 (None means "rule does not apply")
-    priorities.append(("R1", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
-    codes = county_rows.loc[county_rows["r2_ok"] == False, "code"]  # noqa: E712
-    priorities.append(("R2", layers.county_mask(codes), _union(county_geometry, codes)))
-
-    for zone, items in (("blocked", blocks), ("priority", priorities)):
-        for rule, mask, exact in items:
-            if mask.any():
-                geometry = exact if exact is not None else layers.polygon(mask)
-                features.append({"service": service.value, "zone": zone, "rule_ids": rule, "geometry": geometry})
-                if exact is None or rule == "B1":  # B1's polygon is its circle mask's cells
-                    masks_out[(zone, rule)] = mask
-    hard = np.zeros(layers.grid.shape, dtype=bool)
-    for rule, mask, _ in blocks:
-        if rule in HARD_BLOCKS:
-            hard |= mask
-    for block_rule, block_mask, _ in blocks:  # one review feature per soft block/priority pair that meets
-        if block_rule in HARD_BLOCKS:
-            continue
-        for priority_rule, priority_mask, _ in priorities:
-            review = block_mask & priority_mask & ~hard
-            if review.sum() > 1:
-                features.append({"service": service.value, "zone": "review",
-                                 "rule_ids": f"{block_rule},{priority_rule}", "geometry": layers.polygon(review)})
-                masks_out[("review", f"{block_rule},{priority_rule}")] = review
-    for feature in features:
-        feature["geometry"] = _polygonal(feature["geometry"])
+    if parts is None:
+        parts = zone_parts(region, network, subdistricts, counties, layers, policy, service)
+    features = [{"service": service.value, "zone": part.zone, "rule_ids": part.rule_ids,
+                 "geometry": _polygonal(layers.part_polygon(part, service))} for part in parts]
     zones = gpd.GeoDataFrame(features, columns=["service", "zone", "rule_ids", "geometry"], geometry="geometry",
                              crs=network.crs)
     return zones.to_crs(WGS84)
@@ -517,6 +528,12 @@ class _ZoneRasters:
 
     def polygon(self, mask: np.ndarray) -> shapely.MultiPolygon:
         return polygonize_mask(mask, self.grid.transform)
+
+    def part_polygon(self, part: ZonePart, service: Service) -> shapely.MultiPolygon:
+        """A zone part's polygon (network CRS): its boundary union, or its cells (B1: the circle polygon)."""
+        if part.boundary is not None:
+            return part.boundary
+        return self.circle_polygon(service) if part.rule_ids == "B1" else self.polygon(part.mask)
 
     def circle_polygon(self, service: Service) -> shapely.MultiPolygon:
         """The union of one service's circles (network CRS), polygonised once for the circle layer and B1."""

@@ -603,35 +603,42 @@ def _site_diff(before: Assessment, after: Assessment) -> pd.DataFrame:
 
 
 def _zone_diff(before: Assessment, after: Assessment, services) -> tuple[pd.DataFrame, list[dict]]:
-    """Zone areas before/after and the parts added or lifted. Zones that are cell masks on a grid both
-    assessments share (B1, R3, review) are compared cell by cell, which gives the same polygons as the
-    vector overlay of their cell outlines in a fraction of the time; boundary unions (B2-B4, R1, R2) are
-    overlaid as vectors."""
-    crs = before.network.crs
+    """Zone areas before/after and the parts added or lifted (network CRS). Zones that are cells on a grid
+    both assessments share (B1, R3, review) are compared cell by cell: areas are cell counts and the added
+    and lifted parts are polygonised from mask differences, the same polygons a vector overlay of their
+    cell outlines gives, without building either side's full polygons. Boundary unions (B2-B4, R1, R2)
+    are overlaid as vectors."""
     min_area = before.policy.cell_m ** 2
-    same_grid = before.rasters.grid == after.rasters.grid
+    grid = before.rasters.grid
+    same_grid = grid == after.rasters.grid
+    empty = shapely.MultiPolygon()
     rows, features = [], []
     for service in services:
-        zb = before.zones_for(service).to_crs(crs)
-        za = after.zones_for(service).to_crs(crs)
-        masks_before, masks_after = before.zone_masks(service), after.zone_masks(service)
-        keys = list(dict.fromkeys(list(zip(zb["zone"], zb["rule_ids"])) + list(zip(za["zone"], za["rule_ids"]))))
-        for zone, rule_ids in keys:
-            gb = _union(zb[(zb["zone"] == zone) & (zb["rule_ids"] == rule_ids)].geometry)
-            ga = _union(za[(za["zone"] == zone) & (za["rule_ids"] == rule_ids)].geometry)
-            key = (zone, rule_ids)
-            if shapely.equals_exact(ga, gb, tolerance=0.0):  # unchanged (the usual case): no overlay needed
-                added = lifted = shapely.MultiPolygon()
-            elif same_grid and (key in masks_before or key in masks_after):
-                empty = np.zeros(before.rasters.grid.shape, dtype=bool)
-                mb, ma = masks_before.get(key, empty), masks_after.get(key, empty)
-                added = _clean(before.rasters.polygon(ma & ~mb), min_area)
-                lifted = _clean(before.rasters.polygon(mb & ~ma), min_area)
+        parts_before = {(p.zone, p.rule_ids): p for p in before.zone_parts(service)}
+        parts_after = {(p.zone, p.rule_ids): p for p in after.zone_parts(service)}
+        for key in dict.fromkeys(list(parts_before) + list(parts_after)):
+            b, a = parts_before.get(key), parts_after.get(key)
+            if same_grid and (b or a).boundary is None:
+                no_cells = np.zeros(grid.shape, dtype=bool)
+                mb, ma = (b.mask if b else no_cells), (a.mask if a else no_cells)
+                area_before, area_after = mb.sum() * min_area, ma.sum() * min_area
+                if np.array_equal(mb, ma):
+                    added = lifted = empty
+                else:
+                    added = _clean(before.rasters.polygon(ma & ~mb), min_area)
+                    lifted = _clean(before.rasters.polygon(mb & ~ma), min_area)
             else:
-                added = _clean(shapely.difference(ga, gb), min_area)
-                lifted = _clean(shapely.difference(gb, ga), min_area)
+                gb = before.rasters.part_polygon(b, service) if b else empty
+                ga = after.rasters.part_polygon(a, service) if a else empty
+                area_before, area_after = gb.area, ga.area
+                if shapely.equals_exact(ga, gb, tolerance=0.0):  # unchanged (the usual case): no overlay needed
+                    added = lifted = empty
+                else:
+                    added = _clean(shapely.difference(ga, gb), min_area)
+                    lifted = _clean(shapely.difference(gb, ga), min_area)
+            zone, rule_ids = key
             rows.append({"service": service.value, "zone": zone, "rule_ids": rule_ids,
-                         "area_before_km2": gb.area / 1e6, "area_after_km2": ga.area / 1e6,
+                         "area_before_km2": area_before / 1e6, "area_after_km2": area_after / 1e6,
                          "added_km2": added.area / 1e6, "lifted_km2": lifted.area / 1e6})
             for change, geometry in (("added", added), ("lifted", lifted)):
                 if not geometry.is_empty:
@@ -639,13 +646,6 @@ def _zone_diff(before: Assessment, after: Assessment, services) -> tuple[pd.Data
                                      "area_km2": geometry.area / 1e6, "geometry": geometry})
     columns = ["service", "zone", "rule_ids", "area_before_km2", "area_after_km2", "added_km2", "lifted_km2"]
     return pd.DataFrame(rows, columns=columns), features
-
-
-def _union(geometries: gpd.GeoSeries):
-    parts = [g for g in geometries.to_numpy() if g is not None and not g.is_empty]
-    if len(parts) == 1:  # build_zones writes one feature per (zone, rule_ids)
-        return parts[0]
-    return shapely.union_all(parts) if parts else shapely.MultiPolygon()
 
 
 def _clean(geometry, min_area: float):
