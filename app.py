@@ -145,8 +145,8 @@ if scenario is not None:
 
 
 def add_edit(edit) -> None:
+    """Button callback: runs before the rerun the click starts, so that rerun already shows the edit."""
     what_if["edits"].append(edit)
-    st.rerun()
 
 
 def new_site_id() -> str:
@@ -160,12 +160,12 @@ def what_if_buttons(lon: float, lat: float) -> None:
         chosen = st.multiselect(t("scenario_add_services", lang), SERVICES, default=[service],
                                 format_func=lambda s: s.label(lang), key="what_if_services")
         left, right = st.columns(2)
-        if left.button(t("scenario_add", lang), disabled=not chosen):
-            add_edit(AddSite(new_site_id(), lon, lat, tuple(s.value for s in chosen)))
+        left.button(t("scenario_add", lang), disabled=not chosen, on_click=add_edit,
+                    args=(AddSite(new_site_id(), lon, lat, tuple(s.value for s in chosen)),))
         near = nearest_site(shown, lon, lat)
-        if near is not None and right.button(t("scenario_withdraw", lang, name=near["name"],
-                                                distance=near["distance_m"])):
-            add_edit(RemoveSite(near["pharmacy_id"]))
+        if near is not None:
+            right.button(t("scenario_withdraw", lang, name=near["name"], distance=near["distance_m"]),
+                         on_click=add_edit, args=(RemoveSite(near["pharmacy_id"]),))
 
 
 st.title(t("app_title", lang))
@@ -270,12 +270,8 @@ with tab_scenario:
         st.subheader(t("scenario_edits", lang))
         st.dataframe(scenario.describe(), hide_index=True, width="stretch")
         left, right = st.columns(2)
-        if left.button(t("scenario_undo", lang)):
-            what_if["edits"] = what_if["edits"][:-1]
-            st.rerun()
-        if right.button(t("scenario_clear", lang)):
-            what_if["edits"] = []
-            st.rerun()
+        left.button(t("scenario_undo", lang), on_click=lambda: what_if["edits"].pop())
+        right.button(t("scenario_clear", lang), on_click=lambda: what_if["edits"].clear())
         for title, table in (("scenario_summary", change.summary), ("scenario_classes", change.class_changes),
                              ("scenario_requirements", change.requirements), ("scenario_zones", change.zones)):
             st.subheader(t(title, lang))
@@ -292,7 +288,7 @@ with tab_scenario:
                                 format_func=lambda i: f"{names[i]} ({i})")
         if st.form_submit_button(t("scenario_withdraw_pick", lang)) and picked:
             what_if["edits"].extend(RemoveSite(i) for i in picked)
-            st.rerun()
+            st.rerun()  # the form's values are known only now, below the map that should show them
 
 with tab_tables:
     st.subheader(t("requirements_sd", lang))
