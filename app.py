@@ -20,7 +20,7 @@ from planning.demo import load_demo_region
 from planning.errors import PlanningError
 from planning.i18n import t
 from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
-                           use_local_leaflet)
+                           checked_point_group, use_local_leaflet)
 from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
@@ -213,13 +213,18 @@ with tab_map:
         layers = assessment_layers(shown, service=service, lang=lang, layers=tuple(shown_layers))
         if use_scenario:
             layers.append(change.site_changes_group(lang))
+        map_key = f"map-{service.value}-{lang}-{basemap}"
+        # The click that started this rerun is already in the component's state: mark it on this map.
+        previous_click = (st.session_state.get(map_key) or {}).get("last_clicked")
+        if previous_click:
+            layers.append(checked_point_group(previous_click["lng"], previous_click["lat"], lang))
     except PlanningError as exc:
         show_error(exc)
         st.stop()
     st.caption(t("click_hint", lang))
     clicked = st_folium(use_local_leaflet(fmap), feature_group_to_add=layers,
                         layer_control=folium.LayerControl(collapsed=False), height=640, use_container_width=True,
-                        returned_objects=["last_clicked"], key=f"map-{service.value}-{lang}-{basemap}")
+                        returned_objects=["last_clicked"], key=map_key)
     st.caption(t("map_parameters", lang, policy=policy_name, minutes=minutes, speed=speed))
     point = (clicked or {}).get("last_clicked")
     if point:

@@ -224,6 +224,17 @@ def _add_pharmacies(group: folium.FeatureGroup, pharmacies: gpd.GeoDataFrame | d
     ).add_to(group)
 
 
+def checked_point_group(lon: float, lat: float, lang: str = "zh") -> folium.FeatureGroup:
+    """The point a designation check is about (WGS84 degrees) as a ringed marker, so the verdict under
+    the map can be read against its place."""
+    group = folium.FeatureGroup(name=t("check_point", lang))
+    folium.CircleMarker([lat, lon], radius=9, color="#000000", weight=3, fill=True, fill_color="#ffffff",
+                        fill_opacity=0.5, tooltip=f"{t('check_point', lang)}: {lon:.6f}, {lat:.6f}").add_to(group)
+    folium.CircleMarker([lat, lon], radius=2, color="#000000", weight=0, fill=True, fill_color="#000000",
+                        fill_opacity=1).add_to(group)
+    return group
+
+
 def pharmacy_geojson(pharmacies: gpd.GeoDataFrame, lang: str = "zh") -> dict:
     """Pharmacies as GeoJSON points with display properties: name, store type, address, services, colour."""
     order = [Service.DUAL_CHANNEL, Service.CHRONIC_DISEASE, Service.OUTPATIENT_POOLING, Service.PERSONAL_ACCOUNT]

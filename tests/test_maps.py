@@ -20,6 +20,7 @@ from planning.maps import (
     RASTER_PANE,
     assessment_map,
     base_map,
+    checked_point_group,
     mask_image,
     street_layer,
     use_local_leaflet,
@@ -119,3 +120,14 @@ def test_streets_travel_once_as_a_data_script_and_the_export_opens_offline(small
     assert exported.count("data:image/png;base64,") == 3  # walk time, circles, uncovered
     assert f'"pane": "{RASTER_PANE}"' in exported
     assert len(ASSESSMENT_LAYERS) == 8
+
+
+def test_the_checked_point_is_marked_where_it_was_clicked():
+    import folium
+
+    fmap = folium.Map(location=[27.3, 111.6], zoom_start=13)
+    checked_point_group(111.602554, 27.299181, "en").add_to(fmap)
+    html = fmap.get_root().render()
+    # Leaflet takes [lat, lon]: the ring and its centre dot both stand on the clicked point.
+    assert len(re.findall(r"L\.circleMarker\(\s*\[27\.299181, 111\.602554\]", html)) == 2
+    assert "Location checked: 111.602554, 27.299181" in html
