@@ -100,8 +100,13 @@ def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
         body = page.locator("section.main, [data-testid='stMain']").first.inner_text()
         assert any(v in body for v in verdicts), body[-1500:]
         assert "MDJ-2025" in body or "HN-2025" in body or "允许" in body  # verdicts cite their articles
-        page.mouse.move(box["x"] + 5, box["y"] + 5)
-        page.screenshot(path=str(ARTIFACTS / "app-map.png"), full_page=False)
+        # Off every feature inside the map (the top-left corner is outside the region), so the click's
+        # tooltip closes before the screenshot; then the verdict under the map.
+        page.mouse.move(box["x"] + 60, box["y"] + 12, steps=8)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(ARTIFACTS / "app-map.png"))
+        page.get_by_text("核查位置").scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTIFACTS / "app-verdict.png"))
         # What-if: add a pharmacy at the clicked point; the sidebar counts the edit, the map keeps working.
         page.get_by_role("button", name="在此处新增定点药店（情景）").click()
         page.get_by_text("情景：1 项修改").wait_for(timeout=60_000)
