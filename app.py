@@ -149,6 +149,11 @@ def add_edit(edit) -> None:
     what_if["edits"].append(edit)
 
 
+def undo_edit() -> None:
+    if what_if["edits"]:  # a double click must not pop an empty list
+        what_if["edits"].pop()
+
+
 def new_site_id() -> str:
     taken = set(shown.region.pharmacies["pharmacy_id"]) | {e.pharmacy_id for e in edits}
     return next(f"NEW-{n}" for n in range(1, len(taken) + 2) if f"NEW-{n}" not in taken)
@@ -275,7 +280,7 @@ with tab_scenario:
         st.subheader(t("scenario_edits", lang))
         st.dataframe(scenario.describe(), hide_index=True, width="stretch")
         left, right = st.columns(2)
-        left.button(t("scenario_undo", lang), on_click=lambda: what_if["edits"].pop())
+        left.button(t("scenario_undo", lang), on_click=undo_edit)
         right.button(t("scenario_clear", lang), on_click=lambda: what_if["edits"].clear())
         for title, table in (("scenario_summary", change.summary), ("scenario_classes", change.class_changes),
                              ("scenario_requirements", change.requirements), ("scenario_zones", change.zones)):
@@ -287,7 +292,8 @@ with tab_scenario:
         st.download_button(t("download_diff", lang), lambda: json.dumps(change.to_geojson(), ensure_ascii=False),
                            file_name="what_if_changes.geojson", mime="application/geo+json")
     with st.form("withdraw"):
-        pharmacies = shown.region.pharmacies
+        # The scenario's pharmacies even when the map shows the baseline: one cannot withdraw a site twice.
+        pharmacies = (scenario.assess() if scenario is not None else assessment).region.pharmacies
         names = dict(zip(pharmacies["pharmacy_id"], pharmacies["name"]))
         picked = st.multiselect(t("scenario_withdraw_pick", lang), list(names),
                                 format_func=lambda i: f"{names[i]} ({i})")
