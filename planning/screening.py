@@ -153,9 +153,14 @@ def _location_findings(assessment: Assessment, service: Service, snap, sd_row, c
     access = assessment.access[service]
     minutes, site = access.point_minutes(snap)
     minutes, site = float(minutes[0]), int(site[0])
-    nearest = {"nearest_pharmacy_id": str(access.site_ids[site]) if site >= 0 else None,
+    nearest_id = str(access.site_ids[site]) if site >= 0 else None
+    names = assessment._cached("pharmacy_names", lambda: dict(zip(
+        assessment.pharmacies["pharmacy_id"].astype(str), assessment.pharmacies["name"])))
+    nearest = {"nearest_pharmacy_id": nearest_id, "nearest_pharmacy_name": names.get(nearest_id),
                "walk_minutes": round(minutes, 2) if np.isfinite(minutes) else None,
                "budget_minutes": policy.walk_minutes}
+    pharmacy = f"{nearest['nearest_pharmacy_name']}（{nearest_id}）" if nearest["nearest_pharmacy_name"] else nearest_id
+    pharmacy_en = f"{nearest['nearest_pharmacy_name']} ({nearest_id})" if nearest["nearest_pharmacy_name"] else nearest_id
     if not snap.on_network[0]:
         findings.append(_finding("—", "info", f"该点距最近可步行道路 {snap.access_m[0]:.0f} 米，超出吸附距离，请核对坐标（是否为 GCJ-02/BD-09）",
                                  f"the point is {snap.access_m[0]:.0f} m from the nearest walkable street, beyond the "
@@ -163,8 +168,8 @@ def _location_findings(assessment: Assessment, service: Service, snap, sd_row, c
     inside_circle = np.isfinite(minutes) and minutes <= policy.walk_minutes
     if policy.applies("B1") and inside_circle:
         findings.append(_finding("B1", "block",
-                                 f"位于同类型定点药店 {nearest['nearest_pharmacy_id']} 的步行 {minutes:.1f} 分钟范围内（≤{policy.walk_minutes:g} 分钟）",
-                                 f"{minutes:.1f} min walk from same-service pharmacy {nearest['nearest_pharmacy_id']} "
+                                 f"位于同类型定点药店{pharmacy}的步行 {minutes:.1f} 分钟范围内（≤{policy.walk_minutes:g} 分钟）",
+                                 f"{minutes:.1f} min walk from same-service pharmacy {pharmacy_en} "
                                  f"(<= {policy.walk_minutes:g} min circle)", nearest))
     if sd_row is None:
         findings.append(_finding("—", "info", "该点不在任何街道/乡镇范围内", "the point lies outside every sub-district"))

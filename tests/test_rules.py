@@ -127,6 +127,9 @@ def test_b1_inside_a_same_service_circle_is_blocked(base, grid):
     op = check.verdicts[next(s for s in check.verdicts if s.value == OP)]
     b1 = next(f for f in op.findings if f.rule_id == "B1")
     assert b1.numbers["nearest_pharmacy_id"] == "T000" and b1.numbers["walk_minutes"] == pytest.approx(120 / 75, abs=0.01)
+    name = base.region.pharmacies.set_index("pharmacy_id").loc["T000", "name"]
+    assert b1.numbers["nearest_pharmacy_name"] == name  # the planner reads a name, not only an id
+    assert f"{name}（T000）" in b1.message("zh") and f"{name} (T000)" in b1.message("en")
     cd = check.verdicts[next(s for s in check.verdicts if s.value == CD)]
     assert "B1" not in cd.rule_ids  # no chronic-disease pharmacy near: R1 gap makes it a priority
     assert cd.verdict == "priority" and "R1" in cd.rule_ids
