@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from pathlib import Path
 
 import folium
 import streamlit as st
@@ -20,7 +21,7 @@ from planning.demo import load_demo_region
 from planning.errors import PlanningError
 from planning.i18n import t
 from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
-                           checked_point_group, use_local_leaflet)
+                           checked_point_group, serve_scripts_from, use_local_leaflet)
 from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
@@ -31,6 +32,8 @@ st.set_page_config(page_title="医保定点药店规划 / Pharmacy planning", la
 lang = "en" if st.sidebar.radio("语言 / Language", ["中文", "English"], horizontal=True) == "English" else "zh"
 SERVICES = list(Service)
 MIN_MINUTES, MAX_MINUTES = 5, 30  # walk-time slider, minutes
+#: Streamlit serves static/ at /app/static/; generated/ holds the street scripts (serve_scripts_from).
+GENERATED_SCRIPTS, GENERATED_URL = Path(__file__).resolve().parent / "static" / "generated", "/app/static/generated"
 MIN_SPEED, MAX_SPEED = 30.0, 120.0  # walking speed, metres per minute
 
 
@@ -227,7 +230,8 @@ with tab_map:
         show_error(exc)
         st.stop()
     st.caption(t("click_hint", lang))
-    clicked = st_folium(use_local_leaflet(fmap), feature_group_to_add=layers,
+    clicked = st_folium(serve_scripts_from(use_local_leaflet(fmap), GENERATED_SCRIPTS, GENERATED_URL),
+                        feature_group_to_add=layers,
                         layer_control=folium.LayerControl(collapsed=False), height=640, use_container_width=True,
                         returned_objects=["last_clicked"], key=map_key)
     st.caption(t("map_parameters", lang, policy=policy_name, minutes=minutes, speed=speed))

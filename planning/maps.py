@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import json
+import os
 from pathlib import Path
 
 import folium
@@ -75,6 +76,50 @@ def use_local_leaflet(fmap: folium.Map, base_url: str = "/app/static/leaflet") -
                                   for n, url in element.default_js if n == "leaflet" or url.startswith("data:")]
             element.default_css = [(n, f"{base_url}/leaflet.css") for n, _ in element.default_css if n == "leaflet_css"]
     return fmap
+
+
+#: How many published scripts :func:`serve_scripts_from` keeps (one per street network, newest used first).
+PUBLISHED_SCRIPTS_KEPT = 16
+
+
+def serve_scripts_from(fmap: folium.Map, folder: Path, base_url: str) -> folium.Map:
+    """Move the scripts the map carries as ``data:`` URLs (the streets, :class:`StreetLayer`) into files in
+    ``folder``, which the web server publishes at ``base_url``, and point the map at them.
+
+    Why: a Streamlit app sends the whole map to the browser on every rerun, so the demo's 1.8 MB street
+    script crossed the network at each slider move or click (2.1 MB per rerun measured); as a file it
+    crosses once and the browser keeps it. Files are named by content (the layer's hashed name), written
+    once, and the oldest beyond :data:`PUBLISHED_SCRIPTS_KEPT` are removed. When ``folder`` cannot be
+    written, the ``data:`` URLs stay and the map works as before.
+    """
+    stack = [fmap]
+    while stack:
+        element = stack.pop()
+        stack.extend(getattr(element, "_children", {}).values())
+        scripts = getattr(element, "default_js", None)
+        if scripts and any(url.startswith("data:") for _, url in scripts):
+            element.default_js = [(name, _publish(name, url, Path(folder), base_url) if url.startswith("data:") else url)
+                                  for name, url in scripts]
+    return fmap
+
+
+def _publish(name: str, data_url: str, folder: Path, base_url: str) -> str:
+    """The URL of ``data_url``'s script written to ``folder/<name>.js``, or ``data_url`` if it cannot be written."""
+    path = folder / f"{name}.js"
+    try:
+        if path.exists():
+            path.touch()  # recently used: kept by the pruning below
+        else:
+            folder.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.partial")
+            partial.write_bytes(base64.b64decode(data_url.split(",", 1)[1]))
+            partial.replace(path)  # atomic: a browser never reads half a script
+            published = sorted(folder.glob("*.js"), key=lambda f: f.stat().st_mtime, reverse=True)
+            for old in published[PUBLISHED_SCRIPTS_KEPT:]:
+                old.unlink(missing_ok=True)
+    except OSError:
+        return data_url
+    return f"{base_url}/{path.name}"
 
 
 def _geojson(layer: gpd.GeoDataFrame) -> dict:
@@ -169,7 +214,8 @@ class StreetLayer(JSCSSMixin, folium.map.Layer):
     Why: folium turns every rendered script into a Jinja template, and streamlit-folium renders the map
     on every rerun, so 1.3 MB of inline demo streets cost 0.3 s per rerun. The data URL is built once per
     network; the component loads its scripts only when the map is first drawn, and the HTML export
-    embeds it like any other script, so the layer still works offline.
+    embeds it like any other script, so the layer still works offline. The app goes one step further
+    and publishes the script as a file (:func:`serve_scripts_from`), so reruns do not carry it at all.
     """
 
     _template = Template("""

@@ -65,10 +65,12 @@ def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
     playwright = pytest.importorskip("playwright.sync_api")
     ARTIFACTS.mkdir(exist_ok=True)
     outside_requests: list[str] = []
+    local_requests: list[str] = []
 
     def only_loopback(route):
         host = urlparse(route.request.url).hostname
         if host in ("127.0.0.1", "localhost"):
+            local_requests.append(urlparse(route.request.url).path)
             route.continue_()
         else:
             outside_requests.append(route.request.url)
@@ -115,3 +117,5 @@ def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
         browser.close()
     assert map_seconds < 90
     assert outside_requests == []  # the map needed nothing from the internet
+    # The streets came once as a file the app serves, not inside every rerun's map.
+    assert any(path.startswith("/app/static/generated/plannerStreets") for path in local_requests), local_requests

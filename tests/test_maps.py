@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import re
 
 import numpy as np
@@ -15,6 +16,7 @@ from PIL import Image
 from pyproj import Transformer
 
 from planning.assess import assess
+from planning import maps
 from planning.maps import (
     ASSESSMENT_LAYERS,
     RASTER_PANE,
@@ -22,6 +24,7 @@ from planning.maps import (
     base_map,
     checked_point_group,
     mask_image,
+    serve_scripts_from,
     street_layer,
     use_local_leaflet,
     walk_time_image,
@@ -131,3 +134,46 @@ def test_the_checked_point_is_marked_where_it_was_clicked():
     # Leaflet takes [lat, lon]: the ring and its centre dot both stand on the clicked point.
     assert len(re.findall(r"L\.circleMarker\(\s*\[27\.299181, 111\.602554\]", html)) == 2
     assert "Location checked: 111.602554, 27.299181" in html
+
+
+def test_the_app_serves_the_street_script_as_a_file_written_once(small, tmp_path, monkeypatch):
+    def street_map():
+        return use_local_leaflet(base_map(small.region, service=POOLING, network=small.network))
+
+    data_url = next(url for _, url in _scripts(street_map()) if url.startswith("data:"))
+    folder = tmp_path / "generated"
+    html = serve_scripts_from(street_map(), folder, "/app/static/generated").get_root().render()
+    assert "data:text/javascript" not in html  # the page carries a short URL, not the streets
+    (published,) = folder.glob("*.js")
+    assert f'<script src="/app/static/generated/{published.name}"></script>' in html
+    assert published.read_bytes() == base64.b64decode(data_url.split(",", 1)[1])  # the very same script
+    assert re.fullmatch(r"plannerStreets[0-9a-f]{12}\.js", published.name)  # named by content
+
+    # Later reruns find the file and leave it alone (only its time is touched, for pruning).
+    published.write_bytes(b"kept")
+    serve_scripts_from(street_map(), folder, "/app/static/generated")
+    assert published.read_bytes() == b"kept"
+
+    # Only the newest PUBLISHED_SCRIPTS_KEPT files stay when a new one is written.
+    monkeypatch.setattr(maps, "PUBLISHED_SCRIPTS_KEPT", 2)
+    for i, name in enumerate(["old1.js", "old2.js"]):
+        (folder / name).write_text("x")
+        os.utime(folder / name, (1_000 + i, 1_000 + i))
+    published.unlink()
+    serve_scripts_from(street_map(), folder, "/app/static/generated")
+    assert sorted(f.name for f in folder.glob("*.js")) == sorted([published.name, "old2.js"])
+
+    # A folder that cannot be written: the map keeps its data: URL and still works.
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    html = serve_scripts_from(street_map(), blocked / "generated", "/x").get_root().render()
+    assert data_url in html
+
+
+def _scripts(fmap) -> list[tuple[str, str]]:
+    found, stack = [], [fmap]
+    while stack:
+        element = stack.pop()
+        stack.extend(getattr(element, "_children", {}).values())
+        found += getattr(element, "default_js", [])
+    return found
