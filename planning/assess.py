@@ -267,25 +267,31 @@ def service_sites(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, service: S
     return snap, holders["pharmacy_id"].to_numpy()
 
 
-def classify(per_10k: float, covered_share: float, count: int, thresholds) -> tuple[str, str, str]:
-    """Class of one area, the measure that decided it and a short English reason.
+def classify(per_10k: float, covered_share: float, count: int, thresholds) -> tuple[str, str, str, str]:
+    """Class of one area, the measure that decided it, and a short reason in English and in Chinese.
 
     Order: blank (no site and almost nobody covered) -> saturated (dense and nearly all covered) ->
     underserved (sparse or too few covered) -> balanced.
     """
-    if count == 0 and covered_share < thresholds.blank_max_covered_share:
+    t = thresholds
+    if count == 0 and covered_share < t.blank_max_covered_share:
         return "blank", "covered_share", (
-            f"no pharmacy of this service and {covered_share:.0%} covered < {thresholds.blank_max_covered_share:.0%}")
-    if per_10k >= thresholds.saturated_per_10k and covered_share >= thresholds.saturated_min_covered_share:
+            f"no pharmacy of this service and {covered_share:.0%} covered < {t.blank_max_covered_share:.0%}"), (
+            f"无该业务药店，且时限内覆盖率 {covered_share:.0%} < {t.blank_max_covered_share:.0%}")
+    if per_10k >= t.saturated_per_10k and covered_share >= t.saturated_min_covered_share:
         return "saturated", "per_10k", (
-            f"{per_10k:.2f} per 10,000 >= {thresholds.saturated_per_10k:g} and {covered_share:.0%} covered")
-    if per_10k < thresholds.underserved_per_10k:
-        return "underserved", "per_10k", f"{per_10k:.2f} per 10,000 < {thresholds.underserved_per_10k:g}"
-    if covered_share < thresholds.underserved_min_covered_share:
+            f"{per_10k:.2f} per 10,000 >= {t.saturated_per_10k:g} and {covered_share:.0%} covered"), (
+            f"每万人 {per_10k:.2f} 家 ≥ {t.saturated_per_10k:g}，且时限内覆盖率 {covered_share:.0%}")
+    if per_10k < t.underserved_per_10k:
+        return "underserved", "per_10k", f"{per_10k:.2f} per 10,000 < {t.underserved_per_10k:g}", (
+            f"每万人 {per_10k:.2f} 家 < {t.underserved_per_10k:g}")
+    if covered_share < t.underserved_min_covered_share:
         return "underserved", "covered_share", (
-            f"{covered_share:.0%} covered < {thresholds.underserved_min_covered_share:.0%}")
+            f"{covered_share:.0%} covered < {t.underserved_min_covered_share:.0%}"), (
+            f"时限内覆盖率 {covered_share:.0%} < {t.underserved_min_covered_share:.0%}")
     return "balanced", "per_10k", (
-        f"{per_10k:.2f} per 10,000 within [{thresholds.underserved_per_10k:g}, {thresholds.saturated_per_10k:g})")
+        f"{per_10k:.2f} per 10,000 within [{t.underserved_per_10k:g}, {t.saturated_per_10k:g})"), (
+        f"每万人 {per_10k:.2f} 家，介于 [{t.underserved_per_10k:g}, {t.saturated_per_10k:g})")
 
 
 def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd.DataFrame,
@@ -315,10 +321,13 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
                 "street_km": float(cov["street_km"]),
             }
             if service in CLASSIFIED_SERVICES and policy.applies("S"):
-                cls, measure, reason = classify(per_10k, row["covered_share"], count, policy.thresholds[service])
-                row.update({"class": cls, "class_measure": measure, "class_reason": reason, "class_rule": "S"})
+                cls, measure, reason, reason_zh = classify(per_10k, row["covered_share"], count,
+                                                           policy.thresholds[service])
+                row.update({"class": cls, "class_measure": measure, "class_reason": reason,
+                            "class_reason_zh": reason_zh, "class_rule": "S"})
             else:
-                row.update({"class": None, "class_measure": None, "class_reason": None, "class_rule": None})
+                row.update({"class": None, "class_measure": None, "class_reason": None, "class_reason_zh": None,
+                            "class_rule": None})
             if policy.applies("R1") and street and service in (Service.OUTPATIENT_POOLING, Service.CHRONIC_DISEASE):
                 row["r1_ok"] = service not in r1_missing
                 row["r1_shortfall"] = 0 if row["r1_ok"] else 1
@@ -358,10 +367,11 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
                    "population": int(population), "pharmacies": int(count), "per_10k": per_10k,
                    "covered_share": share, "fund_b3": b3, "fund_b4": b4}
             if service in CLASSIFIED_SERVICES and policy.applies("S"):
-                cls, measure, reason = classify(per_10k, share, count, policy.thresholds[service])
-                row.update({"class": cls, "class_measure": measure, "class_reason": reason})
+                cls, measure, reason, reason_zh = classify(per_10k, share, count, policy.thresholds[service])
+                row.update({"class": cls, "class_measure": measure, "class_reason": reason,
+                            "class_reason_zh": reason_zh})
             else:
-                row.update({"class": None, "class_measure": None, "class_reason": None})
+                row.update({"class": None, "class_measure": None, "class_reason": None, "class_reason_zh": None})
             if policy.applies("R2") and service is Service.DUAL_CHANNEL:
                 row["r2_ok"] = count >= 1
                 row["r2_shortfall"] = 0 if count >= 1 else 1

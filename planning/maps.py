@@ -353,8 +353,9 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
 
     table = assessment.subdistricts[assessment.subdistricts["service"] == service.value]
     if "classes" in wanted and table["class"].notna().any():
-        columns = ["name", "code", "class", "class_reason", "per_10k", "covered_share", "rule_ids", "geometry"]
-        shown = _for_display(table[columns], tolerance_deg=2e-5)
+        reason = "class_reason_zh" if lang == "zh" else "class_reason"
+        columns = ["name", "code", "class", reason, "per_10k", "covered_share", "rule_ids", "geometry"]
+        shown = _for_display(table[columns], tolerance_deg=2e-5).rename(columns={reason: "class_reason"})
         shown["class_label"] = shown["class"].map(lambda c: CLASS_LABELS[c][0 if lang == "zh" else 1] if c else "")
         shown["covered_share"] = shown["covered_share"].map(lambda v: f"{v:.0%}")
         shown["per_10k"] = shown["per_10k"].map(lambda v: f"{v:.2f}")

@@ -83,8 +83,11 @@ class AddSite:
             raise ParameterError(f"新增站点 {self.pharmacy_id} 的经纬度无效",
                                  f"site {self.pharmacy_id}: invalid lon/lat")
 
-    def describe(self) -> str:
-        return f"add {self.pharmacy_id} ({', '.join(self.services)}) at {self.lon:.5f}, {self.lat:.5f}"
+    def describe(self, lang: str = "zh") -> str:
+        services = _service_words(self.services, lang)
+        if lang == "zh":
+            return f"在 {self.lon:.5f}, {self.lat:.5f} 新增 {self.pharmacy_id}（{services}）"
+        return f"add {self.pharmacy_id} ({services}) at {self.lon:.5f}, {self.lat:.5f}"
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,8 @@ class RemoveSite:
 
     pharmacy_id: str
 
-    def describe(self) -> str:
-        return f"remove {self.pharmacy_id}"
+    def describe(self, lang: str = "zh") -> str:
+        return f"撤销 {self.pharmacy_id}" if lang == "zh" else f"remove {self.pharmacy_id}"
 
 
 @dataclass(frozen=True)
@@ -107,8 +110,11 @@ class ChangeServices:
     def __post_init__(self):
         object.__setattr__(self, "services", _services(self.services))
 
-    def describe(self) -> str:
-        return f"{self.pharmacy_id} holds {', '.join(self.services) or 'no service'}"
+    def describe(self, lang: str = "zh") -> str:
+        services = _service_words(self.services, lang)
+        if lang == "zh":
+            return f"{self.pharmacy_id} 开通：{services or '无业务'}"
+        return f"{self.pharmacy_id} holds {services or 'no service'}"
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,10 @@ class ScalePopulation:
             codes = (self.subdistrict_codes,) if isinstance(self.subdistrict_codes, str) else self.subdistrict_codes
             object.__setattr__(self, "subdistrict_codes", tuple(str(c) for c in codes))
 
-    def describe(self) -> str:
+    def describe(self, lang: str = "zh") -> str:
+        if lang == "zh":
+            where = "全部街道/乡镇" if self.subdistrict_codes is None else "、".join(self.subdistrict_codes)
+            return f"{where}人口 × {self.factor:g}"
         where = "all sub-districts" if self.subdistrict_codes is None else ", ".join(self.subdistrict_codes)
         return f"population x {self.factor:g} in {where}"
 
@@ -144,7 +153,9 @@ class SetPopulation:
             raise ParameterError("人口必须是非负整数", "persons must be a whole number >= 0")
         object.__setattr__(self, "persons", int(self.persons))
 
-    def describe(self) -> str:
+    def describe(self, lang: str = "zh") -> str:
+        if lang == "zh":
+            return f"{self.code} 人口设为 {self.persons:,}"
         return f"population of {self.code} = {self.persons:,}"
 
 
@@ -166,8 +177,12 @@ class ChangePolicy:
     def as_dict(self) -> dict[str, Any]:
         return dict(self.changes)
 
-    def describe(self) -> str:
-        return "policy: " + ", ".join(f"{k}={v!r}" for k, v in self.changes)
+    def describe(self, lang: str = "zh") -> str:
+        return ("政策参数：" if lang == "zh" else "policy: ") + ", ".join(f"{k}={v!r}" for k, v in self.changes)
+
+
+def _service_words(services: tuple[str, ...], lang: str) -> str:
+    return ("、" if lang == "zh" else ", ").join(Service(s).label(lang) for s in services)
 
 
 Edit = AddSite | RemoveSite | ChangeServices | ScalePopulation | SetPopulation | ChangePolicy
@@ -245,10 +260,10 @@ class Scenario:
                 raise ParameterError(f"不支持的编辑：{edit!r}", f"unsupported edit {edit!r}")
         self.policy()  # validates every policy change
 
-    def describe(self) -> pd.DataFrame:
-        """One row per edit: its position, kind and a short English description."""
+    def describe(self, lang: str = "zh") -> pd.DataFrame:
+        """One row per edit: its position, kind (the edit's class name) and a short description in ``lang``."""
         return pd.DataFrame({"edit": range(1, len(self.edits) + 1), "kind": [type(e).__name__ for e in self.edits],
-                             "description": [e.describe() for e in self.edits]})
+                             "description": [e.describe(lang) for e in self.edits]})
 
     # ------------------------------------------------------------------ derived inputs
     def policy(self) -> Policy:

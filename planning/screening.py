@@ -180,7 +180,7 @@ def _location_findings(assessment: Assessment, service: Service, snap, sd_row, c
                    "per_10k": round(float(row["per_10k"]), 3), "covered_share": round(float(row["covered_share"]), 4)}
         if policy.applies("B2") and "saturated" in (row["class"], overall["class"]):
             which = row if row["class"] == "saturated" else overall
-            findings.append(_finding("B2", "block", f"{sd_row['name']}为相对饱和区域（{which['class_reason']}）",
+            findings.append(_finding("B2", "block", f"{sd_row['name']}为相对饱和区域（{which['class_reason_zh']}）",
                                      f"{sd_row['name']} is saturated ({which['class_reason']})", numbers))
         if policy.applies("R3") and row["class"] in ("blank", "underserved") and not inside_circle:
             findings.append(_finding("R3", "priority",

@@ -139,6 +139,8 @@ def test_b2_saturated_area_blocks(base, grid):
     check = check_location(base, *lonlat(grid, 30, 5), [PA])
     verdict = next(iter(check.verdicts.values()))
     assert "B2" in verdict.rule_ids and verdict.verdict == "blocked"
+    b2 = next(f for f in verdict.findings if f.rule_id == "B2")
+    assert "每万人" in b2.message("zh") and "per 10,000" in b2.message("en")  # the reason in the reader's language
 
 
 def test_b4_balance_only_county_meets_a_gap_as_review(base, grid):
