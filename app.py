@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from planning import report
-from planning.assess import CLASS_LABELS, assess
+from planning.assess import assess
 from planning.demo import load_demo_region
 from planning.errors import PlanningError
 from planning.i18n import t
@@ -25,6 +25,7 @@ from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, DEFAULT_LAYERS, add_base
 from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
+from planning.present import for_people
 from planning.scenario import AddSite, RemoveSite, Scenario, nearest_site
 from planning.screening import Applicant, check_location
 
@@ -282,7 +283,7 @@ with tab_scenario:
         st.info(t("scenario_empty", lang))
     else:
         st.subheader(t("scenario_edits", lang))
-        st.dataframe(scenario.describe(), hide_index=True, width="stretch")
+        st.dataframe(for_people(scenario.describe(lang), lang), hide_index=True, width="stretch")
         left, right = st.columns(2)
         left.button(t("scenario_undo", lang), on_click=undo_edit)
         right.button(t("scenario_clear", lang), on_click=lambda: what_if["edits"].clear())
@@ -290,7 +291,7 @@ with tab_scenario:
                              ("scenario_requirements", change.requirements), ("scenario_zones", change.zones)):
             st.subheader(t(title, lang))
             if len(table):
-                st.dataframe(table, hide_index=True, width="stretch")
+                st.dataframe(for_people(table, lang), hide_index=True, width="stretch")
             else:
                 st.caption(t("scenario_no_change", lang))
         st.download_button(t("download_diff", lang), lambda: json.dumps(change.to_geojson(), ensure_ascii=False),
@@ -307,15 +308,14 @@ with tab_scenario:
 
 with tab_tables:
     st.subheader(t("requirements_sd", lang))
-    table = assessment.subdistricts[assessment.subdistricts["service"] == service.value].drop(columns="geometry")
-    table = table.assign(**{"class": table["class"].map(lambda c: CLASS_LABELS[c][0 if lang == "zh" else 1] if c else "")})
-    st.dataframe(table, hide_index=True, width="stretch")
+    table = assessment.subdistricts[assessment.subdistricts["service"] == service.value]
+    st.dataframe(for_people(table, lang), hide_index=True, width="stretch")
     st.subheader(t("requirements_county", lang))
-    counties = assessment.counties[assessment.counties["service"] == service.value].drop(columns="geometry")
-    st.dataframe(counties, hide_index=True, width="stretch")
+    counties = assessment.counties[assessment.counties["service"] == service.value]
+    st.dataframe(for_people(counties, lang), hide_index=True, width="stretch")
     st.subheader(t("rejected_rows", lang))
     if len(region.rejected):
-        st.dataframe(region.rejected, hide_index=True, width="stretch")
+        st.dataframe(for_people(region.rejected, lang), hide_index=True, width="stretch")
     else:
         st.caption(t("no_rejected", lang))
 

@@ -35,8 +35,10 @@ def test_changing_the_minutes_recomputes_the_tables(app):
     app.sidebar.slider[0].set_value(8).run()
     assert not app.exception
     after = app.dataframe[0].value
-    assert (after["covered_share"] <= before["covered_share"] + 1e-12).all()
-    assert (after["covered_share"] < before["covered_share"]).any()
+    share = "时限内覆盖率（%）"  # tables are shown for people: Chinese headers, shares in percent
+    assert (after[share] <= before[share]).all()
+    assert (after[share] < before[share]).any()
+    assert before["分类"].isin(["相对饱和", "均衡", "相对不足", "空白"]).all()
 
 
 def test_designation_check_form_gives_verdict_rules_and_applicant(app):
@@ -99,11 +101,11 @@ def test_what_if_withdrawing_a_countys_only_dual_channel_pharmacy_breaks_r2_and_
     assert not app.exception, app.exception
     assert any(c.value == "情景：1 项修改" for c in app.sidebar.caption)
     assert app.sidebar.toggle[0].value  # the map and the checks follow the what-if
-    requirements = next(t for t in app.dataframe if "rule" in t.value.columns).value
-    broken = requirements[(requirements["rule"] == "R2") & (requirements["code"] == county)]
-    assert broken["change"].tolist() == ["broken"], requirements
-    edits = next(t for t in app.dataframe if "description" in t.value.columns).value
-    assert edits["description"].tolist() == [f"remove {dual['pharmacy_id'].iloc[0]}"]
+    requirements = next(t for t in app.dataframe if "层级" in t.value.columns).value
+    broken = requirements[(requirements["规则"] == "R2") & (requirements["代码"] == county)]
+    assert broken["变化"].tolist() == ["变为不满足"], requirements
+    edits = next(t for t in app.dataframe if "内容" in t.value.columns).value
+    assert edits["内容"].tolist() == [f"撤销 {dual['pharmacy_id'].iloc[0]}"]
     next(b for b in app.button if b.label == "撤销上一步").click().run()
     assert not app.exception
     assert any("尚无情景修改" in i.value for i in app.info)
