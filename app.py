@@ -33,9 +33,9 @@ st.set_page_config(page_title="医保定点药店规划 / Pharmacy planning", la
 lang = "en" if st.sidebar.radio("语言 / Language", ["中文", "English"], horizontal=True) == "English" else "zh"
 SERVICES = list(Service)
 MIN_MINUTES, MAX_MINUTES = 5, 30  # walk-time slider, minutes
+MIN_SPEED, MAX_SPEED = 30.0, 120.0  # walking speed, metres per minute
 #: Streamlit serves static/ at /app/static/; generated/ holds the street scripts (serve_scripts_from).
 GENERATED_SCRIPTS, GENERATED_URL = Path(__file__).resolve().parent / "static" / "generated", "/app/static/generated"
-MIN_SPEED, MAX_SPEED = 30.0, 120.0  # walking speed, metres per minute
 
 
 # ----------------------------------------------------------------------------- cached library calls
