@@ -1,4 +1,5 @@
-"""Shared fixtures: where the real OSM extracts live, and a private network cache per test session."""
+"""Shared fixtures: where the real OSM extracts live, a private network cache per test session, and the
+demo assessment (made once per session: assessments are immutable, and scenarios never touch their baseline)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,14 @@ def osm_path():
         return path
 
     return find
+
+
+@pytest.fixture(scope="session")
+def demo(_private_network_cache):
+    """The demo region assessed under the default policy (network loaded through the private cache)."""
+    from planning.assess import assess
+    from planning.demo import load_demo_region
+    from planning.network import load_network
+
+    region = load_demo_region()
+    return assess(region, load_network(region.network_path))

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import shapely
 
-from planning.assess import assess
-from planning.demo import CUTOFF_POINT, CUTOFF_POLYGON, PLANTED, load_demo_region
+from planning.demo import CUTOFF_POINT, CUTOFF_POLYGON, PLANTED
 from planning.model import Service
-from planning.network import load_network
 from planning.screening import check_location
-
-
-@pytest.fixture(scope="module")
-def demo():
-    region = load_demo_region()
-    network = load_network(region.network_path)
-    return assess(region, network)
 
 
 def test_network_is_organic_and_large(demo):

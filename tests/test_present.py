@@ -11,20 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from planning.assess import assess
-from planning.demo import load_demo_region
-from planning.network import load_network
 from planning.present import column_label, for_people
 from planning.scenario import AddSite, ChangePolicy, ChangeServices, RemoveSite, ScalePopulation, Scenario, SetPopulation
 
 POOLING = "outpatient_pooling"
 SNAKE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)+$")  # a machine name such as covered_share_before
-
-
-@pytest.fixture(scope="module")
-def demo():
-    region = load_demo_region()
-    return assess(region, load_network(region.network_path))
 
 
 @pytest.fixture(scope="module")

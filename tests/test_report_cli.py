@@ -15,17 +15,9 @@ import pytest
 import rasterio
 
 from planning import report
-from planning.assess import assess
-from planning.demo import PLANTED, load_demo_region
-from planning.network import load_network
+from planning.demo import PLANTED
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def demo():
-    region = load_demo_region()
-    return assess(region, load_network(region.network_path))
 
 
 def test_gap_report_validates_and_round_trips(demo, tmp_path):

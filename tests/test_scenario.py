@@ -13,10 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planning.assess import assess
-from planning.demo import PLANTED, load_demo_region
+from planning.demo import PLANTED
 from planning.errors import ParameterError
 from planning.model import Service
-from planning.network import load_network
 from planning.scenario import (
     AddSite,
     ChangePolicy,
@@ -29,13 +28,6 @@ from planning.siting import pairs_within, redundancy
 from planning.synthetic import street_grid, synthetic_region
 
 POOLING = Service.OUTPATIENT_POOLING
-
-
-@pytest.fixture(scope="module")
-def demo():
-    region = load_demo_region()
-    network = load_network(region.network_path)
-    return assess(region, network)
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,10 @@ import pytest
 
 from planning.access import service_access
 from planning.assess import assess
-from planning.demo import PLANTED, load_demo_region
+from planning.demo import PLANTED
 from planning.errors import ParameterError
 from planning.model import Service
-from planning.network import Snap, WalkNetwork, load_network
+from planning.network import Snap, WalkNetwork
 from planning.policy import load_policy
 from planning.scenario import Scenario
 from planning.screening import check_location
@@ -32,12 +32,6 @@ from planning.synthetic import street_grid, synthetic_region
 POOLING = Service.OUTPATIENT_POOLING
 CHRONIC = Service.CHRONIC_DISEASE
 BOUND = 1 - 1 / math.e
-
-
-@pytest.fixture(scope="module")
-def demo():
-    region = load_demo_region()
-    return assess(region, load_network(region.network_path))
 
 
 @pytest.fixture(scope="module")
