@@ -20,7 +20,7 @@ from rasterio import warp
 from scipy import ndimage
 
 from planning.i18n import t
-from planning.model import Region, Service
+from planning.model import Region, Service, service_labels
 from planning.network import WalkNetwork
 
 #: One colour per service, used for markers and legends (colour-blind-safe Okabe-Ito palette).
@@ -284,13 +284,12 @@ def checked_point_group(lon: float, lat: float, lang: str = "zh") -> folium.Feat
 def pharmacy_geojson(pharmacies: gpd.GeoDataFrame, lang: str = "zh") -> dict:
     """Pharmacies as GeoJSON points with display properties: name, store type, address, services, colour."""
     order = [Service.DUAL_CHANNEL, Service.CHRONIC_DISEASE, Service.OUTPATIENT_POOLING, Service.PERSONAL_ACCOUNT]
-    separator = "、" if lang == "zh" else ", "
     held = [[s for s in order if getattr(row, s.value)] for row in pharmacies.itertuples()]
     layer = gpd.GeoDataFrame({
         "name": pharmacies["name"].to_numpy(),
         "store": [t("chain", lang) if chain else t("single", lang) for chain in pharmacies["chain"]],
         "address": pharmacies["address"].to_numpy(),
-        "services": [separator.join(s.label(lang) for s in h) for h in held],
+        "services": [service_labels(h, lang) for h in held],
         "colour": [SERVICE_COLOURS[h[0]] if h else "#000000" for h in held],
     }, geometry=pharmacies.geometry.to_numpy(), crs=pharmacies.crs)
     return _geojson(layer)

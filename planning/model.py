@@ -60,6 +60,11 @@ class Service(str, enum.Enum):
         return self.label_zh if lang == "zh" else self.label_en
 
 
+def service_labels(services, lang: str = "zh") -> str:
+    """Several services (members or values) in words, as a list is written in ``lang``: 门诊统筹、门诊慢特病."""
+    return ("、" if lang == "zh" else ", ").join(Service(s).label(lang) for s in services)
+
+
 _SERVICE_LABELS = {
     Service.PERSONAL_ACCOUNT: ("个人账户", "personal account"),
     Service.OUTPATIENT_POOLING: ("门诊统筹", "outpatient pooling"),

@@ -13,7 +13,7 @@ import pandas as pd
 
 from planning.assess import CLASS_LABELS
 from planning.i18n import t
-from planning.model import Service
+from planning.model import Service, service_labels
 
 #: Header of each known column, (Chinese, English). Columns ending in ``_before`` / ``_after`` /
 #: ``_delta`` take their stem's header and a suffix; unknown columns keep their name.
@@ -103,6 +103,7 @@ VALUE_LABELS: dict[str, tuple[str, str]] = {
     "ChangePolicy": ("调整政策参数", "change policy"),
 }
 
+_SERVICE_VALUES = {s.value for s in Service}
 _PERSONS = {"population", "covered", "uncovered", "placed", "r3_uncovered", "residents_per_pharmacy"}
 _COUNTS = {"pharmacies", "r1_shortfall", "r2_shortfall", "r1_failing", "r2_failing", "row", "edit"}
 _SHARES = {"covered_share"}
@@ -174,9 +175,7 @@ def _yes_no(value, lang: str) -> str:
 
 
 def _service_words(value, lang: str):
-    """One service value, or several separated by commas, in words."""
-    if not isinstance(value, str) or not value:
+    """One service value, or several separated by commas, in words (anything else unchanged)."""
+    if not isinstance(value, str) or not value or not set(value.split(",")) <= _SERVICE_VALUES:
         return value
-    known = {s.value: s for s in Service}
-    parts = [known[p].label(lang) if p in known else p for p in value.split(",")]
-    return ("、" if lang == "zh" else ", ").join(parts)
+    return service_labels(value.split(","), lang)

@@ -41,7 +41,7 @@ import shapely
 from planning.assess import Assessment, assess
 from planning.coverage import Residents
 from planning.errors import ParameterError
-from planning.model import SERVICE_COLUMNS, WGS84, Region, Service, validate_region
+from planning.model import SERVICE_COLUMNS, WGS84, Region, Service, service_labels, validate_region
 from planning.policy import Policy
 
 # ====================================================================== edit records
@@ -84,7 +84,7 @@ class AddSite:
                                  f"site {self.pharmacy_id}: invalid lon/lat")
 
     def describe(self, lang: str = "zh") -> str:
-        services = _service_words(self.services, lang)
+        services = service_labels(self.services, lang)
         if lang == "zh":
             return f"在 {self.lon:.5f}, {self.lat:.5f} 新增 {self.pharmacy_id}（{services}）"
         return f"add {self.pharmacy_id} ({services}) at {self.lon:.5f}, {self.lat:.5f}"
@@ -111,7 +111,7 @@ class ChangeServices:
         object.__setattr__(self, "services", _services(self.services))
 
     def describe(self, lang: str = "zh") -> str:
-        services = _service_words(self.services, lang)
+        services = service_labels(self.services, lang)
         if lang == "zh":
             return f"{self.pharmacy_id} 开通：{services or '无业务'}"
         return f"{self.pharmacy_id} holds {services or 'no service'}"
@@ -179,10 +179,6 @@ class ChangePolicy:
 
     def describe(self, lang: str = "zh") -> str:
         return ("政策参数：" if lang == "zh" else "policy: ") + ", ".join(f"{k}={v!r}" for k, v in self.changes)
-
-
-def _service_words(services: tuple[str, ...], lang: str) -> str:
-    return ("、" if lang == "zh" else ", ").join(Service(s).label(lang) for s in services)
 
 
 Edit = AddSite | RemoveSite | ChangeServices | ScalePopulation | SetPopulation | ChangePolicy
