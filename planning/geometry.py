@@ -1,0 +1,72 @@
+"""Small geometry operations shared by several modules: polygon parts, the polygon holding a point, unions.
+
+Coordinates are whatever CRS the caller's geometries share; nothing here reprojects.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+
+def polygonal_parts(geometry, *, min_area: float = 0.0) -> shapely.MultiPolygon:
+    """The polygons of ``geometry`` (nested collections included) of at least ``min_area`` (square units
+    of its CRS) as one MultiPolygon: drops the stray lines and points an overlay or repair leaves."""
+    polygons: list[shapely.Polygon] = []
+
+    def collect(part) -> None:
+        if part.geom_type == "Polygon":
+            if not part.is_empty and part.area >= min_area:
+                polygons.append(part)
+        elif part.geom_type in ("MultiPolygon", "GeometryCollection"):
+            for inner in shapely.get_parts(part):
+                collect(inner)
+
+    if geometry is not None:
+        for part in shapely.get_parts(geometry):
+            collect(part)
+    return shapely.MultiPolygon(polygons)
+
+
+_FEW_POLYGONS = 64
+
+
+def first_containing(polygons, points) -> np.ndarray:
+    """Row position of the first polygon (in ``polygons``' order) holding each point (boundary included);
+    -1 where none does. ``polygons``: a GeoSeries / GeoDataFrame / array of geometries (None or empty
+    allowed); ``points``: an (n, 2) array of coordinates or shapely points, in the polygons' CRS.
+
+    Each polygon tests only the points inside its bounding box, with
+    ``shapely.intersects_xy`` on the prepared polygon (no Point objects for coordinate input).
+    """
+    if isinstance(polygons, gpd.GeoDataFrame):
+        polygons = polygons.geometry
+    polygons = np.asarray(polygons.to_numpy() if hasattr(polygons, "to_numpy") else polygons, dtype=object)
+    points = np.asarray(points)
+    xy = shapely.get_coordinates(points) if points.dtype == object else points.reshape(-1, 2).astype(float)
+    found = np.full(len(xy), -1, dtype=np.int64)
+    if len(xy) == 0:
+        return found
+    few = len(polygons) <= _FEW_POLYGONS  # a sort pays off only when many polygons each test a few points
+    order = None if few else np.argsort(xy[:, 0], kind="stable")
+    xs = None if few else xy[order, 0]
+    for i, polygon in enumerate(polygons):
+        if polygon is None or polygon.is_empty:
+            continue
+        x0, y0, x1, y1 = polygon.bounds
+        if few:
+            span = np.flatnonzero((found < 0) & (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1))
+        else:
+            span = order[np.searchsorted(xs, x0, side="left"):np.searchsorted(xs, x1, side="right")]
+            span = span[(found[span] < 0) & (xy[span, 1] >= y0) & (xy[span, 1] <= y1)]
+        if len(span):
+            shapely.prepare(polygon)
+            found[span[shapely.intersects_xy(polygon, xy[span, 0], xy[span, 1])]] = i
+    return found
+
+
+def union_of(geometry: gpd.GeoSeries, codes) -> shapely.MultiPolygon:
+    """The union of the geometries indexed by ``codes`` (an empty MultiPolygon for no code)."""
+    codes = list(codes)
+    return shapely.union_all(geometry.reindex(codes).to_numpy()) if codes else shapely.MultiPolygon()

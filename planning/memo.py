@@ -1,0 +1,48 @@
+"""Memo: values derived from one immutable owner, built on first request and kept with it.
+
+An :class:`~planning.assess.Assessment` or a :class:`~planning.network.WalkNetwork` is frozen, but some of
+what is derived from it is costly (a polygon of a raster, the GeoJSON of a layer in one language, edge
+samples at one spacing). Each owner carries one ``Memo``; a module asks it with
+``owner.memo.get(key, build)``, naming its keys after itself (``"maps.classes.zh"``), so no module writes
+another's attributes and every cached value is visible in one place (:meth:`Memo.keys`).
+
+The values must depend on the owner alone (and the key), never on mutable outside state.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any
+
+
+class Memo:
+    """A per-owner memo: ``get(key, build)`` returns the value built once for ``key``. Thread-safe: two
+    threads asking for one key at once build it once (Streamlit serves sessions from threads)."""
+
+    __slots__ = ("_values", "_lock", "_building")
+
+    def __init__(self) -> None:
+        self._values: dict[Hashable, Any] = {}
+        self._lock = threading.Lock()
+        self._building: dict[Hashable, threading.Lock] = {}
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """The value for ``key``, calling ``build()`` the first time."""
+        try:
+            return self._values[key]
+        except KeyError:
+            pass
+        with self._lock:
+            key_lock = self._building.setdefault(key, threading.Lock())
+        with key_lock:
+            if key not in self._values:
+                self._values[key] = build()
+        return self._values[key]
+
+    def keys(self) -> list[Hashable]:
+        """The keys built so far."""
+        return list(self._values)
+
+    def __repr__(self) -> str:
+        return f"Memo({len(self._values)} values)"
