@@ -21,7 +21,7 @@ from planning.demo import load_demo_region
 from planning.errors import PlanningError
 from planning.i18n import t
 from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
-                           checked_point_group, serve_scripts_from, use_local_leaflet)
+                           checked_point_group, serve_scripts_from, site_changes_group, use_local_leaflet)
 from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
@@ -221,7 +221,7 @@ with tab_map:
         add_basemap(fmap, basemap, tianditu_key=tianditu_key)
         layers = assessment_layers(shown, service=service, lang=lang, layers=tuple(shown_layers))
         if use_scenario:
-            layers.append(change.site_changes_group(lang))
+            layers.append(site_changes_group(change, lang))
         map_key = f"map-{service.value}-{lang}-{basemap}"
         # The click that started this rerun is already in the component's state: mark it on this map.
         previous_click = (st.session_state.get(map_key) or {}).get("last_clicked")

@@ -13,6 +13,7 @@ distances divided by the walking speed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -144,7 +145,7 @@ class ServiceAccess:
             has = lo + k < hi
             rows = np.flatnonzero(has)
             s = used[order[lo[rows] + k]]
-            d = self.sites.access_m[s] + np.abs(self.sites.offset_m[s] - offset[rows])
+            d = along_same_edge_m(self.sites.offset_m[s], self.sites.access_m[s], offset[rows], 0.0)
             better = d < best[rows]
             best[rows[better]] = d[better]
             best_site[rows[better]] = s[better]
@@ -187,6 +188,44 @@ def service_access(
                          max_distance_m=max_distance, node_distance_m=distance, node_site=nearest)
 
 
+def along_same_edge_m(offset_a, access_a, offset_b, access_b):
+    """The walk between two points standing on the same edge without passing a node, metres: both
+    access walks plus the distance between their offsets along the edge. The one same-edge rule of the
+    point queries, the pair search and the walk surfaces."""
+    return np.abs(np.asarray(offset_a) - np.asarray(offset_b)) + access_a + access_b
+
+
+def with_virtual_sources(adjacency: sp.csr_matrix, network: WalkNetwork, sites: Snap, rows: np.ndarray,
+                         node_index: np.ndarray | None = None) -> sp.csr_matrix:
+    """``adjacency`` (a graph of m nodes) plus one virtual source node per site ``rows`` (appended as nodes
+    m..m+k-1, in that order) with one-way arcs to the two ends of the site's edge: access + t to u and
+    access + (L - t) to v, one arc of access + min(t, L - t) on a self-loop.
+
+    ``node_index`` maps network nodes to ``adjacency``'s nodes (-1: not in it, and the arc is left out:
+    on a subgraph holding every node within the search limit, such an end lies beyond it); None when
+    ``adjacency`` is the whole network's. Distances are metres.
+    """
+    m, k = adjacency.shape[0], len(rows)
+    e = sites.edge[rows]
+    t = sites.offset_m[rows]
+    a = sites.access_m[rows]
+    length = network.edge_length[e]
+    u, v = network.edge_u[e], network.edge_v[e]
+    loop = u == v
+    if node_index is not None:
+        u, v = node_index[u], node_index[v]
+    arc_row = np.concatenate([np.arange(k), np.arange(k)])
+    arc_col = np.concatenate([u, np.where(loop, -1, v)])
+    arc_w = np.concatenate([a + np.where(loop, np.minimum(t, length - t), t), a + (length - t)])
+    keep = arc_col >= 0
+    arc_row, arc_col, arc_w = arc_row[keep], arc_col[keep], arc_w[keep]
+    order = np.argsort(arc_row, kind="stable")
+    counts = np.bincount(arc_row, minlength=k)
+    indptr = np.concatenate([adjacency.indptr, adjacency.indptr[-1] + np.cumsum(counts)])
+    return sp.csr_matrix((np.concatenate([adjacency.data, arc_w[order]]),
+                          np.concatenate([adjacency.indices, arc_col[order]]), indptr), shape=(m + k, m + k))
+
+
 def multi_source_distances(network: WalkNetwork, sites: Snap, *, limit: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
     """Exact node distances (metres) to the nearest on-network site, and its index, within ``limit``.
 
@@ -198,34 +237,148 @@ def multi_source_distances(network: WalkNetwork, sites: Snap, *, limit: float = 
     used = np.flatnonzero(sites.on_network)
     if len(used) == 0 or n == 0:
         return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
-    e = sites.edge[used]
-    t = sites.offset_m[used]
-    a = sites.access_m[used]
-    length = network.edge_length[e]
-    u, v = network.edge_u[e], network.edge_v[e]
-    loop = u == v
-    to_u = a + np.where(loop, np.minimum(t, length - t), t)
-    to_v = a + (length - t)
-    two = ~loop
     k = len(used)
-    # Rows n..n+k-1 of the augmented matrix: one or two arcs per virtual site node.
-    per_row = np.where(two, 2, 1)
-    row_indices = np.empty(per_row.sum(), dtype=np.int32)
-    row_data = np.empty(per_row.sum())
-    starts = np.concatenate([[0], np.cumsum(per_row)[:-1]])
-    row_indices[starts] = u
-    row_data[starts] = to_u
-    row_indices[starts[two] + 1] = v[two]
-    row_data[starts[two] + 1] = to_v[two]
-    base = network.adjacency
-    indptr = np.concatenate([base.indptr, base.indptr[-1] + np.cumsum(per_row)])
-    augmented = sp.csr_matrix(
-        (np.concatenate([base.data, row_data]), np.concatenate([base.indices, row_indices]), indptr),
-        shape=(n + k, n + k),
-    )
+    augmented = with_virtual_sources(network.adjacency, network, sites, used)
     dist, _, source = dijkstra(augmented, directed=True, indices=np.arange(n, n + k), min_only=True,
                                return_predecessors=True, limit=limit)
     node_distance = dist[:n]
     node_site = np.where(source[:n] >= n, used[np.clip(source[:n] - n, 0, k - 1)], -1)
     node_site = np.where(np.isfinite(node_distance), node_site, -1)
     return node_distance, node_site.astype(np.int64)
+
+
+# ---------------------------------------------------------------------- pairs within a walk budget
+#: Sources per bounded Dijkstra call of :func:`pairs_within` (bounds its dense distance block to
+#: sources x subgraph nodes).
+PAIR_CHUNK = 256
+
+
+def pairs_within(network: WalkNetwork, sources: Snap, targets: Snap, limit_m: float
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every (source, target) pair whose walk distance is within ``limit_m`` metres, tile by tile.
+
+    The plane is cut into squares of side ``limit_m``; for the sources of one square, a bounded Dijkstra
+    (``dijkstra(indices=..., limit=limit_m)``) runs on the subgraph of the nodes in the 3 x 3 squares
+    around it, each source a virtual node joined to its edge's ends (:func:`with_virtual_sources`). That
+    subgraph holds every node within the limit of the sources (a walk is never shorter than the straight
+    line), so distances are exact while each search touches a few thousand nodes. Targets on an edge are
+    reached through its ends or along the source's own edge (:func:`along_same_edge_m`).
+
+    Yields ``(source_index, target_index, distance_m)`` arrays (indices into ``sources`` and
+    ``targets``); each pair is yielded once. Sources or targets off the network never pair. The
+    walk is exact on the network (see :func:`pairs_within`): ``access_s + path + access_t``.
+    """
+    limit_m = float(limit_m)
+    if not limit_m >= 0:
+        raise ParameterError("步行距离上限不能为负数", "limit_m must be >= 0 (metres)")
+    src = np.flatnonzero(sources.on_network)
+    tgt = np.flatnonzero(targets.on_network)
+    if len(src) == 0 or len(tgt) == 0 or network.n_edges == 0:
+        return
+    tiling = _tiling(network, max(limit_m, 1.0))
+    key, node_order, node_sorted, n_rows = tiling.key, tiling.node_order, tiling.node_sorted, tiling.n_rows
+    tgt_key = key(targets.snapped_xy[tgt])
+    tgt_order = np.argsort(tgt_key, kind="stable")
+    tgt_sorted = tgt_key[tgt_order]
+    src_key = key(sources.snapped_xy[src])
+    neighbours = np.array([di * n_rows + dj for di in (-1, 0, 1) for dj in (-1, 0, 1)])
+
+    def around(tile: int, order: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+        keys = tile + neighbours
+        a = np.searchsorted(sorted_keys, keys, side="left")
+        b = np.searchsorted(sorted_keys, keys, side="right")
+        return np.concatenate([order[i:j] for i, j in zip(a, b)])
+
+    local = np.full(network.n_nodes, -1, dtype=np.int64)
+    adjacency = network.adjacency
+    for tile in np.unique(src_key):
+        nodes = around(int(tile), node_order, node_sorted)
+        near = tgt[around(int(tile), tgt_order, tgt_sorted)]
+        if len(near) == 0:
+            continue
+        local[nodes] = np.arange(len(nodes))
+        sub = adjacency[nodes][:, nodes].tocsr()
+        members = src[src_key == tile]
+        for start in range(0, len(members), PAIR_CHUNK):
+            chunk = members[start:start + PAIR_CHUNK]
+            s, t, d = _tile_pairs(network, sub, local, sources, chunk, targets, near, limit_m)
+            if len(s):
+                yield s, t, d
+        local[nodes] = -1
+
+
+@dataclass(frozen=True, eq=False)
+class _Tiling:
+    """Squares of side ``side`` metres over a network, and its nodes sorted by square (kept per network)."""
+
+    origin: np.ndarray
+    side: float
+    n_rows: int
+    node_order: np.ndarray
+    node_sorted: np.ndarray
+
+    def key(self, xy: np.ndarray) -> np.ndarray:
+        ij = np.floor((xy - self.origin) / self.side).astype(np.int64)
+        return ij[:, 0] * self.n_rows + ij[:, 1]
+
+
+def _tiling(network: WalkNetwork, side: float) -> _Tiling:
+    """The squares of side ``side`` over ``network``, built once per network (kept in its memo)."""
+    def build() -> _Tiling:
+        lo = np.minimum(network.coords.min(axis=0), network.node_xy.min(axis=0)) - side
+        hi = np.maximum(network.coords.max(axis=0), network.node_xy.max(axis=0)) + side
+        n_rows = int((hi[1] - lo[1]) // side) + 3
+        ij = np.floor((network.node_xy - lo) / side).astype(np.int64)
+        node_key = ij[:, 0] * n_rows + ij[:, 1]
+        order = np.argsort(node_key, kind="stable")
+        return _Tiling(lo, side, n_rows, order, node_key[order])
+
+    return network.memo.get(("access.tiling", float(side)), build)
+
+
+def _tile_pairs(network: WalkNetwork, sub: sp.csr_matrix, local: np.ndarray, sources: Snap, chunk: np.ndarray,
+                targets: Snap, near: np.ndarray, limit_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs within ``limit_m`` between the sources ``chunk`` and the targets ``near`` on one subgraph."""
+    n_sub, k = sub.shape[0], len(chunk)
+    e = sources.edge[chunk]
+    t = sources.offset_m[chunk]
+    a = sources.access_m[chunk]
+    lu, lv = local[network.edge_u[e]], local[network.edge_v[e]]
+    augmented = with_virtual_sources(sub, network, sources, chunk, node_index=local)
+    dist = dijkstra(augmented, directed=True, indices=np.arange(n_sub, n_sub + k), limit=limit_m)[:, :n_sub]
+
+    # Through the edge ends: targets whose edge has an end reached by the source.
+    te = targets.edge[near]
+    ts = targets.offset_m[near]
+    ta = targets.access_m[near]
+    tl = network.edge_length[te]
+    pu, pv = local[network.edge_u[te]], local[network.edge_v[te]]
+    reached = sp.csr_matrix(np.isfinite(dist))
+    cols = np.concatenate([np.flatnonzero(pu >= 0), np.flatnonzero(pv >= 0)])
+    rows = np.concatenate([pu[pu >= 0], pv[pv >= 0]])
+    incidence = sp.csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(n_sub, len(near)))
+    pairs = (reached @ incidence).tocoo()
+    r, c = pairs.row.astype(np.int64), pairs.col.astype(np.int64)
+    flat = dist.ravel()
+    pu_c, pv_c = pu[c], pv[c]
+    via_u = np.where(pu_c >= 0, np.take(flat, r * n_sub + np.maximum(pu_c, 0)) + ts[c], np.inf)
+    via_v = np.where(pv_c >= 0, np.take(flat, r * n_sub + np.maximum(pv_c, 0)) + (tl[c] - ts[c]), np.inf)
+    d = np.minimum(via_u, via_v) + ta[c]
+    # Along the shared edge, without passing a node: shorten the pairs found above ...
+    same = e[r] == te[c]
+    if same.any():
+        d[same] = np.minimum(d[same], along_same_edge_m(t[r[same]], a[r[same]], ts[c[same]], ta[c[same]]))
+    # ... and add those of sources that reach neither end of their own edge within the limit (long edges).
+    stranded = np.flatnonzero(~(np.isfinite(dist[np.arange(k), np.maximum(lu, 0)]) & (lu >= 0))
+                              & ~(np.isfinite(dist[np.arange(k), np.maximum(lv, 0)]) & (lv >= 0)))
+    if len(stranded):
+        by_edge = np.argsort(te, kind="stable")
+        first = np.searchsorted(te[by_edge], e[stranded], side="left")
+        n_same = np.searchsorted(te[by_edge], e[stranded], side="right") - first
+        sr = np.repeat(stranded, n_same)
+        rank = np.arange(n_same.sum()) - np.repeat(np.cumsum(n_same) - n_same, n_same)
+        sc = by_edge[np.repeat(first, n_same) + rank]
+        r, c = np.concatenate([r, sr]), np.concatenate([c, sc])
+        d = np.concatenate([d, along_same_edge_m(t[sr], a[sr], ts[sc], ta[sc])])
+    ok = d <= limit_m
+    return chunk[r[ok]], near[c[ok]], d[ok]

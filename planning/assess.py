@@ -7,31 +7,25 @@ report writers and the notebooks all read from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from planning import rules
 from planning.access import ServiceAccess, service_access
 from planning.coverage import Residents, coverage_table, resident_minutes, residents_along_streets
 from planning.errors import ParameterError
-from planning.isochrones import RasterGrid, WalkSurface, points_mask, polygonize_mask, walk_surface
+from planning.geometry import first_containing
+from planning.isochrones import RasterGrid, WalkSurface, walk_surface
+from planning.memo import Memo
 from planning.model import WGS84, Region, Service, SubdistrictKind
 from planning.network import Snap, WalkNetwork
-from planning.policy import HARD_BLOCKS, Policy, load_policy
+from planning.policy import Policy, load_policy
+from planning.zones import ZonePart, ZoneRasters, build_zones, zone_parts
 
-#: Saturation classes, from most to least served.
-CLASSES = ("saturated", "balanced", "underserved", "blank")
-CLASS_LABELS = {
-    "saturated": ("相对饱和", "saturated"),
-    "balanced": ("均衡", "balanced"),
-    "underserved": ("相对不足", "underserved"),
-    "blank": ("空白", "blank"),
-}
-#: Services that get saturation classes (dual channel is planned per county, rule R2).
-CLASSIFIED_SERVICES = (Service.PERSONAL_ACCOUNT, Service.OUTPATIENT_POOLING, Service.CHRONIC_DISEASE)
 #: The search horizon is this many times the walk budget, so walk times just beyond it are known.
 HORIZON_FACTOR = 2.0
 
@@ -74,9 +68,10 @@ class Assessment:
     coverage: pd.DataFrame
     subdistricts: gpd.GeoDataFrame
     counties: gpd.GeoDataFrame
-    rasters: _ZoneRasters
+    rasters: ZoneRasters
     searched: tuple[Service, ...] = tuple(Service)  # services whose walk search ran (the others were reused)
-    notes: list[str] = field(default_factory=list)  # provenance lines, e.g. which scenario edits produced it
+    notes: tuple[str, ...] = ()  # provenance lines, e.g. which scenario edits produced it
+    memo: Memo = field(default_factory=Memo, repr=False)  # derived values (polygons, lookups, map layers)
 
     @property
     def zones(self) -> gpd.GeoDataFrame:
@@ -91,28 +86,36 @@ class Assessment:
         return _concat([self.circles_for(s) for s in Service])
 
     def zones_for(self, service: Service | str) -> gpd.GeoDataFrame:
-        """Blocked / priority / review polygons of one service (see :func:`build_zones`), EPSG:4326."""
+        """Blocked / priority / review polygons of one service (see :mod:`planning.zones`), EPSG:4326."""
         service = Service(service)
-        return self._cached(f"zones_{service.value}", lambda: build_zones(
-            self.region, self.network, self.subdistricts, self.counties, self.rasters, self.policy, service,
-            parts=self.zone_parts(service)))
+        return self.memo.get(("zones", service), lambda: build_zones(self.rasters, self.zone_parts(service), service))
 
     def zone_parts(self, service: Service | str) -> list[ZonePart]:
         """The zones of one service as cells on ``rasters.grid`` and boundaries (:class:`ZonePart`), before
         any polygon is made: what a comparison of two assessments needs."""
         service = Service(service)
-        return self._cached(f"zone_parts_{service.value}", lambda: zone_parts(
-            self.region, self.network, self.subdistricts, self.counties, self.rasters, self.policy, service))
+        return self.memo.get(("zone_parts", service), lambda: zone_parts(
+            self.region, self.network.crs, self.area_facts(service), self.rasters, self.policy, service))
+
+    def area_facts(self, service: Service | str) -> rules.AreaFacts:
+        """What the tables decided per sub-district and county for one service, the input of
+        :func:`planning.rules.rule_flags` (in the region's order of sub-districts and counties)."""
+        service = Service(service)
+        return self.memo.get(("area_facts", service), lambda: rules.AreaFacts.from_tables(
+            self.subdistricts, self.counties, service,
+            subdistrict_codes=self.region.subdistricts["code"].to_numpy(),
+            subdistrict_county=self.rasters.subdistrict_county,
+            county_codes=self.region.counties["code"].to_numpy()))
 
     def uncovered_for(self, service: Service | str) -> gpd.GeoDataFrame:
         """One row: the residential area beyond the walk budget for one service, with its persons."""
         service = Service(service)
-        return self._cached(f"uncovered_{service.value}", lambda: self.rasters.uncovered(service))
+        return self.memo.get(("uncovered", service), lambda: self.rasters.uncovered(service))
 
     def circles_for(self, service: Service | str) -> gpd.GeoDataFrame:
         """One row: the union of one service's service circles (minutes, area_km2)."""
         service = Service(service)
-        return self._cached(f"circles_{service.value}", lambda: self.rasters.circles(service))
+        return self.memo.get(("circles", service), lambda: self.rasters.circles(service))
 
     def subdistrict_row(self, code: str, service: Service | str) -> dict:
         """The class/requirement row of one sub-district for one service, as a dict."""
@@ -122,27 +125,37 @@ class Assessment:
         """The roll-up row of one county for one service, as a dict."""
         return self._rows("counties")[(code, Service(service).value)]
 
+    def areas_at(self, lon, lat) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions in the region's sub-districts and counties of the areas holding WGS84 points
+        (degrees), -1 outside every one; the first polygon wins where borders overlap. A point in a
+        sub-district belongs to that sub-district's county (:func:`planning.rules.county_of`)."""
+        points = shapely.points(np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float)))
+        subdistrict = first_containing(self.region.subdistricts, points)
+        county = first_containing(self.region.counties, points)
+        return subdistrict, rules.county_of(subdistrict, county, self.rasters.subdistrict_county)
+
     def locate(self, lon: float, lat: float) -> tuple[dict | None, dict | None]:
         """The sub-district and county rows (attribute dicts) holding a WGS84 point, or None."""
-        point = shapely.Point(lon, lat)
-        found = []
-        for name in ("subdistricts", "counties"):
-            layer = getattr(self.region, name)
-            tree = self._cached(f"tree_{name}", lambda layer=layer: shapely.STRtree(layer.geometry.to_numpy()))
-            hits = [i for i in tree.query(point, predicate="intersects")]
-            found.append(layer.drop(columns="geometry").iloc[min(hits)].to_dict() if hits else None)
-        return found[0], found[1]
+        subdistrict, county = (int(i[0]) for i in self.areas_at(lon, lat))
+        rows = []
+        for layer, i in ((self.region.subdistricts, subdistrict), (self.region.counties, county)):
+            rows.append(layer.drop(columns="geometry").iloc[i].to_dict() if i >= 0 else None)
+        return rows[0], rows[1]
+
+    def pharmacy_name(self, pharmacy_id: str) -> str | None:
+        """The name of a pharmacy of this assessment, None for an unknown id."""
+        names = self.memo.get("pharmacy_names", lambda: dict(zip(
+            self.pharmacies["pharmacy_id"].astype(str), self.pharmacies["name"])))
+        return names.get(str(pharmacy_id))
+
+    def with_notes(self, *notes: str) -> Assessment:
+        """The same assessment with provenance lines added (a new object; this one is unchanged)."""
+        return replace(self, notes=self.notes + tuple(notes), memo=Memo())
 
     def _rows(self, table: str) -> dict:
-        return self._cached(f"rows_{table}", lambda: {
+        return self.memo.get(("rows", table), lambda: {
             (row["code"], row["service"]): row
             for row in getattr(self, table).drop(columns="geometry").to_dict("records")})
-
-    def _cached(self, key: str, build):
-        cache = self.__dict__.setdefault("_lookup_cache", {})
-        if key not in cache:
-            cache[key] = build()
-        return cache[key]
 
 
 def assess(
@@ -181,7 +194,7 @@ def assess(
             residents = reuse.residents
         else:
             residents = residents_along_streets(network, region.subdistricts)
-    grid = _region_grid(region, network, policy)
+    grid = region_grid(region, network, policy)
     horizon_m = _horizon_m(policy)
     access: dict[Service, ServiceAccess] = {}
     surfaces: dict[Service, WalkSurface] = {}
@@ -203,7 +216,7 @@ def assess(
     subdistricts = classify_subdistricts(region, pharmacies, coverage, policy)
     counties = classify_counties(region, pharmacies, coverage, policy)
     labels = reuse.rasters if same_outlines and reuse.rasters.grid == grid else None
-    rasters = _ZoneRasters.build(grid, region, network, residents, minutes, surfaces, policy, labels_from=labels)
+    rasters = ZoneRasters.build(grid, region, network, residents, minutes, surfaces, policy, labels_from=labels)
     return Assessment(region=region, network=network, policy=policy, access=access, surfaces=surfaces,
                       residents=residents, pharmacies=pharmacies, coverage=coverage, subdistricts=subdistricts,
                       counties=counties, rasters=rasters, searched=tuple(searched))
@@ -252,9 +265,10 @@ def locate_pharmacies(region: Region, network: WalkNetwork, policy: Policy) -> g
     pharmacies["on_network"] = snap.on_network
     holds_any = pharmacies[[s.value for s in Service]].any(axis=1)
     if "cross_region_settlement" in pharmacies.columns:
-        pharmacies["r4_ok"] = ~holds_any | pharmacies["cross_region_settlement"].fillna(False).astype(bool)
+        settles = rules.tri_state(pharmacies["cross_region_settlement"]).to_numpy()  # a blank cell stays unknown
+        pharmacies["r4_ok"] = pd.array(~holds_any.to_numpy(), dtype="boolean") | settles
     else:
-        pharmacies["r4_ok"] = pd.NA
+        pharmacies["r4_ok"] = pd.array([pd.NA] * len(pharmacies), dtype="boolean")
     return pharmacies
 
 
@@ -267,33 +281,6 @@ def service_sites(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, service: S
     return snap, holders["pharmacy_id"].to_numpy()
 
 
-def classify(per_10k: float, covered_share: float, count: int, thresholds) -> tuple[str, str, str, str]:
-    """Class of one area, the measure that decided it, and a short reason in English and in Chinese.
-
-    Order: blank (no site and almost nobody covered) -> saturated (dense and nearly all covered) ->
-    underserved (sparse or too few covered) -> balanced.
-    """
-    t = thresholds
-    if count == 0 and covered_share < t.blank_max_covered_share:
-        return "blank", "covered_share", (
-            f"no pharmacy of this service and {covered_share:.0%} covered < {t.blank_max_covered_share:.0%}"), (
-            f"无该业务药店，且时限内覆盖率 {covered_share:.0%} < {t.blank_max_covered_share:.0%}")
-    if per_10k >= t.saturated_per_10k and covered_share >= t.saturated_min_covered_share:
-        return "saturated", "per_10k", (
-            f"{per_10k:.2f} per 10,000 >= {t.saturated_per_10k:g} and {covered_share:.0%} covered"), (
-            f"每万人 {per_10k:.2f} 家 ≥ {t.saturated_per_10k:g}，且时限内覆盖率 {covered_share:.0%}")
-    if per_10k < t.underserved_per_10k:
-        return "underserved", "per_10k", f"{per_10k:.2f} per 10,000 < {t.underserved_per_10k:g}", (
-            f"每万人 {per_10k:.2f} 家 < {t.underserved_per_10k:g}")
-    if covered_share < t.underserved_min_covered_share:
-        return "underserved", "covered_share", (
-            f"{covered_share:.0%} covered < {t.underserved_min_covered_share:.0%}"), (
-            f"时限内覆盖率 {covered_share:.0%} < {t.underserved_min_covered_share:.0%}")
-    return "balanced", "per_10k", (
-        f"{per_10k:.2f} per 10,000 within [{t.underserved_per_10k:g}, {t.saturated_per_10k:g})"), (
-        f"每万人 {per_10k:.2f} 家，介于 [{t.underserved_per_10k:g}, {t.saturated_per_10k:g})")
-
-
 def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd.DataFrame,
                           policy: Policy) -> gpd.GeoDataFrame:
     """One row per (sub-district, service): counts, measures, class, R1 and R3 verdicts with rule ids."""
@@ -302,9 +289,6 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
     rows = []
     for sd in region.subdistricts.itertuples():
         street = sd.kind == SubdistrictKind.STREET.value
-        n_pool = counts.get((sd.code, Service.OUTPATIENT_POOLING.value), 0)
-        n_chronic = counts.get((sd.code, Service.CHRONIC_DISEASE.value), 0)
-        r1_missing = [s for s, n in ((Service.OUTPATIENT_POOLING, n_pool), (Service.CHRONIC_DISEASE, n_chronic)) if n == 0]
         for service in Service:
             cov = coverage_rows[(sd.code, service.value)]
             count = counts.get((sd.code, service.value), 0)
@@ -320,28 +304,15 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
                 "covered_share": float(cov["covered_share"]), "uncovered": float(cov["uncovered"]),
                 "street_km": float(cov["street_km"]),
             }
-            if service in CLASSIFIED_SERVICES and policy.applies("S"):
-                cls, measure, reason, reason_zh = classify(per_10k, row["covered_share"], count,
-                                                           policy.thresholds[service])
-                row.update({"class": cls, "class_measure": measure, "class_reason": reason,
-                            "class_reason_zh": reason_zh, "class_rule": "S"})
-            else:
-                row.update({"class": None, "class_measure": None, "class_reason": None, "class_reason_zh": None,
-                            "class_rule": None})
-            if policy.applies("R1") and street and service in (Service.OUTPATIENT_POOLING, Service.CHRONIC_DISEASE):
-                row["r1_ok"] = service not in r1_missing
-                row["r1_shortfall"] = 0 if row["r1_ok"] else 1
-            else:
-                row["r1_ok"], row["r1_shortfall"] = None, None
-            if policy.applies("R3") and service in CLASSIFIED_SERVICES:
-                target = policy.thresholds[service].underserved_min_covered_share
-                row["r3_ok"] = row["covered_share"] >= target
-                row["r3_uncovered"] = row["uncovered"]
-            else:
-                row["r3_ok"], row["r3_uncovered"] = None, None
+            row.update(_class_columns(per_10k, row["covered_share"], count, service, policy))
+            row["class_rule"] = "S" if row["class"] is not None else None
+            row["r1_ok"] = rules.r1_met(service, urban_street=street, count=count, policy=policy)
+            row["r1_shortfall"] = None if row["r1_ok"] is None else int(not row["r1_ok"])
+            row["r3_ok"] = rules.r3_met(service, covered_share=row["covered_share"], policy=policy)
+            row["r3_uncovered"] = None if row["r3_ok"] is None else row["uncovered"]
             row["rule_ids"] = _rule_ids(row)
             rows.append(row)
-    table = pd.DataFrame(rows)
+    table = _tri_state_columns(pd.DataFrame(rows), ["r1_ok", "r3_ok"])
     geometry = region.subdistricts.set_index("code").geometry
     return gpd.GeoDataFrame(table, geometry=geometry.reindex(table["code"]).to_numpy(), crs=WGS84)
 
@@ -366,209 +337,40 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
             row = {"code": county.code, "name": county.name, "service": service.value,
                    "population": int(population), "pharmacies": int(count), "per_10k": per_10k,
                    "covered_share": share, "fund_b3": b3, "fund_b4": b4}
-            if service in CLASSIFIED_SERVICES and policy.applies("S"):
-                cls, measure, reason, reason_zh = classify(per_10k, share, count, policy.thresholds[service])
-                row.update({"class": cls, "class_measure": measure, "class_reason": reason,
-                            "class_reason_zh": reason_zh})
-            else:
-                row.update({"class": None, "class_measure": None, "class_reason": None, "class_reason_zh": None})
-            if policy.applies("R2") and service is Service.DUAL_CHANNEL:
-                row["r2_ok"] = count >= 1
-                row["r2_shortfall"] = 0 if count >= 1 else 1
-            else:
-                row["r2_ok"], row["r2_shortfall"] = None, None
+            row.update(_class_columns(per_10k, share, count, service, policy))
+            row["r2_ok"] = rules.r2_met(service, count=count, policy=policy)
+            row["r2_shortfall"] = None if row["r2_ok"] is None else int(not row["r2_ok"])
             ids = [r for r, hit in (("R2", row["r2_ok"] is False), ("B3", b3), ("B4", b4)) if hit]
             if row["class"] is not None:
                 ids.append("S")
             row["rule_ids"] = ",".join(ids)
             rows.append(row)
-    table = pd.DataFrame(rows)
+    table = _tri_state_columns(pd.DataFrame(rows), ["r2_ok"])
     geometry = region.counties.set_index("code").geometry
     return gpd.GeoDataFrame(table, geometry=geometry.reindex(table["code"]).to_numpy(), crs=WGS84)
 
 
-@dataclass(frozen=True, eq=False)
-class ZonePart:
-    """One zone feature of one service before it becomes a polygon: its cells on the assessment grid
-    (``mask``) and, for zones made of whole sub-districts or counties (B2-B4, R1, R2), their exact
-    ``boundary`` union (network CRS). ``boundary`` is None when the zone is exactly its cells (B1, R3,
-    review), so two assessments on one grid can compare it cell by cell."""
-
-    zone: str  # blocked / priority / review
-    rule_ids: str
-    mask: np.ndarray
-    boundary: shapely.MultiPolygon | None
+def _class_columns(per_10k: float, covered_share: float, count: int, service: Service, policy: Policy) -> dict:
+    """The class columns of one area row: class, deciding measure and its reason in both languages."""
+    if not rules.classifies(service, policy):
+        return {"class": None, "class_measure": None, "class_reason": None, "class_reason_zh": None}
+    found = rules.classify(per_10k, covered_share, count, policy.thresholds[service])
+    return {"class": found.name, "class_measure": found.measure, "class_reason": found.reason.en,
+            "class_reason_zh": found.reason.zh}
 
 
-def zone_parts(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
-               layers: _ZoneRasters, policy: Policy, service: Service) -> list[ZonePart]:
-    """The blocked, priority and review zones of one service (see :func:`build_zones`), as cells and
-    boundaries. Zones with no cell are left out; review zones need more than one cell."""
-    sd_geometry = region.subdistricts.set_index("code").geometry.to_crs(network.crs)
-    county_geometry = region.counties.set_index("code").geometry.to_crs(network.crs)
-    overall = subdistricts[subdistricts["service"] == Service.PERSONAL_ACCOUNT.value].set_index("code")["class"]
-    sd = subdistricts[subdistricts["service"] == service.value]
-    county_rows = counties[counties["service"] == service.value]
-    blocks: list[ZonePart] = []
-    priorities: list[ZonePart] = []
-    if policy.applies("B1"):
-        blocks.append(ZonePart("blocked", "B1", layers.circle_mask(service), None))
-    if policy.applies("B2"):
-        codes = sd.loc[(sd["class"] == "saturated") | (sd["code"].map(overall) == "saturated"), "code"]
-        blocks.append(ZonePart("blocked", "B2", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
-    for rule, column in (("B3", "fund_b3"), ("B4", "fund_b4")):
-        codes = county_rows.loc[county_rows[column], "code"]
-        blocks.append(ZonePart("blocked", rule, layers.county_mask(codes), _union(county_geometry, codes)))
-    if policy.applies("R3"):
-        weak = sd.loc[sd["class"].isin(["blank", "underserved"]), "code"]
-        mask = layers.uncovered_mask(service) & layers.subdistrict_mask(weak) & ~layers.circle_mask(service)
-        priorities.append(ZonePart("priority", "R3", mask, None))
-    codes = sd.loc[sd["r1_ok"] == False, "code"]  # noqa: E712 (None means "rule does not apply")
-    priorities.append(ZonePart("priority", "R1", layers.subdistrict_mask(codes), _union(sd_geometry, codes)))
-    codes = county_rows.loc[county_rows["r2_ok"] == False, "code"]  # noqa: E712
-    priorities.append(ZonePart("priority", "R2", layers.county_mask(codes), _union(county_geometry, codes)))
-
-    parts = [part for part in blocks + priorities if part.mask.any()]
-    hard = np.zeros(layers.grid.shape, dtype=bool)
-    for block in blocks:
-        if block.rule_ids in HARD_BLOCKS:
-            hard |= block.mask
-    for block in blocks:  # one review zone per soft block/priority pair that meets
-        if block.rule_ids in HARD_BLOCKS:
-            continue
-        for priority in priorities:
-            review = block.mask & priority.mask & ~hard
-            if review.sum() > 1:
-                parts.append(ZonePart("review", f"{block.rule_ids},{priority.rule_ids}", review, None))
-    return parts
-
-
-def build_zones(region: Region, network: WalkNetwork, subdistricts: gpd.GeoDataFrame, counties: gpd.GeoDataFrame,
-                layers: _ZoneRasters, policy: Policy, service: Service,
-                parts: list[ZonePart] | None = None) -> gpd.GeoDataFrame:
-    """Blocked, priority and review polygons of one service, one feature per rule (EPSG:4326).
-
-    blocked: B1 (same-service circles), B2 (saturated sub-districts, for the service or for all
-    designated pharmacies), B3 (deficit counties), B4 (balance-only counties). priority: R3, the
-    uncovered residential area of blank or underserved sub-districts outside every same-service
-    circle; R1/R2 shortfalls, the failing street office or county. review: where a soft block (B1, B2,
-    B4) and a priority meet, outside hard blocks (B3). B2-B4 and R1-R2 are exact unions of the
-    boundary polygons; B1 is the circle layer's polygon; R3 and review come from the assessment's raster
-    (cell ``policy.cell_m``).
-    Overlaps of less than one cell are dropped. ``parts``: the :func:`zone_parts`, when already made.
-    """
-    if parts is None:
-        parts = zone_parts(region, network, subdistricts, counties, layers, policy, service)
-    features = [{"service": service.value, "zone": part.zone, "rule_ids": part.rule_ids,
-                 "geometry": _polygonal(layers.part_polygon(part, service))} for part in parts]
-    zones = gpd.GeoDataFrame(features, columns=["service", "zone", "rule_ids", "geometry"], geometry="geometry",
-                             crs=network.crs)
-    return zones.to_crs(WGS84)
-
-
-def _union(geometry: gpd.GeoSeries, codes) -> shapely.MultiPolygon:
-    return shapely.union_all(geometry.reindex(list(codes)).to_numpy()) if len(codes) else shapely.MultiPolygon()
-
-
-def _polygonal(geometry) -> shapely.MultiPolygon:
-    """The polygon parts of an overlay result as one MultiPolygon (drops stray boundary lines and points)."""
-    parts = shapely.get_parts(geometry)
-    polygons = [p for p in parts if p.geom_type == "Polygon" and not p.is_empty]
-    for multi in (p for p in parts if p.geom_type in ("MultiPolygon", "GeometryCollection")):
-        polygons += [q for q in shapely.get_parts(multi) if q.geom_type == "Polygon"]
-    return shapely.MultiPolygon(polygons)
-
-
-@dataclass(frozen=True, eq=False)
-class _ZoneRasters:
-    """Masks of one assessment on one grid (network CRS): circles and uncovered residents per service,
-    sub-district and county labels, so zone algebra is cell-wise boolean logic. A service's uncovered
-    mask is rasterised when first asked for (a map of one service never pays for the others)."""
-
-    grid: RasterGrid
-    crs: str
-    budget_m: float
-    cell_m: float
-    access_width_m: float
-    surfaces: dict
-    residents: Residents
-    beyond: dict  # service value -> bool per resident point: someone lives there beyond the budget
-    uncovered_persons: dict
-    subdistrict_labels: np.ndarray
-    subdistrict_codes: np.ndarray
-    county_labels: np.ndarray
-    county_codes: np.ndarray
-
-    @classmethod
-    def build(cls, grid: RasterGrid, region: Region, network: WalkNetwork, residents: Residents, minutes: dict,
-              surfaces: dict, policy: Policy, *, labels_from: _ZoneRasters | None = None) -> _ZoneRasters:
-        """``labels_from``: an earlier build on the same grid and outlines, whose label rasters are taken."""
-        beyond = {service: ~(resident_min <= policy.walk_minutes) & (residents.persons > 0)
-                  for service, resident_min in minutes.items()}
-        if labels_from is None:
-            sd = region.subdistricts.to_crs(network.crs)
-            counties = region.counties.to_crs(network.crs)
-            labels = {"subdistrict_labels": grid.rasterize(sd.geometry, range(1, len(sd) + 1)),
-                      "subdistrict_codes": sd["code"].to_numpy(),
-                      "county_labels": grid.rasterize(counties.geometry, range(1, len(counties) + 1)),
-                      "county_codes": counties["code"].to_numpy()}
-        else:
-            labels = {k: getattr(labels_from, k) for k in
-                      ("subdistrict_labels", "subdistrict_codes", "county_labels", "county_codes")}
-        return cls(grid=grid, crs=network.crs, budget_m=policy.budget_m, cell_m=policy.cell_m,
-                   access_width_m=policy.access_width_m, surfaces=surfaces, residents=residents, beyond=beyond,
-                   uncovered_persons={s: float(residents.persons[b].sum()) for s, b in beyond.items()}, **labels)
-
-    def uncovered_mask(self, service: Service) -> np.ndarray:
-        """Cells within the access width of a resident point beyond the budget."""
-        cache = self.__dict__.setdefault("_uncovered_masks", {})
-        if service not in cache:
-            cache[service] = points_mask(self.residents.xy[self.beyond[service.value]], cell_m=self.cell_m,
-                                         width_m=self.access_width_m, grid=self.grid)[0]
-        return cache[service]
-
-    def circle_mask(self, service: Service) -> np.ndarray:
-        return self.surfaces[service].distance_m <= np.float32(self.budget_m)
-
-    def subdistrict_mask(self, codes) -> np.ndarray:
-        return np.isin(self.subdistrict_labels, 1 + np.flatnonzero(np.isin(self.subdistrict_codes, list(codes))))
-
-    def county_mask(self, codes) -> np.ndarray:
-        return np.isin(self.county_labels, 1 + np.flatnonzero(np.isin(self.county_codes, list(codes))))
-
-    def polygon(self, mask: np.ndarray) -> shapely.MultiPolygon:
-        return polygonize_mask(mask, self.grid.transform)
-
-    def part_polygon(self, part: ZonePart, service: Service) -> shapely.MultiPolygon:
-        """A zone part's polygon (network CRS): its boundary union, or its cells (B1: the circle polygon)."""
-        if part.boundary is not None:
-            return part.boundary
-        return self.circle_polygon(service) if part.rule_ids == "B1" else self.polygon(part.mask)
-
-    def circle_polygon(self, service: Service) -> shapely.MultiPolygon:
-        """The union of one service's circles (network CRS), polygonised once for the circle layer and B1."""
-        cache = self.__dict__.setdefault("_circle_polygons", {})
-        if service not in cache:
-            cache[service] = self.polygon(self.circle_mask(service))
-        return cache[service]
-
-    def circles(self, service: Service) -> gpd.GeoDataFrame:
-        polygon = self.circle_polygon(service)
-        row = {"service": service.value, "minutes": self.budget_m / self.surfaces[service].speed_m_per_min,
-               "area_km2": polygon.area / 1e6, "geometry": polygon}
-        return gpd.GeoDataFrame([row], geometry="geometry", crs=self.crs).to_crs(WGS84)
-
-    def uncovered(self, service: Service) -> gpd.GeoDataFrame:
-        row = {"service": service.value, "persons": self.uncovered_persons[service.value],
-               "geometry": self.polygon(self.uncovered_mask(service))}
-        return gpd.GeoDataFrame([row], geometry="geometry", crs=self.crs).to_crs(WGS84)
+def _tri_state_columns(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Requirement outcomes as nullable ``boolean`` columns (``pd.NA``: the rule does not apply)."""
+    for column in columns:
+        table[column] = rules.tri_state(table[column]).to_numpy()
+    return table
 
 
 def _concat(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry", crs=WGS84)
 
 
-def _region_grid(region: Region, network: WalkNetwork, policy: Policy) -> RasterGrid:
+def region_grid(region: Region, network: WalkNetwork, policy: Policy) -> RasterGrid:
     """The raster covering the network and every sub-district, padded by the access width."""
     sd_bounds = region.subdistricts.to_crs(network.crs).total_bounds
     net_min, net_max = network.node_xy.min(axis=0), network.node_xy.max(axis=0)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from planning.errors import PlanningError
+from planning.i18n import t
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -226,7 +227,7 @@ def _run_check(args, progress: _Progress) -> int:
     where = result.subdistrict_name or ("区域外" if args.lang == "zh" else "outside the region")
     print(f"{lon:.6f}, {lat:.6f} (WGS84) — {where}; {result.snap_m:.0f} m to the street")
     for verdict in result.verdicts.values():
-        print(f"\n[{verdict.service.label(args.lang)}] {_verdict_label(verdict.verdict, args.lang)}")
+        print(f"\n[{verdict.service.label(args.lang)}] {t('verdict_' + verdict.verdict, args.lang)}")
         for finding in verdict.findings:
             print(f"  {finding.rule_id:5s} {finding.citation:28s} {finding.message(args.lang)}")
     if result.applicant_findings:
@@ -285,11 +286,6 @@ def _check_json(result, lang: str) -> dict:
         "applicant_findings": [{"rule": f.rule_id, "citation": f.citation, "outcome": f.outcome,
                                 "message": f.message(lang)} for f in result.applicant_findings],
     }
-
-
-def _verdict_label(verdict: str, lang: str) -> str:
-    zh = {"blocked": "禁止新增", "review": "需审核", "priority": "优先配置", "allowed": "允许"}
-    return zh[verdict] if lang == "zh" else verdict
 
 
 def _summary(assessment) -> str:

@@ -18,7 +18,8 @@ import pandas as pd
 import shapely
 
 from planning.access import ServiceAccess
-from planning.network import Snap, WalkNetwork
+from planning.geometry import first_containing
+from planning.network import DEFAULT_MAX_SNAP_M, Snap, WalkNetwork
 
 #: Default spacing of resident points along the streets, metres.
 DEFAULT_RESIDENT_SPACING_M = 25.0
@@ -64,7 +65,7 @@ def residents_along_streets(
     offset = (rank + 0.5) * piece
     xy = network.points_at(edge, offset)
     polygons = subdistricts.to_crs(network.crs).geometry.to_numpy()
-    subdistrict = _locate(xy, polygons)
+    subdistrict = first_containing(polygons, xy)
     street_length = np.bincount(subdistrict[subdistrict >= 0], weights=piece[subdistrict >= 0],
                                 minlength=len(polygons))
     population = subdistricts["population"].to_numpy(dtype=float)
@@ -82,7 +83,7 @@ def residents_from_points(
     points: gpd.GeoDataFrame,
     *,
     persons_column: str = "persons",
-    max_snap_m: float = 250.0,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
 ) -> Residents:
     """Residents from weighted points (building centroids or grid-cell centres, any CRS).
 
@@ -94,7 +95,7 @@ def residents_from_points(
     snap = network.snap(xy, max_snap_m=max_snap_m)
     polygons = subdistricts.to_crs(network.crs).geometry.to_numpy()
     return Residents(snap=snap, persons=projected[persons_column].to_numpy(dtype=float),
-                     subdistrict=_locate(xy, polygons), xy=xy, street_m=np.zeros(len(xy)))
+                     subdistrict=first_containing(polygons, xy), xy=xy, street_m=np.zeros(len(xy)))
 
 
 def resident_minutes(access: ServiceAccess, residents: Residents) -> np.ndarray:
@@ -133,19 +134,3 @@ def coverage_table(
             "uncovered": population - covered, "street_km": street_km,
         }))
     return pd.concat(rows, ignore_index=True)
-
-
-def _locate(xy: np.ndarray, polygons: np.ndarray) -> np.ndarray:
-    """Row position of the polygon holding each point (k x 2, same CRS); -1 outside all; the first
-    polygon wins where borders overlap. Vectorised ``contains_xy`` per prepared polygon, no Point objects."""
-    located = np.full(len(xy), -1, dtype=np.int64)
-    for i, polygon in enumerate(polygons):
-        if polygon is None or polygon.is_empty:
-            continue
-        x0, y0, x1, y1 = polygon.bounds
-        candidates = np.flatnonzero((located < 0) & (xy[:, 0] >= x0) & (xy[:, 0] <= x1)
-                                    & (xy[:, 1] >= y0) & (xy[:, 1] <= y1))
-        shapely.prepare(polygon)
-        inside = shapely.intersects_xy(polygon, xy[candidates, 0], xy[candidates, 1])
-        located[candidates[inside]] = i
-    return located

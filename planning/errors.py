@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from planning.text import Text
+
 
 class PlanningError(ValueError):
     """Base class: a problem with the user's input, never a bug in the tool.
@@ -17,7 +19,7 @@ class PlanningError(ValueError):
 
     def message(self, lang: str = "zh") -> str:
         """The message in one language (``"zh"`` or ``"en"``)."""
-        return self.message_zh if lang == "zh" else self.message_en
+        return Text(self.message_zh, self.message_en).get(lang)
 
 
 class NetworkInputError(PlanningError):

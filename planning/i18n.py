@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-LANGUAGES = ("zh", "en")
+from planning.text import Text
 
 _TEXT: dict[str, tuple[str, str]] = {
     "app_title": ("医保定点零售药店布局规划", "Designated pharmacy planning"),
@@ -100,6 +100,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "uncovered_persons": ("时限外居民", "residents beyond the walk time"),
     "layers": ("显示图层", "Layers shown"),
     "site_changes": ("站点变化", "site changes"),
+    "suggested_sites": ("建议新增站点", "suggested sites"),
+    "changed_subdistricts": ("变化的街道/乡镇", "changed sub-districts"),
+    "zones_added": ("新增限制区", "blocks added"),
+    "zones_lifted": ("解除限制区", "blocks lifted"),
     "site_added": ("新增", "added"),
     "site_removed": ("撤销", "withdrawn"),
     "site_changed": ("业务变更", "services changed"),
@@ -128,6 +132,5 @@ _TEXT: dict[str, tuple[str, str]] = {
 
 def t(key: str, lang: str = "zh", **values) -> str:
     """The text for ``key`` in ``lang`` ("zh" or "en"), formatted with ``values``."""
-    zh, en = _TEXT[key]
-    text = zh if lang == "zh" else en
+    text = Text(*_TEXT[key]).get(lang)
     return text.format(**values) if values else text

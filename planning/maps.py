@@ -21,6 +21,7 @@ from scipy import ndimage
 
 from planning.i18n import t
 from planning.model import Region, Service, service_labels
+from planning.rules import CLASS_LABELS
 from planning.network import WalkNetwork
 
 #: One colour per service, used for markers and legends (colour-blind-safe Okabe-Ito palette).
@@ -181,10 +182,7 @@ def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str 
 def street_layer(network: WalkNetwork) -> gpd.GeoDataFrame:
     """Major and local streets as two merged MultiLineStrings in EPSG:4326, rounded to about 1 m, so a
     city's streets weigh a few MB in the browser instead of one feature per edge (built once per network)."""
-    cache = network.__dict__.setdefault("_sample_cache", {})
-    if "street_layer" not in cache:
-        cache["street_layer"] = _street_layer(network)
-    return cache["street_layer"]
+    return network.memo.get("maps.street_layer", lambda: _street_layer(network))
 
 
 def _street_layer(network: WalkNetwork) -> gpd.GeoDataFrame:
@@ -244,15 +242,14 @@ class StreetLayer(JSCSSMixin, folium.map.Layer):
     def __init__(self, network: WalkNetwork, *, name: str = "streets", show: bool = True):
         super().__init__(name=name, overlay=True, control=True, show=show)
         self._name = "StreetLayer"
-        cache = network.__dict__.setdefault("_sample_cache", {})
-        if "street_script" not in cache:
+        def build() -> tuple[str, str]:
             geojson = street_layer(network).to_json(drop_id=True)
             # Named by content: two networks in one browser session never share a variable.
             global_name = "plannerStreets" + hashlib.sha256(geojson.encode("utf-8")).hexdigest()[:12]
             script = f"window[{json.dumps(global_name)}] = {geojson};"
-            url = "data:text/javascript;base64," + base64.b64encode(script.encode("utf-8")).decode("ascii")
-            cache["street_script"] = (global_name, url)
-        self.global_name, url = cache["street_script"]
+            return global_name, "data:text/javascript;base64," + base64.b64encode(script.encode("utf-8")).decode("ascii")
+
+        self.global_name, url = network.memo.get("maps.street_script", build)
         self.default_js = [(self.global_name, url)]
 
 
@@ -299,19 +296,90 @@ _ASSETS = Path(__file__).resolve().parent / "assets" / "leaflet"
 
 
 def assessment_map(assessment, *, service: Service | str = Service.OUTPATIENT_POOLING, lang: str = "zh",
-                   network: WalkNetwork | None = None) -> folium.Map:
+                   network: WalkNetwork | None = None, extra_layers=()) -> folium.Map:
     """The region map plus, for one service, sub-districts coloured by class, its 15-minute circles,
     the uncovered residential area and the blocked / priority / review zones (each a toggled layer).
 
     Polygons are simplified for display (about one raster cell); exported files keep them exact.
     Pass ``network`` to draw the streets (useful without a basemap). The map is :func:`base_map` plus
     :func:`assessment_layers`; the app sends the two separately so a rerun does not re-send the base.
+    ``extra_layers``: more folium layers drawn on top (listed in the layer control too).
     """
     fmap = base_map(assessment.region, service=service, network=network, lang=lang, layer_control=False)
-    for group in assessment_layers(assessment, service=service, lang=lang, layers=ASSESSMENT_LAYERS):
+    for group in (*assessment_layers(assessment, service=service, lang=lang, layers=ASSESSMENT_LAYERS), *extra_layers):
         group.add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
     return fmap
+
+
+#: Marker colours of the sites a what-if added, withdrew or changed.
+SITE_CHANGE_COLOURS = {"site_added": "#1a9850", "site_removed": "#000000", "site_changed": "#f1a340"}
+#: Fill colours of the zone areas a what-if added or lifted.
+ZONE_CHANGE_COLOURS = {"added": "#b2182b", "lifted": "#1a9850"}
+
+
+def site_plan_map(plan, *, lang: str = "zh", network: WalkNetwork | None = None) -> folium.Map:
+    """The assessment map of a site plan's service plus its suggested sites, numbered by rank
+    (``plan``: a :class:`planning.siting.SitePlan`)."""
+    group = folium.FeatureGroup(name=t("suggested_sites", lang))
+    for row in plan.sites.itertuples():
+        folium.Marker(
+            [row.lat, row.lon],
+            icon=folium.DivIcon(html=f'<div style="font:bold 12px sans-serif;color:white;background:#1a9850;'
+                                     f'border:1px solid #333;border-radius:50%;width:20px;height:20px;'
+                                     f'text-align:center;line-height:20px">{int(row.rank)}</div>'),
+            tooltip=f"#{int(row.rank)} +{row.gain_persons:,.0f} ({row.covered_share:.1%}) {row.rule_ids}",
+        ).add_to(group)
+    return assessment_map(plan.assessment, service=plan.service, lang=lang, network=network, extra_layers=[group])
+
+
+def scenario_diff_map(diff, *, service: Service | str = Service.OUTPATIENT_POOLING, lang: str = "zh") -> folium.Map:
+    """A folium map of what a scenario changed for one service (``diff``: a
+    :class:`planning.scenario.ScenarioDiff`): changed sub-districts (coloured by their class after), zone
+    areas added (red) and lifted (green), sites added, withdrawn or changed."""
+    service = Service(service)
+    fmap = region_map(diff.after.region, lang=lang, subdistricts=False, layer_control=False)
+    layer = diff.layer
+    groups = []
+    changed = layer[(layer["change"] == "subdistrict") & (layer["service"] == service.value)]
+    if len(changed):
+        shown = changed[["name", "class_before", "class_after", "covered_share_before", "covered_share_after",
+                         "requirements", "geometry"]].copy()
+        for column in ("covered_share_before", "covered_share_after"):
+            shown[column] = shown[column].map(lambda v: f"{v:.1%}")
+        shown = shown.fillna("")
+        groups.append(folium.GeoJson(
+            shown, name=t("changed_subdistricts", lang),
+            style_function=lambda f: {"color": "#333333", "weight": 2, "fillOpacity": 0.5,
+                                      "fillColor": CLASS_COLOURS.get(f["properties"]["class_after"], "#cccccc")},
+            tooltip=folium.GeoJsonTooltip(["name", "class_before", "class_after", "covered_share_before",
+                                           "covered_share_after", "requirements"])))
+    for change, colour in ZONE_CHANGE_COLOURS.items():
+        part = layer[(layer["change"] == change) & (layer["service"] == service.value)]
+        if len(part):
+            part = part[["zone", "rule_ids", "area_km2", "geometry"]].copy()
+            part["geometry"] = part.geometry.simplify(1e-4, preserve_topology=True)
+            groups.append(folium.GeoJson(
+                part, name=t(f"zones_{change}", lang),
+                style_function=lambda f, c=colour: {"color": c, "weight": 1, "fillColor": c, "fillOpacity": 0.45},
+                tooltip=folium.GeoJsonTooltip(["zone", "rule_ids", "area_km2"])))
+    groups.append(site_changes_group(diff, lang))
+    for group in groups:
+        group.add_to(fmap)
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    return fmap
+
+
+def site_changes_group(diff, lang: str = "zh") -> folium.FeatureGroup:
+    """The sites a scenario added (green), withdrew (black) or whose services changed (orange), as a
+    feature group of circle markers with tooltips (``diff``: a :class:`planning.scenario.ScenarioDiff`)."""
+    group = folium.FeatureGroup(name=t("site_changes", lang))
+    layer = diff.layer
+    for row in layer[layer["change"].isin(list(SITE_CHANGE_COLOURS))].itertuples():
+        folium.CircleMarker([row.geometry.y, row.geometry.x], radius=7, color="#222222", weight=1.5, fill=True,
+                            fill_color=SITE_CHANGE_COLOURS[row.change], fill_opacity=0.95,
+                            tooltip=f"{t(row.change, lang)}: {row.name} ({row.code})").add_to(group)
+    return group
 
 
 #: The layers :func:`assessment_layers` can draw: vectors bottom to top (classes, zones, pharmacies) and the
@@ -340,7 +408,6 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
                       layers: tuple[str, ...] = DEFAULT_LAYERS) -> list[folium.FeatureGroup]:
     """One service's assessment as feature groups, only those named in ``layers`` (see
     :data:`ASSESSMENT_LAYERS`): classes, circles, uncovered area, the three zones, pharmacies on top."""
-    from planning.assess import CLASS_LABELS
 
     service = Service(service)
     groups = []
@@ -355,11 +422,11 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
         reason = "class_reason_zh" if lang == "zh" else "class_reason"
         columns = ["name", "code", "class", reason, "per_10k", "covered_share", "rule_ids", "geometry"]
         shown = _for_display(table[columns], tolerance_deg=2e-5).rename(columns={reason: "class_reason"})
-        shown["class_label"] = shown["class"].map(lambda c: CLASS_LABELS[c][0 if lang == "zh" else 1] if c else "")
+        shown["class_label"] = shown["class"].map(lambda c: CLASS_LABELS[c].get(lang) if c else "")
         shown["covered_share"] = shown["covered_share"].map(lambda v: f"{v:.0%}")
         shown["per_10k"] = shown["per_10k"].map(lambda v: f"{v:.2f}")
         folium.GeoJson(
-            assessment._cached(f"geojson_classes_{service.value}_{lang}", lambda: _geojson(shown)),
+            assessment.memo.get(("maps.geojson_classes", service, lang), lambda: _geojson(shown)),
             style_function=lambda f: {"color": "#444444", "weight": 1, "fillOpacity": 0.55,
                                       "fillColor": CLASS_COLOURS.get(f["properties"]["class"], "#ffffff")},
             tooltip=folium.GeoJsonTooltip(["name", "class_label", "class_reason", "per_10k", "covered_share", "rule_ids"],
@@ -368,32 +435,32 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
         ).add_to(group("classes"))
     policy = assessment.policy
     if "walk_time" in wanted:
-        url, bounds = assessment._cached(f"image_walk_time_{service.value}", lambda: walk_time_image(assessment, service))
+        url, bounds = assessment.memo.get(("maps.image_walk_time", service), lambda: walk_time_image(assessment, service))
         _image_layer(url, bounds).add_to(group("walk_time", show=set(layers) != set(ASSESSMENT_LAYERS)))
     if "circles" in wanted:
-        url, bounds = assessment._cached(f"image_circles_{service.value}", lambda: mask_image(
+        url, bounds = assessment.memo.get(("maps.image_circles", service), lambda: mask_image(
             assessment.rasters.circle_mask(service), assessment.rasters.grid.transform, assessment.rasters.crs,
             SERVICE_COLOURS[service], fill_alpha=0.18, edge_alpha=0.9))
         _image_layer(url, bounds).add_to(group("circles", name=t("circles_minutes", lang, minutes=policy.walk_minutes)))
     if "uncovered" in wanted:
-        url, bounds = assessment._cached(f"image_uncovered_{service.value}", lambda: mask_image(
+        url, bounds = assessment.memo.get(("maps.image_uncovered", service), lambda: mask_image(
             assessment.rasters.uncovered_mask(service), assessment.rasters.grid.transform, assessment.rasters.crs,
             UNCOVERED_COLOUR, fill_alpha=0.45, edge_alpha=0.45))
         _image_layer(url, bounds).add_to(group("uncovered"))
     zones_wanted = [z for z in ("blocked", "priority", "review") if f"zone_{z}" in wanted]
-    zones = (assessment._cached(f"display_zones_{service.value}", lambda: _for_display(assessment.zones_for(service)))
+    zones = (assessment.memo.get(("maps.display_zones", service), lambda: _for_display(assessment.zones_for(service)))
              if zones_wanted else None)
     for zone in zones_wanted:
         part = zones[zones["zone"] == zone]
         if len(part):
-            folium.GeoJson(assessment._cached(f"geojson_zone_{service.value}_{zone}",
+            folium.GeoJson(assessment.memo.get(("maps.geojson_zone", service, zone),
                                               lambda part=part: _geojson(part[["zone", "rule_ids", "geometry"]])),
                            style_function=lambda f, z=zone: {"color": ZONE_COLOURS[z], "weight": 1,
                                                              "fillColor": ZONE_COLOURS[z], "fillOpacity": 0.3},
                            tooltip=folium.GeoJsonTooltip(["rule_ids"], aliases=[t("rule_ids", lang)]),
                            ).add_to(group(f"zone_{zone}", show=set(layers) != set(ASSESSMENT_LAYERS)))
     if "pharmacies" in wanted:
-        data = assessment._cached(f"pharmacy_geojson_{lang}",
+        data = assessment.memo.get(("maps.pharmacy_geojson", lang),
                                   lambda: pharmacy_geojson(assessment.region.pharmacies, lang))
         _add_pharmacies(group("pharmacies"), data, lang)
     return groups
@@ -468,7 +535,6 @@ def _image_layer(url: str, bounds: list[list[float]]) -> folium.raster_layers.Im
 
 def legend_html(service: Service, lang: str = "zh") -> str:
     """A fixed legend box: classes, zones, uncovered area and pharmacy colours."""
-    from planning.assess import CLASS_LABELS
 
     def swatch(colour: str, label: str, round_: bool = False) -> str:
         radius = "50%" if round_ else "2px"
@@ -476,7 +542,7 @@ def legend_html(service: Service, lang: str = "zh") -> str:
                 f'border-radius:{radius};background:{colour};border:1px solid #555"></span>{label}</div>')
 
     rows = [f"<b>{t('legend', lang)} · {service.label(lang)}</b>"]
-    rows += [swatch(CLASS_COLOURS[c], CLASS_LABELS[c][0 if lang == "zh" else 1]) for c in CLASS_COLOURS]
+    rows += [swatch(CLASS_COLOURS[c], CLASS_LABELS[c].get(lang)) for c in CLASS_COLOURS]
     rows += [swatch(ZONE_COLOURS[z], t(f"zone_{z}", lang)) for z in ZONE_COLOURS]
     rows.append(swatch(UNCOVERED_COLOUR, t("uncovered", lang)))
     bands = "".join(f'<span style="display:inline-block;width:12px;height:12px;background:{c};border:1px solid #555">'

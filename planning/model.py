@@ -36,6 +36,7 @@ import geopandas as gpd
 import pandas as pd
 
 from planning.errors import SchemaError
+from planning.text import Text, join
 
 WGS84 = "EPSG:4326"
 
@@ -49,27 +50,32 @@ class Service(str, enum.Enum):
     DUAL_CHANNEL = "dual_channel"
 
     @property
+    def text(self) -> Text:
+        """The service's name in both languages."""
+        return _SERVICE_LABELS[self]
+
+    @property
     def label_zh(self) -> str:
-        return _SERVICE_LABELS[self][0]
+        return self.text.zh
 
     @property
     def label_en(self) -> str:
-        return _SERVICE_LABELS[self][1]
+        return self.text.en
 
     def label(self, lang: str = "zh") -> str:
-        return self.label_zh if lang == "zh" else self.label_en
+        return self.text.get(lang)
 
 
 def service_labels(services, lang: str = "zh") -> str:
     """Several services (members or values) in words, as a list is written in ``lang``: 门诊统筹、门诊慢特病."""
-    return ("、" if lang == "zh" else ", ").join(Service(s).label(lang) for s in services)
+    return join((Service(s).text for s in services), lang)
 
 
 _SERVICE_LABELS = {
-    Service.PERSONAL_ACCOUNT: ("个人账户", "personal account"),
-    Service.OUTPATIENT_POOLING: ("门诊统筹", "outpatient pooling"),
-    Service.CHRONIC_DISEASE: ("门诊慢特病", "chronic disease"),
-    Service.DUAL_CHANNEL: ("“双通道”", "dual channel"),
+    Service.PERSONAL_ACCOUNT: Text("个人账户", "personal account"),
+    Service.OUTPATIENT_POOLING: Text("门诊统筹", "outpatient pooling"),
+    Service.CHRONIC_DISEASE: Text("门诊慢特病", "chronic disease"),
+    Service.DUAL_CHANNEL: Text("“双通道”", "dual channel"),
 }
 
 SERVICE_COLUMNS: tuple[str, ...] = tuple(s.value for s in Service)

@@ -30,7 +30,7 @@ import json
 import os
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -41,6 +41,7 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from planning.errors import NetworkInputError, ParameterError
+from planning.memo import Memo
 
 #: Cache format version: bump when the arrays or the walking filter change meaning.
 CACHE_VERSION = 3
@@ -129,6 +130,7 @@ class WalkNetwork:
     coord_start: np.ndarray
     coords: np.ndarray
     source: str = ""
+    memo: Memo = field(default_factory=Memo, repr=False)  # derived values: edge samples, map layers, tilings
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -259,14 +261,14 @@ class WalkNetwork:
 
         Computed once per spacing and kept on the network (service circles of every service reuse them).
         """
-        cache = self.__dict__.setdefault("_sample_cache", {})
-        if spacing_m not in cache:
+        def build():
             counts = np.ceil(self.edge_length / spacing_m).astype(np.int64) + 1
             edge = np.repeat(np.arange(self.n_edges, dtype=np.int64), counts)
             rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
             offset = rank * (self.edge_length / (counts - 1))[edge]
-            cache[spacing_m] = (edge, offset, self.points_at(edge, offset))
-        return cache[spacing_m]
+            return edge, offset, self.points_at(edge, offset)
+
+        return self.memo.get(("network.edge_samples", float(spacing_m)), build)
 
     @cached_property
     def _edge_tree(self) -> shapely.STRtree:

@@ -19,8 +19,12 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from planning.access import DEFAULT_BUDGET_MIN, DEFAULT_SPEED_M_PER_MIN
 from planning.errors import ParameterError
+from planning.isochrones import DEFAULT_ACCESS_WIDTH_M, DEFAULT_CELL_M
 from planning.model import Service
+from planning.network import DEFAULT_MAX_SNAP_M
+from planning.text import Text
 
 POLICY_DIR = Path(__file__).resolve().parents[1] / "geodata" / "policies"
 
@@ -35,7 +39,7 @@ class Rule:
     text_en: str
 
     def text(self, lang: str = "zh") -> str:
-        return self.text_zh if lang == "zh" else self.text_en
+        return Text(self.text_zh, self.text_en).get(lang)
 
 
 RULES: dict[str, Rule] = {r.rule_id: r for r in (
@@ -112,16 +116,18 @@ DEFAULT_THRESHOLDS: dict[Service, SaturationThresholds] = {
 
 @dataclass(frozen=True)
 class Policy:
-    """The parameters and rule set of one assessment. Units: minutes, metres, metres per minute."""
+    """The parameters and rule set of one assessment. Units: minutes, metres, metres per minute. The
+    walking defaults are the engine's own (:mod:`planning.access`, :mod:`planning.isochrones`,
+    :mod:`planning.network`), defined there once."""
 
     policy_id: str = "default"
     title_zh: str = "默认（湖南 2025 + 牡丹江 2025）"
     title_en: str = "default (Hunan 2025 + Mudanjiang 2025)"
-    walk_minutes: float = 15.0
-    speed_m_per_min: float = 75.0
-    access_width_m: float = 50.0
-    max_snap_m: float = 250.0
-    cell_m: float = 20.0
+    walk_minutes: float = DEFAULT_BUDGET_MIN
+    speed_m_per_min: float = DEFAULT_SPEED_M_PER_MIN
+    access_width_m: float = DEFAULT_ACCESS_WIDTH_M
+    max_snap_m: float = DEFAULT_MAX_SNAP_M
+    cell_m: float = DEFAULT_CELL_M
     rules: frozenset[str] = frozenset({"R1", "R2", "R3", "R4", "B1", "B2", "B3", "B4", "B5", "S"})
     thresholds: dict[Service, SaturationThresholds] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
 
@@ -160,9 +166,9 @@ _WALK_KEYS = {"minutes": "walk_minutes", "speed_m_per_min": "speed_m_per_min", "
 
 def policy_from_dict(data: dict[str, Any]) -> Policy:
     """Build a :class:`Policy` from the TOML structure; unknown keys or bad values name the key."""
-    _reject_unknown(data, _TOP_KEYS, "")
+    reject_unknown_keys(data, _TOP_KEYS, "")
     walk = data.get("walk", {})
-    _reject_unknown(walk, set(_WALK_KEYS), "walk.")
+    reject_unknown_keys(walk, set(_WALK_KEYS), "walk.")
     kwargs: dict[str, Any] = {_WALK_KEYS[k]: v for k, v in walk.items()}
     for key, attr in (("id", "policy_id"), ("title_zh", "title_zh"), ("title_en", "title_en")):
         if key in data:
@@ -174,10 +180,10 @@ def policy_from_dict(data: dict[str, Any]) -> Policy:
         kwargs["rules"] = frozenset(rules)
     thresholds = dict(DEFAULT_THRESHOLDS)
     saturation = data.get("saturation", {})
-    _reject_unknown(saturation, {s.value for s in Service}, "saturation.")
+    reject_unknown_keys(saturation, {s.value for s in Service}, "saturation.")
     allowed = {f.name for f in fields(SaturationThresholds)}
     for service_name, values in saturation.items():
-        _reject_unknown(values, allowed, f"saturation.{service_name}.")
+        reject_unknown_keys(values, allowed, f"saturation.{service_name}.")
         service = Service(service_name)
         thresholds[service] = replace(thresholds[service], **values)
     kwargs["thresholds"] = thresholds
@@ -203,10 +209,12 @@ def load_policy(name_or_path: str | Path = "default") -> Policy:
     return policy_from_dict(data)
 
 
-def _reject_unknown(mapping: Any, allowed: set[str], prefix: str) -> None:
+def reject_unknown_keys(mapping: Any, allowed: set[str], prefix: str = "") -> None:
+    """Refuse a mapping with a key outside ``allowed``, naming the first unknown key (``prefix`` + key)
+    and the allowed ones: policy files and policy changes say exactly which key is wrong."""
     if not isinstance(mapping, dict):
         raise ParameterError(f"策略键 {prefix.rstrip('.')} 应为表", f"policy key '{prefix.rstrip('.')}' must be a table")
     unknown = sorted(set(mapping) - allowed)
     if unknown:
-        raise ParameterError(f"策略文件中有未知的键：{prefix}{unknown[0]}（可用：{sorted(allowed)}）",
+        raise ParameterError(f"未知的策略键：{prefix}{unknown[0]}（可用：{sorted(allowed)}）",
                              f"unknown policy key '{prefix}{unknown[0]}' (allowed: {sorted(allowed)})")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from planning.assess import CLASS_LABELS
+from planning.rules import CLASS_LABELS
 from planning.i18n import t
 from planning.model import Service, service_labels
+from planning.text import Text
 
 #: Header of each known column, (Chinese, English). Columns ending in ``_before`` / ``_after`` /
 #: ``_delta`` take their stem's header and a suffix; unknown columns keep their name.
@@ -162,9 +163,10 @@ def _stem(column: str) -> str:
     return column
 
 
-def _word(labels: dict[str, tuple[str, str]], value, lang: str):
+def _word(labels: dict, value, lang: str):
     if isinstance(value, str) and value in labels:
-        return labels[value][0 if lang == "zh" else 1]
+        label = labels[value]
+        return label.get(lang) if isinstance(label, Text) else label[0 if lang == "zh" else 1]
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 

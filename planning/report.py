@@ -30,7 +30,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from planning.assess import CLASSIFIED_SERVICES, Assessment
+from planning.assess import Assessment
+from planning import rules
+from planning.rules import CLASSIFIED_SERVICES, R1_SERVICES
 from planning.model import Service
 from planning.screening import pharmacy_flags
 
@@ -91,7 +93,7 @@ def tables(assessment: Assessment) -> dict[str, pd.DataFrame]:
     pharmacies = pd.DataFrame(assessment.pharmacies.drop(columns="geometry")).assign(
         lon=assessment.pharmacies.geometry.x, lat=assessment.pharmacies.geometry.y)
     flags = pharmacy_flags(assessment.pharmacies)
-    pharmacies = pharmacies.merge(flags.drop(columns=[]), on="pharmacy_id", how="left")
+    pharmacies = pharmacies.merge(flags, on="pharmacy_id", how="left")
     zones = pd.DataFrame(assessment.zones.drop(columns="geometry")).assign(
         area_km2=_areas_km2(assessment.zones, assessment.network.crs))
     return {"subdistricts": subdistricts, "counties": counties, "coverage": assessment.coverage,
@@ -188,8 +190,7 @@ def _subdistrict_features(assessment: Assessment) -> list[dict]:
                 properties[f"class_{service.value}"] = row["class"]
                 properties[f"class_measure_{service.value}"] = row["class_measure"]
                 properties[f"per_10k_{service.value}"] = _finite(row["per_10k"])
-        r1_missing = [s for s in (Service.OUTPATIENT_POOLING, Service.CHRONIC_DISEASE)
-                      if by_service.loc[s.value, "r1_ok"] is False]
+        r1_missing = [s for s in R1_SERVICES if rules.outcome(by_service.loc[s.value, "r1_ok"]) is False]
         properties["r1_missing"] = ",".join(s.value for s in r1_missing)
         properties["rule_ids"] = ",".join(sorted({r for ids in rows["rule_ids"] for r in ids.split(",") if r}))
         features.append(_feature("subdistrict", first.geometry, **properties))
@@ -204,7 +205,7 @@ def _county_features(assessment: Assessment) -> list[dict]:
         properties = {"code": code, "name": first["name"], "population": int(first["population"]),
                       "fund_b3": bool(first["fund_b3"]), "fund_b4": bool(first["fund_b4"]),
                       "dual_channel_pharmacies": int(by_service.loc[Service.DUAL_CHANNEL.value, "pharmacies"]),
-                      "r2_ok": by_service.loc[Service.DUAL_CHANNEL.value, "r2_ok"]}
+                      "r2_ok": rules.outcome(by_service.loc[rules.R2_SERVICE.value, "r2_ok"])}
         for service in CLASSIFIED_SERVICES:
             properties[f"class_{service.value}"] = by_service.loc[service.value, "class"]
         properties["rule_ids"] = ",".join(sorted({r for ids in rows["rule_ids"] for r in ids.split(",") if r}))
@@ -222,7 +223,7 @@ def _pharmacy_features(assessment: Assessment) -> list[dict]:
             services=",".join(s.value for s in Service if getattr(row, s.value)),
             subdistrict_code=row.subdistrict_code if isinstance(row.subdistrict_code, str) else None,
             snap_m=round(float(row.snap_m), 1), on_network=bool(row.on_network),
-            r4_ok=None if row.r4_ok is pd.NA else bool(row.r4_ok),
+            r4_ok=rules.outcome(row.r4_ok),
             risk_class=flags.loc[row.pharmacy_id, "risk_class"],
         ))
     return features

@@ -38,11 +38,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from planning import rules
 from planning.assess import Assessment, assess
 from planning.coverage import Residents
 from planning.errors import ParameterError
+from planning.geometry import polygonal_parts
+from planning.memo import Memo
+from planning.text import Text, join
 from planning.model import SERVICE_COLUMNS, WGS84, Region, Service, service_labels, validate_region
-from planning.policy import Policy
+from planning.policy import Policy, reject_unknown_keys
 
 # ====================================================================== edit records
 def _services(services) -> tuple[str, ...]:
@@ -85,9 +89,8 @@ class AddSite:
 
     def describe(self, lang: str = "zh") -> str:
         services = service_labels(self.services, lang)
-        if lang == "zh":
-            return f"在 {self.lon:.5f}, {self.lat:.5f} 新增 {self.pharmacy_id}（{services}）"
-        return f"add {self.pharmacy_id} ({services}) at {self.lon:.5f}, {self.lat:.5f}"
+        return Text(f"在 {self.lon:.5f}, {self.lat:.5f} 新增 {self.pharmacy_id}（{services}）",
+                    f"add {self.pharmacy_id} ({services}) at {self.lon:.5f}, {self.lat:.5f}").get(lang)
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,7 @@ class RemoveSite:
     pharmacy_id: str
 
     def describe(self, lang: str = "zh") -> str:
-        return f"撤销 {self.pharmacy_id}" if lang == "zh" else f"remove {self.pharmacy_id}"
+        return Text(f"撤销 {self.pharmacy_id}", f"remove {self.pharmacy_id}").get(lang)
 
 
 @dataclass(frozen=True)
@@ -112,9 +115,8 @@ class ChangeServices:
 
     def describe(self, lang: str = "zh") -> str:
         services = service_labels(self.services, lang)
-        if lang == "zh":
-            return f"{self.pharmacy_id} 开通：{services or '无业务'}"
-        return f"{self.pharmacy_id} holds {services or 'no service'}"
+        return Text(f"{self.pharmacy_id} 开通：{services or '无业务'}",
+                    f"{self.pharmacy_id} holds {services or 'no service'}").get(lang)
 
 
 @dataclass(frozen=True)
@@ -133,11 +135,10 @@ class ScalePopulation:
             object.__setattr__(self, "subdistrict_codes", tuple(str(c) for c in codes))
 
     def describe(self, lang: str = "zh") -> str:
-        if lang == "zh":
-            where = "全部街道/乡镇" if self.subdistrict_codes is None else "、".join(self.subdistrict_codes)
-            return f"{where}人口 × {self.factor:g}"
-        where = "all sub-districts" if self.subdistrict_codes is None else ", ".join(self.subdistrict_codes)
-        return f"population x {self.factor:g} in {where}"
+        codes = self.subdistrict_codes
+        everywhere = Text("全部街道/乡镇", "all sub-districts")
+        where = everywhere.get(lang) if codes is None else join((Text(c, c) for c in codes), lang)
+        return Text(f"{where}人口 × {self.factor:g}", f"population x {self.factor:g} in {where}").get(lang)
 
 
 @dataclass(frozen=True)
@@ -154,9 +155,7 @@ class SetPopulation:
         object.__setattr__(self, "persons", int(self.persons))
 
     def describe(self, lang: str = "zh") -> str:
-        if lang == "zh":
-            return f"{self.code} 人口设为 {self.persons:,}"
-        return f"population of {self.code} = {self.persons:,}"
+        return Text(f"{self.code} 人口设为 {self.persons:,}", f"population of {self.code} = {self.persons:,}").get(lang)
 
 
 @dataclass(frozen=True, init=False)
@@ -167,22 +166,17 @@ class ChangePolicy:
     changes: tuple[tuple[str, Any], ...]
 
     def __init__(self, **changes: Any):
-        known = {f.name for f in fields(Policy)}
-        unknown = sorted(set(changes) - known)
-        if unknown:
-            raise ParameterError(f"未知的策略参数：{unknown[0]}",
-                                 f"unknown policy key '{unknown[0]}' (known: {sorted(known)})")
+        reject_unknown_keys(changes, {f.name for f in fields(Policy)})
         object.__setattr__(self, "changes", tuple(sorted(changes.items())))
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.changes)
 
     def describe(self, lang: str = "zh") -> str:
-        return ("政策参数：" if lang == "zh" else "policy: ") + ", ".join(f"{k}={v!r}" for k, v in self.changes)
+        return Text("政策参数：", "policy: ").get(lang) + ", ".join(f"{k}={v!r}" for k, v in self.changes)
 
 
 Edit = AddSite | RemoveSite | ChangeServices | ScalePopulation | SetPopulation | ChangePolicy
-_SITE_EDITS = (AddSite, RemoveSite, ChangeServices)
 _POPULATION_EDITS = (ScalePopulation, SetPopulation)
 
 
@@ -195,6 +189,7 @@ class Scenario:
     baseline: Assessment
     edits: tuple[Edit, ...] = ()
     name: str = ""
+    memo: Memo = field(default_factory=Memo, repr=False)  # the derived region, residents and assessment
 
     # ------------------------------------------------------------------ building
     def with_edits(self, *edits: Edit) -> Scenario:
@@ -272,7 +267,7 @@ class Scenario:
 
     def region(self) -> Region:
         """The edited region: copies of the baseline's layers (EPSG:4326), validated."""
-        return self._cached("region", self._build_region)
+        return self.memo.get("region", self._build_region)
 
     def _build_region(self) -> Region:
         base = self.baseline.region
@@ -317,7 +312,7 @@ class Scenario:
         """The baseline's resident points, their persons rescaled per sub-district to the edited population
         (positions unchanged). A sub-district that had nobody gets its persons spread by street length
         (evenly over its points when they stand for no street length)."""
-        return self._cached("residents", self._build_residents)
+        return self.memo.get("residents", self._build_residents)
 
     def _build_residents(self) -> Residents:
         residents = self.baseline.residents
@@ -347,24 +342,18 @@ class Scenario:
     # ------------------------------------------------------------------ results
     def assess(self) -> Assessment:
         """Assess the edited region on the baseline's network, recomputing only the changed services."""
-        return self._cached("assessment", self._assess)
+        return self.memo.get("assessment", self._assess)
 
     def _assess(self) -> Assessment:
         result = assess(self.region(), self.baseline.network, self.policy(), residents=self.residents(),
                         reuse=self.baseline)
-        result.notes.append(f"scenario: {len(self.edits)} edit(s); services searched again: "
-                            f"{', '.join(s.value for s in result.searched) or 'none'}")
-        return result
+        return result.with_notes(f"scenario: {len(self.edits)} edit(s); services searched again: "
+                                 f"{', '.join(s.value for s in result.searched) or 'none'}")
 
     def diff(self, *, services=None) -> ScenarioDiff:
         """:func:`diff` of the baseline and this scenario's assessment."""
         return diff(self.baseline, self.assess(), services=services)
 
-    def _cached(self, key: str, build):
-        cache = self.__dict__.setdefault("_scenario_cache", {})
-        if key not in cache:
-            cache[key] = build()
-        return cache[key]
 
 
 def _site_row(edit: AddSite, pharmacies: gpd.GeoDataFrame) -> dict:
@@ -447,62 +436,12 @@ class ScenarioDiff:
         return path
 
     def map(self, *, service: Service | str = Service.OUTPATIENT_POOLING, lang: str = "zh"):
-        """A folium map of the changes for one service: changed sub-districts (class after), blocks added
-        (red) and lifted (green), sites added, removed or changed."""
-        import folium
+        """A folium map of the changes for one service (:func:`planning.maps.scenario_diff_map`)."""
+        from planning.maps import scenario_diff_map
 
-        from planning.maps import CLASS_COLOURS, region_map
-        from planning.siting import _add_before_layer_control
-
-        service = Service(service)
-        zh = lang == "zh"
-        fmap = region_map(self.after.region, lang=lang, subdistricts=False)
-        layer = self.layer
-        groups = []
-        changed = layer[(layer["change"] == "subdistrict") & (layer["service"] == service.value)]
-        if len(changed):
-            shown = changed[["name", "class_before", "class_after", "covered_share_before", "covered_share_after",
-                             "requirements", "geometry"]].copy()
-            for column in ("covered_share_before", "covered_share_after"):
-                shown[column] = shown[column].map(lambda v: f"{v:.1%}")
-            shown = shown.fillna("")
-            groups.append(folium.GeoJson(
-                shown, name="变化的街道/乡镇" if zh else "changed sub-districts",
-                style_function=lambda f: {"color": "#333333", "weight": 2, "fillOpacity": 0.5,
-                                          "fillColor": CLASS_COLOURS.get(f["properties"]["class_after"], "#cccccc")},
-                tooltip=folium.GeoJsonTooltip(["name", "class_before", "class_after", "covered_share_before",
-                                               "covered_share_after", "requirements"])))
-        for change, colour, label in (("added", "#b2182b", ("新增限制区", "blocks added")),
-                                      ("lifted", "#1a9850", ("解除限制区", "blocks lifted"))):
-            part = layer[(layer["change"] == change) & (layer["service"] == service.value)]
-            if len(part):
-                part = part[["zone", "rule_ids", "area_km2", "geometry"]].copy()
-                part["geometry"] = part.geometry.simplify(1e-4, preserve_topology=True)
-                groups.append(folium.GeoJson(
-                    part, name=label[0] if zh else label[1],
-                    style_function=lambda f, c=colour: {"color": c, "weight": 1, "fillColor": c, "fillOpacity": 0.45},
-                    tooltip=folium.GeoJsonTooltip(["zone", "rule_ids", "area_km2"])))
-        groups.append(self.site_changes_group(lang))
-        return _add_before_layer_control(fmap, *groups)
-
-    def site_changes_group(self, lang: str = "zh"):
-        """The sites added (green), withdrawn (black) or whose services changed (orange) as a folium
-        feature group of circle markers with tooltips."""
-        import folium
-
-        from planning.i18n import t
-
-        group = folium.FeatureGroup(name=t("site_changes", lang))
-        layer = self.layer
-        for row in layer[layer["change"].isin(list(SITE_CHANGE_COLOURS))].itertuples():
-            folium.CircleMarker([row.geometry.y, row.geometry.x], radius=7, color="#222222", weight=1.5, fill=True,
-                                fill_color=SITE_CHANGE_COLOURS[row.change], fill_opacity=0.95,
-                                tooltip=f"{t(row.change, lang)}: {row.name} ({row.code})").add_to(group)
-        return group
+        return scenario_diff_map(self, service=service, lang=lang)
 
 
-#: Marker colours of site changes in scenario maps.
-SITE_CHANGE_COLOURS = {"site_added": "#1a9850", "site_removed": "#000000", "site_changed": "#f1a340"}
 
 
 def nearest_site(assessment: Assessment, lon: float, lat: float, *, within_m: float = 150.0) -> dict | None:
@@ -574,7 +513,7 @@ def _requirement_diff(before: Assessment, after: Assessment) -> pd.DataFrame:
         a = pd.DataFrame(getattr(after, table)[["code", "service", column]])
         merged = b.merge(a, on=["code", "service"], how="outer", suffixes=("_before", "_after"))
         for row in merged.itertuples(index=False):
-            ok_b, ok_a = _verdict(getattr(row, f"{column}_before")), _verdict(getattr(row, f"{column}_after"))
+            ok_b, ok_a = rules.outcome(getattr(row, f"{column}_before")), rules.outcome(getattr(row, f"{column}_after"))
             if ok_b == ok_a:
                 continue
             change = ("met" if ok_a else "broken") if ok_b is not None and ok_a is not None else (
@@ -582,12 +521,6 @@ def _requirement_diff(before: Assessment, after: Assessment) -> pd.DataFrame:
             rows.append({"rule": rule, "level": level, "code": row.code, "name": row.name, "service": row.service,
                          "ok_before": ok_b, "ok_after": ok_a, "change": change})
     return pd.DataFrame(rows, columns=["rule", "level", "code", "name", "service", "ok_before", "ok_after", "change"])
-
-
-def _verdict(value) -> bool | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-        return None
-    return bool(value)
 
 
 def _site_diff(before: Assessment, after: Assessment) -> pd.DataFrame:
@@ -636,8 +569,8 @@ def _zone_diff(before: Assessment, after: Assessment, services) -> tuple[pd.Data
                 if np.array_equal(mb, ma):
                     added = lifted = empty
                 else:
-                    added = _clean(before.rasters.polygon(ma & ~mb), min_area)
-                    lifted = _clean(before.rasters.polygon(mb & ~ma), min_area)
+                    added = polygonal_parts(before.rasters.polygon(ma & ~mb), min_area=min_area)
+                    lifted = polygonal_parts(before.rasters.polygon(mb & ~ma), min_area=min_area)
             else:
                 gb = before.rasters.part_polygon(b, service) if b else empty
                 ga = after.rasters.part_polygon(a, service) if a else empty
@@ -645,8 +578,8 @@ def _zone_diff(before: Assessment, after: Assessment, services) -> tuple[pd.Data
                 if shapely.equals_exact(ga, gb, tolerance=0.0):  # unchanged (the usual case): no overlay needed
                     added = lifted = empty
                 else:
-                    added = _clean(shapely.difference(ga, gb), min_area)
-                    lifted = _clean(shapely.difference(gb, ga), min_area)
+                    added = polygonal_parts(shapely.difference(ga, gb), min_area=min_area)
+                    lifted = polygonal_parts(shapely.difference(gb, ga), min_area=min_area)
             zone, rule_ids = key
             rows.append({"service": service.value, "zone": zone, "rule_ids": rule_ids,
                          "area_before_km2": area_before / 1e6, "area_after_km2": area_after / 1e6,
@@ -657,14 +590,6 @@ def _zone_diff(before: Assessment, after: Assessment, services) -> tuple[pd.Data
                                      "area_km2": geometry.area / 1e6, "geometry": geometry})
     columns = ["service", "zone", "rule_ids", "area_before_km2", "area_after_km2", "added_km2", "lifted_km2"]
     return pd.DataFrame(rows, columns=columns), features
-
-
-def _clean(geometry, min_area: float):
-    """The polygon parts of ``geometry`` of at least ``min_area`` square metres, as one MultiPolygon."""
-    parts = [p for p in shapely.get_parts(geometry) if p.geom_type == "Polygon" and p.area >= min_area]
-    for multi in (p for p in shapely.get_parts(geometry) if p.geom_type in ("MultiPolygon", "GeometryCollection")):
-        parts += [q for q in shapely.get_parts(multi) if q.geom_type == "Polygon" and q.area >= min_area]
-    return shapely.MultiPolygon(parts)
 
 
 def _summary(before: Assessment, after: Assessment, coverage: pd.DataFrame, zones: pd.DataFrame) -> pd.DataFrame:
@@ -723,7 +648,7 @@ def _layer(before: Assessment, after: Assessment, coverage: pd.DataFrame, requir
                                   geometry="geometry", crs=before.network.crs).to_crs(WGS84)
     invalid = ~zone_layer.is_valid  # reprojection can make cell-corner touches cross by a rounding error
     if invalid.any():
-        zone_layer.loc[invalid, "geometry"] = [_clean(shapely.make_valid(g), 0.0)
+        zone_layer.loc[invalid, "geometry"] = [polygonal_parts(shapely.make_valid(g), min_area=0.0)
                                                for g in zone_layer.geometry[invalid]]
     records += zone_layer.to_dict("records")
     for row in sites.itertuples(index=False):

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
+from planning import rules
 from planning.assess import Assessment
 from planning.model import Service
-from planning.policy import HARD_BLOCKS, RULES
+from planning.network import Snap
+from planning.policy import RULES
+from planning.text import Text
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,7 @@ class Finding:
     numbers: dict = field(default_factory=dict)
 
     def message(self, lang: str = "zh") -> str:
-        return self.message_zh if lang == "zh" else self.message_en
+        return Text(self.message_zh, self.message_en).get(lang)
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,49 @@ class DesignationCheck:
         return pd.DataFrame(rows, columns=["service", "verdict", "rule", "citation", "outcome", "message"])
 
 
+@dataclass(frozen=True, eq=False)
+class PlaceReading:
+    """The rules read at n points for one service (:func:`read_places`): their facts, the flags of every
+    rule (:func:`planning.rules.rule_flags`), the verdict, and the walk to the nearest same-service site."""
+
+    service: Service
+    facts: rules.PlaceFacts
+    flags: dict[str, np.ndarray]
+    verdict: np.ndarray  # str, one of planning.rules.VERDICTS
+    walk_minutes: np.ndarray  # float: to the nearest same-service site, inf where none is reached
+    nearest_site: np.ndarray  # int: position in assessment.access[service].site_ids, -1 where none
+
+    def rule_ids(self) -> list[list[str]]:
+        """Per point, the block and gap rule ids that hit it."""
+        return rules.fired(self.flags)
+
+
+def read_places(assessment: Assessment, service: Service | str, snap: Snap, lon, lat, *,
+                applicant_not_ready: bool = False) -> PlaceReading:
+    """Read the rules at points for one service, vectorised: the one path behind :func:`check_location`
+    (one clicked point) and site suggestion (many candidates).
+
+    ``snap``: the points snapped to the network (walk times, B1); ``lon``/``lat``: where they stand
+    (WGS84 degrees), which decides their sub-district and county and whether they lie in uncovered
+    residential area (R3, the cell of the assessment grid holding the point). ``applicant_not_ready``:
+    the applicant has not finished the information-system upgrade (B5).
+    """
+    service = Service(service)
+    policy = assessment.policy
+    lon = np.atleast_1d(np.asarray(lon, dtype=float))
+    lat = np.atleast_1d(np.asarray(lat, dtype=float))
+    minutes, site = assessment.access[service].point_minutes(snap)
+    inside = np.isfinite(minutes) & (minutes <= policy.walk_minutes)
+    subdistrict, county = assessment.areas_at(lon, lat)
+    x, y = assessment.network.from_lonlat.transform(lon, lat)
+    uncovered = assessment.rasters.at_points(assessment.rasters.uncovered_mask(service), np.column_stack([x, y]))
+    facts = rules.PlaceFacts(subdistrict=subdistrict, county=county, inside_circle=inside,
+                             uncovered_residential=uncovered, applicant_not_ready=applicant_not_ready)
+    flags = rules.rule_flags(assessment.area_facts(service), facts, policy)
+    return PlaceReading(service=service, facts=facts, flags=flags, verdict=rules.verdicts(flags),
+                        walk_minutes=minutes, nearest_site=site)
+
+
 def check_location(
     assessment: Assessment,
     lon: float,
@@ -123,98 +168,93 @@ def check_location(
     """Check a candidate location (WGS84 longitude/latitude, degrees) for ``services``.
 
     Convert GCJ-02 / BD-09 coordinates first (:mod:`planning.coords`). ``on`` is the application
-    date for the CX-2022 date windows (default today).
+    date for the CX-2022 date windows (default today). The verdicts come from :func:`read_places`, the
+    rules of :mod:`planning.rules` that the zone map applies cell by cell.
     """
-    policy = assessment.policy
     network = assessment.network
-    snap = network.snap_lonlat([lon], [lat], max_snap_m=policy.max_snap_m)
-    sd_row, county = assessment.locate(lon, lat)
-    county_code = sd_row["county_code"] if sd_row is not None else (county["code"] if county is not None else None)
+    snap = network.snap_lonlat([lon], [lat], max_snap_m=assessment.policy.max_snap_m)
+    sd_row, county_row = assessment.locate(lon, lat)
+    not_ready = applicant is not None and applicant.info_system_ready is False
     verdicts = {}
     for service in map(Service, services):
-        findings = _location_findings(assessment, service, snap, sd_row, county_code)
-        if applicant is not None and applicant.info_system_ready is False and policy.applies("B5"):
-            findings.append(_finding("B5", "block", "申请药店尚未完成医保信息系统改造，不得新增定点",
-                                     "the applicant has not finished the information-system upgrade"))
-        verdicts[service] = ServiceVerdict(service, _verdict(findings), tuple(findings))
+        reading = read_places(assessment, service, snap, [lon], [lat], applicant_not_ready=not_ready)
+        findings = _location_findings(assessment, reading, snap, sd_row, county_row)
+        verdicts[service] = ServiceVerdict(service, str(reading.verdict[0]), tuple(findings))
     applicant_findings = tuple(applicant_checks(applicant, on or dt.date.today())) if applicant else ()
     return DesignationCheck(
         lon=float(lon), lat=float(lat),
         subdistrict_code=sd_row["code"] if sd_row is not None else None,
         subdistrict_name=sd_row["name"] if sd_row is not None else None,
-        county_code=county_code, snap_m=float(snap.access_m[0]), on_network=bool(snap.on_network[0]),
+        county_code=county_row["code"] if county_row is not None else None,
+        snap_m=float(snap.access_m[0]), on_network=bool(snap.on_network[0]),
         verdicts=verdicts, applicant_findings=applicant_findings,
     )
 
 
-def _location_findings(assessment: Assessment, service: Service, snap, sd_row, county_code) -> list[Finding]:
+def _location_findings(assessment: Assessment, reading: PlaceReading, snap: Snap, sd_row: dict | None,
+                       county_row: dict | None) -> list[Finding]:
+    """The findings of one point: notes on where it stands, then one finding per rule that hit it, with
+    the numbers behind it (texts here, rules in :mod:`planning.rules`)."""
     policy = assessment.policy
-    findings: list[Finding] = []
+    service = reading.service
     access = assessment.access[service]
-    minutes, site = access.point_minutes(snap)
-    minutes, site = float(minutes[0]), int(site[0])
+    minutes, site = float(reading.walk_minutes[0]), int(reading.nearest_site[0])
     nearest_id = str(access.site_ids[site]) if site >= 0 else None
-    names = assessment._cached("pharmacy_names", lambda: dict(zip(
-        assessment.pharmacies["pharmacy_id"].astype(str), assessment.pharmacies["name"])))
-    nearest = {"nearest_pharmacy_id": nearest_id, "nearest_pharmacy_name": names.get(nearest_id),
+    nearest_name = assessment.pharmacy_name(nearest_id) if nearest_id else None
+    nearest = {"nearest_pharmacy_id": nearest_id, "nearest_pharmacy_name": nearest_name,
                "walk_minutes": round(minutes, 2) if np.isfinite(minutes) else None,
                "budget_minutes": policy.walk_minutes}
-    pharmacy = f"{nearest['nearest_pharmacy_name']}（{nearest_id}）" if nearest["nearest_pharmacy_name"] else nearest_id
-    pharmacy_en = f"{nearest['nearest_pharmacy_name']} ({nearest_id})" if nearest["nearest_pharmacy_name"] else nearest_id
+    pharmacy = Text(f"{nearest_name}（{nearest_id}）" if nearest_name else str(nearest_id),
+                    f"{nearest_name} ({nearest_id})" if nearest_name else str(nearest_id))
+    findings: list[Finding] = []
     if not snap.on_network[0]:
         findings.append(_finding("—", "info", f"该点距最近可步行道路 {snap.access_m[0]:.0f} 米，超出吸附距离，请核对坐标（是否为 GCJ-02/BD-09）",
                                  f"the point is {snap.access_m[0]:.0f} m from the nearest walkable street, beyond the "
                                  f"snap distance; check the coordinates (GCJ-02/BD-09?)", {"snap_m": float(snap.access_m[0])}))
-    inside_circle = np.isfinite(minutes) and minutes <= policy.walk_minutes
-    if policy.applies("B1") and inside_circle:
-        findings.append(_finding("B1", "block",
-                                 f"位于同类型定点药店{pharmacy}的步行 {minutes:.1f} 分钟范围内（≤{policy.walk_minutes:g} 分钟）",
-                                 f"{minutes:.1f} min walk from same-service pharmacy {pharmacy_en} "
-                                 f"(<= {policy.walk_minutes:g} min circle)", nearest))
     if sd_row is None:
         findings.append(_finding("—", "info", "该点不在任何街道/乡镇范围内", "the point lies outside every sub-district"))
-    else:
+    row = overall = numbers = None
+    if sd_row is not None:
         row = assessment.subdistrict_row(sd_row["code"], service)
         overall = assessment.subdistrict_row(sd_row["code"], Service.PERSONAL_ACCOUNT)
         numbers = {"subdistrict": sd_row["code"], "class": row["class"], "class_reason": row["class_reason"],
                    "per_10k": round(float(row["per_10k"]), 3), "covered_share": round(float(row["covered_share"]), 4)}
-        if policy.applies("B2") and "saturated" in (row["class"], overall["class"]):
+    county = assessment.county_row(county_row["code"], service) if county_row is not None else None
+    for rule in reading.rule_ids()[0]:
+        if rule == "B1":
+            findings.append(_finding("B1", "block",
+                                     f"位于同类型定点药店{pharmacy.zh}的步行 {minutes:.1f} 分钟范围内（≤{policy.walk_minutes:g} 分钟）",
+                                     f"{minutes:.1f} min walk from same-service pharmacy {pharmacy.en} "
+                                     f"(<= {policy.walk_minutes:g} min circle)", nearest))
+        elif rule == "B2":
             which = row if row["class"] == "saturated" else overall
             findings.append(_finding("B2", "block", f"{sd_row['name']}为相对饱和区域（{which['class_reason_zh']}）",
                                      f"{sd_row['name']} is saturated ({which['class_reason']})", numbers))
-        if policy.applies("R3") and row["class"] in ("blank", "underserved") and not inside_circle:
-            findings.append(_finding("R3", "priority",
-                                     f"{sd_row['name']}该业务为{_class_zh(row['class'])}区域，且该点不在任何同类型15分钟服务圈内",
-                                     f"{sd_row['name']} is {row['class']} for this service and the point lies outside "
-                                     f"every same-service circle", {**numbers, **nearest}))
-        if row.get("r1_ok") is False:
-            findings.append(_finding("R1", "priority", f"{sd_row['name']}尚无{service.label_zh}定点药店（R1 缺口）",
-                                     f"{sd_row['name']} has no {service.label_en} pharmacy (R1 shortfall)", numbers))
-    if county_code is not None:
-        county = assessment.county_row(county_code, service)
-        if county["fund_b3"]:
+        elif rule == "B3":
             findings.append(_finding("B3", "block", f"{county['name']}职工医保基金当期亏损，不得新增定点药店",
-                                     f"{county['name']}'s employee fund ran a current-period deficit", {"county": county_code}))
-        elif county["fund_b4"]:
+                                     f"{county['name']}'s employee fund ran a current-period deficit",
+                                     {"county": county["code"]}))
+        elif rule == "B4":
             findings.append(_finding("B4", "block", f"{county['name']}基金运行承压，总量平衡，仅在有退出时审慎新增",
                                      f"{county['name']} keeps its total balanced (deficit forecast or warning letter)",
-                                     {"county": county_code}))
-        if county.get("r2_ok") is False:
+                                     {"county": county["code"]}))
+        elif rule == "B5":
+            findings.append(_finding("B5", "block", "申请药店尚未完成医保信息系统改造，不得新增定点",
+                                     "the applicant has not finished the information-system upgrade"))
+        elif rule == "R1":
+            findings.append(_finding("R1", "priority", f"{sd_row['name']}尚无{service.label_zh}定点药店（R1 缺口）",
+                                     f"{sd_row['name']} has no {service.label_en} pharmacy (R1 shortfall)", numbers))
+        elif rule == "R2":
             findings.append(_finding("R2", "priority", f"{county['name']}尚无“双通道”定点药店（R2 缺口）",
-                                     f"{county['name']} has no dual-channel pharmacy (R2 shortfall)", {"county": county_code}))
+                                     f"{county['name']} has no dual-channel pharmacy (R2 shortfall)",
+                                     {"county": county["code"]}))
+        elif rule == "R3":
+            label = rules.CLASS_LABELS[row["class"]]
+            findings.append(_finding("R3", "priority",
+                                     f"{sd_row['name']}该业务为{label.zh}区域，该点位于未覆盖居住区，且不在任何同类型服务圈内",
+                                     f"{sd_row['name']} is {label.en} for this service and the point lies in uncovered "
+                                     f"residential area outside every same-service circle", {**numbers, **nearest}))
     return findings
-
-
-def _verdict(findings: list[Finding]) -> str:
-    blocks = {f.rule_id for f in findings if f.outcome == "block"}
-    gaps = {f.rule_id for f in findings if f.outcome == "priority"}
-    if blocks & HARD_BLOCKS:
-        return "blocked"
-    if blocks and gaps:
-        return "review"
-    if blocks:
-        return "blocked"
-    return "priority" if gaps else "allowed"
 
 
 def applicant_checks(applicant: Applicant, on: dt.date) -> list[Finding]:
@@ -301,10 +341,6 @@ def pharmacy_flags(pharmacies: gpd.GeoDataFrame, on: dt.date | None = None) -> p
 def _finding(rule_id: str, outcome: str, zh: str, en: str, numbers: dict | None = None) -> Finding:
     citation = RULES[rule_id].citation if rule_id in RULES else ""
     return Finding(rule_id, citation, outcome, zh, en, numbers or {})
-
-
-def _class_zh(cls: str) -> str:
-    return {"blank": "空白", "underserved": "相对不足", "balanced": "均衡", "saturated": "相对饱和"}.get(cls, cls)
 
 
 def _years_before(day: dt.date, years: int) -> dt.date:

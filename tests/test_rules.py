@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import shapely
 
-from planning.assess import assess, classify
+from planning.assess import assess
+from planning.rules import classify
 from planning.errors import ParameterError
 from planning.model import SERVICE_COLUMNS, Region, validate_region
 from planning.policy import SaturationThresholds, load_policy, policy_from_dict

@@ -1,0 +1,166 @@
+"""Candidate sites for one service: street points or demand-cluster centres, each with its designation
+verdict (:func:`planning.screening.read_places`); blocked candidates, and review ones unless allowed, are dropped.
+
+Units: metres and minutes; tables are GeoDataFrames in EPSG:4326 (WGS84).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from planning.access import service_access
+from planning.assess import Assessment
+from planning.errors import ParameterError
+from planning.model import WGS84, Service
+from planning.network import Snap
+from planning.screening import read_places
+
+#: Default spacing of network candidates, metres (about a tenth of the 1,125 m walk budget).
+DEFAULT_SPACING_M = 100.0
+#: Default number of demand clusters for ``source="demand"``.
+DEFAULT_CLUSTERS = 300
+
+
+@dataclass(frozen=True, eq=False)
+class Candidates:
+    """Candidate positions for new sites of one service, with their designation verdicts.
+
+    ``snap`` places each candidate on an edge (network CRS, metres); ``table`` is a GeoDataFrame in
+    EPSG:4326 with ``candidate`` (row number), ``lon``, ``lat``, ``subdistrict_code``, ``county_code``,
+    ``verdict`` (allowed / priority / review), ``rule_ids`` (the block and gap rules found there) and
+    ``walk_minutes`` (to the nearest existing site of the service; ``inf`` beyond twice the budget).
+    """
+
+    service: Service
+    snap: Snap
+    table: gpd.GeoDataFrame
+    source: str
+    allow_review: bool
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def candidate_sites(
+    assessment: Assessment,
+    service: Service | str,
+    *,
+    source: str = "network",
+    spacing_m: float = DEFAULT_SPACING_M,
+    n_clusters: int = DEFAULT_CLUSTERS,
+    allow_review: bool = False,
+    seed: int = 0,
+) -> Candidates:
+    """Candidate positions for new sites of ``service`` (see the module docstring).
+
+    Parameters
+    ----------
+    assessment : Assessment
+        The baseline; its existing sites stay fixed.
+    source : {"network", "demand"}
+        Street points about ``spacing_m`` metres apart (default 100 m; intersections included), or the
+        snapped centres of ``n_clusters`` (default 300) weighted k-means clusters of the uncovered residents.
+    allow_review : bool
+        Keep candidates whose verdict is ``review`` (a soft block B1/B2/B4 meeting a gap rule R1-R3,
+        decided by the bureau); ``blocked`` candidates are always dropped.
+    seed : int
+        Random seed of the clustering.
+    """
+    service = Service(service)
+    network = assessment.network
+    if source == "network":
+        if not spacing_m > 0:
+            raise ParameterError("候选点间距必须为正数（米）", "spacing_m must be positive (metres)")
+        edge, offset, xy = network.edge_samples(float(spacing_m))
+        cell = np.floor((xy - xy.min(axis=0)) / float(spacing_m)).astype(np.int64)
+        _, first = np.unique(cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1], return_index=True)
+        first = np.sort(first)  # one sample per spacing_m square, the first in edge order
+        snap = Snap(edge=edge[first], offset_m=offset[first], access_m=np.zeros(len(first)),
+                    snapped_xy=xy[first], on_network=np.ones(len(first), dtype=bool), max_snap_m=0.0)
+    elif source == "demand":
+        from sklearn.cluster import MiniBatchKMeans
+
+        demand, persons, _ = uncovered_demand(assessment, service)
+        if len(persons) == 0:
+            snap = Snap(np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros((0, 2)), np.zeros(0, bool), 0.0)
+        else:
+            k = int(min(n_clusters, len(persons)))
+            model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096)
+            model.fit(demand.snapped_xy, sample_weight=persons)
+            snap = network.snap(model.cluster_centers_, max_snap_m=assessment.policy.max_snap_m)
+            snap = snap.subset(snap.on_network)
+    else:
+        raise ParameterError(f"未知的候选点来源：{source}",
+                             f"unknown candidate source '{source}' (network or demand)")
+    return _admissible(assessment, service, snap, source=source, allow_review=allow_review)
+
+
+def candidates_at(assessment: Assessment, service: Service | str, lon, lat, *,
+                  allow_review: bool = False) -> Candidates:
+    """Candidates at given WGS84 positions (e.g. applicants' addresses), snapped to the street and checked
+    like :func:`candidate_sites` (positions off the network, blocked or out of reach are dropped)."""
+    service = Service(service)
+    snap = assessment.network.snap_lonlat(np.atleast_1d(lon), np.atleast_1d(lat),
+                                          max_snap_m=assessment.policy.max_snap_m)
+    return _admissible(assessment, service, snap.subset(snap.on_network), source="points", allow_review=allow_review)
+
+
+def location_verdicts(assessment: Assessment, service: Service | str, snap: Snap) -> pd.DataFrame:
+    """The designation verdict of many snapped points for one service (:func:`planning.screening.read_places`,
+    the path of :func:`planning.screening.check_location`), each point standing where it snapped; B5 is
+    the applicant's, not the place's. Returns ``subdistrict_code``, ``county_code``, ``verdict``,
+    ``rule_ids``, ``walk_minutes`` (to the nearest existing same-service site) and ``lon``/``lat``.
+    """
+    network = assessment.network
+    xy = np.where(np.isfinite(snap.snapped_xy), snap.snapped_xy, 0.0)
+    lon, lat = network.to_lonlat.transform(xy[:, 0], xy[:, 1])
+    lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
+    reading = read_places(assessment, service, snap, lon, lat)
+    sd_codes = assessment.region.subdistricts["code"].to_numpy(dtype=object)
+    ct_codes = assessment.region.counties["code"].to_numpy(dtype=object)
+    sd, ct = reading.facts.subdistrict, reading.facts.county
+    return pd.DataFrame({
+        "subdistrict_code": np.where(sd >= 0, sd_codes[np.maximum(sd, 0)] if len(sd_codes) else None, None),
+        "county_code": np.where(ct >= 0, ct_codes[np.maximum(ct, 0)] if len(ct_codes) else None, None),
+        "verdict": reading.verdict, "rule_ids": [",".join(ids) for ids in reading.rule_ids()],
+        "walk_minutes": reading.walk_minutes, "lon": lon, "lat": lat})
+
+
+def _admissible(assessment: Assessment, service: Service, snap: Snap, *, source: str, allow_review: bool) -> Candidates:
+    """Keep the candidates that can reach an uncovered resident and are not blocked (nor review, unless allowed)."""
+    policy = assessment.policy
+    demand, _, _ = uncovered_demand(assessment, service)
+    if len(snap) and len(demand):
+        reach = service_access(assessment.network, demand, speed_m_per_min=policy.speed_m_per_min,
+                               max_minutes=policy.walk_minutes)
+        distance, _ = reach.point_distance(snap)
+        useful = distance <= policy.budget_m
+    else:
+        useful = np.zeros(len(snap), dtype=bool)
+    snap = snap.subset(useful)
+    verdicts = location_verdicts(assessment, service, snap)
+    allowed = verdicts["verdict"].isin(["allowed", "priority"] + (["review"] if allow_review else [])).to_numpy()
+    snap = snap.subset(allowed)
+    verdicts = verdicts[allowed].reset_index(drop=True)
+    table = gpd.GeoDataFrame(verdicts.assign(candidate=np.arange(len(verdicts))),
+                             geometry=gpd.points_from_xy(verdicts["lon"], verdicts["lat"]), crs=WGS84)
+    table = table[["candidate", "lon", "lat", "subdistrict_code", "county_code", "verdict", "rule_ids", "walk_minutes",
+                   "geometry"]]
+    return Candidates(service=service, snap=snap, table=table, source=source, allow_review=allow_review)
+
+
+def uncovered_demand(assessment: Assessment, service: Service | str) -> tuple[Snap, np.ndarray, np.ndarray]:
+    """The residents beyond the walk budget of every site of ``service``: their snap, persons and their
+    row in ``assessment.residents`` (only weighted, on-network points inside a sub-district, as counted by
+    the coverage table)."""
+    service = Service(service)
+    residents = assessment.residents
+    minutes, _ = assessment.access[service].point_minutes(residents.snap)
+    keep = (~(minutes <= assessment.policy.walk_minutes) & ~np.isnan(minutes) & (residents.persons > 0)
+            & (residents.subdistrict >= 0) & residents.snap.on_network)
+    rows = np.flatnonzero(keep)
+    return residents.snap.subset(rows), residents.persons[rows], rows
