@@ -67,6 +67,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "verdict_review": ("需审核", "review"),
     "verdict_priority": ("优先配置", "priority"),
     "verdict_allowed": ("允许", "allowed"),
+    "verdict_not_judged": ("无法判定", "not judged"),
     "applicant": ("申请药店情况（楚雄 CX-2022 第八条、第十三条）", "Applicant's record (CX-2022 art. 8 and 13)"),
     "months_operating": ("注册地址经营月数", "Months operating at the address"),
     "pharmacists": ("执业药师人数", "Licensed pharmacists"),

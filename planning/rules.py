@@ -64,8 +64,18 @@ GAP_RULES = ("R1", "R2", "R3")
 SOFT_BLOCKS = tuple(r for r in BLOCK_RULES if r not in HARD_BLOCKS)
 #: Rules decided for a whole area (their zone is a union of boundaries), with the level of the area.
 AREA_RULES = {"B2": "subdistrict", "R1": "subdistrict", "B3": "county", "B4": "county", "R2": "county"}
-#: Verdicts of a place, from the strongest.
-VERDICTS = ("blocked", "review", "priority", "allowed")
+#: Verdicts of a place, from the strongest; ``not_judged`` where the data cannot decide (never "allowed").
+VERDICTS = ("blocked", "review", "priority", "allowed", "not_judged")
+#: Why a place cannot be judged, by reason key (the first that applies is given).
+UNJUDGED_REASONS: dict[str, Text] = {
+    "off_network": Text("该点距最近可步行道路超过吸附距离，无法判定（请核对坐标及其坐标系：是否为 GCJ-02/BD-09）",
+                        "the point is farther than the snap distance from every walkable street: cannot judge "
+                        "(check the coordinates and their datum: GCJ-02/BD-09?)"),
+    "outside_region": Text("该点不在任何街道/乡镇范围内，无法判定", "the point lies outside every sub-district: cannot judge"),
+    "no_site_on_piece": Text("该点所在道路与该业务定点药店所在路网不连通，步行时间无法判定（请核对路网数据）",
+                             "the street at the point is not connected to the network holding this service's "
+                             "pharmacies: its walk time cannot be judged (check the network data)"),
+}
 
 
 # ---------------------------------------------------------------------- rule S: saturation classes
@@ -212,6 +222,7 @@ class PlaceFacts:
     inside_circle: np.ndarray  # bool: within the walk budget of a site of the service
     uncovered_residential: np.ndarray  # bool: residents beyond the walk budget live there
     applicant_not_ready: bool = False  # B5: the applicant has not finished the information-system upgrade
+    unjudged: np.ndarray | None = None  # object: a key of UNJUDGED_REASONS where the place cannot be judged
 
     def __len__(self) -> int:
         return len(self.subdistrict)
@@ -260,11 +271,15 @@ def hard_blocked(flags: dict[str, np.ndarray]) -> np.ndarray:
     return _any(flags, [r for r in BLOCK_RULES if r in HARD_BLOCKS])
 
 
-def verdicts(flags: dict[str, np.ndarray]) -> np.ndarray:
-    """The verdict of each place (one of :data:`VERDICTS`) from its :func:`rule_flags`."""
+def verdicts(flags: dict[str, np.ndarray], unjudged: np.ndarray | None = None) -> np.ndarray:
+    """The verdict of each place (one of :data:`VERDICTS`) from its :func:`rule_flags`; ``not_judged``
+    wherever ``unjudged`` (a reason per place, None where judged) names a reason."""
     hard, block, gap = hard_blocked(flags), _any(flags, BLOCK_RULES), _any(flags, GAP_RULES)
-    return np.select([hard, block & gap, block, gap], ["blocked", "review", "blocked", "priority"],
-                     default="allowed")
+    verdict = np.select([hard, block & gap, block, gap], ["blocked", "review", "blocked", "priority"],
+                        default="allowed").astype(object)
+    if unjudged is not None:
+        verdict[np.asarray([r is not None for r in unjudged], dtype=bool)] = "not_judged"
+    return verdict.astype(str)
 
 
 def review_pairs(flags: dict[str, np.ndarray]) -> list[tuple[str, str, np.ndarray]]:

@@ -33,7 +33,7 @@ from planning.text import Text
 
 @dataclass(frozen=True)
 class Finding:
-    """One rule applied to one case: ``outcome`` is block / priority / fail / pass / info."""
+    """One rule applied to one case: ``outcome`` is block / priority / fail / pass / info / not_judged."""
 
     rule_id: str
     citation: str
@@ -144,16 +144,34 @@ def read_places(assessment: Assessment, service: Service | str, snap: Snap, lon,
     policy = assessment.policy
     lon = np.atleast_1d(np.asarray(lon, dtype=float))
     lat = np.atleast_1d(np.asarray(lat, dtype=float))
-    minutes, site = assessment.access[service].point_minutes(snap)
+    access = assessment.access[service]
+    minutes, site = access.point_minutes(snap)
     inside = np.isfinite(minutes) & (minutes <= policy.walk_minutes)
     subdistrict, county = assessment.areas_at(lon, lat)
     x, y = assessment.network.from_lonlat.transform(lon, lat)
     uncovered = assessment.rasters.at_points(assessment.rasters.uncovered_mask(service), np.column_stack([x, y]))
     facts = rules.PlaceFacts(subdistrict=subdistrict, county=county, inside_circle=inside,
-                             uncovered_residential=uncovered, applicant_not_ready=applicant_not_ready)
+                             uncovered_residential=uncovered, applicant_not_ready=applicant_not_ready,
+                             unjudged=_unjudged(assessment, access, snap, subdistrict))
     flags = rules.rule_flags(assessment.area_facts(service), facts, policy)
-    return PlaceReading(service=service, facts=facts, flags=flags, verdict=rules.verdicts(flags),
+    return PlaceReading(service=service, facts=facts, flags=flags, verdict=rules.verdicts(flags, facts.unjudged),
                         walk_minutes=minutes, nearest_site=site)
+
+
+def _unjudged(assessment: Assessment, access, snap: Snap, subdistrict: np.ndarray) -> np.ndarray:
+    """Why each point cannot be judged (a key of :data:`planning.rules.UNJUDGED_REASONS`), None where it can:
+    off the network, outside every sub-district, or on a network piece holding none of the service's sites
+    while other pieces do."""
+    network = assessment.network
+    reason = np.full(len(snap), None, dtype=object)
+    site_pieces = network.components[network.edge_u[access.sites.edge[access.sites.on_network]]]
+    if len(site_pieces):
+        on = np.flatnonzero(snap.on_network)
+        piece = network.components[network.edge_u[snap.edge[on]]]
+        reason[on[~np.isin(piece, site_pieces)]] = "no_site_on_piece"
+    reason[np.asarray(subdistrict) < 0] = "outside_region"
+    reason[~np.asarray(snap.on_network, dtype=bool)] = "off_network"
+    return reason
 
 
 def check_location(
@@ -207,12 +225,11 @@ def _location_findings(assessment: Assessment, reading: PlaceReading, snap: Snap
     pharmacy = Text(f"{nearest_name}（{nearest_id}）" if nearest_name else str(nearest_id),
                     f"{nearest_name} ({nearest_id})" if nearest_name else str(nearest_id))
     findings: list[Finding] = []
-    if not snap.on_network[0]:
-        findings.append(_finding("—", "info", f"该点距最近可步行道路 {snap.access_m[0]:.0f} 米，超出吸附距离，请核对坐标（是否为 GCJ-02/BD-09）",
-                                 f"the point is {snap.access_m[0]:.0f} m from the nearest walkable street, beyond the "
-                                 f"snap distance; check the coordinates (GCJ-02/BD-09?)", {"snap_m": float(snap.access_m[0])}))
-    if sd_row is None:
-        findings.append(_finding("—", "info", "该点不在任何街道/乡镇范围内", "the point lies outside every sub-district"))
+    reason = reading.facts.unjudged[0] if reading.facts.unjudged is not None else None
+    if reason is not None:
+        why = rules.UNJUDGED_REASONS[reason]
+        findings.append(_finding("—", "not_judged", why.zh, why.en,
+                                 {"reason": reason, "snap_m": round(float(snap.access_m[0]), 1)}))
     row = overall = numbers = None
     if sd_row is not None:
         row = assessment.subdistrict_row(sd_row["code"], service)
