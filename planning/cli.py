@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     check_p.add_argument("--lat", type=float, required=True, help="latitude, degrees (in --point-crs)")
     check_p.add_argument("--point-crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"])
     check_p.add_argument("--services", default="outpatient_pooling",
-                         help="comma-separated: personal_account, outpatient_pooling, chronic_disease, dual_channel")
+                         help="申请的业务，逗号分隔 / services, comma-separated: 个人账户,门诊统筹,门诊慢特病,双通道 or "
+                              "personal_account, outpatient_pooling, chronic_disease, dual_channel")
     check_p.add_argument("--applicant", type=Path, help="JSON file with the applicant's record (CX-2022 art. 8, 13)")
     check_p.add_argument("--lang", default="zh", choices=["zh", "en"])
     check_p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -204,8 +205,9 @@ def _run_assess(args, progress: _Progress) -> int:
         grids = report.write_walk_time_grids(assessment, out / "walk_time")
         html = report.write_html_map(assessment, out / "map.html", lang=args.lang)
     _print_rejected(args, assessment.region, out / "rejected.csv")
-    summary = _summary(assessment)
-    print(summary)
+    from planning.present import summary_text
+
+    print(summary_text(assessment, args.lang))
     for path in [*geojson, tables[0], html, *grids]:
         print(f"  {path}")
     return EXIT_OK
@@ -215,8 +217,7 @@ def _run_check(args, progress: _Progress) -> int:
     from planning.screening import check_location
 
     lon, lat = _to_wgs84(args.lon, args.lat, args.point_crs)
-    services = [s.strip() for s in args.services.split(",") if s.strip()]
-    _check_services(services)
+    services = _check_services(args.services)
     applicant = _applicant(args.applicant) if args.applicant else None
     assessment = _load(args, progress)
     _print_rejected(args, assessment.region)
@@ -244,13 +245,18 @@ def _to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
     return float(x), float(y)
 
 
-def _check_services(services: list[str]) -> None:
-    from planning.model import SERVICE_COLUMNS
+def _check_services(text: str) -> list[str]:
+    """The services named in ``--services`` (machine names or Chinese / English words: 门诊统筹,慢特病),
+    checked before any work; an unknown word stops with exit 2 naming it."""
+    from planning.ingest import parse_services
+    from planning.model import SERVICE_COLUMNS, service_labels
 
-    unknown = [s for s in services if s not in SERVICE_COLUMNS]
-    if unknown or not services:
-        raise PlanningError(f"未知业务：{unknown}（可用：{list(SERVICE_COLUMNS)}）",
-                            f"unknown services {unknown} (use {list(SERVICE_COLUMNS)})")
+    found, unknown = parse_services(text)
+    if unknown or not found:
+        known = service_labels(SERVICE_COLUMNS, "zh")
+        raise PlanningError(f"未知业务：{unknown or text}（可用：{known}，或 {', '.join(SERVICE_COLUMNS)}）",
+                            f"unknown services {unknown or text} (use {', '.join(SERVICE_COLUMNS)})")
+    return [s for s in SERVICE_COLUMNS if s in found]
 
 
 def _applicant(path: Path):
@@ -286,16 +292,6 @@ def _check_json(result, lang: str) -> dict:
         "applicant_findings": [{"rule": f.rule_id, "citation": f.citation, "outcome": f.outcome,
                                 "message": f.message(lang)} for f in result.applicant_findings],
     }
-
-
-def _summary(assessment) -> str:
-    sd = assessment.subdistricts
-    failing_r1 = sd[sd["r1_ok"] == False]["name"].unique()  # noqa: E712
-    counties = assessment.counties
-    failing_r2 = counties[counties["r2_ok"] == False]["name"].unique()  # noqa: E712
-    classes = sd[sd["service"] == "personal_account"]["class"].value_counts().to_dict()
-    return (f"{assessment.region.name}: {len(sd['code'].unique())} sub-districts, {len(assessment.pharmacies)} pharmacies; "
-            f"classes {classes}; R1 shortfalls: {list(failing_r1) or 'none'}; R2 shortfalls: {list(failing_r2) or 'none'}")
 
 
 class _Progress:

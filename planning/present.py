@@ -14,7 +14,7 @@ import pandas as pd
 from planning.rules import CLASS_LABELS
 from planning.i18n import t
 from planning.model import Service, service_labels
-from planning.text import Text
+from planning.text import Text, join
 
 #: Header of each known column, (Chinese, English). Columns ending in ``_before`` / ``_after`` /
 #: ``_delta`` take their stem's header and a suffix; unknown columns keep their name.
@@ -181,3 +181,56 @@ def _service_words(value, lang: str):
     if not isinstance(value, str) or not value or not set(value.split(",")) <= _SERVICE_VALUES:
         return value
     return service_labels(value.split(","), lang)
+
+
+def summary_text(assessment, lang: str = "zh") -> str:
+    """A planner's summary of one assessment as plain text: the region and policy, then one block per
+    service (covered share, classes, R1/R2 shortfalls by name, zone areas), in ``lang``. Names, not codes;
+    what a rule could not judge is said, never shown as passed. The CLI prints it; notebooks may too."""
+    policy = assessment.policy
+    region = assessment.region
+    lines = [Text(f"{region.name} · 政策：{policy.title_zh} · 步行 {policy.walk_minutes:g} 分钟 · "
+                  f"{policy.speed_m_per_min:g} 米/分钟",
+                  f"{region.name} · policy: {policy.title_en} · {policy.walk_minutes:g} min walk · "
+                  f"{policy.speed_m_per_min:g} m/min").get(lang),
+             Text(f"{len(region.subdistricts)} 个街道/乡镇，{len(region.counties)} 个县（市、区），"
+                  f"{len(region.pharmacies)} 家定点药店，拒收输入行 {len(region.rejected)} 行",
+                  f"{len(region.subdistricts)} sub-districts, {len(region.counties)} counties, "
+                  f"{len(region.pharmacies)} designated pharmacies, {len(region.rejected)} input rows rejected").get(lang)]
+    sd, counties = assessment.subdistricts, assessment.counties
+    cell_km2 = assessment.rasters.cell_m ** 2 / 1e6
+    for service in Service:
+        mine = sd[sd["service"] == service.value]
+        lines += ["", f"【{service.label(lang)}】"]
+        population = float(mine["population"].sum())
+        covered = population - float(mine["uncovered"].sum())
+        share = covered / population if population else 0.0
+        lines.append(Text(f"  步行 {policy.walk_minutes:g} 分钟内：{share:.1%} 的常住参保人口（时限外 {population - covered:,.0f} 人）",
+                          f"  within {policy.walk_minutes:g} min: {share:.1%} of insured residents "
+                          f"({population - covered:,.0f} beyond)").get(lang))
+        if mine["class"].notna().any():
+            counts = mine["class"].value_counts()
+            parts = [f"{CLASS_LABELS[c].get(lang)} {int(counts.get(c, 0))}" for c in CLASS_LABELS]
+            lines.append(Text("  分类：", "  classes: ").get(lang) + " · ".join(parts))
+        if mine["r1_ok"].notna().any():
+            failing = mine.loc[mine["r1_ok"].eq(False).fillna(False).to_numpy(dtype=bool), "name"].tolist()
+            lines.append(Text("  R1 缺口（街道无该业务药店）：", "  R1 shortfalls (street offices without it): ").get(lang)
+                         + (service_list(failing, lang) or Text("无", "none").get(lang)))
+        county_rows = counties[counties["service"] == service.value]
+        if county_rows["r2_ok"].notna().any():
+            failing = county_rows.loc[county_rows["r2_ok"].eq(False).fillna(False).to_numpy(dtype=bool), "name"].tolist()
+            lines.append(Text("  R2 缺口（县无“双通道”药店）：", "  R2 shortfalls (counties without one): ").get(lang)
+                         + (service_list(failing, lang) or Text("无", "none").get(lang)))
+        union: dict[str, object] = {}
+        for part in assessment.zone_parts(service):
+            union[part.zone] = part.mask | union[part.zone] if part.zone in union else part.mask
+        areas = {zone: float(mask.sum()) * cell_km2 for zone, mask in union.items()}
+        if areas:
+            lines.append("  " + " · ".join(f"{t('zone_' + zone, lang)} {areas[zone]:,.1f} km²"
+                                           for zone in ("blocked", "priority", "review") if zone in areas))
+    return "\n".join(lines)
+
+
+def service_list(names, lang: str = "zh") -> str:
+    """Names as a list written in ``lang`` (``甲、乙`` / ``a, b``)."""
+    return join((Text(str(n), str(n)) for n in names), lang)
