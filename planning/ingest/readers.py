@@ -188,7 +188,7 @@ def _pharmacy_duplicates(table: _Table, mapping: dict[str, str], ids: pd.Series,
                     and _metres_apart(lon, lat, position[first], position[r]) <= EXACT_DUPLICATE_M for r in rows[1:])
         if exact:
             for row in rows[1:]:
-                problems.add(row, Reason.DUPLICATE_ROW, row=first, metres=f"{EXACT_DUPLICATE_M:g}")
+                problems.add(row, Reason.DUPLICATE_ROW, first=first, metres=f"{EXACT_DUPLICATE_M:g}")
             table.notes.add(first, Note.DUPLICATE_KEPT_ONCE, rows=", ".join(str(r) for r in rows[1:]))
         else:
             problems.add_all(rows, Reason.DUPLICATE_ID, value=value, rows=", ".join(str(r) for r in rows))

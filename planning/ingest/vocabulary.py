@@ -61,8 +61,8 @@ _REASON_TEXT: dict[Reason, tuple[str, str]] = {
     Reason.OUTSIDE_BOUNDARIES: ("位置不在任何县（市、区）或街道/乡镇边界内",
                                 "location is outside every county and sub-district boundary"),
     Reason.DUPLICATE_ID: ("编号“{value}”重复（第 {rows} 行）", "duplicate id '{value}' (rows {rows})"),
-    Reason.DUPLICATE_ROW: ("与第 {row} 行是同一药店（编号、名称相同，位置相距不超过 {metres} 米，其余各列相同），只保留一次",
-                           "the same pharmacy as row {row} (same id and name, within {metres} m, every other "
+    Reason.DUPLICATE_ROW: ("与第 {first} 行是同一药店（编号、名称相同，位置相距不超过 {metres} 米，其余各列相同），只保留一次",
+                           "the same pharmacy as row {first} (same id and name, within {metres} m, every other "
                            "cell equal): kept once"),
     Reason.UNKNOWN_SERVICE_VALUE: ("业务列“{column}”的值无法识别：{value}", "unknown service value in '{column}': {value}"),
     Reason.INVALID_VALUE: ("“{column}”的值无法识别：{value}", "unrecognised value in '{column}': {value}"),
