@@ -20,6 +20,7 @@ from planning.assess import assess
 from planning.demo import load_demo_region
 from planning.errors import PlanningError
 from planning.i18n import t
+from planning.ingest.datum import DatumMismatchError
 from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
                            checked_point_group, serve_scripts_from, site_changes_group, use_local_leaflet)
 from planning.model import Service
@@ -46,14 +47,14 @@ def demo_inputs():
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def uploaded_inputs(key: str, _files: dict, crs: str):
+def uploaded_inputs(key: str, _files: dict, crs: str, trust_crs: bool):
     from planning.ingest import build_region
 
     network_file = _files["network"]
     network = load_network_bytes(network_file.getvalue(), network_file.name)
     region = build_region(pharmacies=_files["pharmacies"], subdistricts=_files["subdistricts"],
                           counties=_files.get("counties"), population=_files.get("population"),
-                          fund_status=_files.get("fund"), network=None, crs=crs)
+                          fund_status=_files.get("fund"), network=network, crs=crs, trust_crs=trust_crs)
     return region, network
 
 
@@ -113,14 +114,37 @@ try:
             "fund": st.sidebar.file_uploader(t("upload_fund", lang), type=["csv", "xlsx"]),
             "network": st.sidebar.file_uploader(t("upload_network", lang), type=["osm", "gz", "bz2", "pbf"]),
         }
-        crs = st.sidebar.selectbox(t("coord_system", lang), ["wgs84", "gcj02", "bd09"])
+        crs = st.sidebar.selectbox(t("coord_system", lang), ["auto", "wgs84", "gcj02", "bd09"])
         files = {k: v for k, v in files.items() if v is not None}
         if not {"pharmacies", "subdistricts", "network"} <= set(files):
             st.info(t("upload_needed", lang))
             st.stop()
         digest = hashlib.sha256(b"".join(f.getvalue() for f in files.values()) + crs.encode()).hexdigest()
-        region, network = uploaded_inputs(digest, files, crs)
-        region_key = digest
+        choice = st.session_state.get(f"datum_choice_{digest}")
+        try:
+            region, network = uploaded_inputs(digest, files, choice or crs, choice == crs)
+        except DatumMismatchError as mismatch:  # a visible choice with the figures, not a log line
+            decision = mismatch.decision
+            st.warning(mismatch.message(lang))
+            options = [decision.found.value, decision.declared.value]
+            labels = {decision.found.value: t("datum_use_found", lang).format(datum=decision.found.label(lang)),
+                      decision.declared.value: t("datum_keep_declared", lang).format(
+                          datum=decision.declared.label(lang))}
+            picked = st.radio(t("datum_choice", lang), options, format_func=labels.get, key=f"datum_radio_{digest}",
+                              index=None)
+            if picked is None:
+                st.stop()
+            st.session_state[f"datum_choice_{digest}"] = picked
+            region, network = uploaded_inputs(digest, files, picked, picked == crs)
+        region_key = f"{digest}-{choice or crs}"
+        if region.completeness is not None:
+            with st.expander(t("completeness", lang), expanded=bool(region.completeness.missing
+                                                                    or region.completeness.warnings)):
+                st.dataframe(region.completeness.table(lang), hide_index=True)
+                if region.completeness.datum is not None:
+                    st.caption(region.completeness.datum.message(lang))
+                for warning in region.completeness.warnings:
+                    st.warning(warning.split(" / ", 1)[0 if lang == "zh" else -1])
     with st.spinner(t("computing", lang)):
         assessment = cached_assessment(region_key, policy_name, float(minutes), float(speed), region, network)
 except Exception as exc:  # noqa: BLE001 - a planner's upload must never end in a traceback (st.stop is not an Exception)

@@ -58,8 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         source.add_argument("--population", type=Path, help="population per sub-district (CSV/XLSX)")
         source.add_argument("--fund", type=Path, help="county fund status table (CSV/XLSX)")
         source.add_argument("--network", type=Path, help="street network (.osm, .osm.gz, .osm.pbf, .graphml)")
-        source.add_argument("--crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
-                            help="coordinate system of the pharmacy table (default wgs84)")
+        source.add_argument("--crs", default="auto", choices=["auto", "wgs84", "gcj02", "bd09"],
+                            help="coordinate system of the pharmacy table (default auto: decided by the fit to the "
+                                 "streets and the district names in the addresses; WGS84 when the data cannot tell)")
+        source.add_argument("--trust-crs", action="store_true",
+                            help="keep the declared --crs even when the data clearly points to another datum "
+                                 "(otherwise that stops with exit 2, naming the better datum and the figures)")
         source.add_argument("--boundary-crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
                             help="datum offset of boundaries, buildings and population-grid points digitised on a "
                                  "Chinese web map (default wgs84; a file's own CRS is always honoured)")
@@ -137,14 +141,14 @@ def _region(args):
         return load_demo_region()
     needed = {"--pharmacies": args.pharmacies, "--subdistricts": args.subdistricts, "--network": args.network}
     missing = [flag for flag, value in needed.items() if value is None]
-    if missing:
+    if missing and (args.pharmacies is None or args.network is None):  # else build_region lists all that is missing
         raise PlanningError(f"请使用 --demo，或提供 {', '.join(missing)}",
                             f"use --demo or give {', '.join(missing)}")
     from planning.ingest import build_region
 
     return build_region(pharmacies=args.pharmacies, subdistricts=args.subdistricts, counties=args.counties,
                         population=args.population, fund_status=args.fund, network=args.network, crs=args.crs,
-                        boundary_crs=args.boundary_crs)
+                        trust_crs=args.trust_crs, boundary_crs=args.boundary_crs)
 
 
 def _resident_points(args):

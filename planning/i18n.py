@@ -62,6 +62,11 @@ _TEXT: dict[str, tuple[str, str]] = {
     "lon": ("经度", "Longitude"),
     "lat": ("纬度", "Latitude"),
     "coord_system": ("坐标系", "Coordinate system"),
+    "datum_choice": ("坐标系与数据不符，请选择按哪个坐标系读取药店坐标：", "The declared datum disagrees with the data; "
+                     "read the pharmacy coordinates as:"),
+    "datum_use_found": ("按数据判定的 {datum}（推荐）", "{datum}, as the data shows (recommended)"),
+    "datum_keep_declared": ("保留声明的 {datum}", "keep the declared {datum}"),
+    "completeness": ("数据完整性", "Data completeness"),
     "run_check": ("核查", "Check"),
     "verdict_blocked": ("禁止新增", "blocked"),
     "verdict_review": ("需审核", "review"),

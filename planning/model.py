@@ -31,12 +31,16 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import pandas as pd
 
 from planning.errors import SchemaError
 from planning.text import Text, join
+
+if TYPE_CHECKING:  # planning.completeness imports this module for Service
+    from planning.completeness import DataCompleteness
 
 WGS84 = "EPSG:4326"
 
@@ -194,6 +198,9 @@ class Region:
     All layers are GeoDataFrames in EPSG:4326 following the schemas in this module's docstring.
     ``network_path`` points at the street network file (.osm, .osm.gz, .osm.pbf or .graphml);
     ``rejected`` lists input rows that did not make it into the layers, with a ``reason`` column.
+    ``completeness`` says what the input files held and lacked (rows per layer, missing layers and
+    columns with the rules they leave unjudged, the pharmacy datum decision, ingest warnings); None
+    for the demo and hand-built regions: nothing is known to be missing.
     """
 
     name: str
@@ -203,6 +210,7 @@ class Region:
     network_path: Path | None = None
     fictional: bool = False
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["layer", "row", "reason"]))
+    completeness: DataCompleteness | None = None
 
     def pharmacies_with(self, service: Service | str) -> gpd.GeoDataFrame:
         """The pharmacies holding ``service``."""

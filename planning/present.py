@@ -228,6 +228,8 @@ def summary_text(assessment, lang: str = "zh") -> str:
         if areas:
             lines.append("  " + " · ".join(f"{t('zone_' + zone, lang)} {areas[zone]:,.1f} km²"
                                            for zone in ("blocked", "priority", "review") if zone in areas))
+    if region.completeness is not None:
+        lines += ["", Text("数据完整性：", "data completeness:").get(lang), region.completeness.text(lang)]
     return "\n".join(lines)
 
 

@@ -73,7 +73,7 @@ def test_upload_mode_asks_for_files_and_explains_a_bad_one(app):
     app.run()
     assert not app.exception  # no traceback reaches the planner
     messages = " ".join(e.value for e in app.error)
-    assert "药店.csv" in messages and "缺少必需列" in messages and "统一社会信用代码" in messages  # file, column, aliases
+    assert "药店.csv" in messages and "缺少必需列" in messages and "经度" in messages  # file, column, aliases (ids optional)
 
 
 def test_app_switches_to_english(app):
@@ -109,3 +109,29 @@ def test_what_if_withdrawing_a_countys_only_dual_channel_pharmacy_breaks_r2_and_
     next(b for b in app.button if b.label == "撤销上一步").click().run()
     assert not app.exception
     assert any("尚无情景修改" in i.value for i in app.info)
+
+
+def test_upload_with_a_contradicted_datum_offers_a_visible_choice(app):
+    """The demo's pharmacies written in GCJ-02 but declared WGS84: a choice with the figures, not a log line."""
+    import io
+
+    from planning import coords
+    from planning.demo import DEMO_DIR, load_demo_region
+
+    ph = load_demo_region().pharmacies
+    lon, lat = coords.wgs84_to_gcj02(ph.geometry.x.to_numpy(), ph.geometry.y.to_numpy())
+    table = ph.drop(columns="geometry").assign(经度=lon, 纬度=lat)
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False)
+    app.sidebar.radio[1].set_value("upload").run()
+    uploaders = {u.label: u for u in app.sidebar.get("file_uploader")}
+    uploaders["定点药店表（CSV/XLSX/GeoJSON）"].set_value(("药店.csv", buffer.getvalue().encode("utf-8"), "text/csv"))
+    uploaders["街道/乡镇边界（GeoJSON/GPKG/ZIP 矢量）"].set_value(
+        ("subdistricts.geojson", (DEMO_DIR / "subdistricts.geojson").read_bytes(), "application/geo+json"))
+    uploaders["路网 OSM 文件（.osm/.osm.gz/.osm.pbf）"].set_value(
+        ("network.osm.gz", (DEMO_DIR / "network.osm.gz").read_bytes(), "application/gzip"))
+    app.sidebar.selectbox[-1].set_value("wgs84").run()
+    assert not app.exception
+    assert any("GCJ-02" in w.value and "米" in w.value for w in app.warning)
+    choice = [r for r in app.radio if "坐标系与数据不符" in r.label]
+    assert choice and choice[0].options[0].startswith("按数据判定的 GCJ-02")

@@ -183,9 +183,10 @@ def test_explicit_column_mapping(tmp_path):
     header = ["店号", "店名", "位置", "X坐标", "Y坐标", "统筹"]
     rows = [["S1", "一号店", "一路", "112.93", "28.12", "是"]]
     path = write_csv(tmp_path / "p.csv", rows, header)
-    with pytest.raises(MissingColumnError, match="pharmacy_id") as err:
+    with pytest.raises(MissingColumnError, match="'name'.*'address'") as err:  # ids are optional: name, address
         ingest.read_pharmacies(path)
-    assert "统一社会信用代码" in err.value.message_zh and "accepted headers" in err.value.message_en
+    assert "药店名称" in err.value.message_zh and "详细地址" in err.value.message_zh
+    assert "accepted headers" in err.value.message_en
     mapping = {"店号": "pharmacy_id", "店名": "name", "位置": "address", "X坐标": "lon", "Y坐标": "lat",
                "统筹": "outpatient_pooling"}
     result = ingest.read_pharmacies(path, columns=mapping)
@@ -491,8 +492,9 @@ ERROR_CASES = [
      ingest.read_pharmacies, {}, FileTypeError, ".xls"),
     ("boundaries_as_csv", lambda p: write_csv(p / "b.csv", good_rows(1)),
      lambda path: ingest.read_boundaries(path, level="county"), {}, FileTypeError, "accepted here"),
-    ("missing_required_column", lambda p: write_csv(p / "p.csv", [r[1:] for r in good_rows(2)], HEADER[1:]),
-     ingest.read_pharmacies, {}, MissingColumnError, "'pharmacy_id' (accepted headers: pharmacy_id, 统一社会信用代码"),
+    ("missing_required_column", lambda p: write_csv(p / "p.csv", [r[:2] + r[3:] for r in good_rows(2)],
+                                                    HEADER[:2] + HEADER[3:]),
+     ingest.read_pharmacies, {}, MissingColumnError, "'address' (accepted headers: address, 地址"),
     ("missing_service_columns", lambda p: write_csv(p / "p.csv", [r[:5] for r in good_rows(2)], HEADER[:5]),
      ingest.read_pharmacies, {}, MissingColumnError, "no service columns"),
     ("missing_population_column", lambda p: write_csv(p / "pop.csv", [["1", "x"]], ["代码", "名称"]),

@@ -37,6 +37,9 @@ What is where (each module imports only the ones above it)
                         required text, duplicate ids, yes/no and number cells, point coordinates)
     :mod:`.readers`     the ``read_*`` functions and their layer-specific checks (services, attributes,
                         polygons, kinds, population values, rasters, building floor areas)
+    :mod:`.datum`       :func:`decide_datum` (the pharmacy datum from street fit and address names),
+                        :class:`DatumMismatchError`
+    :mod:`.osm_boundaries` :func:`read_osm_boundaries` (admin_level 6/8 relations of an OSM file)
     :mod:`.region`      :func:`build_region` (county, population, fund and pharmacy linking, the
                         ``Region.rejected`` table), :class:`IngestWarning`, :func:`check_pharmacy_datum`
 """
@@ -45,6 +48,8 @@ from planning.ingest.readers import (
     DEFAULT_M2_PER_PERSON, DEFAULT_MAX_CELLS, FUND_COLUMNS, INTEGER_FIELDS, PHARMACY_DEFAULTS, read_boundaries,
     read_buildings, read_fund_status, read_pharmacies, read_population, read_population_grid,
 )
+from planning.ingest.datum import DatumMismatchError, decide_datum
+from planning.ingest.osm_boundaries import OsmBoundaries, read_osm_boundaries
 from planning.ingest.region import IngestWarning, build_region, check_pharmacy_datum, rejected_table
 from planning.ingest.result import IngestResult
 from planning.ingest.sources import DEFAULT_MAX_BYTES, HEADER_SCAN_ROWS, UNCOMPRESSED_FACTOR, Source
@@ -54,7 +59,7 @@ from planning.ingest.vocabulary import (
 )
 
 __all__ = [
-    "rejected_table",
+    "rejected_table", "DatumMismatchError", "decide_datum", "OsmBoundaries", "read_osm_boundaries",
     "DEFAULT_M2_PER_PERSON", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_CELLS", "FALSE_VALUES", "FIELD_ALIASES",
     "FUND_COLUMNS", "HEADER_SCAN_ROWS", "INTEGER_FIELDS", "INVALID", "KIND_VALUES", "PHARMACY_DEFAULTS",
     "SERVICE_WORDS", "TRUE_VALUES", "UNCOMPRESSED_FACTOR", "IngestResult", "IngestWarning", "Layer", "Note",

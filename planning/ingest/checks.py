@@ -53,9 +53,9 @@ def _map_columns(raw: pd.DataFrame, layer: str, columns: Mapping[str, str] | Non
             mapping[target] = found[0][2]
         for _rank, _position, header in found[target not in explicit:]:
             notes.add(0, Note.COLUMN_IGNORED, column=header, value=f"“{mapping[target]}” used for {target}")
-    for target in _REQUIRED[layer]:
-        if target not in mapping:
-            raise _missing(target, layer, name)
+    absent = [target for target in _REQUIRED[layer] if target not in mapping]
+    if absent:
+        raise _missing_all(absent, layer, name)
     return mapping
 
 
@@ -64,6 +64,15 @@ def _missing(target: str, layer: str, name: str, extra: str = "") -> MissingColu
     return MissingColumnError(f"{name} 缺少必需列“{target}”{extra}（可用列名：{'、'.join(aliases)}）",
                               f"{name} lacks the required column '{target}'{extra} "
                               f"(accepted headers: {', '.join(aliases)})")
+
+
+def _missing_all(targets: list[str], layer: str, name: str) -> MissingColumnError:
+    """One error naming every missing required column (so one run reports them all)."""
+    if len(targets) == 1:
+        return _missing(targets[0], layer, name)
+    zh = "；".join(f"“{t}”（可用列名：{'、'.join(FIELD_ALIASES[layer].get(t, ()))}）" for t in targets)
+    en = "; ".join(f"'{t}' (accepted headers: {', '.join(FIELD_ALIASES[layer].get(t, ()))})" for t in targets)
+    return MissingColumnError(f"{name} 缺少必需列 {zh}", f"{name} lacks the required columns {en}")
 
 
 # ======================================================================================= shared row checks

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -16,13 +18,15 @@ from planning.ingest.checks import (
     _blank_rows, _duplicates, _finish, _flags, _map_columns, _missing, _numbers, _point_lonlat, _required_text,
     _to_wgs84_checked,
 )
+from planning.ingest.datum import decide_datum
 from planning.ingest.result import IngestResult, _Notes, _Problems
 from planning.ingest.sources import DEFAULT_MAX_BYTES, Source, _load, _read_table, _Source, _Table, _to_lonlat
 from planning.ingest.vocabulary import (
     _KIND_OF_WORD, FIELD_ALIASES, INVALID, Note, Reason, _code, _norm_token, _text, infer_kind, parse_number,
-    parse_services,
+    parse_services, stable_pharmacy_id,
 )
 from planning.model import PHARMACY_SCHEMA, SERVICE_COLUMNS, WGS84
+from planning.network import WalkNetwork, load_network
 
 #: Largest population raster read, cells.
 DEFAULT_MAX_CELLS = 20_000_000
@@ -39,7 +43,9 @@ _VECTOR_KINDS = ("geojson", "gpkg", "zip", "shp")
 def read_pharmacies(
     source: Source,
     *,
-    crs: str | coords.Datum = "wgs84",
+    crs: str | coords.Datum = "auto",
+    network: WalkNetwork | str | os.PathLike | None = None,
+    trust_crs: bool = False,
     columns: Mapping[str, str] | None = None,
     source_name: str | None = None,
     sheet: str | int | None = None,
@@ -53,9 +59,17 @@ def read_pharmacies(
     ----------
     source : path, bytes or binary file-like
         The file; an upload's type is judged from ``source_name`` (or its ``.name``), else its content.
-    crs : {"wgs84", "gcj02", "bd09"} or Datum
+    crs : {"auto", "wgs84", "gcj02", "bd09"} or Datum
         The datum the longitude/latitude are written in (CGCS2000 = WGS84; Amap = GCJ-02; Baidu = BD-09).
         For GeoJSON/GPKG/shapefile points, the geometry is first reprojected to lon/lat from the file's CRS.
+        "auto" (default): decided by the fit to ``network`` (:func:`planning.ingest.datum.decide_datum`);
+        WGS84 when there is no network or the fit does not decide (the result's ``datum_decision`` says
+        so). :func:`build_region` decides again with the boundaries (address check) as well.
+    network : WalkNetwork or path, optional
+        The walking network: the pharmacies' fit to its streets is checked under every datum.
+    trust_crs : bool
+        Keep a declared ``crs`` even when the street fit clearly points to another datum (otherwise
+        :class:`~planning.ingest.datum.DatumMismatchError` is raised, naming the better datum).
     columns : dict, optional
         Explicit header -> field mapping (fields as in :data:`FIELD_ALIASES` ["pharmacies"]) for headers
         the alias table does not know.
@@ -74,7 +88,11 @@ def read_pharmacies(
     -------
     IngestResult
         ``clean`` follows :data:`planning.model.PHARMACY_SCHEMA`: Point geometry in EPSG:4326 (WGS84
-        degrees), index = input row number.
+        degrees), index = input row number. Without an id column, ``pharmacy_id`` is made from name and
+        address (:func:`planning.ingest.vocabulary.stable_pharmacy_id`; a note says so). Rows sharing an
+        id are rejected (``duplicate_id``, all of them) unless they are the same pharmacy twice (same
+        name, every other cell equal, positions within :data:`EXACT_DUPLICATE_M` metres): then the
+        first is kept (a note) and the others rejected as ``duplicate_row``.
 
     Raises
     ------
@@ -82,7 +100,7 @@ def read_pharmacies(
     FileTooLargeError, ArchiveError, UnsafeArchiveError, CoordinateSystemError, ParameterError
         All subclasses of :class:`planning.errors.PlanningError` with a bilingual message.
     """
-    datum = coords.parse_datum(crs)
+    declared = None if str(crs).strip().lower() == "auto" else coords.parse_datum(crs)
     src = _load(source, source_name, max_bytes, _TABLE_KINDS + _VECTOR_KINDS)
     table = _read_table(src, "pharmacies", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes,
                         gdal_layer=layer)
@@ -96,15 +114,21 @@ def read_pharmacies(
                                  f"accepted headers: {', '.join(aliases)}")
     problems = _Problems(table.raw.index)
     _blank_rows(table, problems)
-    texts = {f: _required_text(table, mapping, f, problems) for f in ("pharmacy_id", "name", "address")}
-    _duplicates(texts["pharmacy_id"], problems)
+    texts = {f: _required_text(table, mapping, f, problems) for f in ("name", "address")}
+    texts["pharmacy_id"] = _required_text(table, mapping, "pharmacy_id", problems) if "pharmacy_id" in mapping \
+        else _generated_ids(texts["name"], texts["address"], table.notes)
     if ("lon" in mapping) != ("lat" in mapping) and "lonlat" not in mapping and table.geometry is None:
         raise _missing("lat" if "lon" in mapping else "lon", "pharmacies", src.name)
     lon, lat = _point_lonlat(table, mapping, "pharmacies", src.name, problems)
+    _pharmacy_duplicates(table, mapping, texts["pharmacy_id"], lon, lat, problems)
     services = _pharmacy_services(table, mapping, service_fields, problems)
     attributes = _pharmacy_attributes(table, mapping, problems)
     keep = ~problems.bad
     ok = keep & np.isfinite(lon) & np.isfinite(lat)
+    if network is not None and not isinstance(network, WalkNetwork):
+        network = load_network(network)
+    decision = decide_datum(lon[ok], lat[ok], declared=declared, network=network, trust_crs=trust_crs)
+    datum = decision.used
     lon, lat = _to_wgs84_checked(lon, lat, datum, ok)
     data = {f: texts[f][keep] for f in ("pharmacy_id", "name", "address")}
     data.update({s: services[s][keep] for s in SERVICE_COLUMNS})
@@ -112,7 +136,71 @@ def read_pharmacies(
     clean = gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(lon[keep], lat[keep]), crs=WGS84,
                              index=table.raw.index[keep])
     clean = _integer_columns(clean)
-    return _finish("pharmacies", src.name, table, problems, clean, datum, mapping)
+    return dataclasses.replace(_finish("pharmacies", src.name, table, problems, clean, datum, mapping),
+                               datum_decision=decision)
+
+
+#: Largest distance between two rows of the same pharmacy id still taken as the same pharmacy, metres.
+EXACT_DUPLICATE_M = 5.0
+
+
+def _generated_ids(names: pd.Series, addresses: pd.Series, notes: _Notes) -> pd.Series:
+    """:func:`stable_pharmacy_id` per row ("" where name or address is blank). Two different name|address
+    keys hashing alike (12 hex digits: practically never) get "-2", "-3", ... in row order, with a note;
+    rows with the same name and address share their id (duplicates, judged by :func:`_pharmacy_duplicates`)."""
+    notes.add(0, Note.ID_GENERATED)
+    ids = pd.Series("", index=names.index, dtype=object)
+    owner: dict[str, tuple[str, str]] = {}  # id -> the (name, address) key that took it first
+    first_row: dict[str, int] = {}
+    for row in names.index:
+        name, address = names[row], addresses[row]
+        if not name or not address:
+            continue
+        base = stable_pharmacy_id(name, address)
+        key = (_norm_token(name).replace(" ", ""), _norm_token(address).replace(" ", ""))
+        candidate, k = base, 1
+        while candidate in owner and owner[candidate] != key:
+            k += 1
+            candidate = f"{base}-{k}"
+        if candidate != base:
+            notes.add(row, Note.ID_SUFFIXED, rows=first_row[base], value=candidate)
+        owner.setdefault(candidate, key)
+        first_row.setdefault(candidate, int(row))
+        ids[row] = candidate
+    return ids
+
+
+def _pharmacy_duplicates(table: _Table, mapping: dict[str, str], ids: pd.Series, lon: np.ndarray,
+                         lat: np.ndarray, problems: _Problems) -> None:
+    """Rows sharing an id: the same pharmacy repeated (every cell but the coordinates equal, positions within
+    :data:`EXACT_DUPLICATE_M`) is kept once; otherwise every row of the id is rejected, naming all of them."""
+    coordinate_headers = {mapping[f] for f in ("lon", "lat", "lonlat") if f in mapping}
+    compared = [h for h in table.raw.columns if h not in coordinate_headers]
+    position = {row: k for k, row in enumerate(table.raw.index)}
+    present = ids[ids != ""]
+    for value, group in present.groupby(present, sort=False):
+        if len(group) < 2:
+            continue
+        rows = list(group.index)
+        first = rows[0]
+        cells = [_text(table.raw.at[first, h]) for h in compared]
+        exact = all([_text(table.raw.at[r, h]) for h in compared] == cells
+                    and _metres_apart(lon, lat, position[first], position[r]) <= EXACT_DUPLICATE_M for r in rows[1:])
+        if exact:
+            for row in rows[1:]:
+                problems.add(row, Reason.DUPLICATE_ROW, first=first, metres=f"{EXACT_DUPLICATE_M:g}")
+            table.notes.add(first, Note.DUPLICATE_KEPT_ONCE, rows=", ".join(str(r) for r in rows[1:]))
+        else:
+            problems.add_all(rows, Reason.DUPLICATE_ID, value=value, rows=", ".join(str(r) for r in rows))
+
+
+def _metres_apart(lon: np.ndarray, lat: np.ndarray, i: int, j: int) -> float:
+    """Approximate distance between two lon/lat points, metres (equirectangular; inf when one is missing)."""
+    if not (np.isfinite(lon[[i, j]]).all() and np.isfinite(lat[[i, j]]).all()):
+        return float("inf")
+    dx = (lon[i] - lon[j]) * 111_320.0 * np.cos(np.radians((lat[i] + lat[j]) / 2))
+    dy = (lat[i] - lat[j]) * 110_574.0
+    return float(np.hypot(dx, dy))
 
 
 def _pharmacy_services(table: _Table, mapping: dict[str, str], fields: list[str], problems: _Problems

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 from collections.abc import Iterable
@@ -14,12 +15,17 @@ import pandas as pd
 import shapely
 
 from planning import coords
+from planning.completeness import DataCompleteness, LayerStatus
 from planning.errors import MissingColumnError
+from planning.ingest.datum import decide_datum
 from planning.ingest.readers import FUND_COLUMNS, read_boundaries, read_fund_status, read_pharmacies, read_population
 from planning.ingest.result import IngestResult
 from planning.ingest.sources import Source
 from planning.ingest.vocabulary import Reason, _code_key, _name_key
-from planning.model import COUNTY_SCHEMA, PHARMACY_SCHEMA, SUBDISTRICT_SCHEMA, WGS84, Region, validate_region
+from planning.model import (
+    COUNTY_SCHEMA, PHARMACY_SCHEMA, SUBDISTRICT_SCHEMA, WGS84, Region, Service, service_labels, validate_region,
+)
+from planning.network import WalkNetwork, load_network
 
 
 class IngestWarning(UserWarning):
@@ -33,12 +39,13 @@ _Input = Union[IngestResult, Source]
 def build_region(
     *,
     pharmacies: _Input,
-    subdistricts: _Input,
+    subdistricts: _Input | None = None,
     counties: _Input | None = None,
     population: _Input | None = None,
     fund_status: _Input | None = None,
-    network: str | os.PathLike | None = None,
-    crs: str | coords.Datum = "wgs84",
+    network: str | os.PathLike | WalkNetwork | None = None,
+    crs: str | coords.Datum = "auto",
+    trust_crs: bool = False,
     boundary_crs: str | coords.Datum = "wgs84",
     name: str = "",
     fictional: bool = False,
@@ -49,36 +56,89 @@ def build_region(
     pharmacies' datum, ``boundary_crs`` that of the boundaries). The steps, each rejecting rows it
     cannot place:
 
-    1. counties: from ``counties``, or (when absent) dissolved from the sub-districts by county code
+    0. every missing required input (sub-district boundaries, a population table or column, a required
+       column of any file) is collected and reported in **one** :class:`MissingColumnError`;
+    1. the pharmacy datum: ``crs="auto"`` (default) lets the data decide between WGS84, GCJ-02 and
+       BD-09 (fit to the streets of ``network``, and the 区/街道 names in the addresses against the
+       boundaries: :func:`planning.ingest.datum.decide_datum`); a declared ``crs`` the data clearly
+       contradicts raises :class:`~planning.ingest.datum.DatumMismatchError` (naming the better datum
+       and the figures) unless ``trust_crs``;
+    2. counties: from ``counties``, or (when absent) dissolved from the sub-districts by county code
        (an :class:`IngestWarning` says so); fund status attached by code, else name (counties not
-       listed are "no deficit, no letter", with a warning);
-    2. sub-districts: county from their ``county_code``, else the code's 6-digit prefix, else the
+       listed read as "no deficit, no letter", with a warning, and listed as missing: B3/B4 not judged);
+    3. sub-districts: county from their ``county_code``, else the code's 6-digit prefix, else the
        county holding them; none -> ``no_county``;
-    3. population: a population table matched by code, else name (unmatched rows rejected), else the
+    4. population: a population table matched by code, else name (unmatched rows rejected), else the
        boundary file's population column; a sub-district left without -> ``no_population``;
-    4. pharmacies outside every county and sub-district -> ``outside_boundaries``.
+    5. pharmacies outside every county and sub-district -> ``outside_boundaries``.
 
-    ``Region.rejected`` lists every rejected row of every input: ``layer``, ``source``, ``row``,
-    ``reason_code``, ``reason`` and ``values`` (the raw cells as "header=value; ...").
+    ``network`` is a network file (also stored as ``Region.network_path``) or a loaded
+    :class:`~planning.network.WalkNetwork`. ``Region.rejected`` lists every rejected row of every input:
+    ``layer``, ``source``, ``row``, ``reason_code``, ``reason`` and ``values`` (the raw cells as
+    "header=value; ..."). ``Region.completeness`` (:class:`planning.completeness.DataCompleteness`) holds
+    the rows per layer, what was missing with the rules it disables, the datum decision and every
+    warning raised on the way (which are also re-issued).
     """
-    ph = pharmacies if isinstance(pharmacies, IngestResult) else read_pharmacies(pharmacies, crs=crs)
-    sd = subdistricts if isinstance(subdistricts, IngestResult) else \
-        read_boundaries(subdistricts, level="subdistrict", crs=boundary_crs)
-    ct = None if counties is None else counties if isinstance(counties, IngestResult) else \
-        read_boundaries(counties, level="county", crs=boundary_crs)
-    pop = None if population is None else population if isinstance(population, IngestResult) else \
-        read_population(population)
-    fund = None if fund_status is None else fund_status if isinstance(fund_status, IngestResult) else \
-        read_fund_status(fund_status)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        region = _build(pharmacies=pharmacies, subdistricts=subdistricts, counties=counties, population=population,
+                        fund_status=fund_status, network=network, crs=crs, trust_crs=trust_crs,
+                        boundary_crs=boundary_crs, name=name, fictional=fictional)
+    texts = []
+    for warning in caught:
+        text = str(warning.message)
+        if text not in texts:
+            texts.append(text)
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    completeness = dataclasses.replace(region.completeness, warnings=tuple(texts))
+    return dataclasses.replace(region, completeness=completeness)
+
+
+def _read_all(pharmacies, subdistricts, counties, population, fund_status, crs, boundary_crs):
+    """Read every input given as a file, collecting missing-column errors so that one error lists them all."""
+    missing: list[MissingColumnError] = []
+
+    def read(value, reader, **kwargs):
+        if value is None or isinstance(value, IngestResult):
+            return value
+        try:
+            return reader(value, **kwargs)
+        except MissingColumnError as exc:
+            missing.append(exc)
+            return None
+
+    ph = read(pharmacies, read_pharmacies, crs=crs, trust_crs=True)  # the datum is decided below, with everything
+    sd = read(subdistricts, read_boundaries, level="subdistrict", crs=boundary_crs)
+    ct = read(counties, read_boundaries, level="county", crs=boundary_crs)
+    pop = read(population, read_population)
+    fund = read(fund_status, read_fund_status)
+    if subdistricts is None:
+        missing.append(MissingColumnError("没有街道/乡镇边界（必需）", "no sub-district boundaries (required)"))
+    no_population_column = sd is None or (len(sd.clean) and not sd.clean["population"].notna().any())
+    if population is None and no_population_column and not (subdistricts is not None and sd is None):
+        missing.append(MissingColumnError("没有人口数据：请提供人口表，或在街道/乡镇边界中加入人口列",
+                                          "no population: give a population table or a population column in "
+                                          "the sub-districts"))
+    if len(missing) == 1:
+        raise missing[0]
+    if missing:
+        raise MissingColumnError("缺少以下必需输入：" + "；".join(e.message_zh for e in missing),
+                                 "these required inputs are missing: " + "; ".join(e.message_en for e in missing))
+    return ph, sd, ct, pop, fund
+
+
+def _build(*, pharmacies, subdistricts, counties, population, fund_status, network, crs, trust_crs, boundary_crs,
+           name, fictional) -> Region:
+    ph, sd, ct, pop, fund = _read_all(pharmacies, subdistricts, counties, population, fund_status, crs, boundary_crs)
+    walk = network if isinstance(network, WalkNetwork) or network is None else load_network(network)
     extra: list[pd.DataFrame] = []
     county_layer = _county_layer(ct, sd)
-    county_layer, fund_rejected = _attach_fund(county_layer, fund)
+    fund_given = fund is not None or all(c in county_layer.columns for c in FUND_COLUMNS)
+    county_layer, fund_rejected, fund_absent = _attach_fund(county_layer, fund)
     extra.append(fund_rejected)
+    ph = _apply_datum(ph, crs, trust_crs, walk, county_layer, sd)
     subs, rejected_subs = _assign_counties(sd, county_layer)
     extra.append(rejected_subs)
-    if pop is None and not subs["population"].notna().any() and len(subs):
-        raise MissingColumnError("没有人口数据：请提供人口表，或在街道/乡镇边界中加入人口列",
-                                 "no population: give a population table or a population column in the sub-districts")
     subs, pop_rejected, no_population = _attach_population(subs, pop, sd)
     extra += [pop_rejected, no_population]
     places, outside = _locate_pharmacies(ph, sd, county_layer)
@@ -86,16 +146,95 @@ def build_region(
     frames = [f for f in [rejected_table(r) for r in (ph, sd, ct, pop, fund) if r is not None] + extra if len(f)]
     rejected = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_REGION_REJECTED_COLUMNS)
     rejected["row"] = rejected["row"].astype(np.int64)
+    completeness = _completeness(ph, sd, ct, pop, fund, walk, network, rejected, fund_given=fund_given,
+                                 fund_absent=fund_absent, dissolved=ct is None)
     region = Region(
         name=name or Path(ph.source).stem,
         counties=_schema_frame(county_layer, COUNTY_SCHEMA),
         subdistricts=_schema_frame(subs.assign(population=subs["population"].astype(np.int64)), SUBDISTRICT_SCHEMA),
         pharmacies=_schema_frame(places, PHARMACY_SCHEMA),
-        network_path=Path(network) if network is not None else None,
+        network_path=Path(network) if network is not None and not isinstance(network, WalkNetwork) else None,
         fictional=fictional,
         rejected=rejected[_REGION_REJECTED_COLUMNS],
+        completeness=completeness,
     )
     return validate_region(region)
+
+
+def _apply_datum(ph: IngestResult, crs, trust_crs: bool, network: WalkNetwork | None,
+                 counties: gpd.GeoDataFrame, sd: IngestResult) -> IngestResult:
+    """The pharmacies re-read in the datum the data decides (street fit and address check)."""
+    earlier = ph.datum_decision
+    if earlier is not None:
+        declared = earlier.declared
+        trust_crs = trust_crs or earlier.decided_by == "confirmed"
+    else:
+        declared = ph.datum  # read some other way: its datum counts as declared
+    if isinstance(crs, coords.Datum) or str(crs).strip().lower() != "auto":
+        declared = coords.parse_datum(crs) if earlier is None or earlier.declared is None else declared
+    clean = ph.clean
+    raw_lon, raw_lat = coords.from_wgs84(clean.geometry.x.to_numpy(), clean.geometry.y.to_numpy(), ph.datum)
+    decision = decide_datum(raw_lon, raw_lat, declared=declared, network=network,
+                            addresses=clean["address"].tolist(), areas=[("county", counties), ("subdistrict", sd.clean)],
+                            rows=list(clean.index), ids=clean["pharmacy_id"].tolist(), names=clean["name"].tolist(),
+                            trust_crs=trust_crs)
+    if decision.decided_by == "undecided" and (decision.median_snap_m or decision.address_match_share):
+        warnings.warn(f"{decision.message('zh')} / {decision.message('en')}", IngestWarning, stacklevel=4)
+    if decision.mismatches:
+        listed = "; ".join(f"{m.row}: {m.name} ({m.named} → {m.located})" for m in decision.mismatches[:10])
+        more = f" …(+{len(decision.mismatches) - 10})" if len(decision.mismatches) > 10 else ""
+        warnings.warn(f"{len(decision.mismatches)} 家药店地址中的区划与坐标所在区划不符 / {len(decision.mismatches)} "
+                      f"pharmacies' addresses name another area than their point (row: name (named → located)): "
+                      f"{listed}{more}", IngestWarning, stacklevel=4)
+    if decision.used is not ph.datum:
+        lon, lat = coords.to_wgs84(raw_lon, raw_lat, decision.used)
+        clean = clean.set_geometry(gpd.points_from_xy(lon, lat, crs=WGS84), crs=WGS84)
+    return dataclasses.replace(ph, clean=clean, datum=decision.used, datum_decision=decision)
+
+
+def _completeness(ph, sd, ct, pop, fund, walk, network, rejected, *, fund_given: bool, fund_absent: list[str],
+                  dissolved: bool) -> DataCompleteness:
+    counts = rejected["layer"].value_counts()
+
+    def status(layer, result, missing=(), notes=()):
+        if result is None:
+            return LayerStatus(layer=layer, missing=tuple(missing), notes=tuple(notes))
+        n_rejected = int(counts.get(layer, 0))
+        return LayerStatus(layer=layer, source=result.source, rows_read=result.n_in, clean=result.n_in - n_rejected,
+                           rejected=n_rejected, missing=tuple(missing), notes=tuple(notes))
+
+    services_known = "services" in ph.mapping
+    missing_services = frozenset(s for s in Service if not services_known and s.value not in ph.mapping)
+    ph_missing = [f"service:{s.value}" for s in Service if s in missing_services]
+    ph_missing += [f"column:{c}" for c in ("info_system_ready", "cross_region_settlement") if c not in ph.mapping]
+    ph_notes = [n for n in ph.notes["note"] if n] if len(ph.notes) else []
+    if missing_services:
+        ph_notes.append(f"没有这些业务列，相应值未知（暂按“否”读入）：{service_labels(sorted(missing_services), 'zh')} / "
+                        f"no column for {service_labels(sorted(missing_services), 'en')}: unknown (read as 'no' for now)")
+    if ph.datum_decision is not None:
+        ph_notes.append(f"{ph.datum_decision.message('zh')} / {ph.datum_decision.message('en')}")
+    ct_notes = ["由街道/乡镇按县代码合并得到 / dissolved from the sub-districts by county code"] if dissolved else []
+    fund_missing = () if fund_given else ("fund_status",)
+    fund_notes = [f"表中没有这些县，B3/B4 对其无法判定：{fund_absent} / counties absent from the table, B3/B4 not judged "
+                  f"for them: {fund_absent}"] if fund_absent else []
+    pop_layer = status("population", pop) if pop is not None else LayerStatus(
+        layer="population", notes=("取自街道/乡镇边界的人口列 / from the sub-districts' population column",))
+    network_notes = ()
+    if walk is not None:
+        network_notes = (f"{walk.n_nodes:,} 个节点，{walk.n_edges:,} 条边，{walk.n_components} 个连通片 / "
+                         f"{walk.n_nodes:,} nodes, {walk.n_edges:,} edges, {walk.n_components} connected piece(s)",)
+    source = "" if network is None else Path(network).name if not isinstance(network, WalkNetwork) else "(loaded)"
+    layers = (
+        status("pharmacies", ph, ph_missing, ph_notes),
+        status("subdistricts", sd),
+        status("counties", ct, notes=ct_notes),
+        pop_layer,
+        status("fund_status", fund, fund_missing, fund_notes),
+        LayerStatus(layer="network", source=source, notes=network_notes,
+                    missing=()),
+    )
+    return DataCompleteness(layers=layers, missing_services=missing_services, has_boundaries=sd is not None,
+                            has_population=True, has_fund_status=fund_given, datum=ph.datum_decision)
 
 
 _REGION_REJECTED_COLUMNS = ["layer", "source", "row", "reason_code", "reason", "values"]
@@ -143,7 +282,7 @@ def _county_layer(ct: IngestResult | None, sd: IngestResult) -> gpd.GeoDataFrame
     return dissolved
 
 
-def _attach_fund(counties: gpd.GeoDataFrame, fund: IngestResult | None) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+def _attach_fund(counties: gpd.GeoDataFrame, fund: IngestResult | None) -> tuple[gpd.GeoDataFrame, pd.DataFrame, list[str]]:
     counties = counties.copy()
     given = all(c in counties.columns for c in FUND_COLUMNS)
     for target in FUND_COLUMNS:
@@ -153,7 +292,7 @@ def _attach_fund(counties: gpd.GeoDataFrame, fund: IngestResult | None) -> tuple
         if not given:
             warnings.warn("没有基金运行情况表：全部县按“无亏损、无预警函”处理 / no fund-status table: every county "
                           "taken as no deficit, no warning letter", IngestWarning, stacklevel=3)
-        return counties, pd.DataFrame(columns=_REGION_REJECTED_COLUMNS)
+        return counties, pd.DataFrame(columns=_REGION_REJECTED_COLUMNS), []
     claims, _contested, rejected = _match(fund, counties, digits=6, target=("县（市、区）", "county"))
     for at, row in claims.items():
         for target in FUND_COLUMNS:
@@ -162,7 +301,7 @@ def _attach_fund(counties: gpd.GeoDataFrame, fund: IngestResult | None) -> tuple
     if missing:
         warnings.warn(f"基金运行情况表中没有这些县，按“无亏损”处理：{missing} / counties absent from the fund-status "
                       f"table, taken as no deficit: {missing}", IngestWarning, stacklevel=3)
-    return counties, rejected
+    return counties, rejected, missing
 
 
 def _match(table: IngestResult, targets: pd.DataFrame, *, digits: int, target: tuple[str, str]

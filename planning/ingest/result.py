@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from planning import coords
+from planning.completeness import DatumDecision
 from planning.ingest.vocabulary import Note, Reason, _text
 
 
@@ -39,6 +40,8 @@ class IngestResult:
         The declared coordinate system the coordinates were converted from.
     mapping : dict
         Field -> header of the file it was read from.
+    datum_decision : DatumDecision, optional
+        For pharmacies: how ``datum`` was chosen (declared, or decided by the data) and the evidence.
     """
 
     layer: str
@@ -49,6 +52,7 @@ class IngestResult:
     n_in: int
     datum: coords.Datum = coords.Datum.WGS84
     mapping: dict[str, str] = field(default_factory=dict)
+    datum_decision: DatumDecision | None = None
 
     def __post_init__(self) -> None:
         if self.n_in != len(self.clean) + len(self.rejected):

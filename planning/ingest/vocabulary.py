@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import enum
+import hashlib
 import math
 import re
 import unicodedata
@@ -30,6 +31,7 @@ class Reason(str, enum.Enum):
     OUTSIDE_CHINA = "outside_china"
     OUTSIDE_BOUNDARIES = "outside_boundaries"
     DUPLICATE_ID = "duplicate_id"
+    DUPLICATE_ROW = "duplicate_row"
     UNKNOWN_SERVICE_VALUE = "unknown_service_value"
     INVALID_VALUE = "invalid_value"
     EMPTY_GEOMETRY = "empty_geometry"
@@ -59,6 +61,9 @@ _REASON_TEXT: dict[Reason, tuple[str, str]] = {
     Reason.OUTSIDE_BOUNDARIES: ("位置不在任何县（市、区）或街道/乡镇边界内",
                                 "location is outside every county and sub-district boundary"),
     Reason.DUPLICATE_ID: ("编号“{value}”重复（第 {rows} 行）", "duplicate id '{value}' (rows {rows})"),
+    Reason.DUPLICATE_ROW: ("与第 {first} 行是同一药店（编号、名称相同，位置相距不超过 {metres} 米，其余各列相同），只保留一次",
+                           "the same pharmacy as row {first} (same id and name, within {metres} m, every other "
+                           "cell equal): kept once"),
     Reason.UNKNOWN_SERVICE_VALUE: ("业务列“{column}”的值无法识别：{value}", "unknown service value in '{column}': {value}"),
     Reason.INVALID_VALUE: ("“{column}”的值无法识别：{value}", "unrecognised value in '{column}': {value}"),
     Reason.EMPTY_GEOMETRY: ("几何为空或无法读取", "geometry is missing, empty or unreadable"),
@@ -81,6 +86,9 @@ class Note(str, enum.Enum):
     COLUMN_IGNORED = "column_ignored"
     CRS_ASSUMED = "crs_assumed"
     LAYER_CHOSEN = "layer_chosen"
+    ID_GENERATED = "id_generated"
+    ID_SUFFIXED = "id_suffixed"
+    DUPLICATE_KEPT_ONCE = "duplicate_kept_once"
 
     def text(self, **detail: Any) -> str:
         zh, en = _NOTE_TEXT[self]
@@ -93,6 +101,11 @@ _NOTE_TEXT: dict[Note, tuple[str, str]] = {
     Note.COLUMN_IGNORED: ("列“{column}”未使用（{value}）", "column '{column}' not used ({value})"),
     Note.CRS_ASSUMED: ("文件没有坐标系，按经纬度（{value}）读取", "the file has no CRS; read as longitude/latitude ({value})"),
     Note.LAYER_CHOSEN: ("文件有多个图层 {value}，读取了第一个", "the file has several layers {value}; the first was read"),
+    Note.ID_GENERATED: ("没有编号列：编号由名称和地址生成（“H”+ SHA-1 前 12 位）",
+                        "no id column: ids made from name and address ('H' + the first 12 hex digits of SHA-1)"),
+    Note.ID_SUFFIXED: ("生成的编号与第 {rows} 行相同（名称或地址不同），加后缀为 {value}",
+                       "generated id collides with row {rows} (another name or address): suffixed to {value}"),
+    Note.DUPLICATE_KEPT_ONCE: ("第 {rows} 行与本行是同一药店，只保留本行", "rows {rows} repeat this pharmacy: kept once"),
 }
 
 
@@ -186,7 +199,7 @@ KIND_VALUES: dict[str, tuple[str, ...]] = {
 }
 
 _REQUIRED = {
-    "pharmacies": ("pharmacy_id", "name", "address"),
+    "pharmacies": ("name", "address"),
     "subdistricts": ("code", "name"),
     "counties": ("code", "name"),
     "population": ("population",),
@@ -236,6 +249,7 @@ _KIND_OF_WORD = {_norm_token(w): k for k, words in KIND_VALUES.items() for w in 
 
 #: Fields required in combination (shown in the docs table).
 _REQUIRED_WHEN = {
+    ("pharmacies", "pharmacy_id"): "no: without it, ids are made from name + address (stable_pharmacy_id)",
     ("pharmacies", "lon"): "lon + lat, or lonlat, or point geometry",
     ("pharmacies", "lat"): "lon + lat, or lonlat, or point geometry",
     ("pharmacies", "lonlat"): "lon + lat, or lonlat, or point geometry",
@@ -333,6 +347,25 @@ def parse_coordinate(value: Any) -> float | None | _Invalid:
         return INVALID
     d, m, s = (float(g) if g else 0.0 for g in match.groups())
     return d + m / 60 + s / 3600 if m < 60 and s < 60 else INVALID
+
+
+#: First letter of the ids made from name and address.
+GENERATED_ID_PREFIX = "H"
+
+
+def stable_pharmacy_id(name: str, address: str) -> str:
+    """A stable id for a pharmacy sheet without an id column: "H" + the first 12 hex digits (upper case)
+    of SHA-1 over the UTF-8 bytes of ``normalised name + "|" + normalised address``.
+
+    Normalised = NFKC, every whitespace removed, lower case; so the same file (or the same sheet
+    re-typed with other spacing or full-width characters) always gives the same ids.
+    """
+    key = f"{_id_text(name)}|{_id_text(address)}"
+    return GENERATED_ID_PREFIX + hashlib.sha1(key.encode("utf-8")).hexdigest()[:12].upper()
+
+
+def _id_text(value: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value))).lower()
 
 
 def _code(value: Any) -> str:

@@ -1,0 +1,238 @@
+"""What the input data could and could not tell: the datum decision and the data-completeness table.
+
+:class:`DatumDecision` records which coordinate system the pharmacy coordinates were read in and why
+(the fit to the street network and the address check under each candidate datum, see
+:mod:`planning.ingest.datum`). :class:`DataCompleteness` lists, per input layer, the rows read, kept and
+rejected, what was missing, and which rules each missing input leaves unjudged; ``.table(lang)`` gives
+it as a table for people (Chinese or English). :func:`planning.ingest.build_region` fills both and hangs
+them on :attr:`planning.model.Region.completeness` (None for the demo and hand-built regions: nothing
+known to be missing).
+
+Which rules a missing input disables is rule metadata, kept in one mapping, :data:`RULES_DISABLED_BY`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from planning.coords import Datum
+from planning.model import Service
+
+#: Missing input -> the rules (ids of :data:`planning.policy.RULES`; "R3-priorities" and "R3-shares" are
+#: the parts of R3 that need sub-districts and population) that cannot be judged without it.
+#:
+#: - ``fund_status``: the county fund-status table (B3 deficit block, B4 deficit/warning-letter caution);
+#: - ``subdistricts``: sub-district boundaries (R1 per street office, R2 per county, S classes, B2
+#:   saturation, R3 priority areas);
+#: - ``population``: resident insured population (S per-10,000 classes, R3 shares of residents);
+#: - ``service:<value>``: a pharmacy sheet without that service's column (the service's own R1/R2,
+#:   S, B1, B2 and R3 findings);
+#: - ``column:info_system_ready`` (B5), ``column:cross_region_settlement`` (R4): optional pharmacy columns.
+RULES_DISABLED_BY: dict[str, tuple[str, ...]] = {
+    "fund_status": ("B3", "B4"),
+    "subdistricts": ("R1", "R2", "S", "B2", "R3-priorities"),
+    "population": ("S", "R3-shares"),
+    f"service:{Service.PERSONAL_ACCOUNT.value}": ("S", "B1", "B2", "R3"),
+    f"service:{Service.OUTPATIENT_POOLING.value}": ("R1", "S", "B1", "B2", "R3"),
+    f"service:{Service.CHRONIC_DISEASE.value}": ("R1", "S", "B1", "B2", "R3"),
+    f"service:{Service.DUAL_CHANNEL.value}": ("R2", "S", "B1", "B2", "R3"),
+    "column:info_system_ready": ("B5",),
+    "column:cross_region_settlement": ("R4",),
+}
+
+#: Display names of the layers and missing inputs, (Chinese, English).
+_LABELS: dict[str, tuple[str, str]] = {
+    "pharmacies": ("定点药店", "pharmacies"),
+    "subdistricts": ("街道/乡镇边界", "sub-district boundaries"),
+    "counties": ("县（市、区）边界", "county boundaries"),
+    "population": ("人口", "population"),
+    "fund_status": ("基金运行情况表", "fund-status table"),
+    "network": ("路网", "street network"),
+    "population_points": ("人口格网", "population grid"),
+    "buildings": ("居住建筑", "residential buildings"),
+    "column:info_system_ready": ("“信息系统改造”列", "'info_system_ready' column"),
+    "column:cross_region_settlement": ("“异地结算”列", "'cross_region_settlement' column"),
+    **{f"service:{s.value}": (f"“{s.label_zh}”业务列", f"'{s.label_en}' service column") for s in Service},
+}
+
+
+def label(key: str, lang: str = "zh") -> str:
+    """The display name of a layer or missing input (a key of :data:`RULES_DISABLED_BY` or a layer name)."""
+    zh, en = _LABELS.get(key, (key, key))
+    return zh if lang == "zh" else en
+
+
+def rules_disabled(missing: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The rule ids disabled by these missing inputs, each once, in the order of :data:`RULES_DISABLED_BY`."""
+    out: list[str] = []
+    for key in missing:
+        for rule in RULES_DISABLED_BY.get(key, ()):
+            if rule not in out:
+                out.append(rule)
+    return tuple(out)
+
+
+# ======================================================================================= datum
+@dataclass(frozen=True)
+class AddressMismatch:
+    """A pharmacy whose address names another area than the polygon its point falls in (under the datum used)."""
+
+    row: int
+    pharmacy_id: str
+    name: str
+    address: str
+    named: str
+    located: str
+
+
+@dataclass(frozen=True)
+class DatumDecision:
+    """The coordinate system the pharmacy coordinates were read in, and the evidence.
+
+    Attributes
+    ----------
+    declared : Datum or None
+        What the user declared; None for ``crs="auto"``.
+    used : Datum
+        The datum the coordinates were converted from (to WGS84).
+    found : Datum or None
+        The datum the data points to (None: the evidence did not decide).
+    median_snap_m : dict
+        Datum -> median straight distance (metres) from the points to the nearest walkable street when
+        read in that datum; empty without a street network.
+    address_match_share : dict
+        Datum -> share (0-1) of the pharmacies whose address names a county or sub-district that
+        contain the point read in that datum; empty when no address names an area.
+    n_points : int
+        Points with usable coordinates the street fit used.
+    n_named : int
+        Pharmacies whose address names at least one known county or sub-district.
+    decided_by : str
+        "streets", "addresses", "streets+addresses" (the data decided), "declared" (the data did not
+        contradict the declared datum), "confirmed" (the user kept a declared datum the data
+        contradicts), "undecided" (auto, but the evidence was too thin or ambiguous: WGS84 used).
+    message_zh, message_en : str
+        The decision in one or two sentences, with the figures.
+    mismatches : tuple of AddressMismatch
+        Every pharmacy whose address names another area than its point under ``used``.
+    """
+
+    declared: Datum | None
+    used: Datum
+    found: Datum | None
+    median_snap_m: dict[Datum, float] = field(default_factory=dict)
+    address_match_share: dict[Datum, float] = field(default_factory=dict)
+    n_points: int = 0
+    n_named: int = 0
+    decided_by: str = "undecided"
+    message_zh: str = ""
+    message_en: str = ""
+    mismatches: tuple[AddressMismatch, ...] = ()
+
+    @property
+    def contradicted(self) -> bool:
+        """The user declared a datum and the data points clearly to another one."""
+        return self.declared is not None and self.found is not None and self.found is not self.declared
+
+    def message(self, lang: str = "zh") -> str:
+        return self.message_zh if lang == "zh" else self.message_en
+
+    def figures(self, lang: str = "zh") -> str:
+        """The street fit and address shares per datum, e.g. "WGS84 15 米 / 72 %; GCJ-02 11 米 / 100 %"."""
+        parts = []
+        for datum in Datum:
+            bits = []
+            if datum in self.median_snap_m:
+                bits.append(f"{self.median_snap_m[datum]:.1f} {'米' if lang == 'zh' else 'm'}")
+            if datum in self.address_match_share:
+                bits.append(f"{100 * self.address_match_share[datum]:.0f} %")
+            if bits:
+                parts.append(f"{datum.label(lang)} {' / '.join(bits)}")
+        return "；".join(parts) if lang == "zh" else "; ".join(parts)
+
+
+# ======================================================================================= completeness
+@dataclass(frozen=True)
+class LayerStatus:
+    """One input layer: where it came from, rows read / kept / rejected, what it lacked.
+
+    ``source`` is the file name ("" when the layer was not given or was derived); ``missing`` holds
+    keys of :data:`RULES_DISABLED_BY` (the layer itself, or columns of it); ``notes`` are bilingual
+    remarks ("中文 / English"). Counts are None for a layer that was not given.
+    """
+
+    layer: str
+    source: str = ""
+    rows_read: int | None = None
+    clean: int | None = None
+    rejected: int | None = None
+    missing: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def disables(self) -> tuple[str, ...]:
+        return rules_disabled(self.missing)
+
+
+_COLUMNS = {"zh": ("图层", "来源", "读入行数", "导入", "拒绝", "缺少", "无法判定的规则", "说明"),
+            "en": ("layer", "source", "rows read", "clean", "rejected", "what was missing",
+                   "which rules it disables", "notes")}
+
+
+@dataclass(frozen=True)
+class DataCompleteness:
+    """What the inputs of a region held and lacked (see the module docstring).
+
+    ``layers`` lists every input layer, given or not; ``missing_services`` the services without a
+    column in the pharmacy sheet (their pharmacies were read as not holding them: those values are
+    unknown, not "no"); ``has_boundaries`` / ``has_population`` / ``has_fund_status`` whether those
+    inputs were given; ``datum`` the pharmacy datum decision; ``warnings`` every ingest and network
+    warning raised while the region was built ("中文 / English" text).
+    """
+
+    layers: tuple[LayerStatus, ...]
+    missing_services: frozenset[Service] = frozenset()
+    has_boundaries: bool = True
+    has_population: bool = True
+    has_fund_status: bool = True
+    datum: DatumDecision | None = None
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Every missing input, as keys of :data:`RULES_DISABLED_BY`."""
+        return tuple(key for layer in self.layers for key in layer.missing)
+
+    @property
+    def disabled_rules(self) -> tuple[str, ...]:
+        """Every rule id some missing input leaves unjudged."""
+        return rules_disabled(self.missing)
+
+    def layer(self, name: str) -> LayerStatus | None:
+        return next((s for s in self.layers if s.layer == name), None)
+
+    def table(self, lang: str = "zh") -> pd.DataFrame:
+        """One row per layer: layer, source, rows read, clean, rejected, what was missing, which rules it
+        disables, notes; headers and words in ``lang`` ("zh" or "en")."""
+        rows = []
+        sep = "、" if lang == "zh" else ", "
+        for status in self.layers:
+            half = [note.split(" / ", 1)[0 if lang == "zh" else -1] for note in status.notes]
+            rows.append((label(status.layer, lang), status.source,
+                         *("" if n is None else int(n) for n in (status.rows_read, status.clean, status.rejected)),
+                         sep.join(label(k, lang) for k in status.missing), sep.join(status.disables),
+                         "；".join(half) if lang == "zh" else "; ".join(half)))
+        return pd.DataFrame(rows, columns=list(_COLUMNS["zh" if lang == "zh" else "en"]))
+
+    def text(self, lang: str = "zh") -> str:
+        """The table as plain text lines (for the terminal), then the datum decision and the warnings."""
+        table = self.table(lang)
+        lines = [" | ".join(table.columns[:-1])]
+        lines += [" | ".join(str(v) for v in row[:-1]) for row in table.itertuples(index=False)]
+        if self.datum is not None:
+            lines.append(("坐标系：" if lang == "zh" else "datum: ") + self.datum.message(lang))
+        for warning in self.warnings:
+            lines.append("! " + warning.split(" / ", 1)[0 if lang == "zh" else -1])
+        return "\n".join(lines)
