@@ -13,6 +13,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+from cli_text import summary_blocks
 import shapely
 
 from planning.demo import DEMO_DIR, load_demo_region
@@ -100,11 +101,7 @@ def test_user_files_give_the_demo_results_and_list_rejected_rows(files, tmp_path
     assert result.returncode == 0, result.stderr
     assert (user_out / "gap_report.geojson").is_file() and (user_out / "tables.xlsx").is_file()
     assert "柳湾街道" in result.stdout  # the demo's R1 shortfall, named in the summary
-    def blocks(stdout: str) -> str:  # the per-service blocks of the summary (the region's name may differ)
-        summary = stdout[stdout.index("【"):]
-        return summary[:summary.index("\n  /")] if "\n  /" in summary else summary
-
-    assert blocks(result.stdout) == blocks(demo.stdout)
+    assert summary_blocks(result.stdout) == summary_blocks(demo.stdout)
 
     rejected = pd.read_csv(user_out / "rejected.csv", encoding="utf-8-sig", dtype={"row": int})
     rows = files["rows"]
