@@ -12,13 +12,12 @@ from dataclasses import dataclass, field, replace
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from planning import rules
 from planning.access import ServiceAccess, service_access
 from planning.coverage import Residents, coverage_table, resident_minutes, residents_along_streets
 from planning.errors import ParameterError
-from planning.geometry import first_containing
+from planning.geometry import PolygonIndex
 from planning.isochrones import RasterGrid, WalkSurface, walk_surface
 from planning.memo import Memo
 from planning.model import WGS84, Region, Service, SubdistrictKind
@@ -129,18 +128,19 @@ class Assessment:
         """Row positions in the region's sub-districts and counties of the areas holding WGS84 points
         (degrees), -1 outside every one; the first polygon wins where borders overlap. A point in a
         sub-district belongs to that sub-district's county (:func:`planning.rules.county_of`)."""
-        points = shapely.points(np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float)))
-        subdistrict = first_containing(self.region.subdistricts, points)
-        county = first_containing(self.region.counties, points)
-        return subdistrict, rules.county_of(subdistrict, county, self.rasters.subdistrict_county)
+        xy = np.column_stack([np.atleast_1d(np.asarray(lon, dtype=float)), np.atleast_1d(np.asarray(lat, dtype=float))])
+        subdistricts, counties = self.memo.get("area_index", lambda: (
+            PolygonIndex(self.region.subdistricts), PolygonIndex(self.region.counties)))
+        subdistrict = subdistricts.first_containing(xy)
+        return subdistrict, rules.county_of(subdistrict, counties.first_containing(xy), self.rasters.subdistrict_county)
 
     def locate(self, lon: float, lat: float) -> tuple[dict | None, dict | None]:
         """The sub-district and county rows (attribute dicts) holding a WGS84 point, or None."""
         subdistrict, county = (int(i[0]) for i in self.areas_at(lon, lat))
-        rows = []
-        for layer, i in ((self.region.subdistricts, subdistrict), (self.region.counties, county)):
-            rows.append(layer.drop(columns="geometry").iloc[i].to_dict() if i >= 0 else None)
-        return rows[0], rows[1]
+        records = self.memo.get("area_records", lambda: tuple(
+            layer.drop(columns="geometry").to_dict("records") for layer in (self.region.subdistricts, self.region.counties)))
+        return (dict(records[0][subdistrict]) if subdistrict >= 0 else None,
+                dict(records[1][county]) if county >= 0 else None)
 
     def pharmacy_name(self, pharmacy_id: str) -> str | None:
         """The name of a pharmacy of this assessment, None for an unknown id."""

@@ -66,6 +66,34 @@ def first_containing(polygons, points) -> np.ndarray:
     return found
 
 
+class PolygonIndex:
+    """The polygons of one layer, ready for repeated :func:`first_containing` questions: an STR-tree for a
+    few points (a click), the bounding-box sweep for many (residents). Build it once per layer."""
+
+    #: Below this many points the tree answers (tens of microseconds per point).
+    TREE_POINTS = 64
+
+    def __init__(self, polygons) -> None:
+        if isinstance(polygons, gpd.GeoDataFrame):
+            polygons = polygons.geometry
+        self.polygons = np.asarray(polygons.to_numpy() if hasattr(polygons, "to_numpy") else polygons, dtype=object)
+        self._tree = shapely.STRtree(self.polygons)
+
+    def first_containing(self, points) -> np.ndarray:
+        """As :func:`first_containing` on this index's polygons."""
+        points = np.asarray(points)
+        if len(points) >= self.TREE_POINTS:
+            return first_containing(self.polygons, points)
+        if points.dtype != object:
+            points = shapely.points(points.reshape(-1, 2))
+        found = np.full(len(points), -1, dtype=np.int64)
+        point_i, poly_i = self._tree.query(points, predicate="intersects")
+        for p, q in zip(point_i.tolist(), poly_i.tolist()):
+            if found[p] < 0 or q < found[p]:
+                found[p] = q
+        return found
+
+
 def union_of(geometry: gpd.GeoSeries, codes) -> shapely.MultiPolygon:
     """The union of the geometries indexed by ``codes`` (an empty MultiPolygon for no code)."""
     codes = list(codes)
