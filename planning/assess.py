@@ -104,7 +104,13 @@ class Assessment:
             self.subdistricts, self.counties, service,
             subdistrict_codes=self.region.subdistricts["code"].to_numpy(),
             subdistrict_county=self.rasters.subdistrict_county,
-            county_codes=self.region.counties["code"].to_numpy()))
+            county_codes=self.region.counties["code"].to_numpy(),
+            unjudged=tuple(self.unjudged(service))))
+
+    def unjudged(self, service: Service | str) -> dict[str, tuple[str, ...]]:
+        """The rules of this policy that missing inputs leave unjudged for one service, with the inputs
+        (:func:`planning.rules.unjudged_rules` of ``region.completeness``; empty when nothing is missing)."""
+        return rules.unjudged_rules(_missing_inputs(self.region), Service(service), self.policy)
 
     def uncovered_for(self, service: Service | str) -> gpd.GeoDataFrame:
         """One row: the residential area beyond the walk budget for one service, with its persons."""
@@ -286,6 +292,7 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
     """One row per (sub-district, service): counts, measures, class, R1 and R3 verdicts with rule ids."""
     counts = _counts(pharmacies, "subdistrict_code")
     coverage_rows = coverage.set_index(["code", "service"]).to_dict("index")
+    unjudged = {s: rules.unjudged_rules(_missing_inputs(region), s, policy) for s in Service}
     rows = []
     for sd in region.subdistricts.itertuples():
         street = sd.kind == SubdistrictKind.STREET.value
@@ -304,13 +311,17 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
                 "covered_share": float(cov["covered_share"]), "uncovered": float(cov["uncovered"]),
                 "street_km": float(cov["street_km"]),
             }
-            row.update(_class_columns(per_10k, row["covered_share"], count, service, policy))
+            unknown = unjudged[service]
+            row.update(_class_columns(per_10k, row["covered_share"], count, service, policy, unknown))
             row["class_rule"] = "S" if row["class"] is not None else None
-            row["r1_ok"] = rules.r1_met(service, urban_street=street, count=count, policy=policy)
+            row["r1_ok"] = None if "R1" in unknown else rules.r1_met(service, urban_street=street, count=count,
+                                                                     policy=policy)
             row["r1_shortfall"] = None if row["r1_ok"] is None else int(not row["r1_ok"])
-            row["r3_ok"] = rules.r3_met(service, covered_share=row["covered_share"], policy=policy)
+            row["r3_ok"] = None if "R3" in unknown else rules.r3_met(service, covered_share=row["covered_share"],
+                                                                     policy=policy)
             row["r3_uncovered"] = None if row["r3_ok"] is None else row["uncovered"]
             row["rule_ids"] = _rule_ids(row)
+            row["not_judged"] = ",".join(unknown)
             rows.append(row)
     table = _tri_state_columns(pd.DataFrame(rows), ["r1_ok", "r3_ok"])
     geometry = region.subdistricts.set_index("code").geometry
@@ -324,12 +335,15 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
     sd_county = region.subdistricts.set_index("code")["county_code"]
     cov = coverage.assign(county_code=coverage["code"].map(sd_county))
     rolled = cov.groupby(["county_code", "service"])[["population", "covered"]].sum()
+    unjudged = {s: rules.unjudged_rules(_missing_inputs(region), s, policy) for s in Service}
+    fund_known = "B3" not in unjudged[Service.PERSONAL_ACCOUNT]  # the fund table covers every service
     rows = []
     for county in region.counties.itertuples():
-        b3 = policy.applies("B3") and bool(county.fund_deficit_last_year)
-        b4 = policy.applies("B4") and bool(county.fund_deficit_last_year or county.fund_deficit_forecast
-                                           or county.fund_warning_letter)
+        b3 = policy.applies("B3") and bool(county.fund_deficit_last_year) if fund_known else None
+        b4 = (policy.applies("B4") and bool(county.fund_deficit_last_year or county.fund_deficit_forecast
+                                            or county.fund_warning_letter)) if fund_known else None
         for service in Service:
+            unknown = unjudged[service]
             population, covered = rolled.loc[(county.code, service.value)] if (county.code, service.value) in rolled.index else (0, 0)
             count = counts.get((county.code, service.value), 0)
             per_10k = count / population * 10_000 if population else 0.0
@@ -337,22 +351,30 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
             row = {"code": county.code, "name": county.name, "service": service.value,
                    "population": int(population), "pharmacies": int(count), "per_10k": per_10k,
                    "covered_share": share, "fund_b3": b3, "fund_b4": b4}
-            row.update(_class_columns(per_10k, share, count, service, policy))
-            row["r2_ok"] = rules.r2_met(service, count=count, policy=policy)
+            row.update(_class_columns(per_10k, share, count, service, policy, unknown))
+            row["r2_ok"] = None if "R2" in unknown else rules.r2_met(service, count=count, policy=policy)
             row["r2_shortfall"] = None if row["r2_ok"] is None else int(not row["r2_ok"])
             ids = [r for r, hit in (("R2", row["r2_ok"] is False), ("B3", b3), ("B4", b4)) if hit]
             if row["class"] is not None:
                 ids.append("S")
             row["rule_ids"] = ",".join(ids)
+            row["not_judged"] = ",".join(unknown)
             rows.append(row)
-    table = _tri_state_columns(pd.DataFrame(rows), ["r2_ok"])
+    table = _tri_state_columns(pd.DataFrame(rows), ["r2_ok", "fund_b3", "fund_b4"])
     geometry = region.counties.set_index("code").geometry
     return gpd.GeoDataFrame(table, geometry=geometry.reindex(table["code"]).to_numpy(), crs=WGS84)
 
 
-def _class_columns(per_10k: float, covered_share: float, count: int, service: Service, policy: Policy) -> dict:
-    """The class columns of one area row: class, deciding measure and its reason in both languages."""
-    if not rules.classifies(service, policy):
+def _missing_inputs(region: Region) -> tuple[str, ...]:
+    """The inputs the region's files lacked (keys of ``planning.completeness.RULES_DISABLED_BY``)."""
+    return region.completeness.missing if region.completeness is not None else ()
+
+
+def _class_columns(per_10k: float, covered_share: float, count: int, service: Service, policy: Policy,
+                   unknown=()) -> dict:
+    """The class columns of one area row: class, deciding measure and its reason in both languages (None
+    where S does not apply, or cannot be judged: ``unknown`` holds the unjudged rule ids)."""
+    if not rules.classifies(service, policy) or "S" in unknown:
         return {"class": None, "class_measure": None, "class_reason": None, "class_reason_zh": None}
     found = rules.classify(per_10k, covered_share, count, policy.thresholds[service])
     return {"class": found.name, "class_measure": found.measure, "class_reason": found.reason.en,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from planning.rules import CLASS_LABELS
+from planning.completeness import label as completeness_label
 from planning.i18n import t
 from planning.model import Service, service_labels
 from planning.text import Text, join
@@ -221,6 +222,12 @@ def summary_text(assessment, lang: str = "zh") -> str:
             failing = county_rows.loc[county_rows["r2_ok"].eq(False).fillna(False).to_numpy(dtype=bool), "name"].tolist()
             lines.append(Text("  R2 缺口（县无“双通道”药店）：", "  R2 shortfalls (counties without one): ").get(lang)
                          + (service_list(failing, lang) or Text("无", "none").get(lang)))
+        unjudged = assessment.unjudged(service)
+        if unjudged:
+            inputs = list(dict.fromkeys(k for keys in unjudged.values() for k in keys))
+            lines.append(Text("  未判定（缺少数据）：", "  not judged (data missing): ").get(lang) + service_list(unjudged, lang)
+                         + Text("（缺少", " (missing ").get(lang) + service_list([completeness_label(k, lang) for k in inputs], lang)
+                         + Text("）", ")").get(lang))
         union: dict[str, object] = {}
         for part in assessment.zone_parts(service):
             union[part.zone] = part.mask | union[part.zone] if part.zone in union else part.mask

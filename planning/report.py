@@ -203,7 +203,7 @@ def _county_features(assessment: Assessment) -> list[dict]:
         first = rows.iloc[0]
         by_service = rows.set_index("service")
         properties = {"code": code, "name": first["name"], "population": int(first["population"]),
-                      "fund_b3": bool(first["fund_b3"]), "fund_b4": bool(first["fund_b4"]),
+                      "fund_b3": rules.outcome(first["fund_b3"]), "fund_b4": rules.outcome(first["fund_b4"]),
                       "dual_channel_pharmacies": int(by_service.loc[Service.DUAL_CHANNEL.value, "pharmacies"]),
                       "r2_ok": rules.outcome(by_service.loc[rules.R2_SERVICE.value, "r2_ok"])}
         for service in CLASSIFIED_SERVICES:

@@ -37,6 +37,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from planning.completeness import RULES_DISABLED_BY
 from planning.model import Service
 from planning.policy import HARD_BLOCKS, Policy, SaturationThresholds
 from planning.text import Text
@@ -72,6 +73,9 @@ UNJUDGED_REASONS: dict[str, Text] = {
                         "the point is farther than the snap distance from every walkable street: cannot judge "
                         "(check the coordinates and their datum: GCJ-02/BD-09?)"),
     "outside_region": Text("该点不在任何街道/乡镇范围内，无法判定", "the point lies outside every sub-district: cannot judge"),
+    "missing_input": Text("缺少判定所需的数据，部分适用规则无法判定（见数据完整性表）",
+                          "data needed by some applicable rules is missing: they cannot be judged (see the "
+                          "data-completeness table)"),
     "no_site_on_piece": Text("该点所在道路与该业务定点药店所在路网不连通，步行时间无法判定（请核对路网数据）",
                              "the street at the point is not connected to the network holding this service's "
                              "pharmacies: its walk time cannot be judged (check the network data)"),
@@ -116,6 +120,22 @@ def classify(per_10k: float, covered_share: float, count: int, thresholds: Satur
         f"{per_10k:.2f} per 10,000 within [{t.underserved_per_10k:g}, {t.saturated_per_10k:g})"))
 
 
+def unjudged_rules(missing, service: Service, policy: Policy) -> dict[str, tuple[str, ...]]:
+    """The rules ``policy`` applies that cannot be judged for ``service`` because inputs are missing:
+    ``{rule id: the missing inputs}`` (keys of :data:`planning.completeness.RULES_DISABLED_BY`). A missing
+    personal-account column also leaves B2 unjudged for every service (its class is the overall one)."""
+    service = Service(service)
+    found: dict[str, list[str]] = {}
+    for key in missing:
+        if key.startswith("service:") and key != f"service:{service.value}":
+            if key == f"service:{Service.PERSONAL_ACCOUNT.value}":
+                found.setdefault("B2", []).append(key)
+            continue
+        for rule in RULES_DISABLED_BY.get(key, ()):
+            found.setdefault(rule.split("-")[0], []).append(key)  # R3-priorities / R3-shares: parts of R3
+    return {rule: tuple(dict.fromkeys(keys)) for rule, keys in found.items() if policy.applies(rule)}
+
+
 def classifies(service: Service, policy: Policy) -> bool:
     """Whether ``service`` gets saturation classes under ``policy`` (rule S)."""
     return policy.applies("S") and service in CLASSIFIED_SERVICES
@@ -148,6 +168,11 @@ def r3_met(service: Service, *, covered_share: float, policy: Policy) -> bool | 
 def failed(outcomes) -> np.ndarray:
     """Boolean array: which tri-state outcomes (True / False / None / NA) are a definite failure."""
     return tri_state(outcomes).eq(False).fillna(False).to_numpy(dtype=bool)
+
+
+def holds(outcomes) -> np.ndarray:
+    """Boolean array: which tri-state values are definitely True (None / NA: not known to hold)."""
+    return tri_state(outcomes).eq(True).fillna(False).to_numpy(dtype=bool)
 
 
 def outcome(value) -> bool | None:
@@ -187,10 +212,11 @@ class AreaFacts:
     fund_b3: np.ndarray  # bool
     fund_b4: np.ndarray  # bool
     r2_shortfall: np.ndarray  # bool
+    unjudged: tuple[str, ...] = ()  # rule ids that missing inputs leave unjudged for this service
 
     @classmethod
     def from_tables(cls, subdistricts: pd.DataFrame, counties: pd.DataFrame, service: Service, *,
-                    subdistrict_codes, subdistrict_county, county_codes) -> AreaFacts:
+                    subdistrict_codes, subdistrict_county, county_codes, unjudged=()) -> AreaFacts:
         """From the assessment's per-(area, service) tables, in the given order of codes;
         ``subdistrict_county``: the position in ``county_codes`` of each sub-district's county (-1 unknown)."""
         service = Service(service)
@@ -207,9 +233,10 @@ class AreaFacts:
             overall_class=overall["class"].reindex(sd_codes).to_numpy(dtype=object),
             r1_shortfall=failed(mine["r1_ok"].reindex(sd_codes)),
             county_codes=ct_codes,
-            fund_b3=county_rows["fund_b3"].reindex(ct_codes).fillna(False).to_numpy(dtype=bool),
-            fund_b4=county_rows["fund_b4"].reindex(ct_codes).fillna(False).to_numpy(dtype=bool),
+            fund_b3=holds(county_rows["fund_b3"].reindex(ct_codes)),
+            fund_b4=holds(county_rows["fund_b4"].reindex(ct_codes)),
             r2_shortfall=failed(county_rows["r2_ok"].reindex(ct_codes)),
+            unjudged=tuple(unjudged),
         )
 
 
@@ -245,7 +272,7 @@ def rule_flags(area: AreaFacts, place: PlaceFacts, policy: Policy) -> dict[str, 
     weak = np.isin(area.service_class, WEAK_CLASSES)
     inside = np.asarray(place.inside_circle, dtype=bool)
     b3 = policy.applies("B3") & at_county(area.fund_b3)
-    return {
+    flags = {
         "B1": policy.applies("B1") & inside,
         "B2": policy.applies("B2") & at_subdistrict(saturated),
         "B3": b3,
@@ -256,6 +283,9 @@ def rule_flags(area: AreaFacts, place: PlaceFacts, policy: Policy) -> dict[str, 
         "R3": (policy.applies("R3") & at_subdistrict(weak) & ~inside
                & np.asarray(place.uncovered_residential, dtype=bool)),
     }
+    for rule in area.unjudged:  # an unjudged rule hits nowhere; the places say "not judged" instead
+        flags[rule] = np.zeros(shape, dtype=bool)
+    return flags
 
 
 def _any(flags: dict[str, np.ndarray], rules) -> np.ndarray:

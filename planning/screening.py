@@ -17,7 +17,7 @@ findings; existing pharmacies get MDJ-2025 art. 15-18 and CX-2022 art. 34-35 fla
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -25,6 +25,7 @@ import pandas as pd
 
 from planning import rules
 from planning.assess import Assessment
+from planning.completeness import label as completeness_label
 from planning.model import Service
 from planning.network import Snap
 from planning.policy import RULES
@@ -153,7 +154,12 @@ def read_places(assessment: Assessment, service: Service | str, snap: Snap, lon,
     facts = rules.PlaceFacts(subdistrict=subdistrict, county=county, inside_circle=inside,
                              uncovered_residential=uncovered, applicant_not_ready=applicant_not_ready,
                              unjudged=_unjudged(assessment, access, snap, subdistrict))
-    flags = rules.rule_flags(assessment.area_facts(service), facts, policy)
+    area = assessment.area_facts(service)
+    flags = rules.rule_flags(area, facts, policy)
+    if area.unjudged:  # a rule that could still block or plead here is unknown: only a hard block stands
+        reason = facts.unjudged.copy()
+        reason[np.equal(reason, None) & ~rules.hard_blocked(flags)] = "missing_input"
+        facts = replace(facts, unjudged=reason)
     return PlaceReading(service=service, facts=facts, flags=flags, verdict=rules.verdicts(flags, facts.unjudged),
                         walk_minutes=minutes, nearest_site=site)
 
@@ -237,6 +243,11 @@ def _location_findings(assessment: Assessment, reading: PlaceReading, snap: Snap
         numbers = {"subdistrict": sd_row["code"], "class": row["class"], "class_reason": row["class_reason"],
                    "per_10k": round(float(row["per_10k"]), 3), "covered_share": round(float(row["covered_share"]), 4)}
     county = assessment.county_row(county_row["code"], service) if county_row is not None else None
+    for rule, inputs in assessment.unjudged(service).items():
+        missing = Text("、".join(completeness_label(k, "zh") for k in inputs),
+                       ", ".join(completeness_label(k, "en") for k in inputs))
+        findings.append(_finding(rule, "not_judged", f"{rule} 未判定：缺少{missing.zh}",
+                                 f"{rule} not judged: missing {missing.en}", {"missing": list(inputs)}))
     for rule in reading.rule_ids()[0]:
         if rule == "B1":
             findings.append(_finding("B1", "block",

@@ -79,3 +79,41 @@ def test_not_judged_overrides_every_flag():
     flags = {rule: np.array([True, False]) for rule in (*rules.BLOCK_RULES, *rules.GAP_RULES)}
     verdict = rules.verdicts(flags, np.array(["off_network", None], dtype=object))
     assert verdict.tolist() == ["not_judged", "allowed"]
+
+
+def _with_missing(demo, *missing: str):
+    from dataclasses import replace
+
+    from planning.assess import assess
+    from planning.completeness import DataCompleteness, LayerStatus
+
+    completeness = DataCompleteness(layers=(LayerStatus("inputs", missing=missing),),
+                                    has_fund_status="fund_status" not in missing)
+    return assess(replace(demo.region, completeness=completeness), demo.network, demo.policy, reuse=demo)
+
+
+def test_without_a_fund_table_b3_and_b4_are_not_judged_anywhere(demo):
+    result = _with_missing(demo, "fund_status")
+    counties = result.counties
+    assert counties["fund_b3"].isna().all() and counties["fund_b4"].isna().all()
+    assert (counties["not_judged"] == "B3,B4").all()
+    assert not any(p.rule_ids in ("B3", "B4") for p in result.zone_parts(Service.OUTPATIENT_POOLING))
+    core = demo.region.subdistricts.geometry.iloc[0].representative_point()
+    verdict = check_location(result, core.x, core.y, [Service.OUTPATIENT_POOLING]).verdicts[Service.OUTPATIENT_POOLING]
+    assert verdict.verdict in ("not_judged", "blocked")  # only a hard block stands without the fund table
+    unknown = {f.rule_id: f for f in verdict.findings if f.outcome == "not_judged" and f.rule_id != "—"}
+    assert set(unknown) == {"B3", "B4"}
+    assert "基金运行情况表" in unknown["B3"].message("zh") and "fund-status table" in unknown["B3"].message("en")
+    # and the baseline (nothing missing) still judges every click
+    assert check_location(demo, core.x, core.y, [Service.OUTPATIENT_POOLING]).verdicts[
+        Service.OUTPATIENT_POOLING].verdict != "not_judged"
+
+
+def test_a_missing_service_column_leaves_that_service_unclassed_and_unjudged(demo):
+    result = _with_missing(demo, "service:chronic_disease")
+    chronic = result.subdistricts[result.subdistricts["service"] == Service.CHRONIC_DISEASE.value]
+    pooling = result.subdistricts[result.subdistricts["service"] == Service.OUTPATIENT_POOLING.value]
+    assert chronic["class"].isna().all() and chronic["r1_ok"].isna().all()
+    assert set(chronic["not_judged"].iloc[0].split(",")) >= {"R1", "S", "B1", "B2", "R3"}
+    assert pooling["class"].notna().all() and (pooling["not_judged"] == "").all()
+    assert pooling["r1_ok"].notna().any()
