@@ -29,6 +29,7 @@ from planning.policy import load_policy
 from planning.present import for_people
 from planning.scenario import AddSite, RemoveSite, Scenario, nearest_site
 from planning.screening import Applicant, check_location
+from planning.text import Text
 
 st.set_page_config(page_title="医保定点药店规划 / Pharmacy planning", layout="wide")
 lang = "en" if st.sidebar.radio("语言 / Language", ["中文", "English"], horizontal=True) == "English" else "zh"
@@ -144,7 +145,7 @@ try:
                 if region.completeness.datum is not None:
                     st.caption(region.completeness.datum.message(lang))
                 for warning in region.completeness.warnings:
-                    st.warning(warning.split(" / ", 1)[0 if lang == "zh" else -1])
+                    st.warning(Text.parse(warning).get(lang))
     with st.spinner(t("computing", lang)):
         assessment = cached_assessment(region_key, policy_name, float(minutes), float(speed), region, network)
 except Exception as exc:  # noqa: BLE001 - a planner's upload must never end in a traceback (st.stop is not an Exception)
@@ -221,8 +222,8 @@ def show_check(lon: float, lat: float, services, applicant: Applicant | None = N
     for verdict in result.verdicts.values():
         label = t(f"verdict_{verdict.verdict}", lang)
         rules = ", ".join(verdict.rule_ids) or "—"
-        st.markdown(f"### {verdict.service.label(lang)}：{label}（{rules}）" if lang == "zh"
-                    else f"### {verdict.service.label(lang)}: {label} ({rules})")
+        st.markdown(Text(f"### {verdict.service.label_zh}：{label}（{rules}）",
+                         f"### {verdict.service.label_en}: {label} ({rules})").get(lang))
         st.markdown("\n".join(f"- **{f.rule_id}** · {f.citation or '—'} · {f.message(lang)}" for f in verdict.findings)
                     or "-")
     if result.applicant_eligible is not None:

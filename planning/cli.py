@@ -18,6 +18,7 @@ from pathlib import Path
 
 from planning.errors import PlanningError
 from planning.i18n import t
+from planning.text import Text
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
@@ -229,14 +230,14 @@ def _run_check(args, progress: _Progress) -> int:
     if args.json:
         print(json.dumps(_check_json(result, args.lang), ensure_ascii=False, indent=1))
         return EXIT_OK
-    where = result.subdistrict_name or ("区域外" if args.lang == "zh" else "outside the region")
+    where = result.subdistrict_name or Text("区域外", "outside the region").get(args.lang)
     print(f"{lon:.6f}, {lat:.6f} (WGS84) — {where}; {result.snap_m:.0f} m to the street")
     for verdict in result.verdicts.values():
         print(f"\n[{verdict.service.label(args.lang)}] {t('verdict_' + verdict.verdict, args.lang)}")
         for finding in verdict.findings:
             print(f"  {finding.rule_id:5s} {finding.citation:28s} {finding.message(args.lang)}")
     if result.applicant_findings:
-        print("\n" + ("申请人条件 (CX-2022)" if args.lang == "zh" else "Applicant (CX-2022)"))
+        print("\n" + Text("申请人条件 (CX-2022)", "Applicant (CX-2022)").get(args.lang))
         for finding in result.applicant_findings:
             print(f"  {finding.outcome:8s} {finding.citation:20s} {finding.message(args.lang)}")
     return EXIT_OK

@@ -19,6 +19,7 @@ import pandas as pd
 
 from planning.coords import Datum
 from planning.model import Service
+from planning.text import Text, check_lang, join
 
 #: Missing input -> the rules (ids of :data:`planning.policy.RULES`; "R3-priorities" and "R3-shares" are
 #: the parts of R3 that need sub-districts and population) that cannot be judged without it.
@@ -60,8 +61,7 @@ _LABELS: dict[str, tuple[str, str]] = {
 
 def label(key: str, lang: str = "zh") -> str:
     """The display name of a layer or missing input (a key of :data:`RULES_DISABLED_BY` or a layer name)."""
-    zh, en = _LABELS.get(key, (key, key))
-    return zh if lang == "zh" else en
+    return Text(*_LABELS.get(key, (key, key))).get(lang)
 
 
 def rules_disabled(missing: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -137,7 +137,7 @@ class DatumDecision:
         return self.declared is not None and self.found is not None and self.found is not self.declared
 
     def message(self, lang: str = "zh") -> str:
-        return self.message_zh if lang == "zh" else self.message_en
+        return Text(self.message_zh, self.message_en).get(lang)
 
     def figures(self, lang: str = "zh") -> str:
         """The street fit and address shares per datum, e.g. "WGS84 15 米 / 72 %; GCJ-02 11 米 / 100 %"."""
@@ -145,12 +145,12 @@ class DatumDecision:
         for datum in Datum:
             bits = []
             if datum in self.median_snap_m:
-                bits.append(f"{self.median_snap_m[datum]:.1f} {'米' if lang == 'zh' else 'm'}")
+                bits.append(f"{self.median_snap_m[datum]:.1f} {Text('米', 'm').get(lang)}")
             if datum in self.address_match_share:
                 bits.append(f"{100 * self.address_match_share[datum]:.0f} %")
             if bits:
                 parts.append(f"{datum.label(lang)} {' / '.join(bits)}")
-        return "；".join(parts) if lang == "zh" else "; ".join(parts)
+        return Text("；", "; ").get(lang).join(parts)
 
 
 # ======================================================================================= completeness
@@ -217,14 +217,13 @@ class DataCompleteness:
         """One row per layer: layer, source, rows read, clean, rejected, what was missing, which rules it
         disables, notes; headers and words in ``lang`` ("zh" or "en")."""
         rows = []
-        sep = "、" if lang == "zh" else ", "
         for status in self.layers:
-            half = [note.split(" / ", 1)[0 if lang == "zh" else -1] for note in status.notes]
+            half = [Text.parse(note).get(lang) for note in status.notes]
             rows.append((label(status.layer, lang), status.source,
                          *("" if n is None else int(n) for n in (status.rows_read, status.clean, status.rejected)),
-                         sep.join(label(k, lang) for k in status.missing), sep.join(status.disables),
-                         "；".join(half) if lang == "zh" else "; ".join(half)))
-        return pd.DataFrame(rows, columns=list(_COLUMNS["zh" if lang == "zh" else "en"]))
+                         join((Text(label(k, "zh"), label(k, "en")) for k in status.missing), lang),
+                         join((Text(r, r) for r in status.disables), lang), Text("；", "; ").get(lang).join(half)))
+        return pd.DataFrame(rows, columns=list(_COLUMNS[check_lang(lang)]))
 
     def text(self, lang: str = "zh") -> str:
         """The table as plain text lines (for the terminal), then the datum decision and the warnings."""
@@ -232,7 +231,7 @@ class DataCompleteness:
         lines = [" | ".join(table.columns[:-1])]
         lines += [" | ".join(str(v) for v in row[:-1]) for row in table.itertuples(index=False)]
         if self.datum is not None:
-            lines.append(("坐标系：" if lang == "zh" else "datum: ") + self.datum.message(lang))
+            lines.append(Text("坐标系：", "datum: ").get(lang) + self.datum.message(lang))
         for warning in self.warnings:
-            lines.append("! " + warning.split(" / ", 1)[0 if lang == "zh" else -1])
+            lines.append("! " + Text.parse(warning).get(lang))
         return "\n".join(lines)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from planning.errors import ParameterError
+from planning.text import Text
 
 if TYPE_CHECKING:
     from planning.network import WalkNetwork
@@ -54,9 +55,12 @@ class Datum(str, enum.Enum):
 
     def label(self, lang: str = "zh") -> str:
         """Display name: "GCJ-02（高德/腾讯）" or "GCJ-02 (Amap/Tencent)"."""
-        zh = {"wgs84": "WGS84 / CGCS2000", "gcj02": "GCJ-02（高德/腾讯）", "bd09": "BD-09（百度）"}
-        en = {"wgs84": "WGS84 / CGCS2000", "gcj02": "GCJ-02 (Amap/Tencent)", "bd09": "BD-09 (Baidu)"}
-        return (zh if lang == "zh" else en)[self.value]
+        return _DATUM_LABELS[self.value].get(lang)
+
+
+_DATUM_LABELS = {"wgs84": Text("WGS84 / CGCS2000", "WGS84 / CGCS2000"),
+                 "gcj02": Text("GCJ-02（高德/腾讯）", "GCJ-02 (Amap/Tencent)"),
+                 "bd09": Text("BD-09（百度）", "BD-09 (Baidu)")}
 
 
 #: Accepted spellings of each datum (compared case-insensitively, spaces ignored).

@@ -35,6 +35,12 @@ class Text:
         """Both languages formatted with ``values`` (``str.format`` fields)."""
         return Text(self.zh.format(**values), self.en.format(**values))
 
+    @classmethod
+    def parse(cls, both: str) -> Text:
+        """A text written ``"中文 / English"`` (the form of notes and error messages); one part only: both."""
+        zh, _, en = both.partition(" / ")
+        return cls(zh, en or zh)
+
     def both(self) -> str:
         """Chinese and English together, ``"中文 / English"`` (logs and error messages)."""
         return f"{self.zh} / {self.en}"

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from planning import coords
+from planning.text import Text
 from planning.completeness import DatumDecision
 from planning.ingest.vocabulary import Note, Reason, _text
 
@@ -69,9 +70,8 @@ class IngestResult:
 
     def summary(self, lang: str = "zh") -> str:
         """One line: rows read, kept and rejected."""
-        if lang == "zh":
-            return f"{self.source}：读入 {self.n_in} 行，导入 {self.n_clean} 行，拒绝 {self.n_rejected} 行"
-        return f"{self.source}: {self.n_in} rows read, {self.n_clean} kept, {self.n_rejected} rejected"
+        return Text(f"{self.source}：读入 {self.n_in} 行，导入 {self.n_clean} 行，拒绝 {self.n_rejected} 行",
+                    f"{self.source}: {self.n_in} rows read, {self.n_clean} kept, {self.n_rejected} rejected").get(lang)
 
 
 class _Problems:
