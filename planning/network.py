@@ -5,13 +5,48 @@ coordinates, one row per edge with its polyline geometry and length, and a scipy
 matrix for shortest-path searches. Every reader (OSM XML or PBF via pyosmium, GraphML, osmnx download)
 ends in the same arrays, so the rest of the tool never sees where a network came from.
 
-Walking filter (:data:`WALKABLE_HIGHWAYS`, :func:`is_walkable`)
+Walking filter (:data:`WALKABLE_HIGHWAYS`, :func:`is_walkable`, :func:`walk_verdict`)
     A way is walkable when its ``highway`` tag is in :data:`WALKABLE_HIGHWAYS` (footway, steps,
     pedestrian, living_street, residential, service, path, track, the road classes from trunk to
     unclassified and their links, ...), or is ``cycleway``/``bridleway`` with ``foot`` = yes or
     designated. It is excluded when ``foot=no``, when ``access`` is private/no/customers without a
     foot permission, when ``service=private``, or when it is under construction or proposed.
     Motorways and their links are never walkable. Walking is two-way: ``oneway`` is ignored.
+
+Passage from tags (read from ways and nodes)
+
+    ==========================================  =====================================================
+    tags                                        walking network
+    ==========================================  =====================================================
+    node ``barrier=*`` (gate, lift_gate,        passable; with ``foot=no|private``, or ``access=no|
+    bollard, ...)                               private`` and no foot permission, the way is cut at
+                                                that node: each way reaching it ends there (a dead end
+                                                on each side, no passage through; ``gates_cut``)
+    way ``barrier=wall|fence|city_wall|         never walked, whatever its other tags
+    retaining_wall``                            (``barrier_ways_excluded``)
+    way ``tunnel=*`` (not ``no`` or             walked only with pedestrian permission: ``highway``
+    ``building_passage``) or ``covered=yes``    footway, steps, pedestrian, corridor, path or elevator,
+                                                or ``foot=yes|designated|permissive``, or a
+                                                ``sidewalk[:both|:left|:right]`` other than no/none/
+                                                separate. ``access=destination`` is not a foot
+                                                permission (``tunnels_excluded``)
+    way in a tunnel, ``bridge=*`` (not no),     walked, but flagged off the ground
+    ``layer`` != 0, or ``level`` without 0      (``WalkNetwork.edge_off_ground``); see Snapping
+    ==========================================  =====================================================
+
+    ``tunnel=building_passage`` (a way through a building at street level) counts as ground and needs
+    no extra permission. The counts in brackets are kept in ``WalkNetwork.filter_counts``.
+
+Snapping (:meth:`WalkNetwork.snap`, the one rule for residents, sites, candidates, clicks and map cells)
+    A point goes to the nearest edge of the first of these classes that has an edge within the
+    maximum snap distance: (1) ground edges on a large piece, (2) ground edges on a small piece,
+    (3) off-ground edges on a large piece, (4) off-ground edges on a small piece. So nobody at the
+    surface is placed in a tunnel or on a bridge while a ground street is within reach, and a point
+    whose nearest ground street is a stranded bit is moved to a street of the connected city when one
+    is within reach. A *small piece* (:data:`SMALL_PIECE_M`) is a connected piece holding less than
+    500 m of street that is not the largest piece (judged by length alone: at snap time the sites are
+    not known). ``Snap.moved_to_ground`` / ``Snap.moved_off_small_piece`` mark the points placed
+    elsewhere than their plain nearest edge.
 
 Clipped extracts
     A way whose nodes are partly missing from the file (an extract cut at its bounds) is split at the
@@ -27,6 +62,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping
@@ -44,7 +80,8 @@ from planning.errors import NetworkInputError, ParameterError
 from planning.memo import Memo
 
 #: Cache format version: bump when the arrays or the walking filter change meaning.
-CACHE_VERSION = 3
+#: 4: node barriers, barrier ways, tunnel permission, ``edge_off_ground`` and ``filter_counts``.
+CACHE_VERSION = 4
 
 #: ``highway`` values a pedestrian may use (OSM wiki "Key:highway"; close to osmnx's "walk" network,
 #: but trunk roads are kept because Chinese urban trunk roads have sidewalks).
@@ -62,6 +99,16 @@ NEVER_WALKABLE_HIGHWAYS = frozenset(
 )
 _FOOT_ALLOWED = frozenset({"yes", "designated", "permissive", "official"})
 _ACCESS_DENIED = frozenset({"private", "no", "customers"})
+#: Barriers drawn as ways that no one walks along (OSM wiki "Key:barrier").
+BARRIER_WAYS = frozenset({"wall", "fence", "city_wall", "retaining_wall"})
+#: ``highway`` classes that are pedestrian by themselves, also in a tunnel or under a cover.
+PEDESTRIAN_HIGHWAYS = frozenset({"footway", "steps", "pedestrian", "corridor", "path", "elevator"})
+_FOOT_PERMISSION = frozenset({"yes", "designated", "permissive"})
+_NODE_BLOCKED = frozenset({"no", "private"})
+_NO_SIDEWALK = frozenset({"no", "none", "separate"})
+#: A connected piece with less street than this (metres), other than the largest piece, is "small":
+#: points whose nearest street lies on one snap to a larger piece within the snap distance.
+SMALL_PIECE_M = 500.0
 
 #: Default maximum snapping distance, metres: a point farther than this from every walkable edge is
 #: "off network" (a pharmacy or resident not on a mapped street, or a coordinate in the wrong CRS:
@@ -77,10 +124,55 @@ class DisconnectedNetworkWarning(UserWarning):
     """The walking network has more than one connected piece (all are kept)."""
 
 
+def walk_verdict(tags: Mapping[str, str]) -> str:
+    """Why an OSM way with these tags is or is not walked: ``"walk"``, ``"barrier_way"`` (a wall or
+    fence), ``"tunnel"`` (a tunnel or covered way without pedestrian permission), ``"filter"`` (the
+    walking filter) or ``"not_highway"`` (no ``highway`` tag). See the module docstring."""
+    highway = tags.get("highway")
+    if highway is None:
+        return "not_highway"
+    if not _passes_filter(tags, highway):
+        return "filter"
+    if tags.get("barrier") in BARRIER_WAYS:
+        return "barrier_way"
+    if _is_tunnel_or_covered(tags) and not _pedestrian_permission(tags, highway):
+        return "tunnel"
+    return "walk"
+
+
 def is_walkable(tags: Mapping[str, str]) -> bool:
     """Whether an OSM way with these tags belongs to the walking network (see the module docstring)."""
-    highway = tags.get("highway")
-    if highway is None or highway in NEVER_WALKABLE_HIGHWAYS:
+    return walk_verdict(tags) == "walk"
+
+
+def is_off_ground(tags: Mapping[str, str]) -> bool:
+    """Whether a way lies off the ground: in a tunnel (not a building passage), on a bridge, or on a
+    non-zero ``layer`` or ``level`` (a ``level`` list holding 0, as on stairs from the street, is ground)."""
+    tunnel = tags.get("tunnel")
+    if tunnel not in (None, "no", "building_passage"):
+        return True
+    if tags.get("bridge") not in (None, "no"):
+        return True
+    layer = _numbers(tags.get("layer"))
+    if layer and any(v != 0 for v in layer):
+        return True
+    level = _numbers(tags.get("level"))
+    return bool(level) and 0 not in level
+
+
+def node_blocks_passage(tags: Mapping[str, str]) -> bool:
+    """Whether a node cuts the ways through it: a ``barrier`` whose ``foot`` (or, without a foot
+    permission, ``access``) is no/private."""
+    if "barrier" not in tags:
+        return False
+    foot = tags.get("foot")
+    if foot in _NODE_BLOCKED:
+        return True
+    return tags.get("access") in _NODE_BLOCKED and foot not in _FOOT_ALLOWED
+
+
+def _passes_filter(tags: Mapping[str, str], highway: str) -> bool:
+    if highway in NEVER_WALKABLE_HIGHWAYS:
         return False
     foot = tags.get("foot")
     if foot == "no":
@@ -92,6 +184,30 @@ def is_walkable(tags: Mapping[str, str]) -> bool:
     if tags.get("service") == "private" and foot not in _FOOT_ALLOWED:
         return False
     return True
+
+
+def _is_tunnel_or_covered(tags: Mapping[str, str]) -> bool:
+    return tags.get("tunnel") not in (None, "no", "building_passage") or tags.get("covered") == "yes"
+
+
+def _pedestrian_permission(tags: Mapping[str, str], highway: str) -> bool:
+    if highway in PEDESTRIAN_HIGHWAYS or tags.get("foot") in _FOOT_PERMISSION:
+        return True
+    return any(tags.get(key) not in (None, *_NO_SIDEWALK)
+               for key in ("sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right"))
+
+
+def _numbers(value: str | None) -> list[float]:
+    """The numbers of a ``layer``/``level`` value such as "-1", "0;1" or "1.5"; [] when none parse."""
+    if not value:
+        return []
+    out = []
+    for part in str(value).replace(",", ";").split(";"):
+        try:
+            out.append(float(part.strip()))
+        except ValueError:
+            continue
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +234,12 @@ class WalkNetwork:
         All polyline vertices in ``crs``, metres.
     source : str
         Where the network came from (file name, "synthetic", ...).
+    edge_off_ground : bool array (m,)
+        Edges in a tunnel, on a bridge or on a non-zero layer/level: walked, but points at the surface
+        snap to them only when no ground edge is within the snap distance. All False when not given.
+    filter_counts : dict
+        What the OSM reader's passage rules did (``gates_cut``, ``barrier_ways_excluded``,
+        ``tunnels_excluded``, ``off_ground_edges``); empty for networks not read from OSM.
     """
 
     crs: str
@@ -130,7 +252,16 @@ class WalkNetwork:
     coord_start: np.ndarray
     coords: np.ndarray
     source: str = ""
+    edge_off_ground: np.ndarray | None = None
+    filter_counts: dict = field(default_factory=dict)
     memo: Memo = field(default_factory=Memo, repr=False)  # derived values: edge samples, map layers, tilings
+
+    def __post_init__(self):
+        flags = (np.zeros(len(self.edge_u), dtype=bool) if self.edge_off_ground is None
+                 else np.asarray(self.edge_off_ground, dtype=bool))
+        if flags.shape != (len(self.edge_u),):
+            raise ParameterError("离地标记数量与边数不一致", "edge_off_ground and edges differ in length")
+        object.__setattr__(self, "edge_off_ground", flags)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -145,6 +276,7 @@ class WalkNetwork:
         edge_highway: Iterable[str] | None = None,
         node_osmid: np.ndarray | None = None,
         source: str = "arrays",
+        edge_off_ground: np.ndarray | None = None,
     ) -> WalkNetwork:
         """Build a network from node coordinates (metres, in ``crs``) and edge end indices.
 
@@ -177,7 +309,7 @@ class WalkNetwork:
         return cls(
             crs=str(crs), node_osmid=osmid, node_xy=node_xy, edge_u=edge_u, edge_v=edge_v,
             edge_length=_polyline_lengths(coords, coord_start), edge_highway=highway,
-            coord_start=coord_start, coords=coords, source=source,
+            coord_start=coord_start, coords=coords, source=source, edge_off_ground=edge_off_ground,
         )
 
     # ------------------------------------------------------------------ sizes and derived arrays
@@ -230,6 +362,26 @@ class WalkNetwork:
     def component_sizes(self) -> np.ndarray:
         """Node count of each connected piece, largest first."""
         return np.bincount(self.components)
+
+    @cached_property
+    def edge_on_small_piece(self) -> np.ndarray:
+        """Bool per edge: its connected piece holds less than :data:`SMALL_PIECE_M` metres of street
+        and is not the largest piece (piece 0)."""
+        if self.n_edges == 0:
+            return np.zeros(0, dtype=bool)
+        piece = self.components[self.edge_u]
+        street = np.bincount(piece, weights=self.edge_length, minlength=self.n_components)
+        return (street[piece] < SMALL_PIECE_M) & (piece != 0)
+
+    def summary(self) -> dict:
+        """Plain numbers about the network for reports: nodes, edges, km, pieces, small pieces, edges off
+        the ground, and the OSM reader's passage counts (:attr:`filter_counts`)."""
+        small = self.edge_on_small_piece
+        return {"nodes": self.n_nodes, "edges": self.n_edges, "street_km": float(self.edge_length.sum() / 1000),
+                "pieces": self.n_components,
+                "small_pieces": int(len(np.unique(self.components[self.edge_u[small]]))) if small.any() else 0,
+                "small_piece_km": float(self.edge_length[small].sum() / 1000),
+                "off_ground_edges": int(self.edge_off_ground.sum()), **self.filter_counts}
 
     @cached_property
     def edge_lines(self) -> np.ndarray:
@@ -288,14 +440,34 @@ class WalkNetwork:
         return np.column_stack([x, y])
 
     # ------------------------------------------------------------------ snapping
+    @cached_property
+    def _edge_tier(self) -> np.ndarray:
+        """Snap class of every edge, 0 best: 0 ground on a large piece, 1 ground on a small piece,
+        2 off the ground on a large piece, 3 off the ground on a small piece (module docstring)."""
+        return self.edge_off_ground.astype(np.int8) * 2 + self.edge_on_small_piece.astype(np.int8)
+
+    def _tier_tree(self, tier: int) -> tuple[shapely.STRtree, np.ndarray]:
+        """Spatial index of the edges of one snap class, and their edge indices."""
+        cache = self.__dict__.setdefault("_tier_trees", {})
+        if tier not in cache:
+            members = np.flatnonzero(self._edge_tier == tier)
+            cache[tier] = (shapely.STRtree(self.edge_lines[members]), members)
+        return cache[tier]
+
     def snap(self, xy: np.ndarray, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> Snap:
-        """Snap points (k x 2, metres in ``crs``) to their nearest edge.
+        """Snap points (k x 2, metres in ``crs``) to an edge by the rule of the module docstring: the
+        nearest edge of the best snap class (ground before off-ground, large piece before small) that
+        has an edge within ``max_snap_m``.
 
         Returns a :class:`Snap` giving, per point, the edge, the position along it (metres from
         ``edge_u``), the straight access distance from the point to that position (metres), and
         ``on_network`` = access distance <= ``max_snap_m``. Points beyond it still get their nearest
         edge (so the distance can be reported) but are flagged off network.
         """
+        return self._snap(xy, max_snap_m=max_snap_m, locate_beyond=True)
+
+    def _snap(self, xy: np.ndarray, *, max_snap_m: float, locate_beyond: bool) -> Snap:
+        """:meth:`snap`; with ``locate_beyond=False`` points beyond ``max_snap_m`` get edge -1 (faster)."""
         if max_snap_m <= 0:
             raise ParameterError("最大吸附距离必须为正数", "max_snap_m must be positive (metres)")
         if self.n_edges == 0:
@@ -305,13 +477,32 @@ class WalkNetwork:
         edge = np.full(len(xy), -1, dtype=np.int64)
         distance = np.full(len(xy), np.inf)
         finite = np.isfinite(xy).all(axis=1)
-        for limit in (max_snap_m, None):  # cheap bounded query first, unbounded for the rest
-            todo = np.flatnonzero(finite & (edge < 0))
-            if len(todo) == 0:
-                break
+        todo = np.flatnonzero(finite)
+        if len(todo):
             (hit, nearest), dist = self._edge_tree.query_nearest(
-                points[todo], max_distance=limit, return_distance=True, all_matches=False
-            )
+                points[todo], max_distance=max_snap_m, return_distance=True, all_matches=False)
+            edge[todo[hit]] = nearest
+            distance[todo[hit]] = dist
+        plain = edge.copy()
+        tier = self._edge_tier
+        pending = np.flatnonzero(edge >= 0)
+        pending = pending[tier[edge[pending]] > 0]
+        for better in range(3):  # a better snap class within reach wins over a nearer edge of a worse one
+            pending = pending[tier[edge[pending]] > better]
+            if len(pending) == 0:
+                break
+            tree, members = self._tier_tree(better)
+            if len(members) == 0:
+                continue
+            (hit, nearest), dist = tree.query_nearest(points[pending], max_distance=max_snap_m,
+                                                      return_distance=True, all_matches=False)
+            edge[pending[hit]] = members[nearest]
+            distance[pending[hit]] = dist
+            pending = np.delete(pending, hit)
+        todo = np.flatnonzero(finite & (edge < 0))
+        if locate_beyond and len(todo):  # off network: the plain nearest edge, for the reported distance
+            (hit, nearest), dist = self._edge_tree.query_nearest(points[todo], return_distance=True,
+                                                                 all_matches=False)
             edge[todo[hit]] = nearest
             distance[todo[hit]] = dist
         offset = np.full(len(xy), np.nan)
@@ -321,8 +512,125 @@ class WalkNetwork:
             lines = self.edge_lines[edge[ok]]
             offset[ok] = np.clip(shapely.line_locate_point(lines, points[ok]), 0.0, self.edge_length[edge[ok]])
             snapped[ok] = shapely.get_coordinates(shapely.line_interpolate_point(lines, offset[ok]))
+        moved = (plain >= 0) & (edge != plain)
+        lifted = np.zeros(len(xy), dtype=bool)
+        lifted[moved] = self.edge_off_ground[plain[moved]]
         return Snap(edge=edge, offset_m=offset, access_m=distance, snapped_xy=snapped,
-                    on_network=ok & (distance <= max_snap_m), max_snap_m=float(max_snap_m))
+                    on_network=ok & (distance <= max_snap_m), max_snap_m=float(max_snap_m),
+                    moved_to_ground=lifted, moved_off_small_piece=moved & ~lifted)
+
+    def snap_cells(self, x0: float, y_top: float, n_rows: int, n_cols: int, cell_m: float, *,
+                   max_snap_m: float = DEFAULT_MAX_SNAP_M) -> tuple[np.ndarray, Snap]:
+        """The centres of a raster's cells snapped by the rule of :meth:`snap` (the same edges, positions
+        and access walks, up to float rounding), for the cells on the network only.
+
+        The raster's top-left corner is (``x0``, ``y_top``) in ``crs`` metres, cells of ``cell_m``
+        metres, row 0 at the top. Returns the flat (row-major) indices of the cells whose centre is
+        within ``max_snap_m`` of a street, and their :class:`Snap`. Kept on the network per raster.
+
+        Method (exact, vectorised): every edge of the best snap class is cut into pieces of at most one
+        cell; each piece measures its exact distance to the cell centres around it (a disk of
+        ``R = 2 cells`` plus the piece's reach), and each cell keeps its nearest piece. A cell whose
+        nearest such piece is within ``R`` has found the edge :meth:`snap` takes (any nearer edge of
+        that class would have been measured too); the other cells, and networks with several snap
+        classes near them, go through :meth:`snap` itself, except cells that a distance transform of
+        the street samples proves farther than ``max_snap_m`` from every street.
+        """
+        key = (float(x0), float(y_top), int(n_rows), int(n_cols), float(cell_m), float(max_snap_m))
+        cache = self.__dict__.setdefault("_cell_snap_cache", {})
+        if key not in cache:
+            if len(cache) >= 4:
+                cache.pop(next(iter(cache)))
+            cache[key] = self._snap_cells(*key)
+        return cache[key]
+
+    def _snap_cells(self, x0, y_top, n_rows, n_cols, cell_m, max_snap_m) -> tuple[np.ndarray, Snap]:
+        from scipy import ndimage
+
+        if max_snap_m <= 0 or cell_m <= 0:
+            raise ParameterError("最大吸附距离和栅格大小必须为正数", "max_snap_m and cell_m must be positive (metres)")
+        n_cells = n_rows * n_cols
+        reach = min(2.0 * cell_m, max_snap_m)
+        # Pieces (at most one cell long) of every segment of the edges of snap class 0.
+        vertex_edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))
+        j = np.flatnonzero(vertex_edge[:-1] == vertex_edge[1:]) if len(vertex_edge) > 1 else np.zeros(0, np.int64)
+        j = j[self._edge_tier[vertex_edge[j]] == 0]
+        p, q = self.coords[j], self.coords[j + 1]
+        seg_len = np.hypot(*(q - p).T)
+        count = np.maximum(np.ceil(seg_len / cell_m).astype(np.int64), 1)
+        piece_seg = np.repeat(np.arange(len(j)), count)
+        rank = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        f0 = rank / count[piece_seg]
+        f1 = (rank + 1) / count[piece_seg]
+        a = p[piece_seg] + (q - p)[piece_seg] * f0[:, None]
+        b = p[piece_seg] + (q - p)[piece_seg] * f1[:, None]
+        piece_edge = vertex_edge[j][piece_seg]
+        along = self._vertex_offset[j] - self._vertex_offset[self.coord_start[vertex_edge[j]]]
+        piece_start = along[piece_seg] + f0 * seg_len[piece_seg]
+        ab = b - a
+        ab2 = (ab * ab).sum(axis=1)
+        mid = (a + b) / 2
+        mid_col = np.floor((mid[:, 0] - x0) / cell_m).astype(np.int64)
+        mid_row = np.floor((y_top - mid[:, 1]) / cell_m).astype(np.int64)
+        radius = (reach + cell_m / 2 + cell_m / math.sqrt(2)) / cell_m
+        span = int(math.ceil(radius))
+        empty = np.iinfo(np.int64).max
+        best = np.full(n_cells, empty, dtype=np.int64)
+        index = np.arange(len(a), dtype=np.int64)
+
+        def project(cells_x, cells_y, pieces):
+            cx, cy = cells_x - a[pieces, 0], cells_y - a[pieces, 1]
+            t = np.divide(cx * ab[pieces, 0] + cy * ab[pieces, 1], ab2[pieces],
+                          out=np.zeros(len(pieces)), where=ab2[pieces] > 0)
+            t = np.clip(t, 0.0, 1.0)
+            return t, np.hypot(cx - t * ab[pieces, 0], cy - t * ab[pieces, 1])
+
+        for dr in range(-span, span + 1):
+            for dc in range(-span, span + 1):
+                if math.hypot(dr, dc) > radius:
+                    continue
+                rows, cols = mid_row + dr, mid_col + dc
+                inside = (rows >= 0) & (rows < n_rows) & (cols >= 0) & (cols < n_cols)
+                pieces = index[inside]
+                rows, cols = rows[inside], cols[inside]
+                _, d = project(x0 + (cols + 0.5) * cell_m, y_top - (rows + 0.5) * cell_m, pieces)
+                near = d <= reach
+                packed = (d[near].astype(np.float32).view(np.uint32).astype(np.int64) << 32) | pieces[near]
+                np.minimum.at(best, rows[near] * n_cols + cols[near], packed)
+        found = np.flatnonzero(best != empty)
+        piece = best[found] & 0xFFFFFFFF
+        fx = x0 + (found % n_cols + 0.5) * cell_m
+        fy = y_top - (found // n_cols + 0.5) * cell_m
+        t, d = project(fx, fy, piece)
+        edge = piece_edge[piece]
+        offset = np.clip(piece_start[piece] + t * np.sqrt(ab2[piece]), 0.0, self.edge_length[edge])
+        snapped = a[piece] + ab[piece] * t[:, None]
+
+        # The other cells: through snap() itself, unless provably beyond max_snap_m of every street.
+        rest = np.ones(n_cells, dtype=bool)
+        rest[found] = False
+        _, _, samples = self.edge_samples(cell_m)
+        s_col = np.floor((samples[:, 0] - x0) / cell_m).astype(np.int64)
+        s_row = np.floor((y_top - samples[:, 1]) / cell_m).astype(np.int64)
+        in_grid = (s_col >= 0) & (s_col < n_cols) & (s_row >= 0) & (s_row < n_rows)
+        if in_grid.all() and len(samples):
+            street = np.zeros((n_rows, n_cols), dtype=bool)
+            street[s_row, s_col] = True
+            # A street point is within cell/2 of a sample, a sample within cell/sqrt(2) of its cell centre.
+            lower = ndimage.distance_transform_edt(~street).ravel() * cell_m - cell_m / 2 - cell_m / math.sqrt(2)
+            rest &= lower <= max_snap_m
+        others = np.flatnonzero(rest)
+        centres = np.column_stack([x0 + (others % n_cols + 0.5) * cell_m, y_top - (others // n_cols + 0.5) * cell_m])
+        fallback = self._snap(centres, max_snap_m=max_snap_m, locate_beyond=False)
+        keep = fallback.on_network
+        cells = np.concatenate([found, others[keep]])
+        order = np.argsort(cells, kind="stable")
+        snap = Snap(edge=np.concatenate([edge, fallback.edge[keep]])[order],
+                    offset_m=np.concatenate([offset, fallback.offset_m[keep]])[order],
+                    access_m=np.concatenate([d, fallback.access_m[keep]])[order],
+                    snapped_xy=np.concatenate([snapped, fallback.snapped_xy[keep]])[order],
+                    on_network=np.ones(len(cells), dtype=bool), max_snap_m=float(max_snap_m))
+        return cells[order], snap
 
     def snap_lonlat(self, lon, lat, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> Snap:
         """:meth:`snap` for WGS84 longitude/latitude in degrees."""
@@ -340,14 +648,18 @@ class WalkNetwork:
         return gdf.to_crs("EPSG:4326") if lonlat else gdf
 
     def to_networkx(self):
-        """A networkx MultiGraph with the same nodes (0..n-1) and edges (``length`` in metres, ``key`` = edge index)."""
+        """A networkx MultiGraph with the same nodes (0..n-1) and one edge per network edge: edge ``i``
+        joins ``edge_u[i]`` and ``edge_v[i]`` under key ``i``, with ``length`` (metres), ``highway``
+        and ``off_ground`` attributes. (Keys are the edge indices themselves, so parallel edges and
+        self-loops keep their identity.)"""
         import networkx as nx
 
         graph = nx.MultiGraph()
         graph.add_nodes_from(range(self.n_nodes))
-        graph.add_weighted_edges_from(
-            ((int(u), int(v), float(w)) for u, v, w in zip(self.edge_u, self.edge_v, self.edge_length)),
-            weight="length",
+        graph.add_edges_from(
+            (int(u), int(v), i, {"length": float(w), "highway": str(h), "off_ground": bool(f)})
+            for i, (u, v, w, h, f) in enumerate(zip(self.edge_u, self.edge_v, self.edge_length,
+                                                     self.edge_highway, self.edge_off_ground))
         )
         return graph
 
@@ -357,6 +669,10 @@ class Snap:
     """Where points meet the network; arrays of one row per point (see :meth:`WalkNetwork.snap`).
 
     ``edge`` is -1 only for points with non-finite coordinates. Distances are metres.
+    ``moved_to_ground`` marks points whose plain nearest edge was off the ground (a tunnel, a bridge)
+    and that went to a ground street within reach instead; ``moved_off_small_piece`` points whose
+    plain nearest edge lay on a small piece and that went to a larger piece (module docstring).
+    Both default to all False.
     """
 
     edge: np.ndarray
@@ -365,14 +681,29 @@ class Snap:
     snapped_xy: np.ndarray
     on_network: np.ndarray
     max_snap_m: float
+    moved_to_ground: np.ndarray | None = None
+    moved_off_small_piece: np.ndarray | None = None
+
+    def __post_init__(self):
+        for name in ("moved_to_ground", "moved_off_small_piece"):
+            value = getattr(self, name)
+            object.__setattr__(self, name, np.zeros(len(self.edge), dtype=bool) if value is None
+                               else np.asarray(value, dtype=bool))
 
     def __len__(self) -> int:
         return len(self.edge)
 
+    @property
+    def n_resnapped(self) -> dict:
+        """How many points went elsewhere than their plain nearest edge, by reason."""
+        return {"moved_to_ground": int(self.moved_to_ground.sum()),
+                "moved_off_small_piece": int(self.moved_off_small_piece.sum())}
+
     def subset(self, mask: np.ndarray) -> Snap:
         """The rows selected by a boolean mask or index array."""
         return Snap(self.edge[mask], self.offset_m[mask], self.access_m[mask], self.snapped_xy[mask],
-                    self.on_network[mask], self.max_snap_m)
+                    self.on_network[mask], self.max_snap_m, self.moved_to_ground[mask],
+                    self.moved_off_small_piece[mask])
 
 
 # ====================================================================== readers
@@ -442,6 +773,11 @@ def load_network_bytes(data: bytes, filename: str, *, cache_dir: str | os.PathLi
     return load_network(path, cache_dir=cache_dir)
 
 
+#: Way tags the walking filter and the level flag read from an osmnx graph's edges.
+_OSMNX_TAGS = ("highway", "foot", "access", "service", "barrier", "tunnel", "covered", "bridge", "layer", "level",
+               "sidewalk", "sidewalk:both", "sidewalk:left", "sidewalk:right")
+
+
 def network_from_osmnx(graph, *, source: str = "osmnx") -> WalkNetwork:
     """Convert an osmnx graph (MultiDiGraph in EPSG:4326 with node ``x``/``y``) to a WalkNetwork.
 
@@ -458,9 +794,9 @@ def network_from_osmnx(graph, *, source: str = "osmnx") -> WalkNetwork:
     node_xy = np.column_stack(transformer.transform(lon, lat))
     tagged = any("highway" in data for _, _, data in graph.edges(data=True))
     seen: set[tuple] = set()
-    us, vs, geoms, highways = [], [], [], []
+    us, vs, geoms, highways, flags = [], [], [], [], []
     for u, v, data in graph.edges(data=True):
-        tags = {k: _first(data.get(k)) for k in ("highway", "foot", "access", "service") if data.get(k) is not None}
+        tags = {k: str(_first(data.get(k))) for k in _OSMNX_TAGS if data.get(k) is not None}
         if tagged and not is_walkable(tags):
             continue
         geometry = data.get("geometry")
@@ -478,10 +814,11 @@ def network_from_osmnx(graph, *, source: str = "osmnx") -> WalkNetwork:
         vs.append(index[v])
         geoms.append(line)
         highways.append(str(tags.get("highway", "unknown")))
+        flags.append(is_off_ground(tags))
     osmids = np.array([n if isinstance(n, (int, np.integer)) else i for i, n in enumerate(nodes)], dtype=np.int64)
     network = WalkNetwork.from_arrays(node_xy, np.array(us, dtype=np.int64), np.array(vs, dtype=np.int64),
                                       crs=crs, edge_coords=geoms, edge_highway=highways,
-                                      node_osmid=osmids, source=source)
+                                      node_osmid=osmids, source=source, edge_off_ground=np.array(flags, dtype=bool))
     return _drop_unused_nodes(network)
 
 
@@ -522,20 +859,29 @@ def _read_osm(path: Path) -> WalkNetwork:
     import osmium
 
     lonlat: dict[int, tuple[float, float]] = {}
+    blocked: set[int] = set()
     ways: list[tuple[int, list[int], dict[str, str]]] = []
+    counts = {"barrier_ways_excluded": 0, "tunnels_excluded": 0}
     try:
         for obj in osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY):
             if obj.is_node():
                 if obj.location.valid():
                     lonlat[obj.id] = (obj.location.lon, obj.location.lat)
+                if "barrier" in obj.tags and node_blocks_passage(dict(obj.tags)):
+                    blocked.add(obj.id)
             else:
                 tags = dict(obj.tags)
-                if is_walkable(tags):
+                verdict = walk_verdict(tags)
+                if verdict == "walk":
                     ways.append((obj.id, [node.ref for node in obj.nodes], tags))
+                elif verdict == "barrier_way":
+                    counts["barrier_ways_excluded"] += 1
+                elif verdict == "tunnel":
+                    counts["tunnels_excluded"] += 1
     except RuntimeError as exc:  # libosmium reports malformed input as RuntimeError
         raise NetworkInputError(f"无法解析 OSM 文件 {path.name}：{exc}",
                                 f"cannot parse OSM file {path.name}: {exc}") from exc
-    return _network_from_ways(lonlat, ways, source=path.name)
+    return _network_from_ways(lonlat, ways, source=path.name, blocked=blocked, counts=counts)
 
 
 def _network_from_ways(
@@ -543,33 +889,53 @@ def _network_from_ways(
     ways: list[tuple[int, list[int], dict[str, str]]],
     *,
     source: str,
+    blocked: set[int] = frozenset(),
+    counts: Mapping[str, int] | None = None,
 ) -> WalkNetwork:
     """Topological simplification of walkable ways into edges between intersections and dead ends.
 
-    Ways are first split where they reference nodes missing from the file (clipped extracts). A node
-    becomes a network node when it ends a way piece or is used more than once (by two pieces or twice
-    by one); each piece is cut there into edges whose polylines keep the intermediate vertices.
-    (osmnx.graph_from_xml cannot be used: it fails on clipped extracts and applies no walking filter.)
+    Ways are first split where they reference nodes missing from the file (clipped extracts) and cut
+    at ``blocked`` nodes (locked gates): each way occurrence of a blocked node becomes a node of its
+    own, so the parts on either side end there without passing (those network nodes keep the gate's
+    OSM id). A node becomes a network node when it ends a way piece or is used more than once (by two
+    pieces or twice by one); each piece is cut there into edges whose polylines keep the intermediate
+    vertices. (osmnx.graph_from_xml cannot be used: it fails on clipped extracts and applies no
+    walking filter.)
     """
-    pieces: list[tuple[list[int], str]] = []
+    pieces: list[tuple[list, str, bool]] = []
     missing_refs = 0
     clipped_ways = 0
+    position = dict(lonlat)
+    original: dict = {}
+    gates_cut: set[int] = set()
     for _, refs, tags in ways:
         present = [r in lonlat for r in refs]
         if not all(present):
             clipped_ways += 1
             missing_refs += present.count(False)
-        run: list[int] = []
+        highway, off_ground = tags["highway"], is_off_ground(tags)
+        run: list = []
         for ref, ok in zip(refs, present):
-            if ok:
+            if ok and ref in blocked:
+                gates_cut.add(ref)
+                if run:  # this side ends at the gate, on a copy of its own
+                    end = ("gate", ref, len(original))
+                    original[end], position[end] = ref, lonlat[ref]
+                    run.append(end)
+                    if len(run) >= 2:
+                        pieces.append((run, highway, off_ground))
+                start = ("gate", ref, len(original))
+                original[start], position[start] = ref, lonlat[ref]
+                run = [start]
+            elif ok:
                 if not run or run[-1] != ref:
                     run.append(ref)
             else:
                 if len(run) >= 2:
-                    pieces.append((run, tags["highway"]))
+                    pieces.append((run, highway, off_ground))
                 run = []
         if len(run) >= 2:
-            pieces.append((run, tags["highway"]))
+            pieces.append((run, highway, off_ground))
     if clipped_ways:
         warnings.warn(
             f"{clipped_ways} walkable ways reference {missing_refs} nodes missing from {source} "
@@ -580,46 +946,51 @@ def _network_from_ways(
     if not pieces:
         raise NetworkInputError(f"{source} 中没有可步行的道路", f"{source} holds no walkable street")
 
-    uses: dict[int, int] = {}
-    for refs, _ in pieces:
+    uses: dict = {}
+    for refs, _, _ in pieces:
         for ref in refs:
             uses[ref] = uses.get(ref, 0) + 1
-    for refs, _ in pieces:
+    for refs, _, _ in pieces:
         uses[refs[0]] += 2  # piece ends are always network nodes
         uses[refs[-1]] += 2
 
-    node_index: dict[int, int] = {}
-    edge_refs: list[list[int]] = []
+    node_index: dict = {}
+    edge_refs: list[list] = []
     highways: list[str] = []
-    for refs, highway in pieces:
+    flags: list[bool] = []
+    for refs, highway, off_ground in pieces:
         start = 0
         for i in range(1, len(refs)):
             if uses[refs[i]] > 1:
                 edge_refs.append(refs[start:i + 1])
                 highways.append(highway)
+                flags.append(off_ground)
                 start = i
     for refs in edge_refs:
         for ref in (refs[0], refs[-1]):
             if ref not in node_index:
                 node_index[ref] = len(node_index)
 
-    osmids = np.fromiter(node_index.keys(), dtype=np.int64, count=len(node_index))
-    node_lonlat = np.array([lonlat[r] for r in osmids], dtype=np.float64)
+    osmids = np.fromiter((original.get(r, r) for r in node_index), dtype=np.int64, count=len(node_index))
+    node_lonlat = np.array([position[r] for r in node_index], dtype=np.float64)
     crs = _utm_crs(node_lonlat[:, 0], node_lonlat[:, 1])
     transformer = pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
     node_xy = np.column_stack(transformer.transform(node_lonlat[:, 0], node_lonlat[:, 1]))
     flat_refs = [r for refs in edge_refs for r in refs]
-    flat_lonlat = np.array([lonlat[r] for r in flat_refs], dtype=np.float64)
+    flat_lonlat = np.array([position[r] for r in flat_refs], dtype=np.float64)
     flat_xy = np.column_stack(transformer.transform(flat_lonlat[:, 0], flat_lonlat[:, 1]))
-    counts = np.fromiter((len(refs) for refs in edge_refs), dtype=np.int64, count=len(edge_refs))
-    coord_start = np.concatenate([[0], np.cumsum(counts)])
+    counts_per_edge = np.fromiter((len(refs) for refs in edge_refs), dtype=np.int64, count=len(edge_refs))
+    coord_start = np.concatenate([[0], np.cumsum(counts_per_edge)])
     edge_u = np.fromiter((node_index[refs[0]] for refs in edge_refs), dtype=np.int64, count=len(edge_refs))
     edge_v = np.fromiter((node_index[refs[-1]] for refs in edge_refs), dtype=np.int64, count=len(edge_refs))
+    off_ground = np.asarray(flags, dtype=bool)
+    filter_counts = {"gates_cut": len(gates_cut), "barrier_ways_excluded": 0, "tunnels_excluded": 0,
+                     **dict(counts or {}), "off_ground_edges": int(off_ground.sum())}
     return WalkNetwork(
         crs=crs, node_osmid=osmids, node_xy=node_xy, edge_u=edge_u, edge_v=edge_v,
         edge_length=_polyline_lengths(flat_xy, coord_start),
         edge_highway=np.asarray(highways, dtype="U24"), coord_start=coord_start, coords=flat_xy,
-        source=source,
+        source=source, edge_off_ground=off_ground, filter_counts=filter_counts,
     )
 
 
@@ -659,6 +1030,7 @@ def _drop_unused_nodes(network: WalkNetwork) -> WalkNetwork:
         edge_u=new_index[network.edge_u], edge_v=new_index[network.edge_v],
         edge_length=network.edge_length, edge_highway=network.edge_highway,
         coord_start=network.coord_start, coords=network.coords, source=network.source,
+        edge_off_ground=network.edge_off_ground, filter_counts=network.filter_counts,
     )
 
 
@@ -689,13 +1061,14 @@ def _cache_root(cache_dir: str | os.PathLike | None) -> Path:
     return Path(env) if env else Path.home() / ".cache" / "pharmacy-planner"
 
 
-_ARRAY_FIELDS = ("node_osmid", "node_xy", "edge_u", "edge_v", "edge_length", "edge_highway", "coord_start", "coords")
+_ARRAY_FIELDS = ("node_osmid", "node_xy", "edge_u", "edge_v", "edge_length", "edge_highway", "coord_start", "coords",
+                 "edge_off_ground")
 _WARNING_TYPES = {cls.__name__: cls for cls in (ClippedExtractWarning, DisconnectedNetworkWarning, UserWarning)}
 
 
 def _write_cache(path: Path, network: WalkNetwork, messages: list[tuple[type, str]]) -> None:
     """Atomically write the arrays as .npz (no pickles: the cache is plain arrays and JSON)."""
-    meta = {"crs": network.crs, "source": network.source,
+    meta = {"crs": network.crs, "source": network.source, "filter_counts": network.filter_counts,
             "warnings": [[c.__name__ if c.__name__ in _WARNING_TYPES else "UserWarning", m] for c, m in messages]}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -717,6 +1090,6 @@ def _read_cache(path: Path) -> tuple[WalkNetwork, list[tuple[type, str]]] | None
             arrays = {f: data[f] for f in _ARRAY_FIELDS}
     except (OSError, ValueError, KeyError, json.JSONDecodeError):
         return None  # a damaged cache is ignored and rewritten
-    network = WalkNetwork(crs=meta["crs"], source=meta["source"], **arrays)
+    network = WalkNetwork(crs=meta["crs"], source=meta["source"], filter_counts=meta.get("filter_counts", {}), **arrays)
     messages = [(_WARNING_TYPES.get(name, UserWarning), text) for name, text in meta["warnings"]]
     return network, messages
