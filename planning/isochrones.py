@@ -147,20 +147,6 @@ def polygonize_mask(mask: np.ndarray, transform: Affine) -> shapely.MultiPolygon
     return result
 
 
-def points_area(
-    xy: np.ndarray,
-    *,
-    cell_m: float = DEFAULT_CELL_M,
-    width_m: float = DEFAULT_ACCESS_WIDTH_M,
-    grid: RasterGrid | None = None,
-) -> shapely.MultiPolygon:
-    """The area within about ``width_m`` of a set of points (k x 2, metres), on a ``cell_m`` grid aligned
-    like the walk surfaces: cells holding a point, spread by a disk of ``width_m``, polygonised.
-    Used for "uncovered residential area" layers built from resident points."""
-    mask, transform = points_mask(xy, cell_m=cell_m, width_m=width_m, grid=grid)
-    return polygonize_mask(mask, transform)
-
-
 def points_mask(xy: np.ndarray, *, cell_m: float, width_m: float, grid: RasterGrid | None = None):
     """Boolean raster of the cells within ``width_m`` of the points, and its transform."""
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
