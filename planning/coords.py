@@ -23,17 +23,12 @@ All functions are vectorised over numpy arrays (scalars work too) and return flo
 from __future__ import annotations
 
 import enum
-import warnings
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from planning.errors import ParameterError
 from planning.text import Text
 
-if TYPE_CHECKING:
-    from planning.network import WalkNetwork
 
 #: The China rectangle (lon_min, lat_min, lon_max, lat_max), degrees; see the module docstring.
 CHINA_BBOX: tuple[float, float, float, float] = (72.004, 0.8293, 137.8347, 55.8271)
@@ -70,10 +65,6 @@ DATUM_ALIASES: dict[Datum, tuple[str, ...]] = {
     Datum.GCJ02: ("gcj02", "gcj-02", "gcj", "mars", "火星", "国测局", "amap", "gaode", "高德", "tencent", "腾讯"),
     Datum.BD09: ("bd09", "bd-09", "bd09ll", "baidu", "百度"),
 }
-
-
-class DatumOffsetWarning(UserWarning):
-    """Points sit systematically off the street network by the typical GCJ-02/BD-09 offset."""
 
 
 def parse_datum(value: str | Datum) -> Datum:
@@ -209,94 +200,3 @@ def from_wgs84(lon, lat, datum: str | Datum) -> tuple[np.ndarray, np.ndarray]:
     return _arrays(lon, lat)
 
 
-# ---------------------------------------------------------------------------------------- datum check
-@dataclass(frozen=True)
-class DatumDiagnostic:
-    """Result of :func:`check_datum_offset`.
-
-    ``median_snap_m`` gives, for each datum the raw coordinates might be written in, the median
-    straight distance (metres) from the points to the nearest walkable street once converted from
-    that datum. ``likely`` is the datum with the smallest median; ``suspicious`` is True when it is
-    not the declared one and the median drops markedly (then a :class:`DatumOffsetWarning` was issued).
-    """
-
-    declared: Datum
-    likely: Datum
-    median_snap_m: dict[Datum, float]
-    n_points: int
-    suspicious: bool
-
-    def message(self, lang: str = "zh") -> str:
-        """A one-line explanation in ``"zh"`` or ``"en"``."""
-        now, best = self.median_snap_m[self.declared], self.median_snap_m[self.likely]
-        declared, likely = self.declared.label(lang), self.likely.label(lang)
-        if lang == "zh":
-            if not self.suspicious:
-                return f"坐标系检查：按 {declared} 处理时，药店到道路的中位距离为 {now:.0f} 米，未发现系统偏移。"
-            return (f"坐标系检查：按声明的 {declared} 处理时药店到道路的中位距离为 {now:.0f} 米，"
-                    f"若按 {likely} 处理则为 {best:.0f} 米：坐标很可能是 {likely}，请检查坐标系设置。")
-        if not self.suspicious:
-            return (f"datum check: as {declared} the median distance from the points to the street "
-                    f"network is {now:.0f} m; no systematic offset found.")
-        return (f"datum check: as declared ({declared}) the median distance to the street network is "
-                f"{now:.0f} m, as {likely} it is {best:.0f} m: the coordinates are most likely "
-                f"{likely}; check the declared coordinate system.")
-
-
-def check_datum_offset(
-    lon,
-    lat,
-    network: WalkNetwork,
-    *,
-    declared: str | Datum = Datum.WGS84,
-    min_points: int = 5,
-    min_drop_m: float = 10.0,
-    max_ratio: float = 0.6,
-) -> DatumDiagnostic:
-    """Warn when points fit the street network much better under another datum than the declared one.
-
-    Parameters
-    ----------
-    lon, lat : array-like
-        Coordinates **as written in the input file**, in the ``declared`` datum, degrees.
-        (For an ingest result's WGS84 geometry ``g`` read with ``crs=d``, pass
-        ``from_wgs84(g.x, g.y, d)``.)
-    network : WalkNetwork
-        The walking network the points should lie along (pharmacies open onto streets).
-    declared : str or Datum
-        The datum the user declared.
-    min_points : int
-        Fewer points inside China than this: no verdict (``suspicious`` is False).
-    min_drop_m, max_ratio : float
-        The offset is flagged when another datum's median snap distance is at least ``min_drop_m``
-        metres smaller and at most ``max_ratio`` times the declared datum's median.
-
-    Returns
-    -------
-    DatumDiagnostic
-        The medians per datum and the verdict; a :class:`DatumOffsetWarning` is issued when
-        ``suspicious``.
-    """
-    declared = parse_datum(declared)
-    lon, lat = _arrays(lon, lat)
-    keep = np.isfinite(lon) & np.isfinite(lat) & in_china(lon, lat)
-    lon, lat = lon[keep], lat[keep]
-    medians: dict[Datum, float] = {}
-    for datum in Datum:
-        if len(lon) == 0:
-            medians[datum] = float("nan")
-            continue
-        wlon, wlat = to_wgs84(lon, lat, datum)
-        medians[datum] = float(np.median(network.snap_lonlat(wlon, wlat).access_m))
-    finite = {d: m for d, m in medians.items() if np.isfinite(m)}
-    likely = min(finite, key=lambda d: (finite[d], d is not declared)) if finite else declared
-    now, best = medians[declared], medians[likely]
-    suspicious = bool(
-        len(lon) >= min_points and likely is not declared
-        and now - best >= min_drop_m and best <= max_ratio * now
-    )
-    diagnostic = DatumDiagnostic(declared=declared, likely=likely, median_snap_m=medians,
-                                 n_points=int(len(lon)), suspicious=suspicious)
-    if suspicious:
-        warnings.warn(f"{diagnostic.message('zh')} / {diagnostic.message('en')}", DatumOffsetWarning, stacklevel=2)
-    return diagnostic

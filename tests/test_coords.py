@@ -3,7 +3,6 @@ the China test, and the datum-offset check on a synthetic street grid."""
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
@@ -108,38 +107,3 @@ def test_scalars_and_datum_names():
     for datum in coords.Datum:
         back = coords.to_wgs84(*coords.from_wgs84(*w, datum), datum)
         assert _metres(*w, *back).max() < 0.01
-
-
-def _grid_in_china():
-    """A synthetic street grid moved to Changsha (UTM 49N), with points on its streets in WGS84."""
-    network = street_grid(30, spacing_m=150.0, seed=3)
-    from planning.network import WalkNetwork
-
-    shift = np.array([645_000.0, 3_120_000.0]) - network.node_xy.min(axis=0)
-    moved = WalkNetwork.from_arrays(network.node_xy + shift, network.edge_u, network.edge_v, crs="EPSG:32649")
-    rng = np.random.default_rng(0)
-    import shapely
-
-    edges = rng.integers(0, moved.n_edges, 60)
-    pts = shapely.line_interpolate_point(moved.edge_lines[edges], rng.uniform(0, 1, 60), normalized=True)
-    lon, lat = moved.to_lonlat.transform(shapely.get_x(pts), shapely.get_y(pts))
-    return moved, np.asarray(lon), np.asarray(lat)
-
-
-def test_check_datum_offset_flags_gcj02_declared_as_wgs84():
-    network, lon, lat = _grid_in_china()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        fine = coords.check_datum_offset(lon, lat, network)  # true WGS84 declared WGS84: no warning
-    assert not fine.suspicious and fine.likely is coords.Datum.WGS84
-    assert fine.median_snap_m[coords.Datum.WGS84] < 1.0
-    gcj_lon, gcj_lat = coords.wgs84_to_gcj02(lon, lat)
-    with pytest.warns(coords.DatumOffsetWarning, match="GCJ-02"):
-        wrong = coords.check_datum_offset(gcj_lon, gcj_lat, network, declared="wgs84")
-    assert wrong.suspicious and wrong.likely is coords.Datum.GCJ02
-    assert wrong.median_snap_m[coords.Datum.GCJ02] < 1.0 < wrong.median_snap_m[coords.Datum.WGS84]
-    assert "GCJ-02" in wrong.message("en") and "坐标系" in wrong.message("zh")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        right = coords.check_datum_offset(gcj_lon, gcj_lat, network, declared="gcj02")
-    assert not right.suspicious

@@ -266,21 +266,6 @@ def test_required_number_still_refuses_nan():
         validate_layer(subs, SUBDISTRICT_SCHEMA, "subdistricts", ("Polygon", "MultiPolygon"))
 
 
-def test_datum_check_on_ingested_pharmacies(tmp_path):
-    from test_coords import _grid_in_china
-
-    network, lon, lat = _grid_in_china()
-    gcj = coords.wgs84_to_gcj02(lon, lat)
-    rows = [[f"P{i}", f"药店{i}", f"路{i}", repr(float(x)), repr(float(y)), "是"] for i, (x, y) in enumerate(zip(*gcj))]
-    path = write_csv(tmp_path / "p.csv", rows, HEADER[:6])
-    with pytest.warns(coords.DatumOffsetWarning):
-        diagnostic = ingest.check_pharmacy_datum(ingest.read_pharmacies(path), network)  # declared WGS84: wrong
-    assert diagnostic.likely is coords.Datum.GCJ02
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert not ingest.check_pharmacy_datum(ingest.read_pharmacies(path, crs="gcj02"), network).suspicious
-
-
 # ---------------------------------------------------------------------------------------- rejection matrix
 def _edit(row: int, column: str, value):
     def apply(rows):

@@ -41,7 +41,7 @@ What is where (each module imports only the ones above it)
                         :class:`DatumMismatchError`
     :mod:`.osm_boundaries` :func:`read_osm_boundaries` (admin_level 6/8 relations of an OSM file)
     :mod:`.region`      :func:`build_region` (county, population, fund and pharmacy linking, the
-                        ``Region.rejected`` table), :class:`IngestWarning`, :func:`check_pharmacy_datum`
+                        ``Region.rejected`` table), :class:`IngestWarning`
 """
 
 from planning.ingest.readers import (
@@ -50,7 +50,7 @@ from planning.ingest.readers import (
 )
 from planning.ingest.datum import DatumMismatchError, decide_datum
 from planning.ingest.osm_boundaries import OsmBoundaries, read_osm_boundaries
-from planning.ingest.region import IngestWarning, build_region, check_pharmacy_datum, rejected_table
+from planning.ingest.region import IngestWarning, build_region, rejected_table
 from planning.ingest.result import IngestResult
 from planning.ingest.sources import DEFAULT_MAX_BYTES, HEADER_SCAN_ROWS, UNCOMPRESSED_FACTOR, Source
 from planning.ingest.vocabulary import (
@@ -63,7 +63,7 @@ __all__ = [
     "DEFAULT_M2_PER_PERSON", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_CELLS", "FALSE_VALUES", "FIELD_ALIASES",
     "FUND_COLUMNS", "HEADER_SCAN_ROWS", "INTEGER_FIELDS", "INVALID", "KIND_VALUES", "PHARMACY_DEFAULTS",
     "SERVICE_WORDS", "TRUE_VALUES", "UNCOMPRESSED_FACTOR", "IngestResult", "IngestWarning", "Layer", "Note",
-    "Reason", "Source", "build_region", "check_pharmacy_datum", "columns_markdown", "infer_kind",
+    "Reason", "Source", "build_region", "columns_markdown", "infer_kind",
     "parse_coordinate", "parse_flag", "parse_number", "parse_services", "read_boundaries", "read_buildings",
     "read_fund_status", "read_pharmacies", "read_population", "read_population_grid",
 ]

@@ -407,18 +407,3 @@ def _locate_pharmacies(ph: IngestResult, sd: IngestResult, counties: gpd.GeoData
     rows = ph.clean.index[~inside]
     values = [f"pharmacy_id={ph.clean.at[r, 'pharmacy_id']}; name={ph.clean.at[r, 'name']}" for r in rows]
     return ph.clean[inside], _rejections("pharmacies", ph.source, rows, Reason.OUTSIDE_BOUNDARIES, values)
-
-
-def check_pharmacy_datum(result: IngestResult | gpd.GeoDataFrame, network, *,
-                         declared: str | coords.Datum | None = None) -> coords.DatumDiagnostic:
-    """:func:`planning.coords.check_datum_offset` for pharmacies already read (WGS84 geometry).
-
-    ``declared`` defaults to the datum ``result`` was read with (WGS84 for a bare GeoDataFrame); a
-    :class:`~planning.coords.DatumOffsetWarning` is issued when the pharmacies fit the street network
-    much better under another datum.
-    """
-    gdf = result.clean if isinstance(result, IngestResult) else result
-    datum = coords.parse_datum(declared if declared is not None else
-                               result.datum if isinstance(result, IngestResult) else coords.Datum.WGS84)
-    lon, lat = coords.from_wgs84(gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy(), datum)
-    return coords.check_datum_offset(lon, lat, network, declared=datum)
