@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from planning import coords
 from planning.errors import ParameterError
-from planning.synthetic import street_grid
 
 # Points across China: the big cities of every region, plus a random spread inside the mainland box.
 CITIES = np.array([
