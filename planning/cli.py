@@ -199,7 +199,7 @@ def _run_assess(args, progress: _Progress) -> int:
     out = args.out
     with progress.step(f"写出报告 / writing outputs to {out}"):
         geojson = report.write_gap_report(assessment, out / "gap_report.geojson", split=args.split)
-        tables = report.write_tables(assessment, out)
+        tables = report.write_tables(assessment, out, lang=args.lang)
         grids = report.write_walk_time_grids(assessment, out / "walk_time")
         html = report.write_html_map(assessment, out / "map.html", lang=args.lang)
     _print_rejected(args, assessment.region, out / "rejected.csv")

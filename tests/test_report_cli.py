@@ -52,9 +52,9 @@ def test_split_report_tables_grids_and_offline_map(demo, tmp_path):
     files = report.write_gap_report(demo, tmp_path / "gap.geojson", split=True)
     assert sorted(p.name for p in files) == sorted(f"gap_{layer}.geojson" for layer in report.LAYERS)
     written = report.write_tables(demo, tmp_path)
-    sheets = pd.read_excel(written[0], sheet_name=None)
-    assert set(sheets) == {"subdistricts", "counties", "coverage", "pharmacies", "zones", "rejected"}
-    assert "文昌街道" in sheets["subdistricts"]["name"].tolist()
+    sheets = pd.read_excel(written[0], sheet_name=None)  # for people: Chinese sheets (tests/test_tables_xlsx.py)
+    assert set(sheets) == {"概要", "街道乡镇", "区县", "覆盖", "药店", "分区", "拒绝的行", "字段说明"}
+    assert "文昌街道" in sheets["街道乡镇"]["名称"].tolist()
     csv = pd.read_csv(tmp_path / "subdistricts.csv", encoding="utf-8-sig")
     assert len(csv) == len(demo.subdistricts)
     grids = report.write_walk_time_grids(demo, tmp_path / "grids")
