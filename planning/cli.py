@@ -28,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore" if args.quiet else "default")
+            # rasterio's own calculate_default_transform multiplies Affine objects with `*` (affine 3.1):
+            # not the planner's business (the same filter as in pyproject's pytest settings).
+            warnings.filterwarnings("ignore", message=r"Use `@` matmul instead of `\*` mul operator",
+                                    category=PendingDeprecationWarning)
             warnings.showwarning = progress.warning
             return args.run(args, progress)
     except PlanningError as exc:
@@ -79,7 +83,10 @@ def _parser() -> argparse.ArgumentParser:
     common(assess_p)
     assess_p.add_argument("--out", type=Path, required=True, help="output folder")
     assess_p.add_argument("--split", action="store_true", help="one GeoJSON file per report layer")
-    assess_p.add_argument("--lang", default="zh", choices=["zh", "en"], help="language of the HTML map")
+    assess_p.add_argument("--lang", default="zh", choices=["zh", "en"],
+                          help="输出语言（地图、tables.xlsx、报告）/ language of the map, tables.xlsx and report (default zh)")
+    assess_p.add_argument("--report", action="store_true",
+                          help="另写 Word 评估报告 report.docx / also write the Word assessment report report.docx")
     assess_p.set_defaults(run=_run_assess)
 
     check_p = sub.add_parser("check", help="check a candidate location for new designation")
@@ -202,10 +209,14 @@ def _run_assess(args, progress: _Progress) -> int:
         tables = report.write_tables(assessment, out, lang=args.lang)
         grids = report.write_walk_time_grids(assessment, out / "walk_time")
         html = report.write_html_map(assessment, out / "map.html", lang=args.lang)
+    written_report = []
+    if args.report:
+        with progress.step(f"写出评估报告 / writing the assessment report {out / 'report.docx'}"):
+            written_report = [report.write_docx(assessment, out / "report.docx", lang=args.lang)]
     _print_rejected(args, assessment.region, out / "rejected.csv")
     summary = _summary(assessment)
     print(summary)
-    for path in [*geojson, tables[0], html, *grids]:
+    for path in [*geojson, tables[0], html, *written_report, *grids]:
         print(f"  {path}")
     return EXIT_OK
 

@@ -32,6 +32,7 @@ import shapely
 
 from planning.assess import CLASSIFIED_SERVICES, Assessment
 from planning.model import Service
+from planning.report_docx import docx_bytes, write_docx  # noqa: F401 (the report's public writers live here too)
 from planning.report_xlsx import check_lang, county_summary, write_people_xlsx, write_safe_csv
 from planning.screening import pharmacy_flags
 
@@ -135,7 +136,8 @@ def html_map_string(assessment: Assessment, *, service: Service | str = Service.
     """The self-contained offline HTML map as a string (see :func:`write_html_map`)."""
     from planning.maps import assessment_map, offline_html
 
-    return offline_html(assessment_map(assessment, service=service, lang=lang))
+    # The streets travel inline (a data: script), so the map is readable offline without basemap tiles.
+    return offline_html(assessment_map(assessment, service=service, lang=lang, network=assessment.network))
 
 
 def _json_bytes(document: dict) -> bytes:

@@ -66,6 +66,7 @@ def test_split_report_tables_grids_and_offline_map(demo, tmp_path):
     assert "L.map(" in html and "leaflet" in html.lower()
     links = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', html)
     assert links == []  # nothing fetched from a CDN: opens offline
+    assert "plannerStreets" in html and "data:text/javascript;base64," in html  # the street layer, inline
 
 
 def run_cli(*args, cwd):
@@ -74,10 +75,11 @@ def run_cli(*args, cwd):
 
 
 def test_cli_assess_demo_writes_everything(tmp_path):
-    result = run_cli("assess", "--demo", "--out", str(tmp_path / "out"), cwd=ROOT)
+    result = run_cli("assess", "--demo", "--out", str(tmp_path / "out"), "--report", cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "评估" in result.stderr and "✓" in result.stderr  # progress on long steps
-    for name in ("gap_report.geojson", "tables.xlsx", "subdistricts.csv", "map.html"):
+    assert "Warning" not in result.stderr  # no third-party deprecation noise for the planner
+    for name in ("gap_report.geojson", "tables.xlsx", "subdistricts.csv", "map.html", "report.docx"):
         assert (tmp_path / "out" / name).is_file()
     assert "柳湾街道" in result.stdout  # the R1 shortfall is named in the summary
 
