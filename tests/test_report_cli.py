@@ -113,3 +113,13 @@ def test_cli_bad_input_is_readable_and_exits_2(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert "错误" in result.stderr  # the Chinese half of the message
+
+
+@pytest.mark.parametrize("command", [[], ["assess"], ["check"]])
+def test_help_is_in_chinese_and_english(command):
+    result = run_cli(*command, "--help", cwd=ROOT)
+    assert result.returncode == 0
+    options = [line for line in result.stdout.splitlines() if line.strip().startswith("-")]
+    assert options and all(re.search(r"[\u4e00-\u9fff]", line) for line in options
+                           if "  " in line.strip()), result.stdout  # every option that has help has Chinese
+    assert "help" in result.stdout and "帮助" in result.stdout
