@@ -350,9 +350,12 @@ with tab_downloads:
     # parameter never waits for them.
     st.download_button(t("download_geojson", lang), lambda: report.gap_report_bytes(assessment),
                        file_name=f"{stem}_gap_report.geojson", mime="application/geo+json")
-    st.download_button(t("download_xlsx", lang), lambda: report.tables_xlsx_bytes(assessment),
+    st.download_button(t("download_xlsx", lang), lambda: report.tables_xlsx_bytes(assessment, lang=lang),
                        file_name=f"{stem}_tables.xlsx",
                        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    st.download_button(t("download_docx", lang), lambda: report.docx_bytes(assessment, lang=lang),
+                       file_name=f"{stem}_report.docx",
+                       mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
     st.download_button(t("download_html", lang),
                        lambda: report.html_map_string(assessment, service=service, lang=lang),
                        file_name=f"{stem}_map.html", mime="text/html")

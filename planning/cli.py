@@ -30,6 +30,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore" if args.quiet else "default")
+            # rasterio's own calculate_default_transform multiplies Affine objects with `*` (affine 3.1):
+            # not the planner's business (the same filter as in pyproject's pytest settings).
+            warnings.filterwarnings("ignore", message=r"Use `@` matmul instead of `\*` mul operator",
+                                    category=PendingDeprecationWarning)
             warnings.showwarning = progress.warning
             return args.run(args, progress)
     except PlanningError as exc:
@@ -47,60 +51,73 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pharmacy-plan", description="医保定点零售药店布局规划 / pharmacy planning")
+    parser = argparse.ArgumentParser(prog="pharmacy-plan", description="医保定点零售药店布局规划 / pharmacy planning",
+                                     add_help=False)
+    _help(parser)
     sub = parser.add_subparsers(required=True, metavar="{assess,check}")
 
     def common(p: argparse.ArgumentParser) -> None:
-        source = p.add_argument_group("region (the demo or your files)")
-        source.add_argument("--demo", action="store_true", help="use the embedded fictional demo region 示例市")
-        source.add_argument("--pharmacies", type=Path, help="pharmacy table (CSV/XLSX/GeoJSON/GPKG)")
-        source.add_argument("--subdistricts", type=Path, help="sub-district boundaries (GeoJSON/GPKG/zipped shapefile)")
-        source.add_argument("--counties", type=Path, help="county boundaries (GeoJSON/GPKG/zipped shapefile)")
-        source.add_argument("--population", type=Path, help="population per sub-district (CSV/XLSX)")
-        source.add_argument("--fund", type=Path, help="county fund status table (CSV/XLSX)")
-        source.add_argument("--network", type=Path, help="street network (.osm, .osm.gz, .osm.pbf, .graphml)")
+        _help(p)
+        source = p.add_argument_group("地区（示例或自己的文件）/ region (the demo or your files)")
+        source.add_argument("--demo", action="store_true", help="使用内置虚构示例市 / use the embedded fictional demo region 示例市")
+        source.add_argument("--pharmacies", type=Path, help="定点药店表 / pharmacy table (CSV/XLSX/GeoJSON/GPKG)")
+        source.add_argument("--subdistricts", type=Path, help="街道/乡镇边界 / sub-district boundaries (GeoJSON/GPKG/zipped shapefile)")
+        source.add_argument("--counties", type=Path, help="区县边界 / county boundaries (GeoJSON/GPKG/zipped shapefile)")
+        source.add_argument("--population", type=Path, help="各街道/乡镇人口 / population per sub-district (CSV/XLSX)")
+        source.add_argument("--fund", type=Path, help="区县基金状况表 / county fund status table (CSV/XLSX)")
+        source.add_argument("--network", type=Path, help="步行路网 / street network (.osm, .osm.gz, .osm.pbf, .graphml)")
         source.add_argument("--crs", default="auto", choices=["auto", "wgs84", "gcj02", "bd09"],
-                            help="coordinate system of the pharmacy table (default auto: decided by the fit to the "
+                            help="药店表坐标系（默认 auto：按与道路的吻合度和地址中的区县街道名判定，无法判定时按 WGS84）/ "
+                                 "coordinate system of the pharmacy table (default auto: decided by the fit to the "
                                  "streets and the district names in the addresses; WGS84 when the data cannot tell)")
         source.add_argument("--trust-crs", action="store_true",
-                            help="keep the declared --crs even when the data clearly points to another datum "
-                                 "(otherwise that stops with exit 2, naming the better datum and the figures)")
+                            help="即使数据明显指向另一坐标系也按 --crs 读取 / keep the declared --crs even when the data "
+                                 "clearly points to another datum (otherwise that stops with exit 2, naming the better "
+                                 "datum and the figures)")
         source.add_argument("--boundary-crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
-                            help="datum offset of boundaries, buildings and population-grid points digitised on a "
+                            help="边界、建筑和人口格网点的坐标系 / datum offset of boundaries, buildings and population-grid points digitised on a "
                                  "Chinese web map (default wgs84; a file's own CRS is always honoured)")
-        surface = p.add_argument_group("residents (default: each sub-district's population spread along its streets)")
+        surface = p.add_argument_group("居民分布（默认：人口沿街道/乡镇内道路分布）/ residents (default: each sub-district's population spread along its streets)")
         surface.add_argument("--population-grid", type=Path, metavar="PATH",
-                             help="population grid: GeoTIFF of persons per cell, or points (CSV/XLSX/GeoJSON) with "
+                             help="人口格网 / population grid: GeoTIFF of persons per cell, or points (CSV/XLSX/GeoJSON) with "
                                   "lon/lat and persons")
         surface.add_argument("--buildings", type=Path, metavar="PATH",
-                             help="residential buildings (GeoJSON/GPKG/zipped shapefile), persons from a persons "
+                             help="居住建筑 / residential buildings (GeoJSON/GPKG/zipped shapefile), persons from a persons "
                                   "column or floor area")
-        p.add_argument("--policy", default="default", help="preset (default, hunan-2025, mudanjiang-2025) or TOML file")
-        p.add_argument("--minutes", type=float, help="walk budget in minutes (overrides the policy)")
-        p.add_argument("--speed", type=float, help="walking speed in metres per minute (overrides the policy)")
-        p.add_argument("--quiet", action="store_true", help="no progress messages")
-        p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+        p.add_argument("--policy", default="default", help="策略预设或 TOML 文件 / preset (default, hunan-2025, mudanjiang-2025) or TOML file")
+        p.add_argument("--minutes", type=float, help="步行时间（分钟）/ walk budget in minutes (overrides the policy)")
+        p.add_argument("--speed", type=float, help="步行速度（米/分钟）/ walking speed in metres per minute (overrides the policy)")
+        p.add_argument("--quiet", action="store_true", help="不显示进度 / no progress messages")
+        p.add_argument("--debug", action="store_true", help="显示内部错误的详细信息 / show tracebacks of internal errors")
 
-    assess_p = sub.add_parser("assess", help="assess a region and write the gap report, tables and map")
+    assess_p = sub.add_parser("assess", add_help=False, help="评估地区，写出缺口报告、统计表和地图 / assess a region and write the gap report, tables and map")
     common(assess_p)
-    assess_p.add_argument("--out", type=Path, required=True, help="output folder")
-    assess_p.add_argument("--split", action="store_true", help="one GeoJSON file per report layer")
-    assess_p.add_argument("--lang", default="zh", choices=["zh", "en"], help="language of the HTML map")
+    assess_p.add_argument("--out", type=Path, required=True, help="输出文件夹 / output folder")
+    assess_p.add_argument("--split", action="store_true", help="每个图层一个 GeoJSON 文件 / one GeoJSON file per report layer")
+    assess_p.add_argument("--lang", default="zh", choices=["zh", "en"],
+                          help="输出语言（地图、tables.xlsx、报告）/ language of the map, tables.xlsx and report (default zh)")
+    assess_p.add_argument("--report", action="store_true",
+                          help="另写 Word 评估报告 report.docx / also write the Word assessment report report.docx")
     assess_p.set_defaults(run=_run_assess)
 
-    check_p = sub.add_parser("check", help="check a candidate location for new designation")
+    check_p = sub.add_parser("check", add_help=False, help="核查候选地点能否新增定点 / check a candidate location for new designation")
     common(check_p)
-    check_p.add_argument("--lon", type=float, required=True, help="longitude, degrees (in --point-crs)")
-    check_p.add_argument("--lat", type=float, required=True, help="latitude, degrees (in --point-crs)")
-    check_p.add_argument("--point-crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"])
+    check_p.add_argument("--lon", type=float, required=True, help="经度（度，--point-crs 坐标系）/ longitude, degrees (in --point-crs)")
+    check_p.add_argument("--lat", type=float, required=True, help="纬度（度，--point-crs 坐标系）/ latitude, degrees (in --point-crs)")
+    check_p.add_argument("--point-crs", default="wgs84", choices=["wgs84", "gcj02", "bd09"],
+                         help="经纬度的坐标系 / coordinate system of --lon/--lat (default wgs84)")
     check_p.add_argument("--services", default="outpatient_pooling",
                          help="申请的业务，逗号分隔 / services, comma-separated: 个人账户,门诊统筹,门诊慢特病,双通道 or "
                               "personal_account, outpatient_pooling, chronic_disease, dual_channel")
-    check_p.add_argument("--applicant", type=Path, help="JSON file with the applicant's record (CX-2022 art. 8, 13)")
-    check_p.add_argument("--lang", default="zh", choices=["zh", "en"])
-    check_p.add_argument("--json", action="store_true", help="print the result as JSON")
+    check_p.add_argument("--applicant", type=Path, help="申请药店情况 JSON 文件 / JSON file with the applicant's record (CX-2022 art. 8, 13)")
+    check_p.add_argument("--lang", default="zh", choices=["zh", "en"], help="输出语言 / output language (default zh)")
+    check_p.add_argument("--json", action="store_true", help="以 JSON 输出 / print the result as JSON")
     check_p.set_defaults(run=_run_check)
     return parser
+
+
+def _help(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-h", "--help", action="help", help="显示帮助并退出 / show this help and exit")
 
 
 def _load(args, progress: _Progress):
@@ -206,14 +223,18 @@ def _run_assess(args, progress: _Progress) -> int:
     out = args.out
     with progress.step(f"写出报告 / writing outputs to {out}"):
         geojson = report.write_gap_report(assessment, out / "gap_report.geojson", split=args.split)
-        tables = report.write_tables(assessment, out)
+        tables = report.write_tables(assessment, out, lang=args.lang)
         grids = report.write_walk_time_grids(assessment, out / "walk_time")
         html = report.write_html_map(assessment, out / "map.html", lang=args.lang)
+    written_report = []
+    if args.report:
+        with progress.step(f"写出评估报告 / writing the assessment report {out / 'report.docx'}"):
+            written_report = [report.write_docx(assessment, out / "report.docx", lang=args.lang)]
     _print_rejected(args, assessment.region, out / "rejected.csv")
     from planning.present import summary_text
 
     print(summary_text(assessment, args.lang))
-    for path in [*geojson, tables[0], html, *grids]:
+    for path in [*geojson, tables[0], html, *written_report, *grids]:
         print(f"  {path}")
     return EXIT_OK
 

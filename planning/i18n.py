@@ -92,6 +92,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "no_rejected": ("所有输入行均已纳入。", "Every input row was used."),
     "download_geojson": ("下载缺口报告 GeoJSON", "Download gap report (GeoJSON)"),
     "download_xlsx": ("下载统计表 XLSX", "Download tables (XLSX)"),
+    "download_docx": ("下载评估报告（Word）", "Download the assessment report (Word)"),
     "download_html": ("下载离线地图 HTML", "Download offline map (HTML)"),
     "upload_pharmacies": ("定点药店表（CSV/XLSX/GeoJSON）", "Pharmacies (CSV/XLSX/GeoJSON)"),
     "upload_subdistricts": ("街道/乡镇边界（GeoJSON/GPKG/ZIP 矢量）", "Sub-district boundaries (GeoJSON/GPKG/zipped shapefile)"),

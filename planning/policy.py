@@ -65,6 +65,27 @@ RULES: dict[str, Rule] = {r.rule_id: r for r in (
          "quantity follows the resident insured population and fund capacity: saturated, balanced, underserved, blank"),
 )}
 
+#: The policy documents the rules' citations name (../shared/POLICY.md), by the id a citation starts with.
+DOCUMENTS: dict[str, tuple[str, str]] = {
+    "HN-2025": ("湖南省医疗保障局《关于进一步加强基本医疗保险定点零售药店管理的通知》（湘医保发〔2025〕8号）",
+                "Hunan Healthcare Security Administration, notice on designated retail pharmacies (Xiang Yibao Fa [2025] No. 8)"),
+    "MDJ-2025": ("《牡丹江市医保定点医药机构资源配置实施细则（试行）（征求意见稿）》",
+                 "Mudanjiang implementing rules for the allocation of designated medical institutions (draft for comment)"),
+    "CX-2022": ("楚雄州《医疗保障定点管理经办规程实施细则（试行）》（楚医保〔2022〕10号）",
+                "Chuxiong implementing rules of the designated-management procedures (Chu Yibao [2022] No. 10)"),
+}
+
+
+def cited_documents(rule_ids) -> list[str]:
+    """The document ids (keys of :data:`DOCUMENTS`) the citations of ``rule_ids`` name, in first-cited order."""
+    found: list[str] = []
+    for rule_id in rule_ids:
+        for doc in DOCUMENTS:
+            if doc in RULES[rule_id].citation and doc not in found:
+                found.append(doc)
+    return found
+
+
 #: Blocks that a gap rule cannot soften to "review" (a deficit county, a pharmacy without the
 #: information-system upgrade); B1, B2 and B4 exceptions are the bureau's call (POLICY.md).
 HARD_BLOCKS = frozenset({"B3", "B5"})

@@ -74,8 +74,108 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "reason": ("原因", "reason"),
     "lon": ("经度", "longitude"),
     "lat": ("纬度", "latitude"),
+    "address": ("地址", "address"),
+    "personal_account": ("个人账户", "personal account"),
+    "outpatient_pooling": ("门诊统筹", "outpatient pooling"),
+    "chronic_disease": ("门诊慢特病", "chronic disease"),
+    "dual_channel": ("“双通道”", "dual channel"),
+    "chain": ("连锁", "chain store"),
+    "info_system_ready": ("信息系统已改造", "information system upgraded"),
+    "cross_region_settlement": ("支持异地直接结算", "cross-region direct settlement"),
+    "annual_volume_yuan": ("年医保结算额（元）", "annual insurance turnover (yuan)"),
+    "suspensions": ("暂停协议次数", "agreement suspensions"),
+    "credit_score": ("信用评分", "credit score"),
+    "months_operating": ("经营月数", "months operating"),
+    "risk_flag": ("风险标记", "risk flag"),
+    "subdistrict_code": ("所属街道/乡镇代码", "sub-district code"),
+    "snap_m": ("距路网（米）", "distance to the street (m)"),
+    "on_network": ("已接入路网", "on the street network"),
+    "r4_ok": ("R4 满足", "R4 met"),
+    "risk_class": ("风险分级", "risk class"),
+    "risk_rule": ("分级依据", "risk class rule"),
+    "natural_exit": ("自然退出（年内无结算）", "natural exit (no turnover in the year)"),
+    "termination_trigger": ("触发解除协议", "termination trigger"),
+    "rereview_due": ("应重新评估", "re-review due"),
+    "persons": ("人口", "persons"),
+    "minutes": ("步行时间（分钟）", "walk time (minutes)"),
+    "r1_failing_names": ("R1 未满足的街道", "street offices failing R1"),
+    "subdistricts": ("街道/乡镇数", "sub-districts"),
 }
-_SUFFIXES = {"_before": ("（前）", " before"), "_after": ("（后）", " after"), "_delta": ("（变化）", " change")}
+#: What each exported column means, (Chinese, English): the 字段说明 / field guide sheet of tables.xlsx.
+COLUMN_MEANINGS: dict[str, tuple[str, str]] = {
+    "code": ("行政区划代码（街道/乡镇 9 位，区县 6 位）", "administrative code (9 digits sub-district, 6 digits county)"),
+    "name": ("名称", "name"),
+    "kind": ("街道（城区）或乡镇", "urban street office or town"),
+    "county_code": ("所属区县的代码", "code of the county it lies in"),
+    "subdistrict_code": ("药店所在街道/乡镇的代码（空：不在任何街道/乡镇内）",
+                         "code of the sub-district holding the pharmacy (blank: outside every sub-district)"),
+    "service": ("本行所属的医保业务类别", "the insurance service of this row"),
+    "population": ("常住参保人口（人）", "resident insured population (persons)"),
+    "pharmacies": ("开通该业务的定点药店数（家）", "designated pharmacies holding the service"),
+    "per_10k": ("每万名常住参保人的定点药店数（家，两位小数）", "pharmacies per 10,000 insured residents (two decimals)"),
+    "residents_per_pharmacy": ("每家药店对应的常住参保人口（人）", "insured residents per pharmacy (persons)"),
+    "covered": ("步行时限内可达该业务药店的人口（人）", "persons within the walk time of a pharmacy with the service"),
+    "covered_share": ("步行时限内人口占常住参保人口的比例（%，一位小数）", "share of residents within the walk time (%, one decimal)"),
+    "uncovered": ("步行时限外的人口（人）", "persons beyond the walk time"),
+    "placed": ("落到步行路网上的人口（人）；与常住人口之差为无路网可放置的人口",
+               "persons placed on walkable streets; the difference to the population had no street to stand on"),
+    "street_km": ("区域内可步行道路总长（公里）", "length of walkable streets in the area (km)"),
+    "class": ("饱和度分类：相对饱和、均衡、相对不足、空白（规则 S）", "saturation class: saturated, balanced, underserved, blank (rule S)"),
+    "class_measure": ("决定分类的指标", "the measure that decided the class"),
+    "class_reason": ("分类的依据（数值与阈值）", "why: the value against its threshold"),
+    "class_rule": ("分类所依据的规则编号", "rule id the class rests on"),
+    "r1_ok": ("R1：城区街道有门诊统筹和门诊慢特病定点药店（不适用：乡镇或未启用 R1）",
+              "R1: the street office has outpatient-pooling and chronic-disease pharmacies (n/a: towns, or R1 not in the policy)"),
+    "r1_shortfall": ("R1 缺少的药店数（家）", "pharmacies missing for R1"),
+    "r2_ok": ("R2：区县至少有 1 家“双通道”定点药店（仅在“双通道”行判定）",
+              "R2: the county has at least one dual-channel pharmacy (judged on the dual-channel row only)"),
+    "r2_shortfall": ("R2 缺少的药店数（家）", "pharmacies missing for R2"),
+    "r3_ok": ("R3：时限内覆盖率达到要求", "R3: the share within the walk time meets the target"),
+    "r3_uncovered": ("R3 时限外人口（人）", "R3 persons beyond the walk time"),
+    "fund_b3": ("B3：职工医保基金当期亏损，不得新增", "B3: current-period fund deficit, no new designation"),
+    "fund_b4": ("B4：基金赤字或预警，总量平衡", "B4: deficit or warning letter, total kept balanced"),
+    "rule_ids": ("本行触发的规则编号", "rule ids this row triggers"),
+    "zone": ("分区：禁止新增、优先配置、需审核", "zone: blocked, priority, review"),
+    "area_km2": ("面积（平方公里，三位小数）", "area (km², three decimals)"),
+    "pharmacy_id": ("药店编码", "pharmacy id"),
+    "address": ("地址", "address"),
+    "personal_account": ("开通个人账户", "holds personal account"),
+    "outpatient_pooling": ("开通门诊统筹", "holds outpatient pooling"),
+    "chronic_disease": ("开通门诊慢特病", "holds chronic disease"),
+    "dual_channel": ("“双通道”药店", "dual-channel pharmacy"),
+    "chain": ("连锁药店（否：单体药店）", "chain store (no: single store)"),
+    "info_system_ready": ("已完成医保信息系统改造（B5）", "information-system upgrade done (B5)"),
+    "cross_region_settlement": ("支持同城异地直接结算", "supports cross-region direct settlement"),
+    "annual_volume_yuan": ("年医保结算额（元）", "annual insurance turnover (yuan)"),
+    "suspensions": ("协议期内暂停次数", "suspensions in the agreement period"),
+    "credit_score": ("信用评分", "credit score"),
+    "months_operating": ("经营月数", "months operating"),
+    "risk_flag": ("输入表中的风险标记", "risk flag from the input table"),
+    "snap_m": ("药店到最近步行道路的距离（米）", "distance from the pharmacy to the nearest walkable street (m)"),
+    "on_network": ("药店在接入距离内接入路网", "the pharmacy reaches the network within the snap distance"),
+    "r4_ok": ("R4：开通业务的药店支持异地直接结算（未判定：输入表没有该列）",
+              "R4: a pharmacy with services supports cross-region settlement (not judged: no such column in the input)"),
+    "risk_class": ("风险分级 A/B/C（MDJ-2025 第十八条）", "risk class A/B/C (MDJ-2025 art. 18)"),
+    "risk_rule": ("风险分级的依据", "rule of the risk class"),
+    "natural_exit": ("年内无医保结算，自然退出（MDJ-2025 第十六条）", "no insurance turnover in the year: natural exit (MDJ-2025 art. 16)"),
+    "termination_trigger": ("触发解除协议条件（CX-2022 第三十四、三十五条）", "meets a termination condition (CX-2022 art. 34-35)"),
+    "rereview_due": ("上次评估超过两年，应重新评估", "last review more than two years ago"),
+    "lon": ("经度（WGS84，度）", "longitude (WGS84, degrees)"),
+    "lat": ("纬度（WGS84，度）", "latitude (WGS84, degrees)"),
+    "layer": ("被拒绝的行来自的数据", "layer of the rejected row"),
+    "source": ("文件", "file"),
+    "row": ("文件中的行号", "row number in the file"),
+    "reason_code": ("拒绝原因代码", "reason code"),
+    "reason": ("拒绝原因", "why the row was rejected"),
+    "persons": ("人口（人）", "persons"),
+    "minutes": ("步行时间（分钟）", "walk time (minutes)"),
+    "r1_failing": ("未满足 R1 的城区街道数", "urban street offices failing R1"),
+    "r1_failing_names": ("未满足 R1 的城区街道名称", "names of the street offices failing R1"),
+    "subdistricts": ("区县内的街道/乡镇数", "sub-districts in the county"),
+}
+_SUFFIXES = {"_before": ("（前）", " before"), "_after": ("（后）", " after"), "_delta": ("（变化）", " change"),
+             # one column per service, e.g. class_outpatient_pooling = 分类（门诊统筹）
+             **{f"_{s.value}": (f"（{s.label('zh')}）", f" ({s.label('en')})") for s in Service}}
 
 #: Words for coded values, by value, (Chinese, English).
 VALUE_LABELS: dict[str, tuple[str, str]] = {
@@ -106,11 +206,16 @@ VALUE_LABELS: dict[str, tuple[str, str]] = {
 }
 
 _SERVICE_VALUES = {s.value for s in Service}
-_PERSONS = {"population", "covered", "uncovered", "placed", "r3_uncovered", "residents_per_pharmacy"}
-_COUNTS = {"pharmacies", "r1_shortfall", "r2_shortfall", "r1_failing", "r2_failing", "row", "edit"}
+_PERSONS = {"persons", "population", "covered", "uncovered", "placed", "r3_uncovered", "residents_per_pharmacy"}
+_COUNTS = {"subdistricts", "pharmacies", "r1_shortfall", "r2_shortfall", "r1_failing", "r2_failing", "row", "edit"}
 _SHARES = {"covered_share"}
-_YES_NO = {"r1_ok", "r2_ok", "r3_ok", "ok", "fund_b3", "fund_b4", "class_changed"}
-_DECIMALS = {"per_10k": 2, "street_km": 1, "lon": 6, "lat": 6}
+_YES_NO = {"r1_ok", "r2_ok", "r3_ok", "r4_ok", "ok", "fund_b3", "fund_b4", "class_changed", "chain",
+           "info_system_ready", "cross_region_settlement", "risk_flag", "on_network", "natural_exit",
+           "termination_trigger", "rereview_due", *_SERVICE_VALUES}
+#: Outcomes whose blank means the data could not decide (未判定 / not judged); for the others a blank
+#: means the rule does not apply there (不适用 / n/a), e.g. R1 in a town or a rule the policy leaves out.
+_BLANK_IS_NOT_JUDGED = {"r4_ok", "cross_region_settlement", "info_system_ready", "natural_exit"}
+_DECIMALS = {"per_10k": 2, "street_km": 1, "lon": 6, "lat": 6, "snap_m": 1, "credit_score": 1, "minutes": 1}
 
 
 def for_people(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
@@ -130,12 +235,12 @@ def for_people(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
         elif stem == "class":
             shown[column] = values.map(lambda v: _word(CLASS_LABELS, v, lang))
         elif stem in _YES_NO:
-            shown[column] = values.map(lambda v: _yes_no(v, lang))
+            shown[column] = values.map(lambda v, s=stem: _yes_no(v, lang, not_judged=s in _BLANK_IS_NOT_JUDGED))
         elif stem in ("kind", "level", "zone", "class_measure", "change"):
             shown[column] = values.map(lambda v: _word(VALUE_LABELS, v, lang))
         elif not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             continue
-        elif stem in _PERSONS or stem in _COUNTS:
+        elif stem in _PERSONS or stem in _COUNTS or stem == "annual_volume_yuan":
             shown[column] = values.round(0).astype("Int64")
         elif stem in _SHARES:
             shown[column] = (values * 100).round(1)
@@ -144,6 +249,12 @@ def for_people(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
         elif stem in _DECIMALS:
             shown[column] = values.round(_DECIMALS[stem])
     return shown.rename(columns={c: column_label(c, lang) for c in shown.columns})
+
+
+def column_meaning(column: str, lang: str = "zh") -> str:
+    """What a library column means, in ``lang`` ("" when not documented)."""
+    words = COLUMN_MEANINGS.get(_stem(column))
+    return words[0 if lang == "zh" else 1] if words else ""
 
 
 def column_label(column: str, lang: str = "zh") -> str:
@@ -171,8 +282,10 @@ def _word(labels: dict, value, lang: str):
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
-def _yes_no(value, lang: str) -> str:
+def _yes_no(value, lang: str, *, not_judged: bool = False) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+        if not_judged:
+            return "未判定" if lang == "zh" else "not judged"
         return "不适用" if lang == "zh" else "n/a"
     return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
 

@@ -34,6 +34,8 @@ from planning.assess import Assessment
 from planning import rules
 from planning.rules import CLASSIFIED_SERVICES, R1_SERVICES
 from planning.model import Service
+from planning.report_docx import docx_bytes, write_docx  # noqa: F401 (the report's public writers live here too)
+from planning.report_xlsx import check_lang, county_summary, write_people_xlsx, write_safe_csv
 from planning.screening import pharmacy_flags
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "gap_report.schema.json"
@@ -100,18 +102,21 @@ def tables(assessment: Assessment) -> dict[str, pd.DataFrame]:
             "pharmacies": pharmacies, "zones": zones, "rejected": assessment.region.rejected}
 
 
-def write_tables(assessment: Assessment, folder: str | Path) -> list[Path]:
-    """Write ``tables.xlsx`` (one sheet per table) and one UTF-8 CSV (with BOM, so Excel reads the
-    Chinese names) per table into ``folder``."""
+def write_tables(assessment: Assessment, folder: str | Path, *, lang: str = "zh") -> list[Path]:
+    """Write ``tables.xlsx`` for people in ``lang`` ("zh" or "en"; see :mod:`planning.report_xlsx`: a
+    概要 sheet per county, one sheet per table, a 字段说明 field guide) and one UTF-8 CSV (with BOM, so
+    Excel reads the Chinese names) per table with the machine column names, for GIS joins. Text that a
+    spreadsheet would take for a formula is text in both (the CSVs prefix it with ``'``)."""
+    check_lang(lang)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     all_tables = tables(assessment)
     xlsx = folder / "tables.xlsx"
-    _write_xlsx(all_tables, xlsx)
+    _write_xlsx(assessment, all_tables, xlsx, lang)
     written = [xlsx]
     for name, table in all_tables.items():
         target = folder / f"{name}.csv"
-        table.to_csv(target, index=False, encoding="utf-8-sig")
+        write_safe_csv(table, target)
         written.append(target)
     return written
 
@@ -121,10 +126,10 @@ def gap_report_bytes(assessment: Assessment) -> bytes:
     return _json_bytes(gap_report(assessment))
 
 
-def tables_xlsx_bytes(assessment: Assessment) -> bytes:
-    """The report tables as one XLSX workbook in memory (for a download button)."""
+def tables_xlsx_bytes(assessment: Assessment, *, lang: str = "zh") -> bytes:
+    """``tables.xlsx`` for people (see :func:`write_tables`) in memory, for a download button."""
     buffer = io.BytesIO()
-    _write_xlsx(tables(assessment), buffer)
+    _write_xlsx(assessment, tables(assessment), buffer, check_lang(lang))
     return buffer.getvalue()
 
 
@@ -133,17 +138,23 @@ def html_map_string(assessment: Assessment, *, service: Service | str = Service.
     """The self-contained offline HTML map as a string (see :func:`write_html_map`)."""
     from planning.maps import assessment_map, offline_html
 
-    return offline_html(assessment_map(assessment, service=service, lang=lang))
+    # The streets travel inline (a data: script), so the map is readable offline without basemap tiles.
+    return offline_html(assessment_map(assessment, service=service, lang=lang, network=assessment.network))
 
 
 def _json_bytes(document: dict) -> bytes:
     return json.dumps(document, ensure_ascii=False).encode("utf-8")
 
 
-def _write_xlsx(all_tables: dict[str, pd.DataFrame], target) -> None:
-    with pd.ExcelWriter(target, engine="openpyxl") as writer:
-        for name, table in all_tables.items():
-            table.to_excel(writer, sheet_name=name, index=False)
+def _write_xlsx(assessment: Assessment, all_tables: dict[str, pd.DataFrame], target, lang: str) -> None:
+    policy = assessment.policy
+    if lang == "zh":
+        title = (f"{assessment.region.name} 定点零售药店布局评估概要 · 策略 {policy.title_zh} · "
+                 f"步行 {policy.walk_minutes:g} 分钟，{policy.speed_m_per_min:g} 米/分钟")
+    else:
+        title = (f"{assessment.region.name}: pharmacy planning assessment · policy {policy.title_en} · "
+                 f"{policy.walk_minutes:g}-minute walk at {policy.speed_m_per_min:g} m/min")
+    write_people_xlsx(all_tables, county_summary(assessment), target, lang=lang, title=title)
 
 
 def write_walk_time_grids(assessment: Assessment, folder: str | Path) -> list[Path]:

@@ -27,7 +27,8 @@ def test_app_shows_the_fictional_demo_region_in_chinese(app):
     pharmacies = next(m for m in app.metric if m.label == "定点药店")
     assert int(pharmacies.value) >= 150
     assert [tab.label for tab in app.tabs] == ["地图", "选址核查", "情景模拟", "统计表", "下载"]
-    assert len(app.get("download_button")) == 3
+    assert [b.label for b in app.get("download_button")] == [
+        "下载缺口报告 GeoJSON", "下载统计表 XLSX", "下载评估报告（Word）", "下载离线地图 HTML"]
 
 
 def test_changing_the_minutes_recomputes_the_tables(app):

@@ -52,9 +52,9 @@ def test_split_report_tables_grids_and_offline_map(demo, tmp_path):
     files = report.write_gap_report(demo, tmp_path / "gap.geojson", split=True)
     assert sorted(p.name for p in files) == sorted(f"gap_{layer}.geojson" for layer in report.LAYERS)
     written = report.write_tables(demo, tmp_path)
-    sheets = pd.read_excel(written[0], sheet_name=None)
-    assert set(sheets) == {"subdistricts", "counties", "coverage", "pharmacies", "zones", "rejected"}
-    assert "文昌街道" in sheets["subdistricts"]["name"].tolist()
+    sheets = pd.read_excel(written[0], sheet_name=None)  # for people: Chinese sheets (tests/test_tables_xlsx.py)
+    assert set(sheets) == {"概要", "街道乡镇", "区县", "覆盖", "药店", "分区", "拒绝的行", "字段说明"}
+    assert "文昌街道" in sheets["街道乡镇"]["名称"].tolist()
     csv = pd.read_csv(tmp_path / "subdistricts.csv", encoding="utf-8-sig")
     assert len(csv) == len(demo.subdistricts)
     grids = report.write_walk_time_grids(demo, tmp_path / "grids")
@@ -66,6 +66,7 @@ def test_split_report_tables_grids_and_offline_map(demo, tmp_path):
     assert "L.map(" in html and "leaflet" in html.lower()
     links = re.findall(r'<(?:script|link)[^>]+(?:src|href)="(https?://[^"]+)"', html)
     assert links == []  # nothing fetched from a CDN: opens offline
+    assert "plannerStreets" in html and "data:text/javascript;base64," in html  # the street layer, inline
 
 
 def run_cli(*args, cwd):
@@ -74,10 +75,11 @@ def run_cli(*args, cwd):
 
 
 def test_cli_assess_demo_writes_everything(tmp_path):
-    result = run_cli("assess", "--demo", "--out", str(tmp_path / "out"), cwd=ROOT)
+    result = run_cli("assess", "--demo", "--out", str(tmp_path / "out"), "--report", cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert "评估" in result.stderr and "✓" in result.stderr  # progress on long steps
-    for name in ("gap_report.geojson", "tables.xlsx", "subdistricts.csv", "map.html"):
+    assert "Warning" not in result.stderr  # no third-party deprecation noise for the planner
+    for name in ("gap_report.geojson", "tables.xlsx", "subdistricts.csv", "map.html", "report.docx"):
         assert (tmp_path / "out" / name).is_file()
     assert "柳湾街道" in result.stdout  # the R1 shortfall is named in the summary
 
@@ -111,3 +113,13 @@ def test_cli_bad_input_is_readable_and_exits_2(tmp_path, args, message):
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
     assert "错误" in result.stderr  # the Chinese half of the message
+
+
+@pytest.mark.parametrize("command", [[], ["assess"], ["check"]])
+def test_help_is_in_chinese_and_english(command):
+    result = run_cli(*command, "--help", cwd=ROOT)
+    assert result.returncode == 0
+    options = [line for line in result.stdout.splitlines() if line.strip().startswith("-")]
+    assert options and all(re.search(r"[\u4e00-\u9fff]", line) for line in options
+                           if "  " in line.strip()), result.stdout  # every option that has help has Chinese
+    assert "help" in result.stdout and "帮助" in result.stdout

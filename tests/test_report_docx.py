@@ -1,0 +1,106 @@
+"""The Word assessment report, re-read with python-docx: headings, every rule's finding with its citation
+(from planning.policy.RULES), one map per service, tables equal to the assessment; rendered to PDF by
+LibreOffice and its first page to PNG (test-artifacts/) when those tools are installed."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import docx
+import pytest
+
+from planning import report
+from planning.model import Service
+from planning.policy import RULES
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def report_zh(demo, tmp_path_factory):
+    return report.write_docx(demo, tmp_path_factory.mktemp("docx") / "report.docx")
+
+
+def number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def test_headings_rules_and_maps(demo, report_zh):
+    document = docx.Document(report_zh)
+    headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
+    assert headings[0] == "一、评估结论摘要" and "二、分业务评估" in headings
+    assert [h for h in headings if h.startswith("（")] == [f"（{n}）{s.label('zh')}" for n, s in zip("一二三四", Service)]
+    assert headings[-2:] == ["三、步行模型与数据", "四、未判定事项及原因"]
+    title = document.paragraphs[0]
+    assert title.style.name == "Title" and demo.region.name in title.text
+    body = "\n".join(p.text for p in document.paragraphs)
+    assert demo.policy.policy_id in body and "HN-2025" in body and "MDJ-2025" in body
+    summary = document.tables[0]
+    rows = {row.cells[0].text: [c.text for c in row.cells] for row in summary.rows[1:]}
+    assert set(rows) == set(RULES)
+    for rule_id, rule in RULES.items():
+        assert rows[rule_id][1] == rule.citation and rows[rule_id][2] == rule.text("zh")
+        assert rows[rule_id][3]  # a finding, or why it was not judged
+    assert "柳湾街道" in rows["R1"][3] and "青禾县" in rows["R2"][3]  # the demo's planted shortfalls
+    assert rows["B5"][3].startswith("区域评估不判定")
+    assert len(document.inline_shapes) == len(Service)  # one map per service
+
+
+def test_tables_equal_the_assessment(demo, report_zh):
+    document = docx.Document(report_zh)
+    for index, service in enumerate(Service):
+        counties = document.tables[1 + 2 * index]
+        subdistricts = document.tables[2 + 2 * index]
+        expected_sd = demo.subdistricts[demo.subdistricts["service"] == service.value]
+        header = [c.text for c in subdistricts.rows[0].cells]
+        assert header[:4] == ["名称", "类型", "常住参保人口", "定点药店数"]
+        assert len(subdistricts.rows) - 1 == len(expected_sd)
+        for row, (_, want) in zip(subdistricts.rows[1:], expected_sd.iterrows()):
+            cells = dict(zip(header, (c.text for c in row.cells)))
+            assert cells["名称"] == want["name"]
+            assert number(cells["常住参保人口"]) == want["population"]
+            assert number(cells["定点药店数"]) == want["pharmacies"]
+            assert abs(number(cells["时限外人口"]) - want["uncovered"]) <= 0.5
+            assert abs(number(cells["时限内覆盖率（%）"]) - 100 * want["covered_share"]) <= 0.05 + 1e-9
+            if "R1 满足" in cells:
+                r1 = want["r1_ok"]
+                assert cells["R1 满足"] == ("不适用" if r1 is None else "是" if r1 else "否")
+        expected_counties = demo.counties[demo.counties["service"] == service.value]
+        header = [c.text for c in counties.rows[0].cells]
+        for row, (_, want) in zip(counties.rows[1:], expected_counties.iterrows()):
+            cells = dict(zip(header, (c.text for c in row.cells)))
+            assert cells["名称"] == want["name"] and number(cells["常住参保人口"]) == want["population"]
+        assert len(counties.rows) - 1 == len(expected_counties)
+    not_judged = document.tables[-1]
+    items = [r.cells[0].text for r in not_judged.rows[1:]]
+    assert "R1（乡镇）" in items and "B5" in items
+
+
+def test_english_report(demo, tmp_path):
+    document = docx.Document(report.write_docx(demo, tmp_path / "en.docx", lang="en"))
+    headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
+    assert headings[0] == "1. Summary of findings"
+    rows = {row.cells[0].text: row.cells[2].text for row in document.tables[0].rows[1:]}
+    assert rows == {r: rule.text("en") for r, rule in RULES.items()}
+
+
+def test_report_renders_to_pdf_and_png(report_zh, tmp_path):
+    office = shutil.which("libreoffice") or shutil.which("soffice")
+    if office is None:
+        pytest.skip("LibreOffice is not installed (scripts/test.sh installs libreoffice-writer-nogui)")
+    result = subprocess.run([office, "--headless", f"-env:UserInstallation=file://{tmp_path / 'profile'}",
+                             "--convert-to", "pdf", "--outdir", str(tmp_path), str(report_zh)],
+                            capture_output=True, text=True, timeout=180)
+    pdf = tmp_path / "report.pdf"
+    assert result.returncode == 0 and pdf.is_file(), result.stderr
+    assert pdf.read_bytes().startswith(b"%PDF")
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("pdftoppm is not installed (poppler-utils): the PDF was made, its page not rendered")
+    ARTIFACTS.mkdir(exist_ok=True)
+    subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+                    str(ARTIFACTS / "report-page-1")], check=True, timeout=60)
+    png = ARTIFACTS / "report-page-1.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
