@@ -28,9 +28,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planning.assess import CLASS_LABELS, CLASSIFIED_SERVICES
+from planning.rules import CLASS_LABELS, CLASSIFIED_SERVICES
 from planning.i18n import t
 from planning.model import Service
+from planning.text import check_lang
 from planning.policy import DOCUMENTS, RULES, cited_documents
 from planning.present import column_label, for_people
 
@@ -62,7 +63,6 @@ def write_docx(assessment, path: str | Path, *, lang: str = "zh", date: dt.date 
 
 def docx_bytes(assessment, *, lang: str = "zh", date: dt.date | None = None) -> bytes:
     """The assessment report as .docx bytes (for a download button)."""
-    from planning.report_xlsx import check_lang
 
     check_lang(lang)
     document = _Report(assessment, lang, date or dt.date.today()).build()
@@ -158,7 +158,7 @@ def _finding(rule_id: str, assessment, sd: pd.DataFrame, counties: pd.DataFrame,
         parts = []
         for service in CLASSIFIED_SERVICES:
             counts = sd.loc[sd["service"] == service.value, "class"].value_counts()
-            words = sep.join(f"{CLASS_LABELS[c][0 if zh else 1]} {int(counts[c])}" for c in CLASS_LABELS if c in counts)
+            words = sep.join(f"{CLASS_LABELS[c].get('zh' if zh else 'en')} {int(counts[c])}" for c in CLASS_LABELS if c in counts)
             parts.append(f"{service.label('zh' if zh else 'en')}：{words}" if zh else f"{service.label('en')}: {words}")
         return ("街道/乡镇分类 — " + "；".join(parts) + "。" if zh else "Sub-district classes — " + "; ".join(parts) + ".")
     return ""
@@ -285,7 +285,6 @@ def service_map_png(assessment, service: Service | str, lang: str = "zh", *, dpi
     counties = assessment.region.counties.to_crs(crs)
     holders = assessment.pharmacies[assessment.pharmacies[service.value].astype(bool)].to_crs(crs)
     zones = assessment.zones_for(service).to_crs(crs)
-    index = 0 if lang == "zh" else 1
     with plt.rc_context(rc):
         figure, (left, right) = plt.subplots(1, 2, figsize=(11, 5.6), dpi=dpi)
         has_classes = sd["class"].notna().any()
@@ -313,7 +312,7 @@ def service_map_png(assessment, service: Service | str, lang: str = "zh", *, dpi
                                  markeredgecolor="#222222", label=f"{t('pharmacies', lang)}（{label}）" if lang == "zh"
                                  else f"{t('pharmacies', lang)} ({label})")
         county_handle = Line2D([], [], color="#222222", linewidth=1.2, label=t("counties", lang))
-        class_handles = [Patch(color=CLASS_COLOURS[c], label=CLASS_LABELS[c][index]) for c in CLASS_COLOURS] \
+        class_handles = [Patch(color=CLASS_COLOURS[c], label=CLASS_LABELS[c].get(lang)) for c in CLASS_COLOURS] \
             if has_classes else []
         left.legend(handles=class_handles + [county_handle, pharmacy_handle], loc="lower left", fontsize=7,
                     frameon=True, framealpha=0.9)
@@ -372,7 +371,6 @@ class _Report:
 
     def build(self):
         from docx import Document
-        from docx.enum.section import WD_ORIENT  # noqa: F401 (portrait A4 is the default we set below)
         from docx.shared import Cm
 
         document = Document()

@@ -23,10 +23,10 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
-from planning.assess import CLASSIFIED_SERVICES, CLASS_LABELS
-from planning.errors import ParameterError
+from planning.rules import CLASS_LABELS, CLASSIFIED_SERVICES
 from planning.model import Service
-from planning.present import column_label, column_meaning, for_people
+from planning.text import check_lang
+from planning.present import column_meaning, for_people
 
 #: Sheet name of each report table, (Chinese, English); the CSV files keep the machine name.
 SHEET_LABELS: dict[str, tuple[str, str]] = {
@@ -47,12 +47,6 @@ _FILL_YES, _FILL_NO, _FILL_BLANK = "d9f0d3", "f4cccc", "e7e7e7"
 _FILL_HEADER = "dde4ee"
 #: Columns holding a saturation class (filled in the map's class colour).
 _CLASS_COLUMNS = {"class", *(f"class_{s.value}" for s in Service)}
-
-
-def check_lang(lang: str) -> str:
-    if lang not in ("zh", "en"):
-        raise ParameterError(f"未知语言：{lang}（可用：zh、en）", f"unknown language '{lang}' (use zh or en)")
-    return lang
 
 
 def sheet_label(name: str, lang: str = "zh") -> str:
@@ -187,7 +181,7 @@ def _class_fills() -> dict[str, PatternFill]:
 def _class_of(value) -> str | None:
     """The machine class of a class cell shown in words (either language)."""
     for name, words in CLASS_LABELS.items():
-        if value in words:
+        if value in (words.zh, words.en):
             return name
     return None
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from planning import report
-from planning.assess import CLASS_LABELS, CLASSIFIED_SERVICES
+from planning.rules import CLASS_LABELS, CLASSIFIED_SERVICES
 from planning.report_xlsx import FORMULA_PREFIXES, SHEET_LABELS
 
 HOSTILE = '=HYPERLINK("http://x","y")'
@@ -67,7 +67,7 @@ def test_values_rounded_and_in_words(demo, workbook_zh):
         assert set(shown[column]) <= OUTCOMES_ZH
     expected_r1 = raw["r1_ok"].map(lambda v: "不适用" if v is None or v is pd.NA else ("是" if v else "否"))
     assert shown["R1 满足"].tolist() == expected_r1.tolist()
-    words = {zh for zh, _ in CLASS_LABELS.values()}
+    words = {label.zh for label in CLASS_LABELS.values()}
     assert set(shown["分类"].dropna()) <= words and set(shown["判定指标"].dropna()) <= {"每万参保人药店数", "时限内覆盖率"}
     # Class cells carry their class colour, outcomes a pass/fail fill.
     sheet = book["街道乡镇"]
