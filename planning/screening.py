@@ -111,6 +111,19 @@ class DesignationCheck:
         return pd.DataFrame(rows, columns=["service", "verdict", "rule", "citation", "outcome", "message"])
 
 
+def validate_point(lon: float, lat: float) -> None:
+    """Raise ParameterError unless ``lon``/``lat`` are finite WGS84 degrees, lon in [-180, 180], lat in [-90, 90]."""
+    from planning.errors import ParameterError
+
+    try:
+        lon, lat = float(lon), float(lat)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"坐标不是数字：{lon!r}, {lat!r}", f"coordinates are not numbers: {lon!r}, {lat!r}") from exc
+    if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ParameterError(f"坐标不可能存在：经度 {lon}（应在 -180 至 180）、纬度 {lat}（应在 -90 至 90）",
+                             f"impossible point: lon {lon} (must be -180..180), lat {lat} (must be -90..90), finite")
+
+
 def check_location(
     assessment: Assessment,
     lon: float,
@@ -125,6 +138,7 @@ def check_location(
     Convert GCJ-02 / BD-09 coordinates first (:mod:`planning.coords`). ``on`` is the application
     date for the CX-2022 date windows (default today).
     """
+    validate_point(lon, lat)
     policy = assessment.policy
     network = assessment.network
     snap = network.snap_lonlat([lon], [lat], max_snap_m=policy.max_snap_m)

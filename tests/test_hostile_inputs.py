@@ -226,3 +226,30 @@ def test_hovering_every_marker_and_polygon_runs_no_script(hostile, tmp_path):
     # Pharmacies, sub-districts (class layer) and the county tooltips all showed the name.
     assert named >= len(hostile.region.pharmacies) + len(hostile.region.subdistricts) + len(hostile.region.counties)
     assert outside == []
+
+
+# ----------------------------------------------------------------------------- 2. impossible points
+@pytest.mark.parametrize("lon, lat", [("500", "27.3"), ("nan", "27.3"), ("111.6", "inf"), ("-inf", "27.3"),
+                                      ("1e308", "27.3"), ("-1e308", "-95")])
+def test_check_refuses_an_impossible_point_before_any_work(lon, lat):
+    run = subprocess.run([sys.executable, "-m", "planning", "check", "--demo", "--quiet", "--lon", lon, "--lat", lat],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stderr
+    assert "Traceback" not in run.stderr and "impossible point" in run.stderr and "坐标不可能存在" in run.stderr
+    assert run.stdout == ""
+
+
+@pytest.mark.parametrize("lon, lat", [(float("nan"), 27.3), (181.0, 27.3), (111.6, -90.5), ("x", 1.0)])
+def test_check_location_refuses_an_impossible_point(demo, lon, lat):
+    from planning.errors import ParameterError
+    from planning.screening import check_location
+
+    with pytest.raises(ParameterError):
+        check_location(demo, lon, lat, ["outpatient_pooling"])
+
+
+def test_check_json_is_strict():
+    from planning.cli import _strict_json
+
+    document = _strict_json({"a": float("nan"), "b": [float("inf"), 1.5], "c": "x"})
+    assert json.dumps(document, allow_nan=False) == '{"a": null, "b": [null, 1.5], "c": "x"}'
