@@ -22,7 +22,8 @@ from planning.errors import PlanningError
 from planning.i18n import t
 from planning.ingest.datum import DatumMismatchError
 from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
-                           checked_point_group, serve_scripts_from, site_changes_group, use_local_leaflet)
+                           checked_point_group, escape_user_text, serve_scripts_from, site_changes_group,
+                           use_local_leaflet)
 from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
@@ -256,6 +257,8 @@ with tab_map:
         show_error(exc)
         st.stop()
     st.caption(t("click_hint", lang))
+    for element in (fmap, *layers):  # user names in layers made outside planning.maps (site changes)
+        escape_user_text(element)
     clicked = st_folium(serve_scripts_from(use_local_leaflet(fmap), GENERATED_SCRIPTS, GENERATED_URL),
                         feature_group_to_add=layers,
                         layer_control=folium.LayerControl(collapsed=False), height=640, use_container_width=True,

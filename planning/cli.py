@@ -25,7 +25,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_joined_coordinates(sys.argv[1:] if argv is None else list(argv)))
     progress = _Progress(quiet=args.quiet)
     try:
         with warnings.catch_warnings():
@@ -48,6 +48,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"内部错误 / internal error: {type(exc).__name__}: {exc} (rerun with --debug for details)",
               file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _joined_coordinates(argv: list[str]) -> list[str]:
+    """``--lon -inf`` as ``--lon=-inf``: argparse takes a value starting with '-' that is not a plain
+    negative number (``-inf``, ``-1e308``) for an option."""
+    joined, i = [], 0
+    while i < len(argv):
+        if argv[i] in ("--lon", "--lat") and i + 1 < len(argv):
+            joined.append(f"{argv[i]}={argv[i + 1]}")
+            i += 2
+        else:
+            joined.append(argv[i])
+            i += 1
+    return joined
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -240,16 +254,18 @@ def _run_assess(args, progress: _Progress) -> int:
 
 
 def _run_check(args, progress: _Progress) -> int:
-    from planning.screening import check_location
+    from planning.screening import check_location, validate_point
 
+    validate_point(args.lon, args.lat)  # before any conversion or loading
     lon, lat = _to_wgs84(args.lon, args.lat, args.point_crs)
+    validate_point(lon, lat)
     services = _check_services(args.services)
     applicant = _applicant(args.applicant) if args.applicant else None
     assessment = _load(args, progress)
     _print_rejected(args, assessment.region)
     result = check_location(assessment, lon, lat, services, applicant=applicant)
     if args.json:
-        print(json.dumps(_check_json(result, args.lang), ensure_ascii=False, indent=1))
+        print(json.dumps(_strict_json(_check_json(result, args.lang)), ensure_ascii=False, indent=1, allow_nan=False))
         return EXIT_OK
     where = result.subdistrict_name or Text("区域外", "outside the region").get(args.lang)
     print(f"{lon:.6f}, {lat:.6f} (WGS84) — {where}; {result.snap_m:.0f} m to the street")
@@ -318,6 +334,19 @@ def _check_json(result, lang: str) -> dict:
         "applicant_findings": [{"rule": f.rule_id, "citation": f.citation, "outcome": f.outcome,
                                 "message": f.message(lang)} for f in result.applicant_findings],
     }
+
+
+def _strict_json(value):
+    """``value`` with every non-finite float (NaN, ±inf) as None, so the output is strict JSON."""
+    import math
+
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict_json(v) for v in value]
+    return value
 
 
 class _Progress:

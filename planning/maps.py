@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import io
 import json
 import os
@@ -123,10 +124,63 @@ def _publish(name: str, data_url: str, folder: Path, base_url: str) -> str:
     return f"{base_url}/{path.name}"
 
 
+#: Characters of user text that must not reach a folium map as themselves, and what they become.
+#: ``< > & " '`` because tooltips are written with ``innerHTML`` (a pharmacy named ``<img onerror=...>``
+#: would run its script); a backtick, ``$`` and a backslash because plain tooltips sit inside a JavaScript
+#: template literal; ``{`` and ``}`` because folium renders every map script through Jinja a second time,
+#: so a name holding ``{{ ... }}`` would be evaluated on the server. Entities show as the characters.
+_UNSAFE_IN_MAPS = {"`": "&#96;", "$": "&#36;", "\\": "&#92;", "{": "&#123;", "}": "&#125;"}
+
+
+def safe_text(value) -> str:
+    """``value`` as text that shows verbatim in a folium tooltip, popup or GeoJSON property and runs
+    nowhere: HTML-escaped (``html.escape``) and with the characters of :data:`_UNSAFE_IN_MAPS` as entities.
+    Every user-derived string drawn on a map passes through here once (escaping twice would show ``&amp;``)."""
+    text = html.escape(str(value), quote=True)
+    return "".join(_UNSAFE_IN_MAPS.get(ch, ch) for ch in text) if any(ch in text for ch in _UNSAFE_IN_MAPS) else text
+
+
+def safe_geojson(data: dict) -> dict:
+    """A copy of a GeoJSON FeatureCollection dict whose string property values went through
+    :func:`safe_text` (numbers, booleans and geometry untouched)."""
+    return {**data, "features": [
+        {**feature, "properties": {key: safe_text(value) if isinstance(value, str) else value
+                                   for key, value in (feature.get("properties") or {}).items()}}
+        for feature in data.get("features", [])]}
+
+
+def escape_user_text(element):
+    """Make a folium element tree built elsewhere (scenario or siting layers) safe to render: every plain
+    :class:`folium.Tooltip` text and every GeoJSON layer's string properties go through :func:`safe_text`.
+    Elements this module made are already safe and are left alone; so is anything done before (the call
+    is idempotent). Returns ``element``."""
+    stack = [element]
+    while stack:
+        item = stack.pop()
+        stack.extend(getattr(item, "_children", {}).values())
+        if getattr(item, "_planner_escaped", False):
+            continue
+        if isinstance(item, folium.Tooltip):
+            item.text = safe_text(item.text)
+        elif isinstance(item, folium.GeoJson) and isinstance(getattr(item, "data", None), dict):
+            item.data = safe_geojson(item.data)
+        item._planner_escaped = True
+    return element
+
+
 def _geojson(layer: gpd.GeoDataFrame) -> dict:
-    """A layer as a GeoJSON dict, made once and kept by the caller (folium re-serialising a GeoDataFrame
-    on every Streamlit rerun cost a third of a second on the demo)."""
-    return json.loads(layer.to_json(drop_id=True))
+    """A layer as a GeoJSON dict with its strings made safe for a map (:func:`safe_geojson`), made once
+    and kept by the caller (folium re-serialising a GeoDataFrame on every Streamlit rerun cost a third
+    of a second on the demo)."""
+    return safe_geojson(json.loads(layer.to_json(drop_id=True)))
+
+
+def _safe_layer(data: dict, **options) -> folium.GeoJson:
+    """A folium GeoJson layer of ``data`` made by :func:`_geojson` (its strings already safe), marked so
+    :func:`escape_user_text` does not escape them a second time."""
+    layer = folium.GeoJson(data, **options)
+    layer._planner_escaped = True
+    return layer
 
 
 def _for_display(layer: gpd.GeoDataFrame, tolerance_deg: float = 2e-4) -> gpd.GeoDataFrame:
@@ -155,15 +209,15 @@ def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str 
     if subdistricts:
         layer = region.subdistricts.copy()
         layer["kind_label"] = layer["kind"].map(lambda k: t(f"kind_{k}", lang))
-        folium.GeoJson(
-            layer[["code", "name", "kind_label", "population", "geometry"]],
+        _safe_layer(
+            _geojson(layer[["code", "name", "kind_label", "population", "geometry"]]),
             name=t("subdistricts", lang),
             style_function=lambda f: {"color": "#555555", "weight": 1, "fillColor": "#f3efe0", "fillOpacity": 0.6},
             tooltip=folium.GeoJsonTooltip(["name", "code", "kind_label", "population"],
                                           aliases=["", "", "", t("population", lang)]),
         ).add_to(fmap)
-    folium.GeoJson(
-        region.counties[["code", "name", "geometry"]],
+    _safe_layer(
+        _geojson(region.counties[["code", "name", "geometry"]]),
         name=t("counties", lang),
         style_function=lambda f: {"color": "#222222", "weight": 3, "fillOpacity": 0},
         tooltip=folium.GeoJsonTooltip(["name", "code"], aliases=["", ""]),
@@ -258,7 +312,7 @@ def _add_pharmacies(group: folium.FeatureGroup, pharmacies: gpd.GeoDataFrame | d
     (one layer, not a marker object per pharmacy: a quarter of the bytes and far less work per rerun).
     ``pharmacies`` is the layer, or its :func:`pharmacy_geojson` made earlier."""
     data = pharmacies if isinstance(pharmacies, dict) else pharmacy_geojson(pharmacies, lang)
-    folium.GeoJson(
+    _safe_layer(
         data,
         marker=folium.CircleMarker(radius=4, color="#333333", weight=0.5, fill=True, fill_opacity=0.95),
         style_function=lambda f: {"fillColor": f["properties"]["colour"]},
@@ -279,7 +333,8 @@ def checked_point_group(lon: float, lat: float, lang: str = "zh") -> folium.Feat
 
 
 def pharmacy_geojson(pharmacies: gpd.GeoDataFrame, lang: str = "zh") -> dict:
-    """Pharmacies as GeoJSON points with display properties: name, store type, address, services, colour."""
+    """Pharmacies as GeoJSON points with display properties: name, store type, address, services, colour
+    (strings made safe for a map by :func:`safe_geojson`; not for export)."""
     order = [Service.DUAL_CHANNEL, Service.CHRONIC_DISEASE, Service.OUTPATIENT_POOLING, Service.PERSONAL_ACCOUNT]
     held = [[s for s in order if getattr(row, s.value)] for row in pharmacies.itertuples()]
     layer = gpd.GeoDataFrame({
@@ -330,7 +385,8 @@ def site_plan_map(plan, *, lang: str = "zh", network: WalkNetwork | None = None)
                                      f'text-align:center;line-height:20px">{int(row.rank)}</div>'),
             tooltip=f"#{int(row.rank)} +{row.gain_persons:,.0f} ({row.covered_share:.1%}) {row.rule_ids}",
         ).add_to(group)
-    return assessment_map(plan.assessment, service=plan.service, lang=lang, network=network, extra_layers=[group])
+    return escape_user_text(assessment_map(plan.assessment, service=plan.service, lang=lang, network=network,
+                                           extra_layers=[group]))
 
 
 def scenario_diff_map(diff, *, service: Service | str = Service.OUTPATIENT_POOLING, lang: str = "zh") -> folium.Map:
@@ -367,7 +423,7 @@ def scenario_diff_map(diff, *, service: Service | str = Service.OUTPATIENT_POOLI
     for group in groups:
         group.add_to(fmap)
     folium.LayerControl(collapsed=False).add_to(fmap)
-    return fmap
+    return escape_user_text(fmap)
 
 
 def site_changes_group(diff, lang: str = "zh") -> folium.FeatureGroup:
@@ -379,7 +435,7 @@ def site_changes_group(diff, lang: str = "zh") -> folium.FeatureGroup:
         folium.CircleMarker([row.geometry.y, row.geometry.x], radius=7, color="#222222", weight=1.5, fill=True,
                             fill_color=SITE_CHANGE_COLOURS[row.change], fill_opacity=0.95,
                             tooltip=f"{t(row.change, lang)}: {row.name} ({row.code})").add_to(group)
-    return group
+    return escape_user_text(group)
 
 
 #: The layers :func:`assessment_layers` can draw: vectors bottom to top (classes, zones, pharmacies) and the
@@ -425,7 +481,7 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
         shown["class_label"] = shown["class"].map(lambda c: CLASS_LABELS[c].get(lang) if c else "")
         shown["covered_share"] = shown["covered_share"].map(lambda v: f"{v:.0%}")
         shown["per_10k"] = shown["per_10k"].map(lambda v: f"{v:.2f}")
-        folium.GeoJson(
+        _safe_layer(
             assessment.memo.get(("maps.geojson_classes", service, lang), lambda: _geojson(shown)),
             style_function=lambda f: {"color": "#444444", "weight": 1, "fillOpacity": 0.55,
                                       "fillColor": CLASS_COLOURS.get(f["properties"]["class"], "#ffffff")},
@@ -453,7 +509,7 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
     for zone in zones_wanted:
         part = zones[zones["zone"] == zone]
         if len(part):
-            folium.GeoJson(assessment.memo.get(("maps.geojson_zone", service, zone),
+            _safe_layer(assessment.memo.get(("maps.geojson_zone", service, zone),
                                               lambda part=part: _geojson(part[["zone", "rule_ids", "geometry"]])),
                            style_function=lambda f, z=zone: {"color": ZONE_COLOURS[z], "weight": 1,
                                                              "fillColor": ZONE_COLOURS[z], "fillOpacity": 0.3},
@@ -558,7 +614,9 @@ def legend_html(service: Service, lang: str = "zh") -> str:
 
 def offline_html(fmap: folium.Map) -> str:
     """The map as one self-contained HTML page: Leaflet inlined from the vendored copy, no CDN link,
-    no basemap tiles, so it opens on a machine with no internet."""
+    no basemap tiles, so it opens on a machine with no internet. User text in it is made safe first
+    (:func:`escape_user_text`)."""
+    escape_user_text(fmap)
     fmap.default_js = []
     fmap.default_css = []
     css = (_ASSETS / "leaflet.css").read_text(encoding="utf-8")

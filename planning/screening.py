@@ -26,6 +26,7 @@ import pandas as pd
 from planning import rules
 from planning.assess import Assessment
 from planning.completeness import label as completeness_label
+from planning.errors import ParameterError
 from planning.model import Service
 from planning.network import Snap
 from planning.policy import RULES
@@ -180,6 +181,17 @@ def _unjudged(assessment: Assessment, access, snap: Snap, subdistrict: np.ndarra
     return reason
 
 
+def validate_point(lon: float, lat: float) -> None:
+    """Raise ParameterError unless ``lon``/``lat`` are finite WGS84 degrees, lon in [-180, 180], lat in [-90, 90]."""
+    try:
+        lon, lat = float(lon), float(lat)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"坐标不是数字：{lon!r}, {lat!r}", f"coordinates are not numbers: {lon!r}, {lat!r}") from exc
+    if not (np.isfinite(lon) and np.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
+        raise ParameterError(f"坐标不可能存在：经度 {lon}（应在 -180 至 180）、纬度 {lat}（应在 -90 至 90）",
+                             f"impossible point: lon {lon} (must be -180..180), lat {lat} (must be -90..90), finite")
+
+
 def check_location(
     assessment: Assessment,
     lon: float,
@@ -195,6 +207,7 @@ def check_location(
     date for the CX-2022 date windows (default today). The verdicts come from :func:`read_places`, the
     rules of :mod:`planning.rules` that the zone map applies cell by cell.
     """
+    validate_point(lon, lat)
     network = assessment.network
     snap = network.snap_lonlat([lon], [lat], max_snap_m=assessment.policy.max_snap_m)
     sd_row, county_row = assessment.locate(lon, lat)
