@@ -66,10 +66,10 @@ def test_safe_text_shows_every_character_and_runs_none():
         assert not set(escaped) & set("<>\"'`${}\\")
 
 
-@pytest.mark.parametrize("where", ["export", "region_map", "scenario_site_changes"])
+@pytest.mark.parametrize("where", ["export", "region_map", "scenario_site_changes", "scenario_map"])
 def test_no_hostile_name_reaches_a_map_unescaped(hostile, where):
     from planning import report
-    from planning.maps import escape_user_text, offline_html, region_map
+    from planning.maps import escape_user_text, offline_html, region_map, site_changes_group
     from planning.scenario import RemoveSite, Scenario
 
     if where == "export":
@@ -78,14 +78,19 @@ def test_no_hostile_name_reaches_a_map_unescaped(hostile, where):
     elif where == "region_map":
         page = offline_html(region_map(hostile.region))
         expected = len(hostile.region.pharmacies) + len(hostile.region.subdistricts) + len(hostile.region.counties)
-    else:  # the app draws a what-if's site changes, made in planning.scenario, through escape_user_text
+    elif where == "scenario_site_changes":  # the app draws a what-if's site changes on its own map
         import folium
 
         removed = hostile.region.pharmacies["pharmacy_id"].iloc[0]
         change = Scenario(hostile).with_edits(RemoveSite(removed)).diff()
         fmap = folium.Map()
-        escape_user_text(change.site_changes_group("zh")).add_to(fmap)
+        escape_user_text(site_changes_group(change, "zh")).add_to(fmap)
         page = fmap.get_root().render()
+        expected = 1
+    else:  # a notebook shows ScenarioDiff.map() as it is
+        removed = hostile.region.pharmacies["pharmacy_id"].iloc[0]
+        change = Scenario(hostile).with_edits(RemoveSite(removed)).diff()
+        page = change.map(service="personal_account", lang="zh").get_root().render()
         expected = 1
     text = decoded_scripts(page)
     assert "<img" not in text and "onerror=\"" not in text
