@@ -448,11 +448,11 @@ class WalkNetwork:
 
     def _tier_tree(self, tier: int) -> tuple[shapely.STRtree, np.ndarray]:
         """Spatial index of the edges of one snap class, and their edge indices."""
-        cache = self.__dict__.setdefault("_tier_trees", {})
-        if tier not in cache:
+        def build() -> tuple[shapely.STRtree, np.ndarray]:
             members = np.flatnonzero(self._edge_tier == tier)
-            cache[tier] = (shapely.STRtree(self.edge_lines[members]), members)
-        return cache[tier]
+            return shapely.STRtree(self.edge_lines[members]), members
+
+        return self.memo.get(("network.tier_tree", int(tier)), build)
 
     def snap(self, xy: np.ndarray, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> Snap:
         """Snap points (k x 2, metres in ``crs``) to an edge by the rule of the module docstring: the
@@ -537,12 +537,7 @@ class WalkNetwork:
         the street samples proves farther than ``max_snap_m`` from every street.
         """
         key = (float(x0), float(y_top), int(n_rows), int(n_cols), float(cell_m), float(max_snap_m))
-        cache = self.__dict__.setdefault("_cell_snap_cache", {})
-        if key not in cache:
-            if len(cache) >= 4:
-                cache.pop(next(iter(cache)))
-            cache[key] = self._snap_cells(*key)
-        return cache[key]
+        return self.memo.get(("network.snap_cells", key), lambda: self._snap_cells(*key))
 
     def _snap_cells(self, x0, y_top, n_rows, n_cols, cell_m, max_snap_m) -> tuple[np.ndarray, Snap]:
         from scipy import ndimage

@@ -25,7 +25,7 @@ from planning.errors import (
     MissingColumnError, ParameterError, PlanningError, UnreadableFileError, UnsafeArchiveError,
 )
 from planning.ingest import Reason
-from planning.ingest.vocabulary import _text
+from planning.ingest.vocabulary import cell_text
 from planning.model import PHARMACY_SCHEMA, SERVICE_COLUMNS
 
 # ---------------------------------------------------------------------------------------- helpers
@@ -688,11 +688,11 @@ def test_random_xlsx_never_crashes_never_loses_a_row(tmp_path, cells):
     try:
         result = ingest.read_pharmacies(path)
     except EmptyFileError:
-        assert all(all(_text(c) == "" for c in row) for row in cells)
+        assert all(all(cell_text(c) == "" for c in row) for row in cells)
         return
     assert_counts(result)
     expected = len(cells)
-    while expected and all(_text(c) == "" for c in cells[expected - 1]):
+    while expected and all(cell_text(c) == "" for c in cells[expected - 1]):
         expected -= 1
     assert result.n_in == expected
 

@@ -19,12 +19,21 @@ def modules() -> dict[str, ast.Module]:
     return {module_name(p): ast.parse(p.read_text(encoding="utf-8")) for p in sorted(PACKAGE.rglob("*.py"))}
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+
+
 def imports(tree: ast.Module, name: str, known: set[str]) -> list[tuple[str, list[str]]]:
     """(imported planning module, names taken from it) for every import in the module, lazy ones included."""
     found = []
     package = name if name in known and (PACKAGE / Path(*name.split(".")[1:]) / "__init__.py").exists() else \
         name.rsplit(".", 1)[0]
+    type_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If) and _is_type_checking(block.test)
+                 for n in ast.walk(block)}
     for node in ast.walk(tree):
+        if id(node) in type_only:  # imports for annotations only never run: no circle at run time
+            continue
         if isinstance(node, ast.Import):
             found += [(alias.name, []) for alias in node.names if alias.name.startswith("planning")]
         elif isinstance(node, ast.ImportFrom):

@@ -13,16 +13,16 @@ import shapely
 
 from planning import coords
 from planning.errors import MissingColumnError, ParameterError
-from planning.ingest.result import IngestResult, _Notes, _Problems
-from planning.ingest.sources import _Table
+from planning.ingest.result import IngestResult, RowNotes, RowProblems
+from planning.ingest.sources import RawTable
 from planning.ingest.vocabulary import (
-    _REQUIRED, FIELD_ALIASES, INVALID, Note, Reason, _norm_header, _text, parse_coordinate, parse_flag, parse_number,
+    REQUIRED_COLUMNS, FIELD_ALIASES, INVALID, Note, Reason, norm_header, cell_text, parse_coordinate, parse_flag, parse_number,
 )
 
 
 # ======================================================================================= column mapping
-def _map_columns(raw: pd.DataFrame, layer: str, columns: Mapping[str, str] | None, name: str,
-                 notes: _Notes) -> dict[str, str]:
+def map_columns(raw: pd.DataFrame, layer: str, columns: Mapping[str, str] | None, name: str,
+                 notes: RowNotes) -> dict[str, str]:
     """Field -> header of ``raw``: explicit ``columns`` (header -> field) first, then the alias table."""
     fields = FIELD_ALIASES[layer]
     mapping: dict[str, str] = {}
@@ -41,9 +41,9 @@ def _map_columns(raw: pd.DataFrame, layer: str, columns: Mapping[str, str] | Non
     for position, header in enumerate(raw.columns):
         if header in taken:
             continue
-        key = _norm_header(header)
+        key = norm_header(header)
         for target, aliases in FIELD_ALIASES[layer].items():
-            ranks = [i for i, alias in enumerate(aliases) if _norm_header(alias) == key]
+            ranks = [i for i, alias in enumerate(aliases) if norm_header(alias) == key]
             if ranks:
                 candidates.setdefault(target, []).append((ranks[0], position, header))
                 break
@@ -53,13 +53,13 @@ def _map_columns(raw: pd.DataFrame, layer: str, columns: Mapping[str, str] | Non
             mapping[target] = found[0][2]
         for _rank, _position, header in found[target not in explicit:]:
             notes.add(0, Note.COLUMN_IGNORED, column=header, value=f"“{mapping[target]}” used for {target}")
-    absent = [target for target in _REQUIRED[layer] if target not in mapping]
+    absent = [target for target in REQUIRED_COLUMNS[layer] if target not in mapping]
     if absent:
         raise _missing_all(absent, layer, name)
     return mapping
 
 
-def _missing(target: str, layer: str, name: str, extra: str = "") -> MissingColumnError:
+def missing_required(target: str, layer: str, name: str, extra: str = "") -> MissingColumnError:
     aliases = FIELD_ALIASES[layer].get(target, ())
     return MissingColumnError(f"{name} 缺少必需列“{target}”{extra}（可用列名：{'、'.join(aliases)}）",
                               f"{name} lacks the required column '{target}'{extra} "
@@ -69,30 +69,30 @@ def _missing(target: str, layer: str, name: str, extra: str = "") -> MissingColu
 def _missing_all(targets: list[str], layer: str, name: str) -> MissingColumnError:
     """One error naming every missing required column (so one run reports them all)."""
     if len(targets) == 1:
-        return _missing(targets[0], layer, name)
+        return missing_required(targets[0], layer, name)
     zh = "；".join(f"“{t}”（可用列名：{'、'.join(FIELD_ALIASES[layer].get(t, ()))}）" for t in targets)
     en = "; ".join(f"'{t}' (accepted headers: {', '.join(FIELD_ALIASES[layer].get(t, ()))})" for t in targets)
     return MissingColumnError(f"{name} 缺少必需列 {zh}", f"{name} lacks the required columns {en}")
 
 
 # ======================================================================================= shared row checks
-def _blank_rows(table: _Table, problems: _Problems) -> None:
-    blank = table.raw.map(lambda v: _text(v) == "").all(axis=1) if len(table.raw.columns) else \
+def blank_rows(table: RawTable, problems: RowProblems) -> None:
+    blank = table.raw.map(lambda v: cell_text(v) == "").all(axis=1) if len(table.raw.columns) else \
         pd.Series(True, index=table.raw.index)
     if table.geometry is not None:
         blank &= table.geometry.isna() | table.geometry.is_empty
     problems.add_all(table.raw.index[blank.to_numpy()], Reason.EMPTY_ROW)
 
 
-def _required_text(table: _Table, mapping: dict[str, str], target: str, problems: _Problems) -> pd.Series:
-    values = table.raw[mapping[target]].map(_text)
+def required_text(table: RawTable, mapping: dict[str, str], target: str, problems: RowProblems) -> pd.Series:
+    values = table.raw[mapping[target]].map(cell_text)
     for row in values.index[(values == "").to_numpy()]:
         if not problems.has(row):
             problems.add(row, Reason.MISSING_VALUE, column=mapping[target])
     return values
 
 
-def _duplicates(ids: pd.Series, problems: _Problems) -> None:
+def duplicate_id_rows(ids: pd.Series, problems: RowProblems) -> None:
     """Every row sharing a non-empty id with another is rejected, naming all of them."""
     present = ids[ids != ""]
     for value, group in present.groupby(present, sort=False):
@@ -101,24 +101,24 @@ def _duplicates(ids: pd.Series, problems: _Problems) -> None:
             problems.add_all(group.index, Reason.DUPLICATE_ID, value=value, rows=rows)
 
 
-def _flags(table: _Table, header: str, problems: _Problems, reason: Reason = Reason.INVALID_VALUE) -> pd.Series:
+def flag_columns(table: RawTable, header: str, problems: RowProblems, reason: Reason = Reason.INVALID_VALUE) -> pd.Series:
     """A yes/no column as bool (blank = False); unknown values reject the row."""
     parsed = table.raw[header].map(parse_flag)
     for row in parsed.index[parsed.isna().to_numpy()]:
-        problems.add(row, reason, column=header, value=_text(table.raw.at[row, header]))
+        problems.add(row, reason, column=header, value=cell_text(table.raw.at[row, header]))
     return parsed.fillna(False).astype(bool)
 
 
-def _numbers(table: _Table, header: str, problems: _Problems, reason: Reason = Reason.INVALID_VALUE) -> pd.Series:
+def number_columns(table: RawTable, header: str, problems: RowProblems, reason: Reason = Reason.INVALID_VALUE) -> pd.Series:
     """A numeric column as float (blank = NaN); junk rejects the row."""
     parsed = table.raw[header].map(parse_number)
     bad = parsed.map(lambda v: v is INVALID)
     for row in parsed.index[bad.to_numpy()]:
-        problems.add(row, reason, column=header, value=_text(table.raw.at[row, header]))
+        problems.add(row, reason, column=header, value=cell_text(table.raw.at[row, header]))
     return parsed.map(lambda v: np.nan if v is None or v is INVALID else v).astype(float)
 
 
-def _lonlat_checks(lon: np.ndarray, lat: np.ndarray, rows: pd.Index, problems: _Problems) -> None:
+def _lonlat_checks(lon: np.ndarray, lat: np.ndarray, rows: pd.Index, problems: RowProblems) -> None:
     finite = np.isfinite(lon) & np.isfinite(lat)
     inside = coords.in_china(lon, lat)
     swapped = coords.in_china(lat, lon)
@@ -127,7 +127,7 @@ def _lonlat_checks(lon: np.ndarray, lat: np.ndarray, rows: pd.Index, problems: _
         problems.add(rows[k], reason, lon=f"{lon[k]:g}", lat=f"{lat[k]:g}")
 
 
-def _point_lonlat(table: _Table, mapping: dict[str, str], layer: str, name: str, problems: _Problems
+def point_lonlat(table: RawTable, mapping: dict[str, str], layer: str, name: str, problems: RowProblems
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Raw longitude/latitude per row (NaN where missing), from point geometry or lon/lat columns."""
     rows = table.raw.index
@@ -146,7 +146,7 @@ def _point_lonlat(table: _Table, mapping: dict[str, str], layer: str, name: str,
     has_columns = ("lon" in mapping and "lat" in mapping) or "lonlat" in mapping
     if not has_columns:
         if table.geometry is None:
-            raise _missing("lon", layer, name, "/lat")
+            raise missing_required("lon", layer, name, "/lat")
         for k in np.flatnonzero(todo):
             if not problems.has(rows[k]):
                 problems.add(rows[k], Reason.MISSING_COORDINATE, column="geometry")
@@ -159,11 +159,11 @@ def _point_lonlat(table: _Table, mapping: dict[str, str], layer: str, name: str,
                 if parsed is None:
                     problems.add(row, Reason.MISSING_COORDINATE, column=column)
                 elif parsed is INVALID:
-                    problems.add(row, Reason.NON_NUMERIC_COORDINATE, column=column, value=_text(cell))
+                    problems.add(row, Reason.NON_NUMERIC_COORDINATE, column=column, value=cell_text(cell))
             if len(values) == 2 and all(isinstance(parse_coordinate(c), float) for _, c in values):
                 lon[k], lat[k] = (parse_coordinate(c) for _, c in values)
             elif len(values) == 1 and isinstance(parse_coordinate(values[0][1]), float):  # one number, not "lng,lat"
-                problems.add(row, Reason.NON_NUMERIC_COORDINATE, column=values[0][0], value=_text(values[0][1]))
+                problems.add(row, Reason.NON_NUMERIC_COORDINATE, column=values[0][0], value=cell_text(values[0][1]))
     for k in np.flatnonzero(~(np.isfinite(lon) & np.isfinite(lat))):  # safety net: no row kept without a point
         if not problems.has(rows[k]):
             problems.add(rows[k], Reason.MISSING_COORDINATE, column="lon/lat")
@@ -176,7 +176,7 @@ def _coordinate_cells(record: pd.Series, mapping: dict[str, str]) -> list[tuple[
     if "lon" in mapping and "lat" in mapping:
         return [(mapping["lon"], record[mapping["lon"]]), (mapping["lat"], record[mapping["lat"]])]
     header = mapping["lonlat"]
-    text = unicodedata.normalize("NFKC", _text(record[header]))
+    text = unicodedata.normalize("NFKC", cell_text(record[header]))
     parts = [p for p in re.split(r"[,;\s]+", text) if p]
     if not parts:
         return [(header, None)]
@@ -185,7 +185,7 @@ def _coordinate_cells(record: pd.Series, mapping: dict[str, str]) -> list[tuple[
     return [(header, parts[0]), (header, parts[1])]
 
 
-def _to_wgs84_checked(lon: np.ndarray, lat: np.ndarray, datum: coords.Datum, ok: np.ndarray
+def to_wgs84_checked(lon: np.ndarray, lat: np.ndarray, datum: coords.Datum, ok: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
     out_lon, out_lat = lon.copy(), lat.copy()
     if ok.any():
@@ -193,7 +193,7 @@ def _to_wgs84_checked(lon: np.ndarray, lat: np.ndarray, datum: coords.Datum, ok:
     return out_lon, out_lat
 
 
-def _finish(layer: str, src_name: str, table: _Table, problems: _Problems, clean: pd.DataFrame,
+def finish_result(layer: str, src_name: str, table: RawTable, problems: RowProblems, clean: pd.DataFrame,
             datum: coords.Datum, mapping: dict[str, str]) -> IngestResult:
     return IngestResult(layer=layer, source=src_name, clean=clean, rejected=problems.frame(table.raw, src_name),
                         notes=table.notes.frame(), n_in=len(table.raw), datum=datum, mapping=mapping)

@@ -43,7 +43,7 @@ from scipy.stats import binomtest
 from planning import coords
 from planning.completeness import AddressMismatch, DatumDecision
 from planning.errors import CoordinateSystemError
-from planning.ingest.vocabulary import _name_key
+from planning.ingest.vocabulary import name_key
 
 if TYPE_CHECKING:
     from planning.network import WalkNetwork
@@ -170,7 +170,7 @@ def _area_keys(areas: Sequence[tuple[str, pd.DataFrame]]) -> list[tuple]:
     """Per level: (level, name keys, STRtree of the polygons, polygons, display names)."""
     out = []
     for level, frame in areas:
-        keys = [_norm(_name_key(str(n))) for n in frame["name"]]
+        keys = [_norm(name_key(str(n))) for n in frame["name"]]
         geoms = list(frame.geometry.to_numpy())
         out.append((level, keys, shapely.STRtree(geoms), geoms, [str(n) for n in frame["name"]]))
     return out

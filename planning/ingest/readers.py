@@ -15,14 +15,14 @@ import shapely
 from planning import coords
 from planning.errors import FileTooLargeError, MissingColumnError, ParameterError, UnreadableFileError
 from planning.ingest.checks import (
-    _blank_rows, _duplicates, _finish, _flags, _map_columns, _missing, _numbers, _point_lonlat, _required_text,
-    _to_wgs84_checked,
+    blank_rows, duplicate_id_rows, finish_result, flag_columns, map_columns, missing_required, number_columns, point_lonlat, required_text,
+    to_wgs84_checked,
 )
 from planning.ingest.datum import decide_datum
-from planning.ingest.result import IngestResult, _Notes, _Problems
-from planning.ingest.sources import DEFAULT_MAX_BYTES, Source, _load, _read_table, _Source, _Table, _to_lonlat
+from planning.ingest.result import IngestResult, RowNotes, RowProblems
+from planning.ingest.sources import DEFAULT_MAX_BYTES, Source, load_source, read_table, SourceFile, RawTable, frame_to_lonlat
 from planning.ingest.vocabulary import (
-    _KIND_OF_WORD, FIELD_ALIASES, INVALID, Note, Reason, _code, _norm_token, _text, infer_kind, parse_number,
+    KIND_OF_WORD, FIELD_ALIASES, INVALID, Note, Reason, parse_code, norm_token, cell_text, infer_kind, parse_number,
     parse_services, stable_pharmacy_id,
 )
 from planning.model import PHARMACY_SCHEMA, SERVICE_COLUMNS, WGS84
@@ -101,10 +101,10 @@ def read_pharmacies(
         All subclasses of :class:`planning.errors.PlanningError` with a bilingual message.
     """
     declared = None if str(crs).strip().lower() == "auto" else coords.parse_datum(crs)
-    src = _load(source, source_name, max_bytes, _TABLE_KINDS + _VECTOR_KINDS)
-    table = _read_table(src, "pharmacies", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes,
+    src = load_source(source, source_name, max_bytes, _TABLE_KINDS + _VECTOR_KINDS)
+    table = read_table(src, "pharmacies", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes,
                         gdal_layer=layer)
-    mapping = _map_columns(table.raw, "pharmacies", columns, src.name, table.notes)
+    mapping = map_columns(table.raw, "pharmacies", columns, src.name, table.notes)
     service_fields = [s for s in SERVICE_COLUMNS if s in mapping]
     if not service_fields and "services" not in mapping:
         aliases = FIELD_ALIASES["pharmacies"]["services"] + tuple(
@@ -112,14 +112,14 @@ def read_pharmacies(
         raise MissingColumnError(f"{src.name} 没有业务列（每项业务一列，或一列列出业务）：可用列名 {'、'.join(aliases)}",
                                  f"{src.name} has no service columns (one per service, or one listing them); "
                                  f"accepted headers: {', '.join(aliases)}")
-    problems = _Problems(table.raw.index)
-    _blank_rows(table, problems)
-    texts = {f: _required_text(table, mapping, f, problems) for f in ("name", "address")}
-    texts["pharmacy_id"] = _required_text(table, mapping, "pharmacy_id", problems) if "pharmacy_id" in mapping \
+    problems = RowProblems(table.raw.index)
+    blank_rows(table, problems)
+    texts = {f: required_text(table, mapping, f, problems) for f in ("name", "address")}
+    texts["pharmacy_id"] = required_text(table, mapping, "pharmacy_id", problems) if "pharmacy_id" in mapping \
         else _generated_ids(texts["name"], texts["address"], table.notes)
     if ("lon" in mapping) != ("lat" in mapping) and "lonlat" not in mapping and table.geometry is None:
-        raise _missing("lat" if "lon" in mapping else "lon", "pharmacies", src.name)
-    lon, lat = _point_lonlat(table, mapping, "pharmacies", src.name, problems)
+        raise missing_required("lat" if "lon" in mapping else "lon", "pharmacies", src.name)
+    lon, lat = point_lonlat(table, mapping, "pharmacies", src.name, problems)
     _pharmacy_duplicates(table, mapping, texts["pharmacy_id"], lon, lat, problems)
     services = _pharmacy_services(table, mapping, service_fields, problems)
     attributes = _pharmacy_attributes(table, mapping, problems)
@@ -129,14 +129,14 @@ def read_pharmacies(
         network = load_network(network)
     decision = decide_datum(lon[ok], lat[ok], declared=declared, network=network, trust_crs=trust_crs)
     datum = decision.used
-    lon, lat = _to_wgs84_checked(lon, lat, datum, ok)
+    lon, lat = to_wgs84_checked(lon, lat, datum, ok)
     data = {f: texts[f][keep] for f in ("pharmacy_id", "name", "address")}
     data.update({s: services[s][keep] for s in SERVICE_COLUMNS})
     data.update({f: values[keep] for f, values in attributes.items()})
     clean = gpd.GeoDataFrame(data, geometry=gpd.points_from_xy(lon[keep], lat[keep]), crs=WGS84,
                              index=table.raw.index[keep])
     clean = _integer_columns(clean)
-    return dataclasses.replace(_finish("pharmacies", src.name, table, problems, clean, datum, mapping),
+    return dataclasses.replace(finish_result("pharmacies", src.name, table, problems, clean, datum, mapping),
                                datum_decision=decision)
 
 
@@ -144,7 +144,7 @@ def read_pharmacies(
 EXACT_DUPLICATE_M = 5.0
 
 
-def _generated_ids(names: pd.Series, addresses: pd.Series, notes: _Notes) -> pd.Series:
+def _generated_ids(names: pd.Series, addresses: pd.Series, notes: RowNotes) -> pd.Series:
     """:func:`stable_pharmacy_id` per row ("" where name or address is blank). Two different name|address
     keys hashing alike (12 hex digits: practically never) get "-2", "-3", ... in row order, with a note;
     rows with the same name and address share their id (duplicates, judged by :func:`_pharmacy_duplicates`)."""
@@ -157,7 +157,7 @@ def _generated_ids(names: pd.Series, addresses: pd.Series, notes: _Notes) -> pd.
         if not name or not address:
             continue
         base = stable_pharmacy_id(name, address)
-        key = (_norm_token(name).replace(" ", ""), _norm_token(address).replace(" ", ""))
+        key = (norm_token(name).replace(" ", ""), norm_token(address).replace(" ", ""))
         candidate, k = base, 1
         while candidate in owner and owner[candidate] != key:
             k += 1
@@ -170,8 +170,8 @@ def _generated_ids(names: pd.Series, addresses: pd.Series, notes: _Notes) -> pd.
     return ids
 
 
-def _pharmacy_duplicates(table: _Table, mapping: dict[str, str], ids: pd.Series, lon: np.ndarray,
-                         lat: np.ndarray, problems: _Problems) -> None:
+def _pharmacy_duplicates(table: RawTable, mapping: dict[str, str], ids: pd.Series, lon: np.ndarray,
+                         lat: np.ndarray, problems: RowProblems) -> None:
     """Rows sharing an id: the same pharmacy repeated (every cell but the coordinates equal, positions within
     :data:`EXACT_DUPLICATE_M`) is kept once; otherwise every row of the id is rejected, naming all of them."""
     coordinate_headers = {mapping[f] for f in ("lon", "lat", "lonlat") if f in mapping}
@@ -183,8 +183,8 @@ def _pharmacy_duplicates(table: _Table, mapping: dict[str, str], ids: pd.Series,
             continue
         rows = list(group.index)
         first = rows[0]
-        cells = [_text(table.raw.at[first, h]) for h in compared]
-        exact = all([_text(table.raw.at[r, h]) for h in compared] == cells
+        cells = [cell_text(table.raw.at[first, h]) for h in compared]
+        exact = all([cell_text(table.raw.at[r, h]) for h in compared] == cells
                     and _metres_apart(lon, lat, position[first], position[r]) <= EXACT_DUPLICATE_M for r in rows[1:])
         if exact:
             for row in rows[1:]:
@@ -203,11 +203,11 @@ def _metres_apart(lon: np.ndarray, lat: np.ndarray, i: int, j: int) -> float:
     return float(np.hypot(dx, dy))
 
 
-def _pharmacy_services(table: _Table, mapping: dict[str, str], fields: list[str], problems: _Problems
+def _pharmacy_services(table: RawTable, mapping: dict[str, str], fields: list[str], problems: RowProblems
                        ) -> dict[str, pd.Series]:
     held = {s: pd.Series(False, index=table.raw.index) for s in SERVICE_COLUMNS}
     for service in fields:
-        held[service] |= _flags(table, mapping[service], problems, Reason.UNKNOWN_SERVICE_VALUE)
+        held[service] |= flag_columns(table, mapping[service], problems, Reason.UNKNOWN_SERVICE_VALUE)
     if "services" in mapping:
         header = mapping["services"]
         for row, cell in table.raw[header].items():
@@ -228,7 +228,7 @@ PHARMACY_DEFAULTS: dict[str, Any] = {"chain": False, "info_system_ready": True}
 INTEGER_FIELDS = frozenset({"suspensions", "months_operating"})
 
 
-def _pharmacy_attributes(table: _Table, mapping: dict[str, str], problems: _Problems) -> dict[str, pd.Series]:
+def _pharmacy_attributes(table: RawTable, mapping: dict[str, str], problems: RowProblems) -> dict[str, pd.Series]:
     out: dict[str, pd.Series] = {}
     for target, (check, _required) in PHARMACY_SCHEMA.items():
         if target in ("pharmacy_id", "name", "address") or target in SERVICE_COLUMNS:
@@ -239,13 +239,13 @@ def _pharmacy_attributes(table: _Table, mapping: dict[str, str], problems: _Prob
                 out[target] = pd.Series(PHARMACY_DEFAULTS[target], index=table.raw.index, dtype=bool)
             continue
         if check == "bool":
-            out[target] = _flags(table, mapping[target], problems)
+            out[target] = flag_columns(table, mapping[target], problems)
         else:
-            values = _numbers(table, mapping[target], problems)
+            values = number_columns(table, mapping[target], problems)
             if target in INTEGER_FIELDS:
                 fractional = values.notna() & (values != values.round())
                 for row in values.index[fractional.to_numpy()]:
-                    problems.add(row, Reason.INVALID_VALUE, column=mapping[target], value=_text(values[row]))
+                    problems.add(row, Reason.INVALID_VALUE, column=mapping[target], value=cell_text(values[row]))
             out[target] = values.fillna(0.0) if target == "suspensions" else values
     return out
 
@@ -293,33 +293,33 @@ def read_boundaries(
                              f"level must be 'county' or 'subdistrict', not {level!r}")
     datum = coords.parse_datum(crs)
     target_layer = "counties" if level == "county" else "subdistricts"
-    src = _load(source, source_name, max_bytes, _VECTOR_KINDS)
-    table = _read_table(src, target_layer, columns, sheet=None, encoding=None, max_bytes=max_bytes, gdal_layer=layer)
-    mapping = _map_columns(table.raw, target_layer, columns, src.name, table.notes)
-    problems = _Problems(table.raw.index)
-    _blank_rows(table, problems)
-    codes = _required_text(table, mapping, "code", problems).map(_code)
-    names = _required_text(table, mapping, "name", problems)
-    _duplicates(codes, problems)
+    src = load_source(source, source_name, max_bytes, _VECTOR_KINDS)
+    table = read_table(src, target_layer, columns, sheet=None, encoding=None, max_bytes=max_bytes, gdal_layer=layer)
+    mapping = map_columns(table.raw, target_layer, columns, src.name, table.notes)
+    problems = RowProblems(table.raw.index)
+    blank_rows(table, problems)
+    codes = required_text(table, mapping, "code", problems).map(parse_code)
+    names = required_text(table, mapping, "name", problems)
+    duplicate_id_rows(codes, problems)
     geometry = _polygons(table, datum, problems)
     data: dict[str, pd.Series] = {"code": codes, "name": names}
     if level == "subdistrict":
         data["kind"] = _kinds(table, mapping, names, problems)
-        data["county_code"] = table.raw[mapping["county_code"]].map(_code) if "county_code" in mapping else \
+        data["county_code"] = table.raw[mapping["county_code"]].map(parse_code) if "county_code" in mapping else \
             pd.Series("", index=table.raw.index)
         data["population"] = _population_values(table, mapping, problems) if "population" in mapping else \
             pd.Series(np.nan, index=table.raw.index)
     else:
         for target in ("fund_deficit_last_year", "fund_deficit_forecast", "fund_warning_letter"):
             if target in mapping:
-                data[target] = _flags(table, mapping[target], problems)
+                data[target] = flag_columns(table, mapping[target], problems)
     keep = ~problems.bad
     clean = gpd.GeoDataFrame({k: v[keep] for k, v in data.items()}, geometry=geometry[keep], crs=WGS84,
                              index=table.raw.index[keep])
-    return _finish(target_layer, src.name, table, problems, clean, datum, mapping)
+    return finish_result(target_layer, src.name, table, problems, clean, datum, mapping)
 
 
-def _polygons(table: _Table, datum: coords.Datum, problems: _Problems) -> gpd.GeoSeries:
+def _polygons(table: RawTable, datum: coords.Datum, problems: RowProblems) -> gpd.GeoSeries:
     """Polygon geometry per row in WGS84, converted from ``datum`` and repaired where invalid."""
     if table.geometry is None:
         raise UnreadableFileError("文件没有几何", "the file has no geometry")
@@ -361,15 +361,15 @@ def _polygonal(geom) -> shapely.Geometry | None:
     return merged if merged.geom_type in ("Polygon", "MultiPolygon") else None
 
 
-def _kinds(table: _Table, mapping: dict[str, str], names: pd.Series, problems: _Problems) -> pd.Series:
+def _kinds(table: RawTable, mapping: dict[str, str], names: pd.Series, problems: RowProblems) -> pd.Series:
     out = pd.Series("", index=table.raw.index, dtype=object)
     for row in table.raw.index:
-        given = _norm_token(table.raw.at[row, mapping["kind"]]) if "kind" in mapping else ""
+        given = norm_token(table.raw.at[row, mapping["kind"]]) if "kind" in mapping else ""
         if given:
-            kind = _KIND_OF_WORD.get(given)
+            kind = KIND_OF_WORD.get(given)
             if kind is None:
                 problems.add(row, Reason.INVALID_VALUE, column=mapping["kind"],
-                             value=_text(table.raw.at[row, mapping["kind"]]))
+                             value=cell_text(table.raw.at[row, mapping["kind"]]))
                 continue
         else:
             kind = infer_kind(names[row])
@@ -380,7 +380,7 @@ def _kinds(table: _Table, mapping: dict[str, str], names: pd.Series, problems: _
     return out
 
 
-def _population_values(table: _Table, mapping: dict[str, str], problems: _Problems, *,
+def _population_values(table: RawTable, mapping: dict[str, str], problems: RowProblems, *,
                        required: bool = False) -> pd.Series:
     """Population as float (NaN when blank, unless ``required``); negative or non-numeric rejects the row."""
     header = mapping["population"]
@@ -392,7 +392,7 @@ def _population_values(table: _Table, mapping: dict[str, str], problems: _Proble
                 problems.add(row, Reason.INVALID_POPULATION, value="（空 / blank）")
             continue
         if value is INVALID or value < 0:
-            problems.add(row, Reason.INVALID_POPULATION, value=_text(cell))
+            problems.add(row, Reason.INVALID_POPULATION, value=cell_text(cell))
             continue
         out[row] = round(value)
     return out
@@ -421,24 +421,24 @@ def read_population(
         ``clean`` is a DataFrame with ``code`` ("" when absent), ``name`` ("" when absent) and
         ``population`` (int, persons).
     """
-    src = _load(source, source_name, max_bytes, _TABLE_KINDS)
-    table = _read_table(src, "population", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes)
-    mapping = _map_columns(table.raw, "population", columns, src.name, table.notes)
+    src = load_source(source, source_name, max_bytes, _TABLE_KINDS)
+    table = read_table(src, "population", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes)
+    mapping = map_columns(table.raw, "population", columns, src.name, table.notes)
     if "code" not in mapping and "name" not in mapping:
-        raise _missing("code", "population", src.name, "或“name”/ or 'name'")
-    problems = _Problems(table.raw.index)
-    _blank_rows(table, problems)
-    codes = table.raw[mapping["code"]].map(_code) if "code" in mapping else pd.Series("", index=table.raw.index)
-    names = table.raw[mapping["name"]].map(_text) if "name" in mapping else pd.Series("", index=table.raw.index)
+        raise missing_required("code", "population", src.name, "或“name”/ or 'name'")
+    problems = RowProblems(table.raw.index)
+    blank_rows(table, problems)
+    codes = table.raw[mapping["code"]].map(parse_code) if "code" in mapping else pd.Series("", index=table.raw.index)
+    names = table.raw[mapping["name"]].map(cell_text) if "name" in mapping else pd.Series("", index=table.raw.index)
     for row in table.raw.index[((codes == "") & (names == "")).to_numpy()]:
         if not problems.has(row):
             problems.add(row, Reason.MISSING_VALUE, column=mapping.get("code", mapping.get("name")))
-    _duplicates(codes, problems)
+    duplicate_id_rows(codes, problems)
     population = _population_values(table, mapping, problems, required=True)
     keep = ~problems.bad
     clean = pd.DataFrame({"code": codes[keep], "name": names[keep],
                           "population": population[keep].astype(np.int64)}, index=table.raw.index[keep])
-    return _finish("population", src.name, table, problems, clean, coords.Datum.WGS84, mapping)
+    return finish_result("population", src.name, table, problems, clean, coords.Datum.WGS84, mapping)
 
 
 FUND_COLUMNS = ("fund_deficit_last_year", "fund_deficit_forecast", "fund_warning_letter")
@@ -464,32 +464,32 @@ def read_fund_status(
     IngestResult
         ``clean`` is a DataFrame with ``code``, ``name`` and the three bool columns.
     """
-    src = _load(source, source_name, max_bytes, _TABLE_KINDS)
-    table = _read_table(src, "fund_status", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes)
-    mapping = _map_columns(table.raw, "fund_status", columns, src.name, table.notes)
+    src = load_source(source, source_name, max_bytes, _TABLE_KINDS)
+    table = read_table(src, "fund_status", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes)
+    mapping = map_columns(table.raw, "fund_status", columns, src.name, table.notes)
     if "code" not in mapping and "name" not in mapping:
-        raise _missing("code", "fund_status", src.name, "或“name”/ or 'name'")
+        raise missing_required("code", "fund_status", src.name, "或“name”/ or 'name'")
     if not any(f in mapping for f in FUND_COLUMNS):
-        raise _missing("fund_deficit_last_year", "fund_status", src.name,
+        raise missing_required("fund_deficit_last_year", "fund_status", src.name,
                        "（或 fund_deficit_forecast / fund_warning_letter）")
-    problems = _Problems(table.raw.index)
-    _blank_rows(table, problems)
-    codes = table.raw[mapping["code"]].map(_code) if "code" in mapping else pd.Series("", index=table.raw.index)
-    names = table.raw[mapping["name"]].map(_text) if "name" in mapping else pd.Series("", index=table.raw.index)
+    problems = RowProblems(table.raw.index)
+    blank_rows(table, problems)
+    codes = table.raw[mapping["code"]].map(parse_code) if "code" in mapping else pd.Series("", index=table.raw.index)
+    names = table.raw[mapping["name"]].map(cell_text) if "name" in mapping else pd.Series("", index=table.raw.index)
     for row in table.raw.index[((codes == "") & (names == "")).to_numpy()]:
         if not problems.has(row):
             problems.add(row, Reason.MISSING_VALUE, column=mapping.get("code", mapping.get("name")))
-    _duplicates(codes, problems)
+    duplicate_id_rows(codes, problems)
     data = {"code": codes, "name": names}
     for target in FUND_COLUMNS:
         if target in mapping:
-            data[target] = _flags(table, mapping[target], problems)
+            data[target] = flag_columns(table, mapping[target], problems)
         else:
             table.notes.add(0, Note.DEFAULT_USED, column=target, value=False)
             data[target] = pd.Series(False, index=table.raw.index)
     keep = ~problems.bad
     clean = pd.DataFrame({k: v[keep] for k, v in data.items()}, index=table.raw.index[keep])
-    return _finish("fund_status", src.name, table, problems, clean, coords.Datum.WGS84, mapping)
+    return finish_result("fund_status", src.name, table, problems, clean, coords.Datum.WGS84, mapping)
 
 
 # ======================================================================================= population surfaces
@@ -517,27 +517,27 @@ def read_population_grid(
         :func:`planning.coverage.residents_from_points`.
     """
     datum = coords.parse_datum(crs)
-    src = _load(source, source_name, max_bytes, ("tif",) + _TABLE_KINDS + ("geojson", "gpkg", "zip"))
+    src = load_source(source, source_name, max_bytes, ("tif",) + _TABLE_KINDS + ("geojson", "gpkg", "zip"))
     if src.kind == "tif":
         return _read_raster(src, datum, band, max_cells)
-    table = _read_table(src, "population_points", columns, sheet=None, encoding=None, max_bytes=max_bytes)
-    mapping = _map_columns(table.raw, "population_points", columns, src.name, table.notes)
-    problems = _Problems(table.raw.index)
-    _blank_rows(table, problems)
-    lon, lat = _point_lonlat(table, mapping, "population_points", src.name, problems)
+    table = read_table(src, "population_points", columns, sheet=None, encoding=None, max_bytes=max_bytes)
+    mapping = map_columns(table.raw, "population_points", columns, src.name, table.notes)
+    problems = RowProblems(table.raw.index)
+    blank_rows(table, problems)
+    lon, lat = point_lonlat(table, mapping, "population_points", src.name, problems)
     persons = _population_values(table, mapping | {"population": mapping["persons"]}, problems, required=True)
     keep = ~problems.bad
-    lon, lat = _to_wgs84_checked(lon, lat, datum, keep)
+    lon, lat = to_wgs84_checked(lon, lat, datum, keep)
     clean = gpd.GeoDataFrame({"persons": persons[keep].astype(float)},
                              geometry=gpd.points_from_xy(lon[keep], lat[keep]), crs=WGS84, index=table.raw.index[keep])
-    return _finish("population_points", src.name, table, problems, clean, datum, mapping)
+    return finish_result("population_points", src.name, table, problems, clean, datum, mapping)
 
 
-def _read_raster(src: _Source, datum: coords.Datum, band: int, max_cells: int) -> IngestResult:
+def _read_raster(src: SourceFile, datum: coords.Datum, band: int, max_cells: int) -> IngestResult:
     import rasterio
     from rasterio.io import MemoryFile
 
-    notes = _Notes(src.name)
+    notes = RowNotes(src.name)
     try:
         with MemoryFile(src.bytes()) as memory, memory.open(driver="GTiff") as dataset:
             if dataset.width * dataset.height > max_cells:
@@ -557,19 +557,19 @@ def _read_raster(src: _Source, datum: coords.Datum, band: int, max_cells: int) -
     x, y = rasterio.transform.xy(transform, r, c, offset="center")
     points = gpd.GeoSeries(gpd.points_from_xy(np.asarray(x, float), np.asarray(y, float)),
                            crs=raster_crs.to_wkt() if raster_crs else None, index=cells + 1)
-    points = _to_lonlat(points, src.name, notes)
+    points = frame_to_lonlat(points, src.name, notes)
     negative = flat[cells] < 0
     raw = pd.DataFrame({"value": flat[cells]}, index=pd.Index(cells + 1, name="row"), dtype=object)
-    table = _Table(raw=raw, geometry=points, notes=notes)
-    problems = _Problems(raw.index)
+    table = RawTable(raw=raw, geometry=points, notes=notes)
+    problems = RowProblems(raw.index)
     for row in raw.index[negative]:
-        problems.add(row, Reason.INVALID_POPULATION, value=_text(raw.at[row, "value"]))
+        problems.add(row, Reason.INVALID_POPULATION, value=cell_text(raw.at[row, "value"]))
     keep = ~problems.bad
     geoms = points.to_numpy()[keep]
     lon, lat = coords.to_wgs84(shapely.get_x(geoms), shapely.get_y(geoms), datum)
     clean = gpd.GeoDataFrame({"persons": flat[cells][keep]}, geometry=gpd.points_from_xy(lon, lat), crs=WGS84,
                              index=raw.index[keep])
-    return _finish("population_points", src.name, table, problems, clean, datum, {})
+    return finish_result("population_points", src.name, table, problems, clean, datum, {})
 
 
 def read_buildings(
@@ -596,15 +596,15 @@ def read_buildings(
     if not m2_per_person > 0:
         raise ParameterError("人均面积必须为正数", "m2_per_person must be positive (m² per person)")
     datum = coords.parse_datum(crs)
-    src = _load(source, source_name, max_bytes, _VECTOR_KINDS)
-    table = _read_table(src, "buildings", columns, sheet=None, encoding=None, max_bytes=max_bytes, gdal_layer=layer)
-    mapping = _map_columns(table.raw, "buildings", columns, src.name, table.notes)
-    problems = _Problems(table.raw.index)
+    src = load_source(source, source_name, max_bytes, _VECTOR_KINDS)
+    table = read_table(src, "buildings", columns, sheet=None, encoding=None, max_bytes=max_bytes, gdal_layer=layer)
+    mapping = map_columns(table.raw, "buildings", columns, src.name, table.notes)
+    problems = RowProblems(table.raw.index)
     geometry = _polygons(table, datum, problems)
     if "persons" in mapping:
         persons = _population_values(table, mapping | {"population": mapping["persons"]}, problems, required=True)
     else:
-        floors = _numbers(table, mapping["floors"], problems).fillna(1.0) if "floors" in mapping else \
+        floors = number_columns(table, mapping["floors"], problems).fillna(1.0) if "floors" in mapping else \
             pd.Series(1.0, index=table.raw.index)
         for row in floors.index[(floors <= 0).to_numpy()]:
             problems.add(row, Reason.INVALID_VALUE, column=mapping.get("floors", "floors"), value=floors[row])
@@ -613,7 +613,7 @@ def read_buildings(
     keep = ~problems.bad
     clean = gpd.GeoDataFrame({"persons": persons[keep].astype(float)}, geometry=geometry[keep], crs=WGS84,
                              index=table.raw.index[keep])
-    return _finish("buildings", src.name, table, problems, clean, datum, mapping)
+    return finish_result("buildings", src.name, table, problems, clean, datum, mapping)
 
 
 def _area_m2(geometry: gpd.GeoSeries) -> pd.Series:

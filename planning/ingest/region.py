@@ -21,7 +21,7 @@ from planning.ingest.datum import decide_datum
 from planning.ingest.readers import FUND_COLUMNS, read_boundaries, read_fund_status, read_pharmacies, read_population
 from planning.ingest.result import IngestResult
 from planning.ingest.sources import Source
-from planning.ingest.vocabulary import Reason, _code_key, _name_key
+from planning.ingest.vocabulary import Reason, code_key, name_key
 from planning.model import (
     COUNTY_SCHEMA, PHARMACY_SCHEMA, SUBDISTRICT_SCHEMA, WGS84, Region, Service, service_labels, validate_region,
 )
@@ -312,14 +312,14 @@ def _match(table: IngestResult, targets: pd.DataFrame, *, digits: int, target: t
     rows matching nothing (``unmatched``) and rows claiming a target another row claims too
     (``duplicate_id``, all of them; those targets are returned as ``contested``).
     """
-    by_code = {_code_key(c, digits): i for i, c in zip(targets.index, targets["code"])}
+    by_code = {code_key(c, digits): i for i, c in zip(targets.index, targets["code"])}
     by_name = _unique_names(targets["name"])
     claims: dict[Any, list[int]] = {}
     unmatched: list[int] = []
     for row, record in table.clean.iterrows():
-        at = by_code.get(_code_key(record["code"], digits)) if record["code"] else None
+        at = by_code.get(code_key(record["code"], digits)) if record["code"] else None
         if at is None and record["name"]:
-            at = by_name.get(_name_key(record["name"]))
+            at = by_name.get(name_key(record["name"]))
         if at is None:
             unmatched.append(row)
         else:
@@ -343,14 +343,14 @@ def _label(record: pd.Series) -> str:
 
 
 def _unique_names(names: pd.Series) -> dict[str, Any]:
-    keys = names.map(lambda n: _name_key(str(n)))
+    keys = names.map(lambda n: name_key(str(n)))
     counts = keys.value_counts()
     return {k: i for i, k in zip(names.index, keys) if counts[k] == 1}
 
 
 def _assign_counties(sd: IngestResult, counties: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     subs = sd.clean.copy()
-    by_key = {_code_key(c, 6): c for c in counties["code"]}
+    by_key = {code_key(c, 6): c for c in counties["code"]}
     by_name = _unique_names(counties["name"])
     tree = shapely.STRtree(counties.geometry.to_numpy())
     assigned: list[str | None] = []
@@ -358,8 +358,8 @@ def _assign_counties(sd: IngestResult, counties: gpd.GeoDataFrame) -> tuple[gpd.
     for row, record in subs.iterrows():
         given = record["county_code"]
         if given:  # a county code, or failing that a county name
-            at = by_name.get(_name_key(given))
-            assigned.append(by_key.get(_code_key(given, 6)) or (counties.at[at, "code"] if at is not None else None))
+            at = by_name.get(name_key(given))
+            assigned.append(by_key.get(code_key(given, 6)) or (counties.at[at, "code"] if at is not None else None))
             if assigned[-1] is None:
                 why[row] = f"county_code {given}"
             continue

@@ -12,7 +12,7 @@ import pandas as pd
 from planning import coords
 from planning.text import Text
 from planning.completeness import DatumDecision
-from planning.ingest.vocabulary import Note, Reason, _text
+from planning.ingest.vocabulary import Note, Reason, cell_text
 
 
 # ======================================================================================= result
@@ -74,7 +74,7 @@ class IngestResult:
                     f"{self.source}: {self.n_in} rows read, {self.n_clean} kept, {self.n_rejected} rejected").get(lang)
 
 
-class _Problems:
+class RowProblems:
     """Problems found per input row; a row with any problem is rejected."""
 
     def __init__(self, rows: pd.Index):
@@ -106,7 +106,7 @@ class _Problems:
             "reason_code": [self._found[int(r)][0][0].value for r in rows],
             "reason": [_join_texts([t for _, t in self._found[int(r)]]) for r in rows],
         })
-        cells = raw.loc[rows].map(_text) if len(raw.columns) else pd.DataFrame(index=rows)
+        cells = raw.loc[rows].map(cell_text) if len(raw.columns) else pd.DataFrame(index=rows)
         cells.columns = [c if c not in head.columns else f"{c} (raw)" for c in cells.columns]
         return pd.concat([head, cells.reset_index(drop=True)], axis=1)
 
@@ -118,7 +118,7 @@ def _join_texts(texts: list[str]) -> str:
     return f"{'；'.join(zh)} / {'; '.join(en)}"
 
 
-class _Notes:
+class RowNotes:
     def __init__(self, source: str):
         self.source = source
         self.items: list[dict[str, Any]] = []

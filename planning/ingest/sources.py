@@ -23,8 +23,8 @@ from planning.errors import (
     ArchiveError, CoordinateSystemError, EmptyFileError, EncodingError, FileTooLargeError, FileTypeError,
     ParameterError, UnreadableFileError, UnsafeArchiveError,
 )
-from planning.ingest.result import _Notes
-from planning.ingest.vocabulary import _NORMAL_ALIASES, Note, _norm_header, _text
+from planning.ingest.result import RowNotes
+from planning.ingest.vocabulary import NORMAL_ALIASES, Note, norm_header, cell_text
 from planning.model import WGS84
 
 #: Largest input file accepted by default, bytes (200 MiB).
@@ -39,7 +39,7 @@ Source = Union[str, os.PathLike, bytes, bytearray, IO[bytes]]
 
 # ======================================================================================= sources
 @dataclass(frozen=True)
-class _Source:
+class SourceFile:
     name: str
     kind: str  # csv, xlsx, geojson, gpkg, zip, shp, tif
     data: bytes | None = None
@@ -56,7 +56,7 @@ _KIND_LABEL = {"csv": "CSV", "xlsx": "XLSX", "geojson": "GeoJSON", "gpkg": "GeoP
                "zip": "zipped shapefile (.zip)", "shp": "shapefile (.shp on disk)", "tif": "GeoTIFF"}
 
 
-def _load(source: Source, source_name: str | None, max_bytes: int, accepted: tuple[str, ...]) -> _Source:
+def load_source(source: Source, source_name: str | None, max_bytes: int, accepted: tuple[str, ...]) -> SourceFile:
     """Read (or locate) the input, check its size and decide its type from the name, else the content."""
     path: Path | None = None
     data: bytes | None = None
@@ -96,7 +96,7 @@ def _load(source: Source, source_name: str | None, max_bytes: int, accepted: tup
     if kind == "shp" and path is None:
         raise FileTypeError(f"单独的 .shp 文件不够：请把 .shp/.shx/.dbf/.prj/.cpg 打包成 zip 上传（{name}）",
                             f"a bare .shp is not enough: upload .shp/.shx/.dbf/.prj/.cpg zipped together ({name})")
-    return _Source(name=name, kind=kind, data=data, path=path)
+    return SourceFile(name=name, kind=kind, data=data, path=path)
 
 
 def _detect_kind(name: str, head: bytes, data: bytes | None, path: Path | None) -> str:
@@ -134,17 +134,17 @@ def _detect_kind(name: str, head: bytes, data: bytes | None, path: Path | None) 
 
 # ======================================================================================= tables
 @dataclass
-class _Table:
+class RawTable:
     """Raw input rows (index = row number, object cells), optional geometry, and notes so far."""
 
     raw: pd.DataFrame
     geometry: gpd.GeoSeries | None
-    notes: _Notes
+    notes: RowNotes
 
 
-def _read_table(src: _Source, layer: str, columns: Mapping[str, str] | None, *, sheet: str | int | None,
-                encoding: str | None, max_bytes: int, gdal_layer: str | None = None) -> _Table:
-    notes = _Notes(src.name)
+def read_table(src: SourceFile, layer: str, columns: Mapping[str, str] | None, *, sheet: str | int | None,
+                encoding: str | None, max_bytes: int, gdal_layer: str | None = None) -> RawTable:
+    notes = RowNotes(src.name)
     if src.kind == "csv":
         rows = _csv_rows(src, encoding)
         raw = _rows_to_frame(rows, layer, columns, src.name)
@@ -153,7 +153,7 @@ def _read_table(src: _Source, layer: str, columns: Mapping[str, str] | None, *, 
         raw = _rows_to_frame(rows, layer, columns, src.name)
     else:
         return _read_geo(src, notes, gdal_layer=gdal_layer, max_bytes=max_bytes)
-    return _Table(raw=raw, geometry=None, notes=notes)
+    return RawTable(raw=raw, geometry=None, notes=notes)
 
 
 def _decode(data: bytes, name: str, encoding: str | None) -> str:
@@ -175,7 +175,7 @@ def _decode(data: bytes, name: str, encoding: str | None) -> str:
                         f"{name} is neither UTF-8 nor GBK/GB18030: save it as UTF-8 CSV")
 
 
-def _csv_rows(src: _Source, encoding: str | None) -> list[list[Any]]:
+def _csv_rows(src: SourceFile, encoding: str | None) -> list[list[Any]]:
     text = _decode(src.bytes(), src.name, encoding).replace("\x00", "")
     best: list[list[str]] | None = None
     best_score: tuple[int, int] = (-1, -1)
@@ -192,16 +192,16 @@ def _csv_rows(src: _Source, encoding: str | None) -> list[list[Any]]:
 
 def _delimiter_score(rows: list[list[str]]) -> tuple[int, int]:
     """(most known headers in one of the first rows, non-blank cells of the first non-blank row)."""
-    known = max((sum(1 for cell in row if _norm_header(cell) in _ALL_ALIASES) for row in rows[:HEADER_SCAN_ROWS]),
+    known = max((sum(1 for cell in row if norm_header(cell) in _ALL_ALIASES) for row in rows[:HEADER_SCAN_ROWS]),
                 default=0)
     first = next((row for row in rows if any(cell.strip() for cell in row)), [])
     return known, sum(1 for cell in first if cell.strip())
 
 
-_ALL_ALIASES = set().union(*(s for fields in _NORMAL_ALIASES.values() for s in fields.values()))
+_ALL_ALIASES = set().union(*(s for fields in NORMAL_ALIASES.values() for s in fields.values()))
 
 
-def _xlsx_rows(src: _Source, layer: str, columns: Mapping[str, str] | None, sheet: str | int | None,
+def _xlsx_rows(src: SourceFile, layer: str, columns: Mapping[str, str] | None, sheet: str | int | None,
                max_bytes: int) -> list[list[Any]]:
     import openpyxl
 
@@ -241,25 +241,25 @@ def _xlsx_rows(src: _Source, layer: str, columns: Mapping[str, str] | None, shee
 
 def _header_score(rows: list[list[Any]], layer: str, columns: Mapping[str, str] | None) -> tuple[int, int]:
     """(index of the most likely header row among the first rows, its number of known headers)."""
-    known = set().union(*_NORMAL_ALIASES[layer].values()) | {_norm_header(c) for c in (columns or {})}
+    known = set().union(*NORMAL_ALIASES[layer].values()) | {norm_header(c) for c in (columns or {})}
     best, best_score = None, 0
     for i, row in enumerate(rows[:HEADER_SCAN_ROWS]):
-        score = sum(1 for cell in row if _norm_header(_text(cell)) in known)
+        score = sum(1 for cell in row if norm_header(cell_text(cell)) in known)
         if score > best_score:
             best, best_score = i, score
     if best is None:  # nothing recognised: the first non-blank row is the header
-        best = next((i for i, row in enumerate(rows) if any(_text(c) for c in row)), 0)
+        best = next((i for i, row in enumerate(rows) if any(cell_text(c) for c in row)), 0)
     return best, best_score
 
 
 def _rows_to_frame(rows: list[list[Any]], layer: str, columns: Mapping[str, str] | None, name: str) -> pd.DataFrame:
     """Rows below the header as an object DataFrame indexed by the spreadsheet row number (1-based)."""
-    while rows and not any(_text(c) for c in rows[-1]):
+    while rows and not any(cell_text(c) for c in rows[-1]):
         rows = rows[:-1]  # trailing blank lines are not rows
     if not rows:
         raise EmptyFileError(f"文件 {name} 没有内容", f"file {name} has no content")
     header_at, _ = _header_score(rows, layer, columns)
-    header = [_text(c) for c in rows[header_at]]
+    header = [cell_text(c) for c in rows[header_at]]
     body = rows[header_at + 1:]
     if not body:
         raise EmptyFileError(f"文件 {name} 只有表头，没有数据行", f"file {name} has a header but no data row")
@@ -290,7 +290,7 @@ _DRIVER = {"geojson": "GeoJSON", "gpkg": "GPKG", "zip": "ESRI Shapefile", "shp":
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
-def _read_geo(src: _Source, notes: _Notes, *, gdal_layer: str | None, max_bytes: int) -> _Table:
+def _read_geo(src: SourceFile, notes: RowNotes, *, gdal_layer: str | None, max_bytes: int) -> RawTable:
     with tempfile.TemporaryDirectory(prefix="planning-ingest-") as folder:
         folder = Path(folder)
         if src.kind == "zip":
@@ -306,17 +306,17 @@ def _read_geo(src: _Source, notes: _Notes, *, gdal_layer: str | None, max_bytes:
         raise EmptyFileError(f"文件 {src.name} 没有要素", f"file {src.name} has no feature")
     geometry = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
     if geometry is not None:
-        geometry = _to_lonlat(geometry, src.name, notes)
+        geometry = frame_to_lonlat(geometry, src.name, notes)
     attributes = pd.DataFrame(frame.drop(columns=[frame.geometry.name]) if geometry is not None else frame)
     raw = attributes.astype(object)
     raw.columns = _unique_labels([str(c) for c in raw.columns])
     raw.index = pd.Index(np.arange(1, len(raw) + 1), name="row")
     if geometry is not None:
         geometry = geometry.set_axis(raw.index)
-    return _Table(raw=raw, geometry=geometry, notes=notes)
+    return RawTable(raw=raw, geometry=geometry, notes=notes)
 
 
-def _gdal_read(path: Path, src: _Source, notes: _Notes, gdal_layer: str | None) -> pd.DataFrame:
+def _gdal_read(path: Path, src: SourceFile, notes: RowNotes, gdal_layer: str | None) -> pd.DataFrame:
     import pyogrio
 
     driver = _DRIVER[src.kind]
@@ -367,7 +367,7 @@ def _safe_member(info: zipfile.ZipInfo, name: str) -> None:
                                  f"{name} holds an unsafe member path {info.filename!r}; nothing was read")
 
 
-def _extract_shapefile(src: _Source, folder: Path, gdal_layer: str | None, max_bytes: int) -> Path:
+def _extract_shapefile(src: SourceFile, folder: Path, gdal_layer: str | None, max_bytes: int) -> Path:
     """Copy the chosen shapefile's parts from the zip into ``folder`` as layer.* and return the .shp path."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(src.data) if src.data is not None else src.path)
@@ -417,7 +417,7 @@ def _copy_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path, 
                                   f"{name}: member {info.filename!r} is damaged or encrypted: {exc}") from exc
 
 
-def _to_lonlat(geometry: gpd.GeoSeries, name: str, notes: _Notes) -> gpd.GeoSeries:
+def frame_to_lonlat(geometry: gpd.GeoSeries, name: str, notes: RowNotes) -> gpd.GeoSeries:
     """Geometry in EPSG:4326 (from any CRS; a missing CRS is assumed lon/lat when the values allow it)."""
     geometry = geometry.force_2d() if geometry.has_z.any() else geometry
     if geometry.crs is None:

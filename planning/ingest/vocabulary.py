@@ -198,7 +198,7 @@ KIND_VALUES: dict[str, tuple[str, ...]] = {
     SubdistrictKind.TOWN.value: ("town", "镇", "乡", "乡镇", "township", "rural", "农村"),
 }
 
-_REQUIRED = {
+REQUIRED_COLUMNS = {
     "pharmacies": ("name", "address"),
     "subdistricts": ("code", "name"),
     "counties": ("code", "name"),
@@ -209,7 +209,7 @@ _REQUIRED = {
 }
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
     """A cell as trimmed text ("" for blank); whole floats lose their ".0" (codes typed as numbers)."""
     if value is None or value is pd.NA or value is pd.NaT:
         return ""
@@ -229,22 +229,22 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _norm_header(text: str) -> str:
+def norm_header(text: str) -> str:
     text = unicodedata.normalize("NFKC", str(text)).lower()
     text = re.sub(r"\([^)]*\)|\[[^\]]*\]|【[^】]*】", "", text)
     return re.sub(r"[\s_\-*\"'“”‘’:.。]", "", text)
 
 
-def _norm_token(value: Any) -> str:
-    return re.sub(r"^[\"'“”‘’\s]+|[\"'“”‘’\s]+$", "", unicodedata.normalize("NFKC", _text(value))).lower()
+def norm_token(value: Any) -> str:
+    return re.sub(r"^[\"'“”‘’\s]+|[\"'“”‘’\s]+$", "", unicodedata.normalize("NFKC", cell_text(value))).lower()
 
 
-_NORMAL_ALIASES = {layer: {f: {_norm_header(a) for a in aliases} for f, aliases in fields.items()}
+NORMAL_ALIASES = {layer: {f: {norm_header(a) for a in aliases} for f, aliases in fields.items()}
                    for layer, fields in FIELD_ALIASES.items()}
-_TRUE = {_norm_token(v) for v in TRUE_VALUES}
-_FALSE = {_norm_token(v) for v in FALSE_VALUES}
-_SERVICE_OF_WORD = {_norm_token(w): s for s, words in SERVICE_WORDS.items() for w in words}
-_KIND_OF_WORD = {_norm_token(w): k for k, words in KIND_VALUES.items() for w in words}
+_TRUE = {norm_token(v) for v in TRUE_VALUES}
+_FALSE = {norm_token(v) for v in FALSE_VALUES}
+_SERVICE_OF_WORD = {norm_token(w): s for s, words in SERVICE_WORDS.items() for w in words}
+KIND_OF_WORD = {norm_token(w): k for k, words in KIND_VALUES.items() for w in words}
 
 
 #: Fields required in combination (shown in the docs table).
@@ -269,7 +269,7 @@ def columns_markdown() -> str:
     lines = ["| layer | field | required | accepted headers |", "|---|---|---|---|"]
     for layer, fields in FIELD_ALIASES.items():
         for name, aliases in fields.items():
-            required = "yes" if name in _REQUIRED[layer] else _REQUIRED_WHEN.get((layer, name), "")
+            required = "yes" if name in REQUIRED_COLUMNS[layer] else _REQUIRED_WHEN.get((layer, name), "")
             lines.append(f"| {layer} | `{name}` | {required} | {', '.join(aliases)} |")
     return "\n".join(lines)
 
@@ -284,7 +284,7 @@ def parse_flag(value: Any) -> bool | None:
         return bool(value)
     if isinstance(value, (int, float, np.integer, np.floating)):
         return False if math.isnan(value) else {1.0: True, 0.0: False}.get(float(value))  # NaN: a blank cell
-    token = _norm_token(value)
+    token = norm_token(value)
     if token in _TRUE:
         return True
     if token in _FALSE:
@@ -296,8 +296,8 @@ def parse_services(value: Any) -> tuple[set[str], list[str]]:
     """A service-list cell such as "门诊统筹、慢特病" as (set of :class:`~planning.model.Service` values, unknown words)."""
     found: set[str] = set()
     unknown: list[str] = []
-    for word in _SERVICE_SPLIT.split(_text(value)):
-        token = _norm_token(word)
+    for word in _SERVICE_SPLIT.split(cell_text(value)):
+        token = norm_token(word)
         if token in _NO_SERVICE_WORDS:
             continue
         if token in _SERVICE_OF_WORD:
@@ -326,7 +326,7 @@ def parse_number(value: Any) -> float | None | _Invalid:
     if isinstance(value, (int, float, np.integer, np.floating)):
         value = float(value)
         return None if math.isnan(value) else (value if math.isfinite(value) else INVALID)
-    text = unicodedata.normalize("NFKC", _text(value)).lower().replace(",", "").replace(" ", "")
+    text = unicodedata.normalize("NFKC", cell_text(value)).lower().replace(",", "").replace(" ", "")
     if text == "":
         return None
     match = _NUMBER.match(text)
@@ -341,7 +341,7 @@ def parse_coordinate(value: Any) -> float | None | _Invalid:
     number = parse_number(value)
     if number is not INVALID or isinstance(value, (bool, np.bool_)):
         return number
-    text = unicodedata.normalize("NFKC", _text(value)).replace(" ", "")
+    text = unicodedata.normalize("NFKC", cell_text(value)).replace(" ", "")
     match = _DMS.match(text)
     if not match:
         return INVALID
@@ -368,26 +368,26 @@ def _id_text(value: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value))).lower()
 
 
-def _code(value: Any) -> str:
+def parse_code(value: Any) -> str:
     """An administrative code as text (numbers typed into Excel lose their ".0")."""
-    return _text(value).replace(" ", "")
+    return cell_text(value).replace(" ", "")
 
 
-def _code_key(code: str, digits: int) -> str:
+def code_key(code: str, digits: int) -> str:
     """``code`` cut to ``digits`` when it is a longer code padded with zeros (430102001000 -> 430102001)."""
     if code.isdigit() and len(code) > digits and set(code[digits:]) == {"0"}:
         return code[:digits]
     return code
 
 
-def _name_key(name: str) -> str:
+def name_key(name: str) -> str:
     text = unicodedata.normalize("NFKC", name).replace(" ", "")
     return re.sub(r"(街道)?办事处$", "街道", text)
 
 
 def infer_kind(name: str) -> str | None:
     """"street" for 街道/办事处 names, "town" for 镇/乡/苏木 names, None otherwise."""
-    text = _name_key(name)
+    text = name_key(name)
     if text.endswith(("街道", "街道办")):
         return SubdistrictKind.STREET.value
     if text.endswith(("镇", "乡", "苏木")):
