@@ -23,6 +23,7 @@ from scipy import ndimage
 from planning.i18n import t
 from planning.model import Region, Service, service_labels
 from planning.rules import CLASS_LABELS
+from planning.text import Text
 from planning.network import WalkNetwork
 
 #: One colour per service, used for markers and legends (colour-blind-safe Okabe-Ito palette).
@@ -475,7 +476,7 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
 
     table = assessment.subdistricts[assessment.subdistricts["service"] == service.value]
     if "classes" in wanted and table["class"].notna().any():
-        reason = "class_reason_zh" if lang == "zh" else "class_reason"
+        reason = Text("class_reason_zh", "class_reason").get(lang)
         columns = ["name", "code", "class", reason, "per_10k", "covered_share", "rule_ids", "geometry"]
         shown = _for_display(table[columns], tolerance_deg=2e-5).rename(columns={reason: "class_reason"})
         shown["class_label"] = shown["class"].map(lambda c: CLASS_LABELS[c].get(lang) if c else "")
@@ -603,9 +604,8 @@ def legend_html(service: Service, lang: str = "zh") -> str:
     rows.append(swatch(UNCOVERED_COLOUR, t("uncovered", lang)))
     bands = "".join(f'<span style="display:inline-block;width:12px;height:12px;background:{c};border:1px solid #555">'
                     "</span>" for c in WALK_BAND_COLOURS)
-    rows.append(f'<div>{bands}<span style="margin-left:6px">{t("walk_time", lang)}（{t("walk_bands", lang)}）</span></div>'
-                if lang == "zh" else
-                f'<div>{bands}<span style="margin-left:6px">{t("walk_time", lang)} ({t("walk_bands", lang)})</span></div>')
+    brackets = Text("（{}）", " ({})").get(lang).format(t("walk_bands", lang))
+    rows.append(f'<div>{bands}<span style="margin-left:6px">{t("walk_time", lang)}{brackets}</span></div>')
     rows += [swatch(SERVICE_COLOURS[s], s.label(lang), round_=True) for s in Service]
     return ('<div id="planner-legend" style="position:fixed;bottom:24px;left:12px;z-index:9999;background:white;'
             'padding:8px 10px;border:1px solid #999;border-radius:4px;font:12px/1.5 sans-serif">'

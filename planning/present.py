@@ -226,8 +226,7 @@ def for_people(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
     decimals, geometry dropped. The row order and every row are kept; numbers stay numeric."""
     shown = pd.DataFrame(table.drop(columns=["geometry"], errors="ignore")).copy()
     if "class_reason_zh" in shown:  # the classes' reasons come in both languages: keep the reader's
-        if lang == "zh":
-            shown["class_reason"] = shown["class_reason_zh"]
+        shown["class_reason"] = shown[Text("class_reason_zh", "class_reason").get(lang)]
         shown = shown.drop(columns="class_reason_zh")
     for column in shown.columns:
         stem = _stem(column)
@@ -256,17 +255,16 @@ def for_people(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
 def column_meaning(column: str, lang: str = "zh") -> str:
     """What a library column means, in ``lang`` ("" when not documented)."""
     words = COLUMN_MEANINGS.get(_stem(column))
-    return words[0 if lang == "zh" else 1] if words else ""
+    return Text(*words).get(lang) if words else ""
 
 
 def column_label(column: str, lang: str = "zh") -> str:
     """The header of a library column in ``lang`` (its own name when unknown)."""
-    index = 0 if lang == "zh" else 1
     if column in COLUMN_LABELS:
-        return COLUMN_LABELS[column][index]
+        return Text(*COLUMN_LABELS[column]).get(lang)
     for suffix, words in _SUFFIXES.items():
         if column.endswith(suffix) and column[: -len(suffix)] in COLUMN_LABELS:
-            return COLUMN_LABELS[column[: -len(suffix)]][index] + words[index]
+            return Text(*COLUMN_LABELS[column[: -len(suffix)]]).get(lang) + Text(*words).get(lang)
     return column
 
 
@@ -280,16 +278,14 @@ def _stem(column: str) -> str:
 def _word(labels: dict, value, lang: str):
     if isinstance(value, str) and value in labels:
         label = labels[value]
-        return label.get(lang) if isinstance(label, Text) else label[0 if lang == "zh" else 1]
+        return (label if isinstance(label, Text) else Text(*label)).get(lang)
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
 def _yes_no(value, lang: str, *, not_judged: bool = False) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
-        if not_judged:
-            return "未判定" if lang == "zh" else "not judged"
-        return "不适用" if lang == "zh" else "n/a"
-    return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
+        return (Text("未判定", "not judged") if not_judged else Text("不适用", "n/a")).get(lang)
+    return (Text("是", "yes") if value else Text("否", "no")).get(lang)
 
 
 def _service_words(value, lang: str):

@@ -25,7 +25,7 @@ from openpyxl.utils import get_column_letter
 
 from planning.rules import CLASS_LABELS, CLASSIFIED_SERVICES
 from planning.model import Service
-from planning.text import check_lang
+from planning.text import Text, check_lang
 from planning.present import column_meaning, for_people
 
 #: Sheet name of each report table, (Chinese, English); the CSV files keep the machine name.
@@ -50,7 +50,7 @@ _CLASS_COLUMNS = {"class", *(f"class_{s.value}" for s in Service)}
 
 
 def sheet_label(name: str, lang: str = "zh") -> str:
-    return SHEET_LABELS[name][0 if lang == "zh" else 1] if name in SHEET_LABELS else name
+    return Text(*SHEET_LABELS[name]).get(lang) if name in SHEET_LABELS else name
 
 
 def county_summary(assessment) -> pd.DataFrame:
@@ -107,8 +107,9 @@ def write_people_xlsx(all_tables: dict[str, pd.DataFrame], summary: pd.DataFrame
         guide += [(sheet.title, header, column, column_meaning(column, lang)) for column, header in
                   zip(machine, shown.columns)]
     sheet = book.create_sheet(_sheet_title(sheet_label("fields", lang)))
-    headers = ["表", "表头", "字段名（CSV、GeoJSON）", "含义"] if lang == "zh" else [
-        "sheet", "header", "machine name (CSV, GeoJSON)", "meaning"]
+    headers = [Text(*pair).get(lang) for pair in (("表", "sheet"), ("表头", "header"),
+                                                  ("字段名（CSV、GeoJSON）", "machine name (CSV, GeoJSON)"),
+                                                  ("含义", "meaning"))]
     _write_table(sheet, ["sheet", "header", "column", "meaning"], pd.DataFrame(guide, columns=headers), 1)
     book.save(target)
 
