@@ -3,17 +3,13 @@ rejected rows land in rejected.csv with their reasons, --buildings replaces the 
 
 from __future__ import annotations
 
-import csv
-import io
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pytest
-from cli_text import summary_blocks
+from cli_text import run_cli, summary_blocks, write_csv
 import shapely
 
 from planning.demo import DEMO_DIR, load_demo_region
@@ -28,11 +24,6 @@ MISSING_AT = 100  # the row with a missing coordinate goes after this many demo 
 DUPLICATE_ID = "91439900MA4DUP0001"
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "planning", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
-
-
 def _pharmacy_row(p) -> list[str]:
     return [p.pharmacy_id, p.name, p.address, repr(p.geometry.x), repr(p.geometry.y),
             *(YES_NO[bool(getattr(p, s))] for s in ("personal_account", "outpatient_pooling", "chronic_disease",
@@ -40,15 +31,6 @@ def _pharmacy_row(p) -> list[str]:
             "连锁" if p.chain else "单体", YES_NO[bool(p.info_system_ready)], YES_NO[bool(p.cross_region_settlement)],
             repr(float(p.annual_volume_yuan)), str(int(p.suspensions)), repr(float(p.credit_score)),
             str(int(p.months_operating)), YES_NO[bool(p.risk_flag)]]
-
-
-def _csv(path: Path, header: list[str], rows: list[list[str]], encoding: str) -> Path:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_bytes(buffer.getvalue().encode(encoding))
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +45,7 @@ def files(tmp_path_factory):
     rows.insert(MISSING_AT, missing)
     rows += [duplicate, [*duplicate[:1], "重复编号药房（二）", *duplicate[2:]]]
     excel_row = {"missing": MISSING_AT + 2, "duplicates": [len(rows), len(rows) + 1]}  # header is row 1
-    pharmacies = _csv(folder / "定点药店名单.csv", PHARMACY_HEADER, rows, "gbk")
+    pharmacies = write_csv(folder / "定点药店名单.csv", PHARMACY_HEADER, rows, "gbk")
 
     kind = {"street": "街道", "town": "镇"}
     subs = region.subdistricts
@@ -73,9 +55,9 @@ def files(tmp_path_factory):
     counties = region.counties
     gpd.GeoDataFrame({"区划代码": counties["code"], "名称": counties["name"]}, geometry=counties.geometry,
                      crs=counties.crs).to_file(folder / "区县.geojson", driver="GeoJSON")
-    _csv(folder / "人口.csv", ["街道代码", "街道名称", "常住参保人口"],
+    write_csv(folder / "人口.csv", ["街道代码", "街道名称", "常住参保人口"],
          [[c, n, str(int(p))] for c, n, p in zip(subs["code"], subs["name"], subs["population"])], "utf-8-sig")
-    _csv(folder / "基金.csv", ["区县代码", "区县", "上年亏损", "预计亏损", "预警函"],
+    write_csv(folder / "基金.csv", ["区县代码", "区县", "上年亏损", "预计亏损", "预警函"],
          [[c.code, c.name, YES_NO[bool(c.fund_deficit_last_year)], YES_NO[bool(c.fund_deficit_forecast)],
            YES_NO[bool(c.fund_warning_letter)]] for c in counties.itertuples()], "utf-8-sig")
     return {"folder": folder, "pharmacies": pharmacies, "rows": excel_row, "region": region}

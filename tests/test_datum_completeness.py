@@ -6,11 +6,7 @@ converters are checked against eviltransform in test_coords; ids recomputed here
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import subprocess
-import sys
 import unicodedata
 import warnings
 from pathlib import Path
@@ -19,7 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
-from cli_text import summary_blocks
+from cli_text import run_cli, summary_blocks, write_csv
 import shapely
 
 from planning import coords, ingest
@@ -36,20 +32,6 @@ FULL_HEADER = ["统一社会信用代码", "名称", "地址", "经度", "纬度
                "是否连锁", "信息系统改造"]
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "planning", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
-
-
-def _csv(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8-sig") -> Path:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer)
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_bytes(buffer.getvalue().encode(encoding))
-    return path
-
-
 @pytest.fixture(scope="module")
 def demo_files(tmp_path_factory):
     """The demo's boundaries, population and fund table as files, and its pharmacies with addresses that name
@@ -60,9 +42,9 @@ def demo_files(tmp_path_factory):
     subs.to_file(folder / "subdistricts.geojson", driver="GeoJSON")
     counties.drop(columns=["fund_deficit_last_year", "fund_deficit_forecast", "fund_warning_letter"]).to_file(
         folder / "counties.geojson", driver="GeoJSON")
-    _csv(folder / "population.csv", ["街道代码", "街道名称", "常住参保人口"],
+    write_csv(folder / "population.csv", ["街道代码", "街道名称", "常住参保人口"],
          [[c, n, str(int(p))] for c, n, p in zip(subs["code"], subs["name"], subs["population"])])
-    _csv(folder / "fund.csv", ["区县代码", "区县", "上年亏损", "预计亏损", "预警函"],
+    write_csv(folder / "fund.csv", ["区县代码", "区县", "上年亏损", "预计亏损", "预警函"],
          [[c.code, c.name, YES_NO[bool(c.fund_deficit_last_year)], YES_NO[bool(c.fund_deficit_forecast)],
            YES_NO[bool(c.fund_warning_letter)]] for c in counties.itertuples()])
     joined = gpd.sjoin(region.pharmacies, subs[["name", "county_code", "geometry"]], predicate="within", how="left")
@@ -87,7 +69,7 @@ def pharmacy_sheet(demo_files, path: Path, datum: str, *, header=FULL_HEADER, na
                                                                  ("信息系统改造", "info_system_ready"))},
              "是否连锁": ["连锁" if v else "单体" for v in ph["chain"]]}
     rows = [[cells[h][k] for h in header] for k in range(len(ph) if n is None else n)]
-    return _csv(path, header, rows)
+    return write_csv(path, header, rows)
 
 
 def build(demo_files, pharmacies, **kwargs):
@@ -217,7 +199,7 @@ def test_nanjing_extract_with_a_gcj02_sheet(osm_path, tmp_path):
     glon, glat = coords.wgs84_to_gcj02(lon, lat)
     rows = [[f"南京药房{i}号店", f"中山路{i}号", repr(float(a)), repr(float(b)), "是", YES_NO[bool(i % 2)]]
             for i, (a, b) in enumerate(zip(glon, glat))]
-    sheet = _csv(tmp_path / "南京药店.csv", ["名称", "地址", "经度", "纬度", "门诊统筹", "门诊慢特病"], rows)
+    sheet = write_csv(tmp_path / "南京药店.csv", ["名称", "地址", "经度", "纬度", "门诊统筹", "门诊慢特病"], rows)
     box = shapely.box(min(lon) - 0.01, min(lat) - 0.01, max(lon) + 0.01, max(lat) + 0.01)
     gpd.GeoDataFrame({"code": ["320102001"], "name": ["新街口街道"], "population": [50000]}, geometry=[box],
                      crs="EPSG:4326").to_file(tmp_path / "sd.geojson", driver="GeoJSON")
@@ -271,7 +253,7 @@ def test_exact_duplicates_are_kept_once_and_conflicting_ones_rejected(tmp_path):
     far_again = ["P2", "仁和药房", "五一大道2号", "112.93200", "28.12000", "是"]   # about 98 m away
     renamed = ["P3", "百福药房", "五一大道3号", "112.93300", "28.12000", "是"]
     renamed_again = ["P3", "百福药房（二店）", "五一大道3号", "112.93300", "28.12000", "是"]
-    result = ingest.read_pharmacies(_csv(tmp_path / "p.csv", header,
+    result = ingest.read_pharmacies(write_csv(tmp_path / "p.csv", header,
                                          [base, near, far, far_again, renamed, renamed_again]))
     assert result.n_in == result.n_clean + result.n_rejected == 6
     assert result.clean["pharmacy_id"].tolist() == ["P1"] and list(result.clean.index) == [2]
@@ -315,7 +297,7 @@ def test_missing_columns_and_fund_table_are_listed_with_the_rules_they_disable(d
 
 
 def test_every_missing_required_input_is_reported_in_one_error(tmp_path):
-    sheet = _csv(tmp_path / "p.csv", ["名称", "经度", "纬度", "门诊统筹"], [["一号店", "112.93", "28.12", "是"]])
+    sheet = write_csv(tmp_path / "p.csv", ["名称", "经度", "纬度", "门诊统筹"], [["一号店", "112.93", "28.12", "是"]])
     with pytest.raises(MissingColumnError) as caught:
         ingest.build_region(pharmacies=sheet)
     message = caught.value.message_en
