@@ -31,7 +31,7 @@ import pandas as pd
 from planning.rules import CLASS_LABELS, CLASSIFIED_SERVICES
 from planning.i18n import t
 from planning.model import Service
-from planning.text import check_lang
+from planning.text import Text, check_lang
 from planning.policy import DOCUMENTS, RULES, cited_documents
 from planning.present import column_label, for_people
 
@@ -72,95 +72,101 @@ def docx_bytes(assessment, *, lang: str = "zh", date: dt.date | None = None) -> 
 
 
 # ----------------------------------------------------------------------------- findings (no layout)
+#: Separator of names in a sentence.
+_SEP = Text("、", ", ")
+#: End of a sentence.
+_STOP = Text("。", ".")
+
+
 def rule_findings(assessment, lang: str = "zh") -> pd.DataFrame:
     """One row per rule of :data:`RULES`: ``rule_id``, ``citation``, ``text`` (from RULES), ``applies``
     (in this policy) and ``finding`` (what the assessment found, or why it was not judged)."""
-    zh = lang == "zh"
+    check_lang(lang)
     policy = assessment.policy
     sd, counties = assessment.subdistricts, assessment.counties
     rows = []
     for rule_id, rule in RULES.items():
         applies = policy.applies(rule_id)
         if not applies:
-            finding = "本策略预设不适用此规则，未判定。" if zh else "Not in this policy preset: not judged."
+            finding = Text("本策略预设不适用此规则，未判定。", "Not in this policy preset: not judged.").get(lang)
         else:
-            finding = _finding(rule_id, assessment, sd, counties, zh)
+            finding = _finding(rule_id, assessment, sd, counties, lang)
         rows.append({"rule_id": rule_id, "citation": rule.citation, "text": rule.text(lang), "applies": applies,
                      "finding": finding})
     return pd.DataFrame(rows)
 
 
-def _finding(rule_id: str, assessment, sd: pd.DataFrame, counties: pd.DataFrame, zh: bool) -> str:
-    sep = "、" if zh else ", "
+def _finding(rule_id: str, assessment, sd: pd.DataFrame, counties: pd.DataFrame, lang: str) -> str:
+    sep = _SEP.get(lang)
     if rule_id == "R1":
         judged = sd[sd["r1_ok"].map(lambda v: v is not None and v is not pd.NA)]
         failing = judged.loc[judged["r1_ok"] == False, "name"].unique()  # noqa: E712
         streets = judged["code"].nunique()
         if not len(failing):
-            return (f"{streets} 个城区街道全部满足。" if zh else f"All {streets} urban street offices meet it.")
-        return (f"{streets} 个城区街道中 {len(failing)} 个未满足：{sep.join(failing)}。" if zh else
-                f"{len(failing)} of {streets} urban street offices fail: {sep.join(failing)}.")
+            return Text(f"{streets} 个城区街道全部满足。", f"All {streets} urban street offices meet it.").get(lang)
+        return Text(f"{streets} 个城区街道中 {len(failing)} 个未满足：{sep.join(failing)}。",
+                    f"{len(failing)} of {streets} urban street offices fail: {sep.join(failing)}.").get(lang)
     if rule_id == "R2":
         dual = counties[counties["service"] == Service.DUAL_CHANNEL.value]
         failing = dual.loc[dual["r2_ok"] == False, "name"].tolist()  # noqa: E712
         if not failing:
-            return f"{len(dual)} 个区县全部满足。" if zh else f"All {len(dual)} counties meet it."
-        return (f"{len(dual)} 个区县中 {len(failing)} 个未满足：{sep.join(failing)}。" if zh else
-                f"{len(failing)} of {len(dual)} counties fail: {sep.join(failing)}.")
+            return Text(f"{len(dual)} 个区县全部满足。", f"All {len(dual)} counties meet it.").get(lang)
+        return Text(f"{len(dual)} 个区县中 {len(failing)} 个未满足：{sep.join(failing)}。",
+                    f"{len(failing)} of {len(dual)} counties fail: {sep.join(failing)}.").get(lang)
     if rule_id == "R3":
         parts = []
         for service in CLASSIFIED_SERVICES:
             rows = assessment.coverage[assessment.coverage["service"] == service.value]
             population, uncovered = float(rows["population"].sum()), float(rows["uncovered"].sum())
             share = 1 - uncovered / population if population else 0.0
-            parts.append(f"{service.label('zh')}覆盖 {share:.1%}，时限外 {uncovered:,.0f} 人" if zh else
-                         f"{service.label('en')} {share:.1%} covered, {uncovered:,.0f} persons beyond")
+            parts.append(Text(f"{service.label('zh')}覆盖 {share:.1%}，时限外 {uncovered:,.0f} 人",
+                              f"{service.label('en')} {share:.1%} covered, {uncovered:,.0f} persons beyond").get(lang))
         minutes = assessment.policy.walk_minutes
-        return (f"步行 {minutes:g} 分钟：" + "；".join(parts) + "。" if zh else
-                f"{minutes:g}-minute walk: " + "; ".join(parts) + ".")
+        return Text(f"步行 {minutes:g} 分钟：" + "；".join(parts) + "。",
+                    f"{minutes:g}-minute walk: " + "; ".join(parts) + ".").get(lang)
     if rule_id == "R4":
         r4 = assessment.pharmacies["r4_ok"]
         if r4.isna().all():
-            return ("未判定：药店表没有“异地直接结算”列。" if zh else
-                    "Not judged: the pharmacy table has no cross-region settlement column.")
+            return Text("未判定：药店表没有“异地直接结算”列。",
+                        "Not judged: the pharmacy table has no cross-region settlement column.").get(lang)
         failing, unknown = int((r4 == False).sum()), int(r4.isna().sum())  # noqa: E712
-        text = (f"{len(r4)} 家药店中 {failing} 家不支持异地直接结算" if zh else
-                f"{failing} of {len(r4)} pharmacies do not support cross-region settlement")
+        text = Text(f"{len(r4)} 家药店中 {failing} 家不支持异地直接结算",
+                    f"{failing} of {len(r4)} pharmacies do not support cross-region settlement").get(lang)
         if unknown:
-            text += f"，{unknown} 家未判定（无数据）" if zh else f", {unknown} not judged (no data)"
-        return text + ("。" if zh else ".")
+            text += Text(f"，{unknown} 家未判定（无数据）", f", {unknown} not judged (no data)").get(lang)
+        return text + _STOP.get(lang)
     if rule_id in ("B1", "B2", "B3", "B4"):
         if rule_id in ("B3", "B4"):
             column = "fund_b3" if rule_id == "B3" else "fund_b4"
             names = counties.loc[counties[column].astype(bool), "name"].unique()
             if not len(names):
-                return "无区县触发。" if zh else "No county triggers it."
-            text = (f"{len(names)} 个区县禁止或限制新增：{sep.join(names)}" if zh else
-                    f"{len(names)} counties blocked or limited: {sep.join(names)}")
+                return Text("无区县触发。", "No county triggers it.").get(lang)
+            text = Text(f"{len(names)} 个区县禁止或限制新增：{sep.join(names)}",
+                        f"{len(names)} counties blocked or limited: {sep.join(names)}").get(lang)
         elif rule_id == "B2":
             names = sd.loc[sd["class"] == "saturated", "name"].unique()
-            text = (f"{len(names)} 个街道/乡镇为相对饱和（至少一项业务）：{sep.join(names)}" if zh else
-                    f"{len(names)} sub-districts saturated for at least one service: {sep.join(names)}")
+            text = Text(f"{len(names)} 个街道/乡镇为相对饱和（至少一项业务）：{sep.join(names)}",
+                        f"{len(names)} sub-districts saturated for at least one service: {sep.join(names)}").get(lang)
             if not len(names):
-                return "无相对饱和区域。" if zh else "No saturated area."
+                return Text("无相对饱和区域。", "No saturated area.").get(lang)
         else:
-            text = ("同业务服务圈内禁止新增" if zh else "No new designation inside same-service circles")
+            text = Text("同业务服务圈内禁止新增", "No new designation inside same-service circles").get(lang)
         if rule_id == "B1":  # the circles differ per service; B2-B4 areas are the same whole areas
             areas = [(s, _zone_area_km2(assessment, s, "blocked", rule_id)) for s in Service]
-            text += ("：" if zh else ": ") + sep.join(
-                f"{s.label('zh' if zh else 'en')} {a:,.1f} km²" for s, a in areas if a > 0)
-        return text + ("。" if zh else ".")
+            text += Text("：", ": ").get(lang) + sep.join(f"{s.label(lang)} {a:,.1f} km²" for s, a in areas if a > 0)
+        return text + _STOP.get(lang)
     if rule_id == "B5":
-        return ("区域评估不判定：B5 针对单个申请药店，在选址核查（pharmacy-plan check --applicant）中判定。" if zh else
-                "Not judged in an area assessment: B5 concerns one applicant and is judged by the designation check "
-                "(pharmacy-plan check --applicant).")
+        return Text("区域评估不判定：B5 针对单个申请药店，在选址核查（pharmacy-plan check --applicant）中判定。",
+                    "Not judged in an area assessment: B5 concerns one applicant and is judged by the designation "
+                    "check (pharmacy-plan check --applicant).").get(lang)
     if rule_id == "S":
         parts = []
         for service in CLASSIFIED_SERVICES:
             counts = sd.loc[sd["service"] == service.value, "class"].value_counts()
-            words = sep.join(f"{CLASS_LABELS[c].get('zh' if zh else 'en')} {int(counts[c])}" for c in CLASS_LABELS if c in counts)
-            parts.append(f"{service.label('zh' if zh else 'en')}：{words}" if zh else f"{service.label('en')}: {words}")
-        return ("街道/乡镇分类 — " + "；".join(parts) + "。" if zh else "Sub-district classes — " + "; ".join(parts) + ".")
+            words = sep.join(f"{CLASS_LABELS[c].get(lang)} {int(counts[c])}" for c in CLASS_LABELS if c in counts)
+            parts.append(Text(f"{service.label('zh')}：{words}", f"{service.label('en')}: {words}").get(lang))
+        return Text("街道/乡镇分类 — " + "；".join(parts) + "。",
+                    "Sub-district classes — " + "; ".join(parts) + ".").get(lang)
     return ""
 
 
@@ -176,47 +182,51 @@ def _zone_area_km2(assessment, service: Service, zone: str, rule_id: str | None 
 
 def not_judged(assessment, lang: str = "zh") -> pd.DataFrame:
     """What the assessment did not judge, with why: ``item``, ``count`` and ``reason``."""
-    zh = lang == "zh"
+    check_lang(lang)
     rows = []
 
-    def add(item_zh, item_en, count, reason_zh, reason_en):
+    def add(item: Text, count, reason: Text):
         if count:
-            rows.append({"item": item_zh if zh else item_en, "count": int(count),
-                         "reason": reason_zh if zh else reason_en})
+            rows.append({"item": item.get(lang), "count": int(count), "reason": reason.get(lang)})
 
     policy = assessment.policy
     left_out = [r for r in RULES if not policy.applies(r)]
-    add("规则：" + "、".join(left_out), "rules: " + ", ".join(left_out), len(left_out),
-        f"策略预设 {policy.policy_id} 不包含这些规则", f"the policy preset {policy.policy_id} leaves them out")
+    add(Text("规则：" + "、".join(left_out), "rules: " + ", ".join(left_out)), len(left_out),
+        Text(f"策略预设 {policy.policy_id} 不包含这些规则", f"the policy preset {policy.policy_id} leaves them out"))
     sd = assessment.subdistricts
     pooling = sd[sd["service"] == Service.OUTPATIENT_POOLING.value]
     if policy.applies("R1"):
-        add("R1（乡镇）", "R1 (towns)", int(pooling["r1_ok"].isna().sum()),
-            "R1 只适用于城区街道办事处", "R1 applies to urban street offices only")
+        add(Text("R1（乡镇）", "R1 (towns)"), int(pooling["r1_ok"].isna().sum()),
+            Text("R1 只适用于城区街道办事处", "R1 applies to urban street offices only"))
     r4 = assessment.pharmacies["r4_ok"]
     if policy.applies("R4"):
-        add("R4（药店）", "R4 (pharmacies)", int(r4.isna().sum()),
-            "药店表没有“异地直接结算”数据", "the pharmacy table has no cross-region settlement data")
+        add(Text("R4（药店）", "R4 (pharmacies)"), int(r4.isna().sum()),
+            Text("药店表没有“异地直接结算”数据", "the pharmacy table has no cross-region settlement data"))
     if policy.applies("B5"):
-        add("B5", "B5", 1, "针对单个申请药店，在选址核查中判定", "concerns one applicant: judged by the designation check")
+        add(Text("B5", "B5"), 1,
+            Text("针对单个申请药店，在选址核查中判定", "concerns one applicant: judged by the designation check"))
     pharmacies = assessment.pharmacies
-    add("不在任何街道/乡镇内的药店", "pharmacies outside every sub-district", int(pharmacies["subdistrict_code"].isna().sum()),
-        "不计入任何街道/乡镇的药店数", "counted in no sub-district")
-    add("未接入路网的药店", "pharmacies off the street network", int((~pharmacies["on_network"].astype(bool)).sum()),
-        f"距最近步行道路超过 {policy.max_snap_m:g} 米，不作为服务点", f"more than {policy.max_snap_m:g} m from a walkable street: not a service site")
+    add(Text("不在任何街道/乡镇内的药店", "pharmacies outside every sub-district"),
+        int(pharmacies["subdistrict_code"].isna().sum()),
+        Text("不计入任何街道/乡镇的药店数", "counted in no sub-district"))
+    add(Text("未接入路网的药店", "pharmacies off the street network"),
+        int((~pharmacies["on_network"].astype(bool)).sum()),
+        Text(f"距最近步行道路超过 {policy.max_snap_m:g} 米，不作为服务点",
+             f"more than {policy.max_snap_m:g} m from a walkable street: not a service site"))
     coverage = assessment.coverage[assessment.coverage["service"] == Service.PERSONAL_ACCOUNT.value]
     unplaced = float((coverage["population"] - coverage["placed"]).clip(lower=0).sum())
-    add("无法落到路网的人口", "persons not placed on streets", round(unplaced),
-        "所在街道/乡镇内没有可步行道路，按时限外计", "no walkable street in their sub-district: counted as beyond the walk time")
+    add(Text("无法落到路网的人口", "persons not placed on streets"), round(unplaced),
+        Text("所在街道/乡镇内没有可步行道路，按时限外计",
+             "no walkable street in their sub-district: counted as beyond the walk time"))
     rejected = assessment.region.rejected
-    add("被拒绝的输入行", "rejected input rows", len(rejected), "见 rejected.csv 中每行的原因",
-        "each row's reason is in rejected.csv")
+    add(Text("被拒绝的输入行", "rejected input rows"), len(rejected),
+        Text("见 rejected.csv 中每行的原因", "each row's reason is in rejected.csv"))
     return pd.DataFrame(rows, columns=["item", "count", "reason"])
 
 
 def data_completeness(assessment, lang: str = "zh") -> pd.DataFrame:
     """Per input layer: rows used, rows rejected, and which optional columns (rules' data) are present."""
-    zh = lang == "zh"
+    check_lang(lang)
     region = assessment.region
     rejected = region.rejected["layer"].value_counts() if "layer" in region.rejected.columns else pd.Series(dtype=int)
     optional = {"cross_region_settlement": "R4", "info_system_ready": "B5", "chain": "risk A/B/C",
@@ -226,14 +236,16 @@ def data_completeness(assessment, lang: str = "zh") -> pd.DataFrame:
     missing = [f"{c} ({r})" for c, r in optional.items() if f"{c} ({r})" not in present]
     fund = [c for c in ("fund_deficit_last_year", "fund_deficit_forecast", "fund_warning_letter")
             if c in region.counties.columns]
+    sep = _SEP.get(lang)
+    pharmacy_columns = ((Text("有：", "present: ").get(lang) + sep.join(present)) if present else "") + (
+        (Text("；缺：", "; missing: ").get(lang) + sep.join(missing)) if missing else "")
     rows = [
-        ("药店" if zh else "pharmacies", len(region.pharmacies), int(rejected.get("pharmacies", 0)),
-         (("有：" + "、".join(present)) if present else "") + (("；缺：" + "、".join(missing)) if missing else "")
-         if zh else (("present: " + ", ".join(present)) if present else "") + (("; missing: " + ", ".join(missing)) if missing else "")),
-        ("街道/乡镇" if zh else "sub-districts", len(region.subdistricts), int(rejected.get("subdistricts", 0)),
-         "边界、类型、常住参保人口" if zh else "outlines, kind, resident insured population"),
-        ("区县" if zh else "counties", len(region.counties), int(rejected.get("counties", 0)),
-         ("基金状况：" + ("、".join(fund) if fund else "无")) if zh else ("fund status: " + (", ".join(fund) or "none"))),
+        (Text("药店", "pharmacies").get(lang), len(region.pharmacies), int(rejected.get("pharmacies", 0)),
+         pharmacy_columns),
+        (Text("街道/乡镇", "sub-districts").get(lang), len(region.subdistricts), int(rejected.get("subdistricts", 0)),
+         Text("边界、类型、常住参保人口", "outlines, kind, resident insured population").get(lang)),
+        (Text("区县", "counties").get(lang), len(region.counties), int(rejected.get("counties", 0)),
+         Text("基金状况：", "fund status: ").get(lang) + (sep.join(fund) or Text("无", "none").get(lang))),
     ]
     for layer in sorted(set(rejected.index) - {"pharmacies", "subdistricts", "counties"}):
         rows.append((layer, None, int(rejected[layer]), ""))
@@ -303,14 +315,15 @@ def service_map_png(assessment, service: Service | str, lang: str = "zh", *, dpi
             ax.set_axis_off()
             ax.set_aspect("equal")
         label = service.label(lang)
-        left.set_title((f"{label}：饱和度分类" if lang == "zh" else f"{label}: saturation classes") if has_classes else
-                       (f"{label}：按区县规划（R2），无分类" if lang == "zh" else f"{label}: planned per county (R2), no classes"),
-                       fontsize=11)
-        right.set_title(f"{label}：禁止 / 优先 / 审核区" if lang == "zh" else f"{label}: blocked / priority / review zones",
+        left_title = (Text(f"{label}：饱和度分类", f"{label}: saturation classes") if has_classes else
+                      Text(f"{label}：按区县规划（R2），无分类", f"{label}: planned per county (R2), no classes"))
+        left.set_title(left_title.get(lang), fontsize=11)
+        right.set_title(Text(f"{label}：禁止 / 优先 / 审核区", f"{label}: blocked / priority / review zones").get(lang),
                         fontsize=11)
+        pharmacies = t("pharmacies", lang)
         pharmacy_handle = Line2D([], [], marker="o", linestyle="", markersize=4, color=SERVICE_COLOURS[service],
-                                 markeredgecolor="#222222", label=f"{t('pharmacies', lang)}（{label}）" if lang == "zh"
-                                 else f"{t('pharmacies', lang)} ({label})")
+                                 markeredgecolor="#222222",
+                                 label=Text(f"{pharmacies}（{label}）", f"{pharmacies} ({label})").get(lang))
         county_handle = Line2D([], [], color="#222222", linewidth=1.2, label=t("counties", lang))
         class_handles = [Patch(color=CLASS_COLOURS[c], label=CLASS_LABELS[c].get(lang)) for c in CLASS_COLOURS] \
             if has_classes else []
@@ -342,7 +355,7 @@ def _scale_bar(ax, lang: str) -> None:
         ax.plot([x, x], [y - (y1 - y0) * 0.008, y + (y1 - y0) * 0.008], color="black", linewidth=1, zorder=6)
     text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
     ax.text(x_end - length / 2, y + (y1 - y0) * 0.015, text, ha="center", va="bottom", fontsize=8, zorder=6)
-    ax.text(x1 - (x1 - x0) * 0.04, y1 - (y1 - y0) * 0.04, "N ↑" if lang == "en" else "北 ↑", ha="right",
+    ax.text(x1 - (x1 - x0) * 0.04, y1 - (y1 - y0) * 0.04, Text("北 ↑", "N ↑").get(lang), ha="right",
             va="top", fontsize=9)
 
 
@@ -364,10 +377,10 @@ def cell_text(value) -> str:
 class _Report:
     def __init__(self, assessment, lang: str, date: dt.date):
         self.a, self.lang, self.date = assessment, lang, date
-        self.zh = lang == "zh"
 
     def w(self, zh: str, en: str) -> str:
-        return zh if self.zh else en
+        """``Text(zh, en)`` in the report's language."""
+        return Text(zh, en).get(self.lang)
 
     def build(self):
         from docx import Document
@@ -442,10 +455,10 @@ class _Report:
             (self.w("报告日期", "Date"), self.date.isoformat()),
             (self.w("评估区域", "Region"), a.region.name + (self.w("（虚构示例，数据仅供演示）", " (fictional demo data)")
                                                          if a.region.fictional else "")),
-            (self.w("政策预设", "Policy preset"), f"{policy.policy_id} — {policy.title_zh if self.zh else policy.title_en}"),
+            (self.w("政策预设", "Policy preset"), f"{policy.policy_id} — " + self.w(policy.title_zh, policy.title_en)),
             (self.w("适用规则", "Rules applied"), ", ".join(r for r in RULES if policy.applies(r))),
-            (self.w("依据文件", "Documents cited"), "；".join(f"{d}：{DOCUMENTS[d][0]}" for d in documents) if self.zh
-             else "; ".join(f"{d}: {DOCUMENTS[d][1]}" for d in documents)),
+            (self.w("依据文件", "Documents cited"), self.w("；".join(f"{d}：{DOCUMENTS[d][0]}" for d in documents),
+                                                        "; ".join(f"{d}: {DOCUMENTS[d][1]}" for d in documents))),
             (self.w("步行模型", "Walking model"), self.w(
                 f"步行 {policy.walk_minutes:g} 分钟，{policy.speed_m_per_min:g} 米/分钟（{policy.budget_m:,.0f} 米），沿实际步行路网计算",
                 f"{policy.walk_minutes:g}-minute walk at {policy.speed_m_per_min:g} m/min ({policy.budget_m:,.0f} m) "
@@ -454,7 +467,7 @@ class _Report:
         for label, value in lines:
             paragraph = self.doc.add_paragraph()
             paragraph.paragraph_format.space_after = 0
-            paragraph.add_run(f"{label}：" if self.zh else f"{label}: ").bold = True
+            paragraph.add_run(self.w(f"{label}：", f"{label}: ")).bold = True
             paragraph.add_run(value)
         for note in a.notes:
             self.doc.add_paragraph(note)
