@@ -64,11 +64,9 @@ def write_docx(assessment, path: str | Path, *, lang: str = "zh", date: dt.date 
 def docx_bytes(assessment, *, lang: str = "zh", date: dt.date | None = None) -> bytes:
     """The assessment report as .docx bytes (for a download button)."""
 
-    check_lang(lang)
-    document = _Report(assessment, lang, date or dt.date.today()).build()
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+    report = _Report(assessment, lang, date or dt.date.today())
+    report.build()
+    return report.to_bytes()
 
 
 # ----------------------------------------------------------------------------- findings (no layout)
@@ -275,6 +273,101 @@ def cjk_font_family() -> str | None:
     return _FONT_STATE["family"]
 
 
+#: How strongly each zone kind is filled on the report's maps (alpha), in drawing order.
+ZONE_ALPHAS = {"blocked": 0.45, "priority": 0.55, "review": 0.8}
+
+
+def map_rc() -> dict:
+    """matplotlib settings of the report's maps: the CJK font when one is found (:func:`cjk_font_family`)."""
+    family = cjk_font_family()
+    return {"font.family": "sans-serif", "font.sans-serif": ([family] if family else []) + ["DejaVu Sans"],
+            "axes.unicode_minus": False}
+
+
+def has_classes(assessment, service: Service) -> bool:
+    """Whether ``service``'s sub-districts carry saturation classes (dual channel is planned per county)."""
+    sd = assessment.subdistricts
+    return bool(sd.loc[sd["service"] == service.value, "class"].notna().any())
+
+
+def plot_classes(ax, assessment, service: Service) -> None:
+    """Sub-districts filled by ``service``'s class in the app's palette (grey where unclassed), drawn in the
+    network's metric CRS."""
+    from planning.maps import CLASS_COLOURS
+
+    sd = assessment.subdistricts[assessment.subdistricts["service"] == service.value].to_crs(assessment.network.crs)
+    colours = sd["class"].map(lambda c: CLASS_COLOURS.get(c, "#f0f0f0") if isinstance(c, str) else "#f0f0f0")
+    sd.plot(ax=ax, color=colours, edgecolor="#666666", linewidth=0.4)
+
+
+def plot_zones(ax, assessment, service: Service) -> None:
+    """``service``'s blocked / priority / review zones (network CRS), filled with :data:`ZONE_ALPHAS`."""
+    from planning.maps import ZONE_COLOURS
+
+    zones = assessment.zones_for(service).to_crs(assessment.network.crs)
+    for zone, alpha in ZONE_ALPHAS.items():
+        part = zones[zones["zone"] == zone]
+        if len(part) and not part.geometry.is_empty.all():
+            part.plot(ax=ax, color=ZONE_COLOURS[zone], alpha=alpha, linewidth=0)
+
+
+def plot_context(ax, assessment, service: Service) -> None:
+    """County boundaries and the pharmacies holding ``service`` (network CRS); axes off, equal aspect."""
+    from planning.maps import SERVICE_COLOURS
+
+    crs = assessment.network.crs
+    assessment.region.counties.to_crs(crs).boundary.plot(ax=ax, color="#222222", linewidth=1.2)
+    holders = assessment.pharmacies[assessment.pharmacies[service.value].astype(bool)].to_crs(crs)
+    if len(holders):
+        ax.scatter(holders.geometry.x, holders.geometry.y, s=5, color=SERVICE_COLOURS[service],
+                   edgecolors="#222222", linewidths=0.2, zorder=5)
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+
+
+def context_handles(service: Service, lang: str) -> list:
+    """Legend entries of :func:`plot_context`: counties and the service's pharmacies."""
+    from matplotlib.lines import Line2D
+
+    from planning.maps import SERVICE_COLOURS
+
+    label, pharmacies = service.label(lang), t("pharmacies", lang)
+    pharmacy_handle = Line2D([], [], marker="o", linestyle="", markersize=4, color=SERVICE_COLOURS[service],
+                             markeredgecolor="#222222",
+                             label=Text(f"{pharmacies}（{label}）", f"{pharmacies} ({label})").get(lang))
+    county_handle = Line2D([], [], color="#222222", linewidth=1.2, label=t("counties", lang))
+    return [county_handle, pharmacy_handle]
+
+
+def class_handles(lang: str) -> list:
+    """Legend entries of :func:`plot_classes`."""
+    from matplotlib.patches import Patch
+
+    from planning.maps import CLASS_COLOURS
+
+    return [Patch(color=CLASS_COLOURS[c], label=CLASS_LABELS[c].get(lang)) for c in CLASS_COLOURS]
+
+
+def zone_handles(lang: str) -> list:
+    """Legend entries of :func:`plot_zones`."""
+    from matplotlib.patches import Patch
+
+    from planning.maps import ZONE_COLOURS
+
+    return [Patch(color=ZONE_COLOURS[z], alpha=a, label=t(f"zone_{z}", lang)) for z, a in ZONE_ALPHAS.items()]
+
+
+def png_bytes(figure, dpi: int) -> bytes:
+    """``figure`` laid out tightly as PNG bytes; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def service_map_png(assessment, service: Service | str, lang: str = "zh", *, dpi: int = 150) -> bytes:
     """Two panels for one service, in the network's metric CRS: sub-districts by class (left) and the
     blocked / priority / review zones (right), with county boundaries, the service's pharmacies, a
@@ -283,66 +376,33 @@ def service_map_png(assessment, service: Service | str, lang: str = "zh", *, dpi
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-    from matplotlib.lines import Line2D
-
-    from planning.maps import CLASS_COLOURS, SERVICE_COLOURS, ZONE_COLOURS
 
     service = Service(service)
-    crs = assessment.network.crs
-    family = cjk_font_family()
-    rc = {"font.family": "sans-serif", "font.sans-serif": ([family] if family else []) + ["DejaVu Sans"],
-          "axes.unicode_minus": False}
-    sd = assessment.subdistricts[assessment.subdistricts["service"] == service.value].to_crs(crs)
-    counties = assessment.region.counties.to_crs(crs)
-    holders = assessment.pharmacies[assessment.pharmacies[service.value].astype(bool)].to_crs(crs)
-    zones = assessment.zones_for(service).to_crs(crs)
-    with plt.rc_context(rc):
+    sd = assessment.subdistricts[assessment.subdistricts["service"] == service.value].to_crs(assessment.network.crs)
+    with plt.rc_context(map_rc()):
         figure, (left, right) = plt.subplots(1, 2, figsize=(11, 5.6), dpi=dpi)
-        has_classes = sd["class"].notna().any()
-        colours = sd["class"].map(lambda c: CLASS_COLOURS.get(c, "#f0f0f0") if isinstance(c, str) else "#f0f0f0")
-        sd.plot(ax=left, color=colours, edgecolor="#666666", linewidth=0.4)
+        classed = has_classes(assessment, service)
+        plot_classes(left, assessment, service)
         sd.plot(ax=right, color="#f7f7f7", edgecolor="#999999", linewidth=0.3)
-        for zone, alpha in (("blocked", 0.45), ("priority", 0.55), ("review", 0.8)):
-            part = zones[zones["zone"] == zone]
-            if len(part) and not part.geometry.is_empty.all():
-                part.plot(ax=right, color=ZONE_COLOURS[zone], alpha=alpha, linewidth=0)
+        plot_zones(right, assessment, service)
         for ax in (left, right):
-            counties.boundary.plot(ax=ax, color="#222222", linewidth=1.2)
-            if len(holders):
-                ax.scatter(holders.geometry.x, holders.geometry.y, s=5, color=SERVICE_COLOURS[service],
-                           edgecolors="#222222", linewidths=0.2, zorder=5)
-            ax.set_axis_off()
-            ax.set_aspect("equal")
+            plot_context(ax, assessment, service)
         label = service.label(lang)
-        left_title = (Text(f"{label}：饱和度分类", f"{label}: saturation classes") if has_classes else
+        left_title = (Text(f"{label}：饱和度分类", f"{label}: saturation classes") if classed else
                       Text(f"{label}：按区县规划（R2），无分类", f"{label}: planned per county (R2), no classes"))
         left.set_title(left_title.get(lang), fontsize=11)
         right.set_title(Text(f"{label}：禁止 / 优先 / 审核区", f"{label}: blocked / priority / review zones").get(lang),
                         fontsize=11)
-        pharmacies = t("pharmacies", lang)
-        pharmacy_handle = Line2D([], [], marker="o", linestyle="", markersize=4, color=SERVICE_COLOURS[service],
-                                 markeredgecolor="#222222",
-                                 label=Text(f"{pharmacies}（{label}）", f"{pharmacies} ({label})").get(lang))
-        county_handle = Line2D([], [], color="#222222", linewidth=1.2, label=t("counties", lang))
-        class_handles = [Patch(color=CLASS_COLOURS[c], label=CLASS_LABELS[c].get(lang)) for c in CLASS_COLOURS] \
-            if has_classes else []
-        left.legend(handles=class_handles + [county_handle, pharmacy_handle], loc="lower left", fontsize=7,
+        context = context_handles(service, lang)
+        left.legend(handles=(class_handles(lang) if classed else []) + context, loc="lower left", fontsize=7,
                     frameon=True, framealpha=0.9)
-        zone_handles = [Patch(color=ZONE_COLOURS[z], alpha=a, label=t(f"zone_{z}", lang))
-                        for z, a in (("blocked", 0.45), ("priority", 0.55), ("review", 0.8))]
-        right.legend(handles=zone_handles + [county_handle, pharmacy_handle], loc="lower left", fontsize=7,
-                     frameon=True, framealpha=0.9)
+        right.legend(handles=zone_handles(lang) + context, loc="lower left", fontsize=7, frameon=True, framealpha=0.9)
         for ax in (left, right):
-            _scale_bar(ax, lang)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=dpi)
-        plt.close(figure)
-    return buffer.getvalue()
+            scale_bar(ax, lang)
+        return png_bytes(figure, dpi)
 
 
-def _scale_bar(ax, lang: str) -> None:
+def scale_bar(ax, lang: str) -> None:
     """A scale bar of a round length (about a fifth of the map's width, metres) in the lower right."""
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
@@ -374,18 +434,15 @@ def cell_text(value) -> str:
     return str(value)
 
 
-class _Report:
-    def __init__(self, assessment, lang: str, date: dt.date):
-        self.a, self.lang, self.date = assessment, lang, date
+class ReportDocument:
+    """A Word document in the report's house style (A4, 宋体/黑体 and Times New Roman, page numbers in the
+    footer) and its building blocks, in one language; the assessment and what-if reports build on it."""
 
-    def w(self, zh: str, en: str) -> str:
-        """``Text(zh, en)`` in the report's language."""
-        return Text(zh, en).get(self.lang)
-
-    def build(self):
+    def __init__(self, lang: str):
         from docx import Document
         from docx.shared import Cm
 
+        self.lang = check_lang(lang)
         document = Document()
         section = document.sections[0]
         section.page_width, section.page_height = Cm(21.0), Cm(29.7)
@@ -394,13 +451,16 @@ class _Report:
         self.doc = document
         self._styles()
         self._footer_page_numbers()
-        self._title_block()
-        self._summary()
-        for number, service in enumerate(Service, start=1):
-            self._service_section(number, service)
-        self._model_and_data()
-        self._not_judged()
-        return document
+
+    def w(self, zh: str, en: str) -> str:
+        """``Text(zh, en)`` in the report's language."""
+        return Text(zh, en).get(self.lang)
+
+    def to_bytes(self) -> bytes:
+        """The document as .docx bytes."""
+        buffer = io.BytesIO()
+        self.doc.save(buffer)
+        return buffer.getvalue()
 
     # -- styles
     def _styles(self) -> None:
@@ -442,129 +502,42 @@ class _Report:
         paragraph.add_run(" —")
 
     # -- blocks
-    def _title_block(self) -> None:
+    def title(self, text: str) -> None:
+        """The centred title paragraph."""
         from docx.enum.text import WD_ALIGN_PARAGRAPH
 
-        a, policy = self.a, self.a.policy
         title = self.doc.add_paragraph(style="Title")
         title.alignment = WD_ALIGN_PARAGRAPH.CENTER
-        title.add_run(self.w(f"{a.region.name}医保定点零售药店布局评估报告",
-                             f"{a.region.name}: designated retail pharmacy planning assessment"))
-        documents = cited_documents(sorted(policy.rules))
-        lines = [
-            (self.w("报告日期", "Date"), self.date.isoformat()),
-            (self.w("评估区域", "Region"), a.region.name + (self.w("（虚构示例，数据仅供演示）", " (fictional demo data)")
-                                                         if a.region.fictional else "")),
-            (self.w("政策预设", "Policy preset"), f"{policy.policy_id} — " + self.w(policy.title_zh, policy.title_en)),
-            (self.w("适用规则", "Rules applied"), ", ".join(r for r in RULES if policy.applies(r))),
-            (self.w("依据文件", "Documents cited"), self.w("；".join(f"{d}：{DOCUMENTS[d][0]}" for d in documents),
-                                                        "; ".join(f"{d}: {DOCUMENTS[d][1]}" for d in documents))),
-            (self.w("步行模型", "Walking model"), self.w(
-                f"步行 {policy.walk_minutes:g} 分钟，{policy.speed_m_per_min:g} 米/分钟（{policy.budget_m:,.0f} 米），沿实际步行路网计算",
-                f"{policy.walk_minutes:g}-minute walk at {policy.speed_m_per_min:g} m/min ({policy.budget_m:,.0f} m) "
-                "along the real walking network")),
-        ]
+        title.add_run(text)
+
+    def fields(self, lines: list[tuple[str, str]]) -> None:
+        """``label: value`` lines with the label in bold (the title block)."""
         for label, value in lines:
             paragraph = self.doc.add_paragraph()
             paragraph.paragraph_format.space_after = 0
             paragraph.add_run(self.w(f"{label}：", f"{label}: ")).bold = True
             paragraph.add_run(value)
-        for note in a.notes:
-            self.doc.add_paragraph(note)
 
-    def _summary(self) -> None:
-        from docx.shared import Pt
+    def caption(self, text: str) -> None:
+        self.doc.add_paragraph(text, style="Caption")
 
-        self.doc.add_heading(self.w("一、评估结论摘要", "1. Summary of findings"), level=1)
-        findings = rule_findings(self.a, self.lang)
-        headers = [self.w("规则", "Rule"), self.w("依据", "Citation"), self.w("要求", "Requirement"),
-                   self.w("评估结果", "Finding")]
-        rows = [[r.rule_id, r.citation, r.text, r.finding] for r in findings.itertuples()]
-        self._table(headers, rows, widths_cm=[1.2, 3.0, 5.5, 6.3], font_pt=8.5)
-        paragraph = self.doc.add_paragraph(self.w(
-            "说明：“未判定”表示数据或规则范围不能作出判断，不等于“不满足”；各项依据原文见所引文件。",
-            "Note: \"not judged\" means the data or the rule's scope cannot decide; it never means \"fails\". "
-            "The cited documents hold the full texts."), style="Caption")
-        paragraph.runs[0].font.size = Pt(8.5)
-        self.doc.add_page_break()
-
-    def _service_section(self, number: int, service: Service) -> None:
+    def picture(self, png: bytes) -> None:
+        """A map, :data:`MAP_WIDTH_CM` wide."""
         from docx.shared import Cm
 
-        ordinal = "一二三四五六七八九十"[number - 1]
-        if number == 1:
-            self.doc.add_heading(self.w("二、分业务评估", "2. Assessment by service"), level=1)
-        self.doc.add_heading(self.w(f"（{ordinal}）{service.label('zh')}", f"2.{number} {service.label('en')}"), level=2)
-        self.doc.add_picture(io.BytesIO(service_map_png(self.a, service, self.lang)), width=Cm(MAP_WIDTH_CM))
-        uncovered = self.a.uncovered_for(service)
-        persons = float(uncovered["persons"].sum()) if len(uncovered) else 0.0
-        self.doc.add_paragraph(self.w(
-            f"图 {number}　{service.label('zh')}：左为街道/乡镇饱和度分类，右为禁止新增、优先配置和需审核区；"
-            f"步行 {self.a.policy.walk_minutes:g} 分钟以外居住人口 {persons:,.0f} 人。",
-            f"Figure {number}. {service.label('en')}: sub-district classes (left); blocked, priority and review zones "
-            f"(right); {persons:,.0f} residents live beyond the {self.a.policy.walk_minutes:g}-minute walk."),
-            style="Caption")
-        counties = self.a.counties[self.a.counties["service"] == service.value]
-        self.doc.add_paragraph(self.w(f"表 {number}-1　区县（{service.label('zh')}）",
-                                      f"Table {number}-1. Counties ({service.label('en')})"), style="Caption")
-        self._frame_table(counties, COUNTY_COLUMNS)
-        sd = self.a.subdistricts[self.a.subdistricts["service"] == service.value]
-        self.doc.add_paragraph(self.w(f"表 {number}-2　街道/乡镇（{service.label('zh')}）",
-                                      f"Table {number}-2. Sub-districts ({service.label('en')})"), style="Caption")
-        self._frame_table(sd, SUBDISTRICT_COLUMNS)
-        self.doc.add_page_break()
+        self.doc.add_picture(io.BytesIO(png), width=Cm(MAP_WIDTH_CM))
 
-    def _model_and_data(self) -> None:
-        a, policy = self.a, self.a.policy
-        network = a.network
-        self.doc.add_heading(self.w("三、步行模型与数据", "3. Walking model and data"), level=1)
-        residents = a.coverage[a.coverage["service"] == Service.PERSONAL_ACCOUNT.value]
-        rows = [
-            (self.w("步行时间", "walk time"), f"{policy.walk_minutes:g} " + self.w("分钟", "min")),
-            (self.w("步行速度", "walking speed"), f"{policy.speed_m_per_min:g} " + self.w("米/分钟", "m/min")),
-            (self.w("步行距离（时间×速度）", "walk distance (time × speed)"), f"{policy.budget_m:,.0f} m"),
-            (self.w("道路两侧服务宽度", "access width beside streets"), f"{policy.access_width_m:g} m"),
-            (self.w("药店接入路网的最大距离", "largest pharmacy-to-street distance"), f"{policy.max_snap_m:g} m"),
-            (self.w("栅格单元", "raster cell"), f"{policy.cell_m:g} m"),
-            (self.w("路网", "walking network"), self.w(
-                f"{network.n_nodes:,} 个节点，{network.n_edges:,} 条边，{network.edge_length.sum() / 1000:,.0f} 公里",
-                f"{network.n_nodes:,} nodes, {network.n_edges:,} edges, {network.edge_length.sum() / 1000:,.0f} km")),
-            (self.w("坐标系", "coordinate systems"), self.w(
-                f"输出 WGS84（EPSG:4326）；距离与面积在 {network.crs} 中计算；GCJ-02/BD-09 输入在读取时转换",
-                f"outputs WGS84 (EPSG:4326); distances and areas computed in {network.crs}; GCJ-02/BD-09 inputs "
-                "converted when read")),
-            (self.w("居民分布", "residents"), self.w(
-                f"{len(a.residents):,} 个居民点，合计 {residents['population'].sum():,.0f} 人，落到路网 {residents['placed'].sum():,.0f} 人",
-                f"{len(a.residents):,} resident points for {residents['population'].sum():,.0f} persons, "
-                f"{residents['placed'].sum():,.0f} placed on streets")),
-        ]
-        self.doc.add_paragraph(self.w("表 5　步行模型参数", "Table 5. Walking model"), style="Caption")
-        self._table([self.w("参数", "parameter"), self.w("取值", "value")], [list(r) for r in rows], widths_cm=[6, 10])
-        self.doc.add_paragraph(self.w("表 6　数据完整性", "Table 6. Data completeness"), style="Caption")
-        completeness = data_completeness(a, self.lang)
-        self._table([self.w("数据", "layer"), self.w("使用行数", "rows used"), self.w("拒绝行数", "rows rejected"),
-                     self.w("字段", "columns")],
-                    [[r.layer, cell_text(r.used), cell_text(r.rejected), r.columns] for r in completeness.itertuples()],
-                    widths_cm=[2.5, 2.2, 2.2, 9.1], font_pt=9)
-
-    def _not_judged(self) -> None:
-        self.doc.add_heading(self.w("四、未判定事项及原因", "4. Not judged, and why"), level=1)
-        table = not_judged(self.a, self.lang)
-        if not len(table):
-            self.doc.add_paragraph(self.w("无。", "Nothing."))
-            return
-        self._table([self.w("事项", "item"), self.w("数量", "count"), self.w("原因", "reason")],
-                    [[r.item, cell_text(r.count), r.reason] for r in table.itertuples()], widths_cm=[5, 2, 9])
-
-    # -- tables
-    def _frame_table(self, table: pd.DataFrame, columns: list[str]) -> None:
+    # -- tables (the methods below are shared by both reports)
+    def frame_table(self, table: pd.DataFrame, columns: list[str]) -> None:
+        """The ``columns`` of ``table`` that hold any value, as :func:`for_people` shows them."""
         columns = [c for c in columns if c in table.columns and table[c].notna().any()]
         shown = for_people(table[columns], self.lang)
-        self._table([column_label(c, self.lang) for c in columns],
-                    [[cell_text(v) for v in row] for row in shown.itertuples(index=False, name=None)], font_pt=8)
+        self.table([column_label(c, self.lang) for c in columns],
+                   [[cell_text(v) for v in row] for row in shown.itertuples(index=False, name=None)], font_pt=8)
 
-    def _table(self, headers: list[str], rows: list[list[str]], *, widths_cm: list[float] | None = None,
-               font_pt: float = 9) -> None:
+    def table(self, headers: list[str], rows: list[list[str]], *, widths_cm: list[float] | None = None,
+              font_pt: float = 9) -> None:
+        """A grid table with a shaded header row that repeats on every page."""
         from docx.oxml import OxmlElement
         from docx.oxml.ns import qn
         from docx.shared import Cm, Pt
@@ -595,3 +568,122 @@ class _Report:
             for row in table.rows:
                 for cell, width in zip(row.cells, widths_cm):
                     cell.width = Cm(width)
+
+
+class _Report(ReportDocument):
+    def __init__(self, assessment, lang: str, date: dt.date):
+        super().__init__(lang)
+        self.a, self.date = assessment, date
+
+    def build(self):
+        self._title_block()
+        self._summary()
+        for number, service in enumerate(Service, start=1):
+            self._service_section(number, service)
+        self._model_and_data()
+        self._not_judged()
+        return self.doc
+
+    def _title_block(self) -> None:
+        a, policy = self.a, self.a.policy
+        self.title(self.w(f"{a.region.name}医保定点零售药店布局评估报告",
+                          f"{a.region.name}: designated retail pharmacy planning assessment"))
+        documents = cited_documents(sorted(policy.rules))
+        lines = [
+            (self.w("报告日期", "Date"), self.date.isoformat()),
+            (self.w("评估区域", "Region"), a.region.name + (self.w("（虚构示例，数据仅供演示）", " (fictional demo data)")
+                                                         if a.region.fictional else "")),
+            (self.w("政策预设", "Policy preset"), f"{policy.policy_id} — " + self.w(policy.title_zh, policy.title_en)),
+            (self.w("适用规则", "Rules applied"), ", ".join(r for r in RULES if policy.applies(r))),
+            (self.w("依据文件", "Documents cited"), self.w("；".join(f"{d}：{DOCUMENTS[d][0]}" for d in documents),
+                                                        "; ".join(f"{d}: {DOCUMENTS[d][1]}" for d in documents))),
+            (self.w("步行模型", "Walking model"), self.w(
+                f"步行 {policy.walk_minutes:g} 分钟，{policy.speed_m_per_min:g} 米/分钟（{policy.budget_m:,.0f} 米），沿实际步行路网计算",
+                f"{policy.walk_minutes:g}-minute walk at {policy.speed_m_per_min:g} m/min ({policy.budget_m:,.0f} m) "
+                "along the real walking network")),
+        ]
+        self.fields(lines)
+        for note in a.notes:
+            self.doc.add_paragraph(note)
+
+    def _summary(self) -> None:
+        from docx.shared import Pt
+
+        self.doc.add_heading(self.w("一、评估结论摘要", "1. Summary of findings"), level=1)
+        findings = rule_findings(self.a, self.lang)
+        headers = [self.w("规则", "Rule"), self.w("依据", "Citation"), self.w("要求", "Requirement"),
+                   self.w("评估结果", "Finding")]
+        rows = [[r.rule_id, r.citation, r.text, r.finding] for r in findings.itertuples()]
+        self.table(headers, rows, widths_cm=[1.2, 3.0, 5.5, 6.3], font_pt=8.5)
+        paragraph = self.doc.add_paragraph(self.w(
+            "说明：“未判定”表示数据或规则范围不能作出判断，不等于“不满足”；各项依据原文见所引文件。",
+            "Note: \"not judged\" means the data or the rule's scope cannot decide; it never means \"fails\". "
+            "The cited documents hold the full texts."), style="Caption")
+        paragraph.runs[0].font.size = Pt(8.5)
+        self.doc.add_page_break()
+
+    def _service_section(self, number: int, service: Service) -> None:
+        ordinal = "一二三四五六七八九十"[number - 1]
+        if number == 1:
+            self.doc.add_heading(self.w("二、分业务评估", "2. Assessment by service"), level=1)
+        self.doc.add_heading(self.w(f"（{ordinal}）{service.label('zh')}", f"2.{number} {service.label('en')}"), level=2)
+        self.picture(service_map_png(self.a, service, self.lang))
+        uncovered = self.a.uncovered_for(service)
+        persons = float(uncovered["persons"].sum()) if len(uncovered) else 0.0
+        self.doc.add_paragraph(self.w(
+            f"图 {number}　{service.label('zh')}：左为街道/乡镇饱和度分类，右为禁止新增、优先配置和需审核区；"
+            f"步行 {self.a.policy.walk_minutes:g} 分钟以外居住人口 {persons:,.0f} 人。",
+            f"Figure {number}. {service.label('en')}: sub-district classes (left); blocked, priority and review zones "
+            f"(right); {persons:,.0f} residents live beyond the {self.a.policy.walk_minutes:g}-minute walk."),
+            style="Caption")
+        counties = self.a.counties[self.a.counties["service"] == service.value]
+        self.doc.add_paragraph(self.w(f"表 {number}-1　区县（{service.label('zh')}）",
+                                      f"Table {number}-1. Counties ({service.label('en')})"), style="Caption")
+        self.frame_table(counties, COUNTY_COLUMNS)
+        sd = self.a.subdistricts[self.a.subdistricts["service"] == service.value]
+        self.doc.add_paragraph(self.w(f"表 {number}-2　街道/乡镇（{service.label('zh')}）",
+                                      f"Table {number}-2. Sub-districts ({service.label('en')})"), style="Caption")
+        self.frame_table(sd, SUBDISTRICT_COLUMNS)
+        self.doc.add_page_break()
+
+    def _model_and_data(self) -> None:
+        a, policy = self.a, self.a.policy
+        network = a.network
+        self.doc.add_heading(self.w("三、步行模型与数据", "3. Walking model and data"), level=1)
+        residents = a.coverage[a.coverage["service"] == Service.PERSONAL_ACCOUNT.value]
+        rows = [
+            (self.w("步行时间", "walk time"), f"{policy.walk_minutes:g} " + self.w("分钟", "min")),
+            (self.w("步行速度", "walking speed"), f"{policy.speed_m_per_min:g} " + self.w("米/分钟", "m/min")),
+            (self.w("步行距离（时间×速度）", "walk distance (time × speed)"), f"{policy.budget_m:,.0f} m"),
+            (self.w("道路两侧服务宽度", "access width beside streets"), f"{policy.access_width_m:g} m"),
+            (self.w("药店接入路网的最大距离", "largest pharmacy-to-street distance"), f"{policy.max_snap_m:g} m"),
+            (self.w("栅格单元", "raster cell"), f"{policy.cell_m:g} m"),
+            (self.w("路网", "walking network"), self.w(
+                f"{network.n_nodes:,} 个节点，{network.n_edges:,} 条边，{network.edge_length.sum() / 1000:,.0f} 公里",
+                f"{network.n_nodes:,} nodes, {network.n_edges:,} edges, {network.edge_length.sum() / 1000:,.0f} km")),
+            (self.w("坐标系", "coordinate systems"), self.w(
+                f"输出 WGS84（EPSG:4326）；距离与面积在 {network.crs} 中计算；GCJ-02/BD-09 输入在读取时转换",
+                f"outputs WGS84 (EPSG:4326); distances and areas computed in {network.crs}; GCJ-02/BD-09 inputs "
+                "converted when read")),
+            (self.w("居民分布", "residents"), self.w(
+                f"{len(a.residents):,} 个居民点，合计 {residents['population'].sum():,.0f} 人，落到路网 {residents['placed'].sum():,.0f} 人",
+                f"{len(a.residents):,} resident points for {residents['population'].sum():,.0f} persons, "
+                f"{residents['placed'].sum():,.0f} placed on streets")),
+        ]
+        self.doc.add_paragraph(self.w("表 5　步行模型参数", "Table 5. Walking model"), style="Caption")
+        self.table([self.w("参数", "parameter"), self.w("取值", "value")], [list(r) for r in rows], widths_cm=[6, 10])
+        self.doc.add_paragraph(self.w("表 6　数据完整性", "Table 6. Data completeness"), style="Caption")
+        completeness = data_completeness(a, self.lang)
+        self.table([self.w("数据", "layer"), self.w("使用行数", "rows used"), self.w("拒绝行数", "rows rejected"),
+                     self.w("字段", "columns")],
+                    [[r.layer, cell_text(r.used), cell_text(r.rejected), r.columns] for r in completeness.itertuples()],
+                    widths_cm=[2.5, 2.2, 2.2, 9.1], font_pt=9)
+
+    def _not_judged(self) -> None:
+        self.doc.add_heading(self.w("四、未判定事项及原因", "4. Not judged, and why"), level=1)
+        table = not_judged(self.a, self.lang)
+        if not len(table):
+            self.doc.add_paragraph(self.w("无。", "Nothing."))
+            return
+        self.table([self.w("事项", "item"), self.w("数量", "count"), self.w("原因", "reason")],
+                    [[r.item, cell_text(r.count), r.reason] for r in table.itertuples()], widths_cm=[5, 2, 9])
