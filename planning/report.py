@@ -35,6 +35,7 @@ from planning import rules
 from planning.rules import CLASSIFIED_SERVICES, R1_SERVICES
 from planning.model import Service
 from planning.report_docx import docx_bytes, write_docx  # noqa: F401 (the report's public writers live here too)
+from planning.report_whatif import scenario_docx_bytes, write_scenario_docx  # noqa: F401 (the what-if report)
 from planning.report_xlsx import check_lang, county_summary, write_people_xlsx, write_safe_csv
 from planning.screening import pharmacy_flags
 from planning.text import Text
