@@ -357,11 +357,12 @@ def zone_handles(lang: str) -> list:
     return [Patch(color=ZONE_COLOURS[z], alpha=a, label=t(f"zone_{z}", lang)) for z, a in ZONE_ALPHAS.items()]
 
 
-def png_bytes(figure, dpi: int) -> bytes:
-    """``figure`` laid out tightly as PNG bytes; the figure is closed."""
+def png_bytes(figure, dpi: int, *, rect: tuple[float, float, float, float] | None = None) -> bytes:
+    """``figure`` laid out tightly (within ``rect``, figure fractions, when given) as PNG bytes; the figure
+    is closed."""
     import matplotlib.pyplot as plt
 
-    figure.tight_layout()
+    figure.tight_layout(rect=rect)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     plt.close(figure)

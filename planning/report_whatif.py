@@ -117,7 +117,7 @@ def scenario_map_png(diff, service: Service | str, lang: str = "zh", *, dpi: int
     """Before (left) and after (right) for one service, in the network's metric CRS: sub-districts by class,
     the blocked / priority / review zones, county boundaries and the service's pharmacies; sites withdrawn
     (×, on both panels) and added (★, after) for this service, sub-districts whose class changed outlined
-    (after). A legend and a scale bar on each panel. PNG bytes."""
+    (after). A scale bar on each panel, one legend under both. PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -141,7 +141,7 @@ def scenario_map_png(diff, service: Service | str, lang: str = "zh", *, dpi: int
     outlined = sd_after[(sd_after["service"] == service.value) & sd_after["code"].isin(changed_codes)].to_crs(crs)
     label = service.label(lang)
     with plt.rc_context(map_rc()):
-        figure, panels = plt.subplots(1, 2, figsize=(11, 4.8), dpi=dpi)
+        figure, panels = plt.subplots(1, 2, figsize=(11, 4.3), dpi=dpi)
         for ax, assessment, title in ((panels[0], diff.before, Text(f"{label}：情景前", f"{label}: before")),
                                       (panels[1], diff.after, Text(f"{label}：情景后", f"{label}: after"))):
             plot_classes(ax, assessment, service)
@@ -165,13 +165,12 @@ def scenario_map_png(diff, service: Service | str, lang: str = "zh", *, dpi: int
                         label=Text("撤销药店", "pharmacy withdrawn").get(lang)),
                  Line2D([], [], color=CHANGED_OUTLINE, linewidth=2.0, label=Text("分类变化", "class changed").get(lang))]
         classes = class_handles(lang) if has_classes(diff.after, service) else []
-        context = context_handles(service, lang)
-        panels[0].legend(handles=classes + zone_handles(lang) + context, loc="lower left", fontsize=6.5,
-                         frameon=True, framealpha=0.9)
-        after.legend(handles=marks + context, loc="lower left", fontsize=6.5, frameon=True, framealpha=0.9)
+        # One legend under both panels: neither map has a corner hidden that the other shows.
+        figure.legend(handles=classes + zone_handles(lang) + context_handles(service, lang) + marks,
+                      loc="lower center", ncol=6, fontsize=7, frameon=False)
         for ax in panels:
             scale_bar(ax, lang)
-        return png_bytes(figure, dpi)
+        return png_bytes(figure, dpi, rect=(0, 0.08, 1, 1))
 
 
 # ----------------------------------------------------------------------------- the document
