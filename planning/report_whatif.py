@@ -97,11 +97,13 @@ def population_changes(diff) -> pd.DataFrame:
 
 def policy_changes(diff) -> pd.DataFrame:
     """Policy parameters that differ between the two assessments: ``parameter``, ``before``, ``after``."""
+    def shown(value) -> str:
+        return ", ".join(sorted(value)) if isinstance(value, frozenset) else str(value)
+
     rows = []
     for field in fields(Policy):
         before, after = getattr(diff.before.policy, field.name), getattr(diff.after.policy, field.name)
         if before != after:
-            shown = (lambda v: ", ".join(sorted(v)) if isinstance(v, frozenset) else str(v))
             rows.append({"parameter": field.name, "before": shown(before), "after": shown(after)})
     return pd.DataFrame(rows, columns=["parameter", "before", "after"])
 
