@@ -324,6 +324,9 @@ with tab_scenario:
                 st.caption(t("scenario_no_change", lang))
         st.download_button(t("download_diff", lang), lambda: json.dumps(change.to_geojson(), ensure_ascii=False),
                            file_name="what_if_changes.geojson", mime="application/geo+json")
+        st.download_button(t("download_whatif_docx", lang), lambda: report.scenario_docx_bytes(change, lang=lang),
+                           file_name="what_if_report.docx",
+                           mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
     with st.form("withdraw"):
         # The scenario's pharmacies even when the map shows the baseline: one cannot withdraw a site twice.
         pharmacies = (scenario.assess() if scenario is not None else assessment).region.pharmacies

@@ -132,6 +132,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "scenario_no_change": ("无变化。", "No change."),
     "scenario_caption": ("情景：{n} 项修改", "What-if: {n} edit(s)"),
     "download_diff": ("下载情景差异 GeoJSON", "Download the what-if changes (GeoJSON)"),
+    "download_whatif_docx": ("下载情景模拟报告（Word）", "Download the what-if report (Word)"),
     "map_parameters": ("当前参数：{policy} · 步行 {minutes} 分钟 · {speed:g} 米/分钟",
                        "Shown: {policy} · {minutes} min walk · {speed:g} m/min"),
 }

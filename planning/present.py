@@ -53,6 +53,8 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "rule_ids": ("规则", "rules"),
     "not_judged": ("未判定的规则", "rules not judged"),
     "rule": ("规则", "rule"),
+    "citation": ("依据", "citation"),
+    "parameter": ("参数", "parameter"),
     "level": ("层级", "level"),
     "ok": ("满足", "met"),
     "change": ("变化", "change"),

@@ -35,8 +35,10 @@ from planning import rules
 from planning.rules import CLASSIFIED_SERVICES, R1_SERVICES
 from planning.model import Service
 from planning.report_docx import docx_bytes, write_docx  # noqa: F401 (the report's public writers live here too)
+from planning.report_whatif import scenario_docx_bytes, write_scenario_docx  # noqa: F401 (the what-if report)
 from planning.report_xlsx import check_lang, county_summary, write_people_xlsx, write_safe_csv
 from planning.screening import pharmacy_flags
+from planning.text import Text
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "gap_report.schema.json"
 LAYERS = ("subdistrict", "county", "uncovered", "zone", "circle", "pharmacy")
@@ -148,12 +150,10 @@ def _json_bytes(document: dict) -> bytes:
 
 def _write_xlsx(assessment: Assessment, all_tables: dict[str, pd.DataFrame], target, lang: str) -> None:
     policy = assessment.policy
-    if lang == "zh":
-        title = (f"{assessment.region.name} 定点零售药店布局评估概要 · 策略 {policy.title_zh} · "
-                 f"步行 {policy.walk_minutes:g} 分钟，{policy.speed_m_per_min:g} 米/分钟")
-    else:
-        title = (f"{assessment.region.name}: pharmacy planning assessment · policy {policy.title_en} · "
-                 f"{policy.walk_minutes:g}-minute walk at {policy.speed_m_per_min:g} m/min")
+    title = Text(f"{assessment.region.name} 定点零售药店布局评估概要 · 策略 {policy.title_zh} · "
+                 f"步行 {policy.walk_minutes:g} 分钟，{policy.speed_m_per_min:g} 米/分钟",
+                 f"{assessment.region.name}: pharmacy planning assessment · policy {policy.title_en} · "
+                 f"{policy.walk_minutes:g}-minute walk at {policy.speed_m_per_min:g} m/min").get(lang)
     write_people_xlsx(all_tables, county_summary(assessment), target, lang=lang, title=title)
 
 

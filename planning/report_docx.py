@@ -31,7 +31,7 @@ import pandas as pd
 from planning.rules import CLASS_LABELS, CLASSIFIED_SERVICES
 from planning.i18n import t
 from planning.model import Service
-from planning.text import check_lang
+from planning.text import Text, check_lang
 from planning.policy import DOCUMENTS, RULES, cited_documents
 from planning.present import column_label, for_people
 
@@ -64,103 +64,107 @@ def write_docx(assessment, path: str | Path, *, lang: str = "zh", date: dt.date 
 def docx_bytes(assessment, *, lang: str = "zh", date: dt.date | None = None) -> bytes:
     """The assessment report as .docx bytes (for a download button)."""
 
-    check_lang(lang)
-    document = _Report(assessment, lang, date or dt.date.today()).build()
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
+    report = _Report(assessment, lang, date or dt.date.today())
+    report.build()
+    return report.to_bytes()
 
 
 # ----------------------------------------------------------------------------- findings (no layout)
+#: Separator of names in a sentence.
+_SEP = Text("、", ", ")
+#: End of a sentence.
+_STOP = Text("。", ".")
+
+
 def rule_findings(assessment, lang: str = "zh") -> pd.DataFrame:
     """One row per rule of :data:`RULES`: ``rule_id``, ``citation``, ``text`` (from RULES), ``applies``
     (in this policy) and ``finding`` (what the assessment found, or why it was not judged)."""
-    zh = lang == "zh"
+    check_lang(lang)
     policy = assessment.policy
     sd, counties = assessment.subdistricts, assessment.counties
     rows = []
     for rule_id, rule in RULES.items():
         applies = policy.applies(rule_id)
         if not applies:
-            finding = "本策略预设不适用此规则，未判定。" if zh else "Not in this policy preset: not judged."
+            finding = Text("本策略预设不适用此规则，未判定。", "Not in this policy preset: not judged.").get(lang)
         else:
-            finding = _finding(rule_id, assessment, sd, counties, zh)
+            finding = _finding(rule_id, assessment, sd, counties, lang)
         rows.append({"rule_id": rule_id, "citation": rule.citation, "text": rule.text(lang), "applies": applies,
                      "finding": finding})
     return pd.DataFrame(rows)
 
 
-def _finding(rule_id: str, assessment, sd: pd.DataFrame, counties: pd.DataFrame, zh: bool) -> str:
-    sep = "、" if zh else ", "
+def _finding(rule_id: str, assessment, sd: pd.DataFrame, counties: pd.DataFrame, lang: str) -> str:
+    sep = _SEP.get(lang)
     if rule_id == "R1":
         judged = sd[sd["r1_ok"].map(lambda v: v is not None and v is not pd.NA)]
         failing = judged.loc[judged["r1_ok"] == False, "name"].unique()  # noqa: E712
         streets = judged["code"].nunique()
         if not len(failing):
-            return (f"{streets} 个城区街道全部满足。" if zh else f"All {streets} urban street offices meet it.")
-        return (f"{streets} 个城区街道中 {len(failing)} 个未满足：{sep.join(failing)}。" if zh else
-                f"{len(failing)} of {streets} urban street offices fail: {sep.join(failing)}.")
+            return Text(f"{streets} 个城区街道全部满足。", f"All {streets} urban street offices meet it.").get(lang)
+        return Text(f"{streets} 个城区街道中 {len(failing)} 个未满足：{sep.join(failing)}。",
+                    f"{len(failing)} of {streets} urban street offices fail: {sep.join(failing)}.").get(lang)
     if rule_id == "R2":
         dual = counties[counties["service"] == Service.DUAL_CHANNEL.value]
         failing = dual.loc[dual["r2_ok"] == False, "name"].tolist()  # noqa: E712
         if not failing:
-            return f"{len(dual)} 个区县全部满足。" if zh else f"All {len(dual)} counties meet it."
-        return (f"{len(dual)} 个区县中 {len(failing)} 个未满足：{sep.join(failing)}。" if zh else
-                f"{len(failing)} of {len(dual)} counties fail: {sep.join(failing)}.")
+            return Text(f"{len(dual)} 个区县全部满足。", f"All {len(dual)} counties meet it.").get(lang)
+        return Text(f"{len(dual)} 个区县中 {len(failing)} 个未满足：{sep.join(failing)}。",
+                    f"{len(failing)} of {len(dual)} counties fail: {sep.join(failing)}.").get(lang)
     if rule_id == "R3":
         parts = []
         for service in CLASSIFIED_SERVICES:
             rows = assessment.coverage[assessment.coverage["service"] == service.value]
             population, uncovered = float(rows["population"].sum()), float(rows["uncovered"].sum())
             share = 1 - uncovered / population if population else 0.0
-            parts.append(f"{service.label('zh')}覆盖 {share:.1%}，时限外 {uncovered:,.0f} 人" if zh else
-                         f"{service.label('en')} {share:.1%} covered, {uncovered:,.0f} persons beyond")
+            parts.append(Text(f"{service.label('zh')}覆盖 {share:.1%}，时限外 {uncovered:,.0f} 人",
+                              f"{service.label('en')} {share:.1%} covered, {uncovered:,.0f} persons beyond").get(lang))
         minutes = assessment.policy.walk_minutes
-        return (f"步行 {minutes:g} 分钟：" + "；".join(parts) + "。" if zh else
-                f"{minutes:g}-minute walk: " + "; ".join(parts) + ".")
+        return Text(f"步行 {minutes:g} 分钟：" + "；".join(parts) + "。",
+                    f"{minutes:g}-minute walk: " + "; ".join(parts) + ".").get(lang)
     if rule_id == "R4":
         r4 = assessment.pharmacies["r4_ok"]
         if r4.isna().all():
-            return ("未判定：药店表没有“异地直接结算”列。" if zh else
-                    "Not judged: the pharmacy table has no cross-region settlement column.")
+            return Text("未判定：药店表没有“异地直接结算”列。",
+                        "Not judged: the pharmacy table has no cross-region settlement column.").get(lang)
         failing, unknown = int((r4 == False).sum()), int(r4.isna().sum())  # noqa: E712
-        text = (f"{len(r4)} 家药店中 {failing} 家不支持异地直接结算" if zh else
-                f"{failing} of {len(r4)} pharmacies do not support cross-region settlement")
+        text = Text(f"{len(r4)} 家药店中 {failing} 家不支持异地直接结算",
+                    f"{failing} of {len(r4)} pharmacies do not support cross-region settlement").get(lang)
         if unknown:
-            text += f"，{unknown} 家未判定（无数据）" if zh else f", {unknown} not judged (no data)"
-        return text + ("。" if zh else ".")
+            text += Text(f"，{unknown} 家未判定（无数据）", f", {unknown} not judged (no data)").get(lang)
+        return text + _STOP.get(lang)
     if rule_id in ("B1", "B2", "B3", "B4"):
         if rule_id in ("B3", "B4"):
             column = "fund_b3" if rule_id == "B3" else "fund_b4"
             names = counties.loc[counties[column].astype(bool), "name"].unique()
             if not len(names):
-                return "无区县触发。" if zh else "No county triggers it."
-            text = (f"{len(names)} 个区县禁止或限制新增：{sep.join(names)}" if zh else
-                    f"{len(names)} counties blocked or limited: {sep.join(names)}")
+                return Text("无区县触发。", "No county triggers it.").get(lang)
+            text = Text(f"{len(names)} 个区县禁止或限制新增：{sep.join(names)}",
+                        f"{len(names)} counties blocked or limited: {sep.join(names)}").get(lang)
         elif rule_id == "B2":
             names = sd.loc[sd["class"] == "saturated", "name"].unique()
-            text = (f"{len(names)} 个街道/乡镇为相对饱和（至少一项业务）：{sep.join(names)}" if zh else
-                    f"{len(names)} sub-districts saturated for at least one service: {sep.join(names)}")
+            text = Text(f"{len(names)} 个街道/乡镇为相对饱和（至少一项业务）：{sep.join(names)}",
+                        f"{len(names)} sub-districts saturated for at least one service: {sep.join(names)}").get(lang)
             if not len(names):
-                return "无相对饱和区域。" if zh else "No saturated area."
+                return Text("无相对饱和区域。", "No saturated area.").get(lang)
         else:
-            text = ("同业务服务圈内禁止新增" if zh else "No new designation inside same-service circles")
+            text = Text("同业务服务圈内禁止新增", "No new designation inside same-service circles").get(lang)
         if rule_id == "B1":  # the circles differ per service; B2-B4 areas are the same whole areas
             areas = [(s, _zone_area_km2(assessment, s, "blocked", rule_id)) for s in Service]
-            text += ("：" if zh else ": ") + sep.join(
-                f"{s.label('zh' if zh else 'en')} {a:,.1f} km²" for s, a in areas if a > 0)
-        return text + ("。" if zh else ".")
+            text += Text("：", ": ").get(lang) + sep.join(f"{s.label(lang)} {a:,.1f} km²" for s, a in areas if a > 0)
+        return text + _STOP.get(lang)
     if rule_id == "B5":
-        return ("区域评估不判定：B5 针对单个申请药店，在选址核查（pharmacy-plan check --applicant）中判定。" if zh else
-                "Not judged in an area assessment: B5 concerns one applicant and is judged by the designation check "
-                "(pharmacy-plan check --applicant).")
+        return Text("区域评估不判定：B5 针对单个申请药店，在选址核查（pharmacy-plan check --applicant）中判定。",
+                    "Not judged in an area assessment: B5 concerns one applicant and is judged by the designation "
+                    "check (pharmacy-plan check --applicant).").get(lang)
     if rule_id == "S":
         parts = []
         for service in CLASSIFIED_SERVICES:
             counts = sd.loc[sd["service"] == service.value, "class"].value_counts()
-            words = sep.join(f"{CLASS_LABELS[c].get('zh' if zh else 'en')} {int(counts[c])}" for c in CLASS_LABELS if c in counts)
-            parts.append(f"{service.label('zh' if zh else 'en')}：{words}" if zh else f"{service.label('en')}: {words}")
-        return ("街道/乡镇分类 — " + "；".join(parts) + "。" if zh else "Sub-district classes — " + "; ".join(parts) + ".")
+            words = sep.join(f"{CLASS_LABELS[c].get(lang)} {int(counts[c])}" for c in CLASS_LABELS if c in counts)
+            parts.append(Text(f"{service.label('zh')}：{words}", f"{service.label('en')}: {words}").get(lang))
+        return Text("街道/乡镇分类 — " + "；".join(parts) + "。",
+                    "Sub-district classes — " + "; ".join(parts) + ".").get(lang)
     return ""
 
 
@@ -176,47 +180,51 @@ def _zone_area_km2(assessment, service: Service, zone: str, rule_id: str | None 
 
 def not_judged(assessment, lang: str = "zh") -> pd.DataFrame:
     """What the assessment did not judge, with why: ``item``, ``count`` and ``reason``."""
-    zh = lang == "zh"
+    check_lang(lang)
     rows = []
 
-    def add(item_zh, item_en, count, reason_zh, reason_en):
+    def add(item: Text, count, reason: Text):
         if count:
-            rows.append({"item": item_zh if zh else item_en, "count": int(count),
-                         "reason": reason_zh if zh else reason_en})
+            rows.append({"item": item.get(lang), "count": int(count), "reason": reason.get(lang)})
 
     policy = assessment.policy
     left_out = [r for r in RULES if not policy.applies(r)]
-    add("规则：" + "、".join(left_out), "rules: " + ", ".join(left_out), len(left_out),
-        f"策略预设 {policy.policy_id} 不包含这些规则", f"the policy preset {policy.policy_id} leaves them out")
+    add(Text("规则：" + "、".join(left_out), "rules: " + ", ".join(left_out)), len(left_out),
+        Text(f"策略预设 {policy.policy_id} 不包含这些规则", f"the policy preset {policy.policy_id} leaves them out"))
     sd = assessment.subdistricts
     pooling = sd[sd["service"] == Service.OUTPATIENT_POOLING.value]
     if policy.applies("R1"):
-        add("R1（乡镇）", "R1 (towns)", int(pooling["r1_ok"].isna().sum()),
-            "R1 只适用于城区街道办事处", "R1 applies to urban street offices only")
+        add(Text("R1（乡镇）", "R1 (towns)"), int(pooling["r1_ok"].isna().sum()),
+            Text("R1 只适用于城区街道办事处", "R1 applies to urban street offices only"))
     r4 = assessment.pharmacies["r4_ok"]
     if policy.applies("R4"):
-        add("R4（药店）", "R4 (pharmacies)", int(r4.isna().sum()),
-            "药店表没有“异地直接结算”数据", "the pharmacy table has no cross-region settlement data")
+        add(Text("R4（药店）", "R4 (pharmacies)"), int(r4.isna().sum()),
+            Text("药店表没有“异地直接结算”数据", "the pharmacy table has no cross-region settlement data"))
     if policy.applies("B5"):
-        add("B5", "B5", 1, "针对单个申请药店，在选址核查中判定", "concerns one applicant: judged by the designation check")
+        add(Text("B5", "B5"), 1,
+            Text("针对单个申请药店，在选址核查中判定", "concerns one applicant: judged by the designation check"))
     pharmacies = assessment.pharmacies
-    add("不在任何街道/乡镇内的药店", "pharmacies outside every sub-district", int(pharmacies["subdistrict_code"].isna().sum()),
-        "不计入任何街道/乡镇的药店数", "counted in no sub-district")
-    add("未接入路网的药店", "pharmacies off the street network", int((~pharmacies["on_network"].astype(bool)).sum()),
-        f"距最近步行道路超过 {policy.max_snap_m:g} 米，不作为服务点", f"more than {policy.max_snap_m:g} m from a walkable street: not a service site")
+    add(Text("不在任何街道/乡镇内的药店", "pharmacies outside every sub-district"),
+        int(pharmacies["subdistrict_code"].isna().sum()),
+        Text("不计入任何街道/乡镇的药店数", "counted in no sub-district"))
+    add(Text("未接入路网的药店", "pharmacies off the street network"),
+        int((~pharmacies["on_network"].astype(bool)).sum()),
+        Text(f"距最近步行道路超过 {policy.max_snap_m:g} 米，不作为服务点",
+             f"more than {policy.max_snap_m:g} m from a walkable street: not a service site"))
     coverage = assessment.coverage[assessment.coverage["service"] == Service.PERSONAL_ACCOUNT.value]
     unplaced = float((coverage["population"] - coverage["placed"]).clip(lower=0).sum())
-    add("无法落到路网的人口", "persons not placed on streets", round(unplaced),
-        "所在街道/乡镇内没有可步行道路，按时限外计", "no walkable street in their sub-district: counted as beyond the walk time")
+    add(Text("无法落到路网的人口", "persons not placed on streets"), round(unplaced),
+        Text("所在街道/乡镇内没有可步行道路，按时限外计",
+             "no walkable street in their sub-district: counted as beyond the walk time"))
     rejected = assessment.region.rejected
-    add("被拒绝的输入行", "rejected input rows", len(rejected), "见 rejected.csv 中每行的原因",
-        "each row's reason is in rejected.csv")
+    add(Text("被拒绝的输入行", "rejected input rows"), len(rejected),
+        Text("见 rejected.csv 中每行的原因", "each row's reason is in rejected.csv"))
     return pd.DataFrame(rows, columns=["item", "count", "reason"])
 
 
 def data_completeness(assessment, lang: str = "zh") -> pd.DataFrame:
     """Per input layer: rows used, rows rejected, and which optional columns (rules' data) are present."""
-    zh = lang == "zh"
+    check_lang(lang)
     region = assessment.region
     rejected = region.rejected["layer"].value_counts() if "layer" in region.rejected.columns else pd.Series(dtype=int)
     optional = {"cross_region_settlement": "R4", "info_system_ready": "B5", "chain": "risk A/B/C",
@@ -226,14 +234,16 @@ def data_completeness(assessment, lang: str = "zh") -> pd.DataFrame:
     missing = [f"{c} ({r})" for c, r in optional.items() if f"{c} ({r})" not in present]
     fund = [c for c in ("fund_deficit_last_year", "fund_deficit_forecast", "fund_warning_letter")
             if c in region.counties.columns]
+    sep = _SEP.get(lang)
+    pharmacy_columns = ((Text("有：", "present: ").get(lang) + sep.join(present)) if present else "") + (
+        (Text("；缺：", "; missing: ").get(lang) + sep.join(missing)) if missing else "")
     rows = [
-        ("药店" if zh else "pharmacies", len(region.pharmacies), int(rejected.get("pharmacies", 0)),
-         (("有：" + "、".join(present)) if present else "") + (("；缺：" + "、".join(missing)) if missing else "")
-         if zh else (("present: " + ", ".join(present)) if present else "") + (("; missing: " + ", ".join(missing)) if missing else "")),
-        ("街道/乡镇" if zh else "sub-districts", len(region.subdistricts), int(rejected.get("subdistricts", 0)),
-         "边界、类型、常住参保人口" if zh else "outlines, kind, resident insured population"),
-        ("区县" if zh else "counties", len(region.counties), int(rejected.get("counties", 0)),
-         ("基金状况：" + ("、".join(fund) if fund else "无")) if zh else ("fund status: " + (", ".join(fund) or "none"))),
+        (Text("药店", "pharmacies").get(lang), len(region.pharmacies), int(rejected.get("pharmacies", 0)),
+         pharmacy_columns),
+        (Text("街道/乡镇", "sub-districts").get(lang), len(region.subdistricts), int(rejected.get("subdistricts", 0)),
+         Text("边界、类型、常住参保人口", "outlines, kind, resident insured population").get(lang)),
+        (Text("区县", "counties").get(lang), len(region.counties), int(rejected.get("counties", 0)),
+         Text("基金状况：", "fund status: ").get(lang) + (sep.join(fund) or Text("无", "none").get(lang))),
     ]
     for layer in sorted(set(rejected.index) - {"pharmacies", "subdistricts", "counties"}):
         rows.append((layer, None, int(rejected[layer]), ""))
@@ -263,6 +273,102 @@ def cjk_font_family() -> str | None:
     return _FONT_STATE["family"]
 
 
+#: How strongly each zone kind is filled on the report's maps (alpha), in drawing order.
+ZONE_ALPHAS = {"blocked": 0.45, "priority": 0.55, "review": 0.8}
+
+
+def map_rc() -> dict:
+    """matplotlib settings of the report's maps: the CJK font when one is found (:func:`cjk_font_family`)."""
+    family = cjk_font_family()
+    return {"font.family": "sans-serif", "font.sans-serif": ([family] if family else []) + ["DejaVu Sans"],
+            "axes.unicode_minus": False}
+
+
+def has_classes(assessment, service: Service) -> bool:
+    """Whether ``service``'s sub-districts carry saturation classes (dual channel is planned per county)."""
+    sd = assessment.subdistricts
+    return bool(sd.loc[sd["service"] == service.value, "class"].notna().any())
+
+
+def plot_classes(ax, assessment, service: Service) -> None:
+    """Sub-districts filled by ``service``'s class in the app's palette (grey where unclassed), drawn in the
+    network's metric CRS."""
+    from planning.maps import CLASS_COLOURS
+
+    sd = assessment.subdistricts[assessment.subdistricts["service"] == service.value].to_crs(assessment.network.crs)
+    colours = sd["class"].map(lambda c: CLASS_COLOURS.get(c, "#f0f0f0") if isinstance(c, str) else "#f0f0f0")
+    sd.plot(ax=ax, color=colours, edgecolor="#666666", linewidth=0.4)
+
+
+def plot_zones(ax, assessment, service: Service) -> None:
+    """``service``'s blocked / priority / review zones (network CRS), filled with :data:`ZONE_ALPHAS`."""
+    from planning.maps import ZONE_COLOURS
+
+    zones = assessment.zones_for(service).to_crs(assessment.network.crs)
+    for zone, alpha in ZONE_ALPHAS.items():
+        part = zones[zones["zone"] == zone]
+        if len(part) and not part.geometry.is_empty.all():
+            part.plot(ax=ax, color=ZONE_COLOURS[zone], alpha=alpha, linewidth=0)
+
+
+def plot_context(ax, assessment, service: Service) -> None:
+    """County boundaries and the pharmacies holding ``service`` (network CRS); axes off, equal aspect."""
+    from planning.maps import SERVICE_COLOURS
+
+    crs = assessment.network.crs
+    assessment.region.counties.to_crs(crs).boundary.plot(ax=ax, color="#222222", linewidth=1.2)
+    holders = assessment.pharmacies[assessment.pharmacies[service.value].astype(bool)].to_crs(crs)
+    if len(holders):
+        ax.scatter(holders.geometry.x, holders.geometry.y, s=5, color=SERVICE_COLOURS[service],
+                   edgecolors="#222222", linewidths=0.2, zorder=5)
+    ax.set_axis_off()
+    ax.set_aspect("equal")
+
+
+def context_handles(service: Service, lang: str) -> list:
+    """Legend entries of :func:`plot_context`: counties and the service's pharmacies."""
+    from matplotlib.lines import Line2D
+
+    from planning.maps import SERVICE_COLOURS
+
+    label, pharmacies = service.label(lang), t("pharmacies", lang)
+    pharmacy_handle = Line2D([], [], marker="o", linestyle="", markersize=4, color=SERVICE_COLOURS[service],
+                             markeredgecolor="#222222",
+                             label=Text(f"{pharmacies}（{label}）", f"{pharmacies} ({label})").get(lang))
+    county_handle = Line2D([], [], color="#222222", linewidth=1.2, label=t("counties", lang))
+    return [county_handle, pharmacy_handle]
+
+
+def class_handles(lang: str) -> list:
+    """Legend entries of :func:`plot_classes`."""
+    from matplotlib.patches import Patch
+
+    from planning.maps import CLASS_COLOURS
+
+    return [Patch(color=CLASS_COLOURS[c], label=CLASS_LABELS[c].get(lang)) for c in CLASS_COLOURS]
+
+
+def zone_handles(lang: str) -> list:
+    """Legend entries of :func:`plot_zones`."""
+    from matplotlib.patches import Patch
+
+    from planning.maps import ZONE_COLOURS
+
+    return [Patch(color=ZONE_COLOURS[z], alpha=a, label=t(f"zone_{z}", lang)) for z, a in ZONE_ALPHAS.items()]
+
+
+def png_bytes(figure, dpi: int, *, rect: tuple[float, float, float, float] | None = None) -> bytes:
+    """``figure`` laid out tightly (within ``rect``, figure fractions, when given) as PNG bytes; the figure
+    is closed."""
+    import matplotlib.pyplot as plt
+
+    figure.tight_layout(rect=rect)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
 def service_map_png(assessment, service: Service | str, lang: str = "zh", *, dpi: int = 150) -> bytes:
     """Two panels for one service, in the network's metric CRS: sub-districts by class (left) and the
     blocked / priority / review zones (right), with county boundaries, the service's pharmacies, a
@@ -271,65 +377,33 @@ def service_map_png(assessment, service: Service | str, lang: str = "zh", *, dpi
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-    from matplotlib.lines import Line2D
-
-    from planning.maps import CLASS_COLOURS, SERVICE_COLOURS, ZONE_COLOURS
 
     service = Service(service)
-    crs = assessment.network.crs
-    family = cjk_font_family()
-    rc = {"font.family": "sans-serif", "font.sans-serif": ([family] if family else []) + ["DejaVu Sans"],
-          "axes.unicode_minus": False}
-    sd = assessment.subdistricts[assessment.subdistricts["service"] == service.value].to_crs(crs)
-    counties = assessment.region.counties.to_crs(crs)
-    holders = assessment.pharmacies[assessment.pharmacies[service.value].astype(bool)].to_crs(crs)
-    zones = assessment.zones_for(service).to_crs(crs)
-    with plt.rc_context(rc):
+    sd = assessment.subdistricts[assessment.subdistricts["service"] == service.value].to_crs(assessment.network.crs)
+    with plt.rc_context(map_rc()):
         figure, (left, right) = plt.subplots(1, 2, figsize=(11, 5.6), dpi=dpi)
-        has_classes = sd["class"].notna().any()
-        colours = sd["class"].map(lambda c: CLASS_COLOURS.get(c, "#f0f0f0") if isinstance(c, str) else "#f0f0f0")
-        sd.plot(ax=left, color=colours, edgecolor="#666666", linewidth=0.4)
+        classed = has_classes(assessment, service)
+        plot_classes(left, assessment, service)
         sd.plot(ax=right, color="#f7f7f7", edgecolor="#999999", linewidth=0.3)
-        for zone, alpha in (("blocked", 0.45), ("priority", 0.55), ("review", 0.8)):
-            part = zones[zones["zone"] == zone]
-            if len(part) and not part.geometry.is_empty.all():
-                part.plot(ax=right, color=ZONE_COLOURS[zone], alpha=alpha, linewidth=0)
+        plot_zones(right, assessment, service)
         for ax in (left, right):
-            counties.boundary.plot(ax=ax, color="#222222", linewidth=1.2)
-            if len(holders):
-                ax.scatter(holders.geometry.x, holders.geometry.y, s=5, color=SERVICE_COLOURS[service],
-                           edgecolors="#222222", linewidths=0.2, zorder=5)
-            ax.set_axis_off()
-            ax.set_aspect("equal")
+            plot_context(ax, assessment, service)
         label = service.label(lang)
-        left.set_title((f"{label}：饱和度分类" if lang == "zh" else f"{label}: saturation classes") if has_classes else
-                       (f"{label}：按区县规划（R2），无分类" if lang == "zh" else f"{label}: planned per county (R2), no classes"),
-                       fontsize=11)
-        right.set_title(f"{label}：禁止 / 优先 / 审核区" if lang == "zh" else f"{label}: blocked / priority / review zones",
+        left_title = (Text(f"{label}：饱和度分类", f"{label}: saturation classes") if classed else
+                      Text(f"{label}：按区县规划（R2），无分类", f"{label}: planned per county (R2), no classes"))
+        left.set_title(left_title.get(lang), fontsize=11)
+        right.set_title(Text(f"{label}：禁止 / 优先 / 审核区", f"{label}: blocked / priority / review zones").get(lang),
                         fontsize=11)
-        pharmacy_handle = Line2D([], [], marker="o", linestyle="", markersize=4, color=SERVICE_COLOURS[service],
-                                 markeredgecolor="#222222", label=f"{t('pharmacies', lang)}（{label}）" if lang == "zh"
-                                 else f"{t('pharmacies', lang)} ({label})")
-        county_handle = Line2D([], [], color="#222222", linewidth=1.2, label=t("counties", lang))
-        class_handles = [Patch(color=CLASS_COLOURS[c], label=CLASS_LABELS[c].get(lang)) for c in CLASS_COLOURS] \
-            if has_classes else []
-        left.legend(handles=class_handles + [county_handle, pharmacy_handle], loc="lower left", fontsize=7,
+        context = context_handles(service, lang)
+        left.legend(handles=(class_handles(lang) if classed else []) + context, loc="lower left", fontsize=7,
                     frameon=True, framealpha=0.9)
-        zone_handles = [Patch(color=ZONE_COLOURS[z], alpha=a, label=t(f"zone_{z}", lang))
-                        for z, a in (("blocked", 0.45), ("priority", 0.55), ("review", 0.8))]
-        right.legend(handles=zone_handles + [county_handle, pharmacy_handle], loc="lower left", fontsize=7,
-                     frameon=True, framealpha=0.9)
+        right.legend(handles=zone_handles(lang) + context, loc="lower left", fontsize=7, frameon=True, framealpha=0.9)
         for ax in (left, right):
-            _scale_bar(ax, lang)
-        figure.tight_layout()
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=dpi)
-        plt.close(figure)
-    return buffer.getvalue()
+            scale_bar(ax, lang)
+        return png_bytes(figure, dpi)
 
 
-def _scale_bar(ax, lang: str) -> None:
+def scale_bar(ax, lang: str) -> None:
     """A scale bar of a round length (about a fifth of the map's width, metres) in the lower right."""
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
@@ -342,7 +416,7 @@ def _scale_bar(ax, lang: str) -> None:
         ax.plot([x, x], [y - (y1 - y0) * 0.008, y + (y1 - y0) * 0.008], color="black", linewidth=1, zorder=6)
     text = f"{length / 1000:g} km" if length >= 1000 else f"{length:g} m"
     ax.text(x_end - length / 2, y + (y1 - y0) * 0.015, text, ha="center", va="bottom", fontsize=8, zorder=6)
-    ax.text(x1 - (x1 - x0) * 0.04, y1 - (y1 - y0) * 0.04, "N ↑" if lang == "en" else "北 ↑", ha="right",
+    ax.text(x1 - (x1 - x0) * 0.04, y1 - (y1 - y0) * 0.04, Text("北 ↑", "N ↑").get(lang), ha="right",
             va="top", fontsize=9)
 
 
@@ -361,18 +435,15 @@ def cell_text(value) -> str:
     return str(value)
 
 
-class _Report:
-    def __init__(self, assessment, lang: str, date: dt.date):
-        self.a, self.lang, self.date = assessment, lang, date
-        self.zh = lang == "zh"
+class ReportDocument:
+    """A Word document in the report's house style (A4, 宋体/黑体 and Times New Roman, page numbers in the
+    footer) and its building blocks, in one language; the assessment and what-if reports build on it."""
 
-    def w(self, zh: str, en: str) -> str:
-        return zh if self.zh else en
-
-    def build(self):
+    def __init__(self, lang: str):
         from docx import Document
         from docx.shared import Cm
 
+        self.lang = check_lang(lang)
         document = Document()
         section = document.sections[0]
         section.page_width, section.page_height = Cm(21.0), Cm(29.7)
@@ -381,13 +452,16 @@ class _Report:
         self.doc = document
         self._styles()
         self._footer_page_numbers()
-        self._title_block()
-        self._summary()
-        for number, service in enumerate(Service, start=1):
-            self._service_section(number, service)
-        self._model_and_data()
-        self._not_judged()
-        return document
+
+    def w(self, zh: str, en: str) -> str:
+        """``Text(zh, en)`` in the report's language."""
+        return Text(zh, en).get(self.lang)
+
+    def to_bytes(self) -> bytes:
+        """The document as .docx bytes."""
+        buffer = io.BytesIO()
+        self.doc.save(buffer)
+        return buffer.getvalue()
 
     # -- styles
     def _styles(self) -> None:
@@ -429,129 +503,42 @@ class _Report:
         paragraph.add_run(" —")
 
     # -- blocks
-    def _title_block(self) -> None:
+    def title(self, text: str) -> None:
+        """The centred title paragraph."""
         from docx.enum.text import WD_ALIGN_PARAGRAPH
 
-        a, policy = self.a, self.a.policy
         title = self.doc.add_paragraph(style="Title")
         title.alignment = WD_ALIGN_PARAGRAPH.CENTER
-        title.add_run(self.w(f"{a.region.name}医保定点零售药店布局评估报告",
-                             f"{a.region.name}: designated retail pharmacy planning assessment"))
-        documents = cited_documents(sorted(policy.rules))
-        lines = [
-            (self.w("报告日期", "Date"), self.date.isoformat()),
-            (self.w("评估区域", "Region"), a.region.name + (self.w("（虚构示例，数据仅供演示）", " (fictional demo data)")
-                                                         if a.region.fictional else "")),
-            (self.w("政策预设", "Policy preset"), f"{policy.policy_id} — {policy.title_zh if self.zh else policy.title_en}"),
-            (self.w("适用规则", "Rules applied"), ", ".join(r for r in RULES if policy.applies(r))),
-            (self.w("依据文件", "Documents cited"), "；".join(f"{d}：{DOCUMENTS[d][0]}" for d in documents) if self.zh
-             else "; ".join(f"{d}: {DOCUMENTS[d][1]}" for d in documents)),
-            (self.w("步行模型", "Walking model"), self.w(
-                f"步行 {policy.walk_minutes:g} 分钟，{policy.speed_m_per_min:g} 米/分钟（{policy.budget_m:,.0f} 米），沿实际步行路网计算",
-                f"{policy.walk_minutes:g}-minute walk at {policy.speed_m_per_min:g} m/min ({policy.budget_m:,.0f} m) "
-                "along the real walking network")),
-        ]
+        title.add_run(text)
+
+    def fields(self, lines: list[tuple[str, str]]) -> None:
+        """``label: value`` lines with the label in bold (the title block)."""
         for label, value in lines:
             paragraph = self.doc.add_paragraph()
             paragraph.paragraph_format.space_after = 0
-            paragraph.add_run(f"{label}：" if self.zh else f"{label}: ").bold = True
+            paragraph.add_run(self.w(f"{label}：", f"{label}: ")).bold = True
             paragraph.add_run(value)
-        for note in a.notes:
-            self.doc.add_paragraph(note)
 
-    def _summary(self) -> None:
-        from docx.shared import Pt
+    def caption(self, text: str) -> None:
+        self.doc.add_paragraph(text, style="Caption")
 
-        self.doc.add_heading(self.w("一、评估结论摘要", "1. Summary of findings"), level=1)
-        findings = rule_findings(self.a, self.lang)
-        headers = [self.w("规则", "Rule"), self.w("依据", "Citation"), self.w("要求", "Requirement"),
-                   self.w("评估结果", "Finding")]
-        rows = [[r.rule_id, r.citation, r.text, r.finding] for r in findings.itertuples()]
-        self._table(headers, rows, widths_cm=[1.2, 3.0, 5.5, 6.3], font_pt=8.5)
-        paragraph = self.doc.add_paragraph(self.w(
-            "说明：“未判定”表示数据或规则范围不能作出判断，不等于“不满足”；各项依据原文见所引文件。",
-            "Note: \"not judged\" means the data or the rule's scope cannot decide; it never means \"fails\". "
-            "The cited documents hold the full texts."), style="Caption")
-        paragraph.runs[0].font.size = Pt(8.5)
-        self.doc.add_page_break()
-
-    def _service_section(self, number: int, service: Service) -> None:
+    def picture(self, png: bytes) -> None:
+        """A map, :data:`MAP_WIDTH_CM` wide."""
         from docx.shared import Cm
 
-        ordinal = "一二三四五六七八九十"[number - 1]
-        if number == 1:
-            self.doc.add_heading(self.w("二、分业务评估", "2. Assessment by service"), level=1)
-        self.doc.add_heading(self.w(f"（{ordinal}）{service.label('zh')}", f"2.{number} {service.label('en')}"), level=2)
-        self.doc.add_picture(io.BytesIO(service_map_png(self.a, service, self.lang)), width=Cm(MAP_WIDTH_CM))
-        uncovered = self.a.uncovered_for(service)
-        persons = float(uncovered["persons"].sum()) if len(uncovered) else 0.0
-        self.doc.add_paragraph(self.w(
-            f"图 {number}　{service.label('zh')}：左为街道/乡镇饱和度分类，右为禁止新增、优先配置和需审核区；"
-            f"步行 {self.a.policy.walk_minutes:g} 分钟以外居住人口 {persons:,.0f} 人。",
-            f"Figure {number}. {service.label('en')}: sub-district classes (left); blocked, priority and review zones "
-            f"(right); {persons:,.0f} residents live beyond the {self.a.policy.walk_minutes:g}-minute walk."),
-            style="Caption")
-        counties = self.a.counties[self.a.counties["service"] == service.value]
-        self.doc.add_paragraph(self.w(f"表 {number}-1　区县（{service.label('zh')}）",
-                                      f"Table {number}-1. Counties ({service.label('en')})"), style="Caption")
-        self._frame_table(counties, COUNTY_COLUMNS)
-        sd = self.a.subdistricts[self.a.subdistricts["service"] == service.value]
-        self.doc.add_paragraph(self.w(f"表 {number}-2　街道/乡镇（{service.label('zh')}）",
-                                      f"Table {number}-2. Sub-districts ({service.label('en')})"), style="Caption")
-        self._frame_table(sd, SUBDISTRICT_COLUMNS)
-        self.doc.add_page_break()
+        self.doc.add_picture(io.BytesIO(png), width=Cm(MAP_WIDTH_CM))
 
-    def _model_and_data(self) -> None:
-        a, policy = self.a, self.a.policy
-        network = a.network
-        self.doc.add_heading(self.w("三、步行模型与数据", "3. Walking model and data"), level=1)
-        residents = a.coverage[a.coverage["service"] == Service.PERSONAL_ACCOUNT.value]
-        rows = [
-            (self.w("步行时间", "walk time"), f"{policy.walk_minutes:g} " + self.w("分钟", "min")),
-            (self.w("步行速度", "walking speed"), f"{policy.speed_m_per_min:g} " + self.w("米/分钟", "m/min")),
-            (self.w("步行距离（时间×速度）", "walk distance (time × speed)"), f"{policy.budget_m:,.0f} m"),
-            (self.w("道路两侧服务宽度", "access width beside streets"), f"{policy.access_width_m:g} m"),
-            (self.w("药店接入路网的最大距离", "largest pharmacy-to-street distance"), f"{policy.max_snap_m:g} m"),
-            (self.w("栅格单元", "raster cell"), f"{policy.cell_m:g} m"),
-            (self.w("路网", "walking network"), self.w(
-                f"{network.n_nodes:,} 个节点，{network.n_edges:,} 条边，{network.edge_length.sum() / 1000:,.0f} 公里",
-                f"{network.n_nodes:,} nodes, {network.n_edges:,} edges, {network.edge_length.sum() / 1000:,.0f} km")),
-            (self.w("坐标系", "coordinate systems"), self.w(
-                f"输出 WGS84（EPSG:4326）；距离与面积在 {network.crs} 中计算；GCJ-02/BD-09 输入在读取时转换",
-                f"outputs WGS84 (EPSG:4326); distances and areas computed in {network.crs}; GCJ-02/BD-09 inputs "
-                "converted when read")),
-            (self.w("居民分布", "residents"), self.w(
-                f"{len(a.residents):,} 个居民点，合计 {residents['population'].sum():,.0f} 人，落到路网 {residents['placed'].sum():,.0f} 人",
-                f"{len(a.residents):,} resident points for {residents['population'].sum():,.0f} persons, "
-                f"{residents['placed'].sum():,.0f} placed on streets")),
-        ]
-        self.doc.add_paragraph(self.w("表 5　步行模型参数", "Table 5. Walking model"), style="Caption")
-        self._table([self.w("参数", "parameter"), self.w("取值", "value")], [list(r) for r in rows], widths_cm=[6, 10])
-        self.doc.add_paragraph(self.w("表 6　数据完整性", "Table 6. Data completeness"), style="Caption")
-        completeness = data_completeness(a, self.lang)
-        self._table([self.w("数据", "layer"), self.w("使用行数", "rows used"), self.w("拒绝行数", "rows rejected"),
-                     self.w("字段", "columns")],
-                    [[r.layer, cell_text(r.used), cell_text(r.rejected), r.columns] for r in completeness.itertuples()],
-                    widths_cm=[2.5, 2.2, 2.2, 9.1], font_pt=9)
-
-    def _not_judged(self) -> None:
-        self.doc.add_heading(self.w("四、未判定事项及原因", "4. Not judged, and why"), level=1)
-        table = not_judged(self.a, self.lang)
-        if not len(table):
-            self.doc.add_paragraph(self.w("无。", "Nothing."))
-            return
-        self._table([self.w("事项", "item"), self.w("数量", "count"), self.w("原因", "reason")],
-                    [[r.item, cell_text(r.count), r.reason] for r in table.itertuples()], widths_cm=[5, 2, 9])
-
-    # -- tables
-    def _frame_table(self, table: pd.DataFrame, columns: list[str]) -> None:
+    # -- tables (the methods below are shared by both reports)
+    def frame_table(self, table: pd.DataFrame, columns: list[str]) -> None:
+        """The ``columns`` of ``table`` that hold any value, as :func:`for_people` shows them."""
         columns = [c for c in columns if c in table.columns and table[c].notna().any()]
         shown = for_people(table[columns], self.lang)
-        self._table([column_label(c, self.lang) for c in columns],
-                    [[cell_text(v) for v in row] for row in shown.itertuples(index=False, name=None)], font_pt=8)
+        self.table([column_label(c, self.lang) for c in columns],
+                   [[cell_text(v) for v in row] for row in shown.itertuples(index=False, name=None)], font_pt=8)
 
-    def _table(self, headers: list[str], rows: list[list[str]], *, widths_cm: list[float] | None = None,
-               font_pt: float = 9) -> None:
+    def table(self, headers: list[str], rows: list[list[str]], *, widths_cm: list[float] | None = None,
+              font_pt: float = 9) -> None:
+        """A grid table with a shaded header row that repeats on every page."""
         from docx.oxml import OxmlElement
         from docx.oxml.ns import qn
         from docx.shared import Cm, Pt
@@ -582,3 +569,122 @@ class _Report:
             for row in table.rows:
                 for cell, width in zip(row.cells, widths_cm):
                     cell.width = Cm(width)
+
+
+class _Report(ReportDocument):
+    def __init__(self, assessment, lang: str, date: dt.date):
+        super().__init__(lang)
+        self.a, self.date = assessment, date
+
+    def build(self):
+        self._title_block()
+        self._summary()
+        for number, service in enumerate(Service, start=1):
+            self._service_section(number, service)
+        self._model_and_data()
+        self._not_judged()
+        return self.doc
+
+    def _title_block(self) -> None:
+        a, policy = self.a, self.a.policy
+        self.title(self.w(f"{a.region.name}医保定点零售药店布局评估报告",
+                          f"{a.region.name}: designated retail pharmacy planning assessment"))
+        documents = cited_documents(sorted(policy.rules))
+        lines = [
+            (self.w("报告日期", "Date"), self.date.isoformat()),
+            (self.w("评估区域", "Region"), a.region.name + (self.w("（虚构示例，数据仅供演示）", " (fictional demo data)")
+                                                         if a.region.fictional else "")),
+            (self.w("政策预设", "Policy preset"), f"{policy.policy_id} — " + self.w(policy.title_zh, policy.title_en)),
+            (self.w("适用规则", "Rules applied"), ", ".join(r for r in RULES if policy.applies(r))),
+            (self.w("依据文件", "Documents cited"), self.w("；".join(f"{d}：{DOCUMENTS[d][0]}" for d in documents),
+                                                        "; ".join(f"{d}: {DOCUMENTS[d][1]}" for d in documents))),
+            (self.w("步行模型", "Walking model"), self.w(
+                f"步行 {policy.walk_minutes:g} 分钟，{policy.speed_m_per_min:g} 米/分钟（{policy.budget_m:,.0f} 米），沿实际步行路网计算",
+                f"{policy.walk_minutes:g}-minute walk at {policy.speed_m_per_min:g} m/min ({policy.budget_m:,.0f} m) "
+                "along the real walking network")),
+        ]
+        self.fields(lines)
+        for note in a.notes:
+            self.doc.add_paragraph(note)
+
+    def _summary(self) -> None:
+        from docx.shared import Pt
+
+        self.doc.add_heading(self.w("一、评估结论摘要", "1. Summary of findings"), level=1)
+        findings = rule_findings(self.a, self.lang)
+        headers = [self.w("规则", "Rule"), self.w("依据", "Citation"), self.w("要求", "Requirement"),
+                   self.w("评估结果", "Finding")]
+        rows = [[r.rule_id, r.citation, r.text, r.finding] for r in findings.itertuples()]
+        self.table(headers, rows, widths_cm=[1.2, 3.0, 5.5, 6.3], font_pt=8.5)
+        paragraph = self.doc.add_paragraph(self.w(
+            "说明：“未判定”表示数据或规则范围不能作出判断，不等于“不满足”；各项依据原文见所引文件。",
+            "Note: \"not judged\" means the data or the rule's scope cannot decide; it never means \"fails\". "
+            "The cited documents hold the full texts."), style="Caption")
+        paragraph.runs[0].font.size = Pt(8.5)
+        self.doc.add_page_break()
+
+    def _service_section(self, number: int, service: Service) -> None:
+        ordinal = "一二三四五六七八九十"[number - 1]
+        if number == 1:
+            self.doc.add_heading(self.w("二、分业务评估", "2. Assessment by service"), level=1)
+        self.doc.add_heading(self.w(f"（{ordinal}）{service.label('zh')}", f"2.{number} {service.label('en')}"), level=2)
+        self.picture(service_map_png(self.a, service, self.lang))
+        uncovered = self.a.uncovered_for(service)
+        persons = float(uncovered["persons"].sum()) if len(uncovered) else 0.0
+        self.doc.add_paragraph(self.w(
+            f"图 {number}　{service.label('zh')}：左为街道/乡镇饱和度分类，右为禁止新增、优先配置和需审核区；"
+            f"步行 {self.a.policy.walk_minutes:g} 分钟以外居住人口 {persons:,.0f} 人。",
+            f"Figure {number}. {service.label('en')}: sub-district classes (left); blocked, priority and review zones "
+            f"(right); {persons:,.0f} residents live beyond the {self.a.policy.walk_minutes:g}-minute walk."),
+            style="Caption")
+        counties = self.a.counties[self.a.counties["service"] == service.value]
+        self.doc.add_paragraph(self.w(f"表 {number}-1　区县（{service.label('zh')}）",
+                                      f"Table {number}-1. Counties ({service.label('en')})"), style="Caption")
+        self.frame_table(counties, COUNTY_COLUMNS)
+        sd = self.a.subdistricts[self.a.subdistricts["service"] == service.value]
+        self.doc.add_paragraph(self.w(f"表 {number}-2　街道/乡镇（{service.label('zh')}）",
+                                      f"Table {number}-2. Sub-districts ({service.label('en')})"), style="Caption")
+        self.frame_table(sd, SUBDISTRICT_COLUMNS)
+        self.doc.add_page_break()
+
+    def _model_and_data(self) -> None:
+        a, policy = self.a, self.a.policy
+        network = a.network
+        self.doc.add_heading(self.w("三、步行模型与数据", "3. Walking model and data"), level=1)
+        residents = a.coverage[a.coverage["service"] == Service.PERSONAL_ACCOUNT.value]
+        rows = [
+            (self.w("步行时间", "walk time"), f"{policy.walk_minutes:g} " + self.w("分钟", "min")),
+            (self.w("步行速度", "walking speed"), f"{policy.speed_m_per_min:g} " + self.w("米/分钟", "m/min")),
+            (self.w("步行距离（时间×速度）", "walk distance (time × speed)"), f"{policy.budget_m:,.0f} m"),
+            (self.w("道路两侧服务宽度", "access width beside streets"), f"{policy.access_width_m:g} m"),
+            (self.w("药店接入路网的最大距离", "largest pharmacy-to-street distance"), f"{policy.max_snap_m:g} m"),
+            (self.w("栅格单元", "raster cell"), f"{policy.cell_m:g} m"),
+            (self.w("路网", "walking network"), self.w(
+                f"{network.n_nodes:,} 个节点，{network.n_edges:,} 条边，{network.edge_length.sum() / 1000:,.0f} 公里",
+                f"{network.n_nodes:,} nodes, {network.n_edges:,} edges, {network.edge_length.sum() / 1000:,.0f} km")),
+            (self.w("坐标系", "coordinate systems"), self.w(
+                f"输出 WGS84（EPSG:4326）；距离与面积在 {network.crs} 中计算；GCJ-02/BD-09 输入在读取时转换",
+                f"outputs WGS84 (EPSG:4326); distances and areas computed in {network.crs}; GCJ-02/BD-09 inputs "
+                "converted when read")),
+            (self.w("居民分布", "residents"), self.w(
+                f"{len(a.residents):,} 个居民点，合计 {residents['population'].sum():,.0f} 人，落到路网 {residents['placed'].sum():,.0f} 人",
+                f"{len(a.residents):,} resident points for {residents['population'].sum():,.0f} persons, "
+                f"{residents['placed'].sum():,.0f} placed on streets")),
+        ]
+        self.doc.add_paragraph(self.w("表 5　步行模型参数", "Table 5. Walking model"), style="Caption")
+        self.table([self.w("参数", "parameter"), self.w("取值", "value")], [list(r) for r in rows], widths_cm=[6, 10])
+        self.doc.add_paragraph(self.w("表 6　数据完整性", "Table 6. Data completeness"), style="Caption")
+        completeness = data_completeness(a, self.lang)
+        self.table([self.w("数据", "layer"), self.w("使用行数", "rows used"), self.w("拒绝行数", "rows rejected"),
+                     self.w("字段", "columns")],
+                    [[r.layer, cell_text(r.used), cell_text(r.rejected), r.columns] for r in completeness.itertuples()],
+                    widths_cm=[2.5, 2.2, 2.2, 9.1], font_pt=9)
+
+    def _not_judged(self) -> None:
+        self.doc.add_heading(self.w("四、未判定事项及原因", "4. Not judged, and why"), level=1)
+        table = not_judged(self.a, self.lang)
+        if not len(table):
+            self.doc.add_paragraph(self.w("无。", "Nothing."))
+            return
+        self.table([self.w("事项", "item"), self.w("数量", "count"), self.w("原因", "reason")],
+                    [[r.item, cell_text(r.count), r.reason] for r in table.itertuples()], widths_cm=[5, 2, 9])

@@ -105,6 +105,7 @@ def test_what_if_withdrawing_a_countys_only_dual_channel_pharmacy_breaks_r2_and_
     requirements = next(t for t in app.dataframe if "层级" in t.value.columns).value
     broken = requirements[(requirements["规则"] == "R2") & (requirements["代码"] == county)]
     assert broken["变化"].tolist() == ["变为不满足"], requirements
+    assert "下载情景模拟报告（Word）" in [b.label for b in app.get("download_button")]
     edits = next(t for t in app.dataframe if "内容" in t.value.columns).value
     assert edits["内容"].tolist() == [f"撤销 {dual['pharmacy_id'].iloc[0]}"]
     next(b for b in app.button if b.label == "撤销上一步").click().run()

@@ -2,8 +2,9 @@
 
 It starts ``streamlit run app.py`` on a free loopback port, waits for the Leaflet map inside the
 streamlit-folium component, clicks a point, expects the designation verdict, and saves a screenshot
-to ``test-artifacts/``. Skipped with a reason when chromium or playwright is missing
-(``scripts/test.sh`` installs both).
+to ``test-artifacts/``. A second test opens the exported ``map.html`` from a loopback server the same
+way: nothing outside asked for, Leaflet started, the inline street layer drawn, no console error.
+Skipped with a reason when chromium or playwright is missing (``scripts/test.sh`` installs both).
 """
 
 from __future__ import annotations
@@ -119,3 +120,68 @@ def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
     assert outside_requests == []  # the map needed nothing from the internet
     # The streets came once as a file the app serves, not inside every rerun's map.
     assert any(path.startswith("/app/static/generated/plannerStreets") for path in local_requests), local_requests
+
+
+@pytest.fixture(scope="module")
+def exported_map_url(demo, tmp_path_factory):
+    """The exported ``map.html`` (as ``pharmacy-plan assess --out`` writes it) served from a loopback server."""
+    import functools
+    import http.server
+    import threading
+
+    from planning import report
+
+    folder = tmp_path_factory.mktemp("map")
+    report.write_html_map(demo, folder / "map.html")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/map.html", folder / "map.html"
+    server.shutdown()
+    server.server_close()
+
+
+def test_exported_map_opens_with_every_outside_request_blocked(exported_map_url):
+    """map.html carries Leaflet and the street layer inline: with every non-loopback request aborted the
+    page asks for nothing outside, Leaflet starts, the streets are drawn, and the console has no error."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    url, path = exported_map_url
+    html = path.read_text(encoding="utf-8")
+    assert "plannerStreets" in html  # the street layer travels inside the file
+    blocked: list[str] = []
+    requested: list[str] = []
+    errors: list[str] = []
+
+    def only_loopback(route):
+        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.route("**/*", only_loopback)
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        page.locator(".leaflet-container").wait_for(timeout=30_000)
+        page.locator(".leaflet-plannerStreets-pane canvas, .leaflet-plannerStreets-pane path").first.wait_for(
+            timeout=30_000)
+        page.locator("#planner-legend").wait_for(timeout=10_000)
+        leaflet = page.evaluate("typeof L === 'object' && typeof L.version === 'string' ? L.version : null")
+        streets = page.evaluate("Object.keys(window).filter(k => k.startsWith('plannerStreets'))"
+                                ".map(k => window[k].features.length)")
+        page.wait_for_timeout(500)  # late errors (tiles, fonts) would show by now
+        browser.close()
+    assert blocked == [], f"map.html asked for outside resources: {blocked}"
+    outside = [u for u in requested if urlparse(u).scheme in ("http", "https")
+               and urlparse(u).hostname not in ("127.0.0.1", "localhost")]
+    assert outside == [], outside
+    assert leaflet, "Leaflet did not initialise"
+    assert streets and all(n > 0 for n in streets), streets
+    assert errors == [], errors

@@ -11,7 +11,8 @@ import pytest
 nbformat = pytest.importorskip("nbformat", reason="nbformat (a dev dependency) is not installed")
 nbclient = pytest.importorskip("nbclient", reason="nbclient (a dev dependency) is not installed")
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 EXPECTED = {"01_quick_start", "02_what_if", "03_site_suggestion", "04_bring_your_own_city"}
 EXPORTING = {"01_quick_start", "02_what_if", "04_bring_your_own_city"}
@@ -32,10 +33,13 @@ def test_notebook_is_stored_without_outputs(path):
 
 
 def run(notebook, monkeypatch, tmp_path):
-    """Execute a notebook in a fresh python3 kernel started in notebooks/ (relative paths as for a user);
-    the kernel inherits the session's private network cache (conftest) and writes its files under tmp_path."""
+    """Execute a notebook in a fresh python3 kernel started in notebooks/ (relative paths as for a user) that
+    imports this checkout's ``planning``; the kernel inherits the session's private network cache (conftest)
+    and writes its files under tmp_path."""
     assert os.environ.get("PHARMACY_PLANNER_CACHE"), "conftest should point the network cache at a temporary folder"
     monkeypatch.setenv("TMPDIR", str(tmp_path))
+    # The kernel imports this checkout's planning/, not whichever copy is installed in site-packages.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
     client.execute()

@@ -4,19 +4,13 @@ LibreOffice and its first page to PNG (test-artifacts/) when those tools are ins
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from pathlib import Path
-
 import docx
 import pytest
+from office import docx_to_pdf, first_page_png
 
 from planning import report, rules
 from planning.model import Service
 from planning.policy import RULES
-
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
@@ -88,19 +82,4 @@ def test_english_report(demo, tmp_path):
 
 
 def test_report_renders_to_pdf_and_png(report_zh, tmp_path):
-    office = shutil.which("libreoffice") or shutil.which("soffice")
-    if office is None:
-        pytest.skip("LibreOffice is not installed (scripts/test.sh installs libreoffice-writer-nogui)")
-    result = subprocess.run([office, "--headless", f"-env:UserInstallation=file://{tmp_path / 'profile'}",
-                             "--convert-to", "pdf", "--outdir", str(tmp_path), str(report_zh)],
-                            capture_output=True, text=True, timeout=180)
-    pdf = tmp_path / "report.pdf"
-    assert result.returncode == 0 and pdf.is_file(), result.stderr
-    assert pdf.read_bytes().startswith(b"%PDF")
-    if shutil.which("pdftoppm") is None:
-        pytest.skip("pdftoppm is not installed (poppler-utils): the PDF was made, its page not rendered")
-    ARTIFACTS.mkdir(exist_ok=True)
-    subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", "1", "-l", "1", "-singlefile", str(pdf),
-                    str(ARTIFACTS / "report-page-1")], check=True, timeout=60)
-    png = ARTIFACTS / "report-page-1.png"
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    first_page_png(docx_to_pdf(report_zh, tmp_path), "report-page-1")

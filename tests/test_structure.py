@@ -97,3 +97,25 @@ def test_no_hidden_caches_in_other_objects():
             if "__dict__.setdefault" in line or "WeakKeyDictionary" in line:
                 offences.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not offences, "\n".join(offences)
+
+
+def _compares_language(node: ast.AST) -> bool:
+    """``lang == "zh"`` (or ``self.lang != "en"``...): a language branch outside planning.text."""
+    if not isinstance(node, ast.Compare):
+        return False
+    operands = [node.left, *node.comparators]
+    names = {o.id if isinstance(o, ast.Name) else o.attr for o in operands if isinstance(o, (ast.Name, ast.Attribute))}
+    codes = {o.value for o in operands if isinstance(o, ast.Constant)}
+    return "lang" in names and bool(codes & {"zh", "en"})
+
+
+def test_no_language_branches_outside_text():
+    """User-facing text chooses its language through planning.text.Text, never by comparing codes."""
+    offences = []
+    for path in [*sorted(PACKAGE.rglob("*.py")), ROOT / "app.py"]:
+        if path == PACKAGE / "text.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if _compares_language(node):
+                offences.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offences, offences
