@@ -116,3 +116,38 @@ def test_gap_report_round_trips_with_the_same_features(hostile, tmp_path):
     np.testing.assert_allclose(pharmacies.loc[expected.index].geometry.x, expected.geometry.x, atol=1e-7)
     np.testing.assert_allclose(pharmacies.loc[expected.index].geometry.y, expected.geometry.y, atol=1e-7)
     np.testing.assert_allclose(pharmacies.loc[expected.index, "snap_m"], expected["snap_m"], atol=0.05)
+
+
+# The fast column-wise coordinate reading must agree with the cell-by-cell parser on every kind of cell.
+_COORDINATE_CELLS = [
+    "112.91", " 112.91 ", "+112.9", "112", "112.", ".5", "1.129e2", "112,91", "112°54′36″", "１１２.９１",
+    "", "abc", "112.9.1", "-112.5", "nan", "inf", "112.91x", "٣٤.٥",
+]
+
+
+def test_coordinates_read_column_wise_agree_with_the_cell_parser(tmp_path):
+    """Every row is read either with its coordinates exactly as parse_coordinate gives them, or rejected
+    with a reason when parse_coordinate cannot give both (an independent per-cell oracle)."""
+    import csv
+    import itertools
+
+    from planning import ingest
+    from planning.ingest.vocabulary import parse_coordinate
+
+    pairs = list(itertools.product(_COORDINATE_CELLS, ["28.2", "28", " 28.20 ", "28°12′", "", "x"]))
+    path = tmp_path / "p.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["药店编码", "药店名称", "地址", "经度", "纬度", "门诊统筹"])
+        for k, (lon, lat) in enumerate(pairs):
+            writer.writerow([f"P{k}", f"药店{k}", f"路{k}号", lon, lat, "是"])
+    result = ingest.read_pharmacies(path, crs="wgs84")
+    assert result.n_in == len(pairs) == len(result.clean) + len(result.rejected)
+    kept = {row["pharmacy_id"]: (row.geometry.x, row.geometry.y) for _, row in result.clean.iterrows()}
+    for k, (lon, lat) in enumerate(pairs):
+        expected = parse_coordinate(lon), parse_coordinate(lat)
+        if f"P{k}" in kept:
+            assert kept[f"P{k}"] == pytest.approx(expected, abs=1e-9), (lon, lat)
+        else:
+            parsed = all(isinstance(v, float) for v in expected)
+            assert not parsed or not (73 <= expected[0] <= 136 and 3 <= expected[1] <= 54), (lon, lat)
