@@ -85,13 +85,20 @@ def start_server(tree: Path) -> tuple[subprocess.Popen, str, float]:
             time.sleep(0.1)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> tuple[float, float]:
     """(peak, current) resident memory of process ``pid`` in MB (Linux /proc)."""
     fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
     return int(fields["VmHWM"].split()[0]) / 1024, int(fields["VmRSS"].split()[0]) / 1024
 
 
-async def one_session(browser, url: str, index: int, clicks_start: asyncio.Barrier, rounds: int) -> dict:
+async def one_session(browser, url: str, index: int, clicks_start: asyncio.Barrier, rounds: int,
+                      all_mapped) -> dict:
     """One planner: open the app, wait for the map; then ``rounds`` clicks, each started with every other
     session at once (the barrier), timed until this session's verdict names the new point."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -110,6 +117,8 @@ async def one_session(browser, url: str, index: int, clicks_start: asyncio.Barri
         box = await frame.locator(".leaflet-container").bounding_box()
         before = await checked.all_inner_texts()
         await asyncio.wait_for(clicks_start.wait(), 600)
+        if n == 0:
+            all_mapped()
         start = time.perf_counter()
         await page.mouse.click(box["x"] + box["width"] * (0.30 + 0.04 * n + 0.01 * index),
                                box["y"] + box["height"] * (0.40 + 0.01 * index))
@@ -123,12 +132,17 @@ async def sessions_case(chromium: str, tree: Path, n_sessions: int, rounds: int 
     from playwright.async_api import async_playwright
 
     server, url, launched = start_server(tree)
+    cpu_at_map: list[float] = []  # server CPU seconds when every session's map was drawn (first barrier)
     try:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             barrier = asyncio.Barrier(n_sessions)
             opened = time.perf_counter()
-            results = await asyncio.gather(*(one_session(browser, url, i, barrier, rounds)
+            def all_mapped() -> None:
+                if not cpu_at_map:
+                    cpu_at_map.append(cpu_seconds(server.pid))
+
+            results = await asyncio.gather(*(one_session(browser, url, i, barrier, rounds, all_mapped)
                                              for i in range(n_sessions)))
             await browser.close()
         peak, current = peak_rss_mb(server.pid)
@@ -138,7 +152,7 @@ async def sessions_case(chromium: str, tree: Path, n_sessions: int, rounds: int 
     to_map = [r["to_map"] for r in results]
     clicks = [c for r in results for c in r["clicks"]]
     return {"server_ready_s": opened - launched, "to_map": to_map, "clicks": clicks, "peak_mb": peak,
-            "rss_mb": current}
+            "rss_mb": current, "cpu_at_map_s": cpu_at_map[0]}
 
 
 def sessions_main(args, chromium: str) -> None:
@@ -159,6 +173,8 @@ def sessions_main(args, chromium: str) -> None:
     lines.append("| page opened to map drawn | " + " | ".join(cell(cases[n]["to_map"]) for n in names) + " |")
     lines.append(f"| map click to verdict ({3 * args.sessions} clicks, {args.sessions} at a time) | "
                  + " | ".join(cell(cases[n]["clicks"]) for n in names) + " |")
+    lines.append("| server CPU until every map was drawn | "
+                 + " | ".join(f"{cases[n]['cpu_at_map_s']:.1f} s" for n in names) + " |")
     lines.append("| server peak RSS (VmHWM) | " + " | ".join(f"{cases[n]['peak_mb']:,.0f} MB" for n in names) + " |")
     text = "\n".join(lines)
     print(text)

@@ -145,7 +145,9 @@ def html_map_string(assessment: Assessment, *, service: Service | str = Service.
 
 
 def _json_bytes(document: dict) -> bytes:
-    return json.dumps(document, ensure_ascii=False).encode("utf-8")
+    """Compact UTF-8 JSON: no spaces after separators (a tenth of a province's gap report), strict
+    (a non-finite number raises instead of writing ``NaN``, which is not JSON)."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
 def _write_xlsx(assessment: Assessment, all_tables: dict[str, pd.DataFrame], target, lang: str) -> None:
@@ -264,7 +266,7 @@ def _feature(layer: str, geometry, **properties) -> dict:
             value = int(value)
         elif isinstance(value, np.floating):
             value = float(value)
-        if value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        if value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):  # strict JSON
             value = None
         clean[key] = value
     # Pointwise rounding: the coordinates only (GEOS's default mode also re-validates every polygon, 1.3 s
