@@ -84,6 +84,20 @@ def cached_scenario(baseline_key: tuple, edits_key: str, service_value: str, _ba
     return scenario, scenario.diff(services=[service_value])
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def prepared_download(key: tuple, _assessment) -> bytes:
+    """One download file of an assessment, built once for every session: ``key`` is (kind, region key,
+    policy, minutes, speed, language, service) with kind geojson, xlsx, docx or html."""
+    kind, lang_, service_ = key[0], key[-2], key[-1]
+    if kind == "geojson":
+        return report.gap_report_bytes(_assessment)
+    if kind == "xlsx":
+        return report.tables_xlsx_bytes(_assessment, lang=lang_)
+    if kind == "docx":
+        return report.docx_bytes(_assessment, lang=lang_)
+    return report.html_map_string(_assessment, service=service_, lang=lang_).encode("utf-8")
+
+
 def show_error(exc: Exception) -> None:
     if isinstance(exc, PlanningError):
         st.error(exc.message(lang))
@@ -352,16 +366,23 @@ with tab_tables:
 
 with tab_downloads:
     stem = "demo" if region_key == "demo" else "region"
-    # Files are built only when a button is clicked (a callable runs on download), so changing a
-    # parameter never waits for them.
-    st.download_button(t("download_geojson", lang), lambda: report.gap_report_bytes(assessment),
-                       file_name=f"{stem}_gap_report.geojson", mime="application/geo+json")
-    st.download_button(t("download_xlsx", lang), lambda: report.tables_xlsx_bytes(assessment, lang=lang),
-                       file_name=f"{stem}_tables.xlsx",
-                       mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-    st.download_button(t("download_docx", lang), lambda: report.docx_bytes(assessment, lang=lang),
-                       file_name=f"{stem}_report.docx",
-                       mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
-    st.download_button(t("download_html", lang),
-                       lambda: report.html_map_string(assessment, service=service, lang=lang),
-                       file_name=f"{stem}_map.html", mime="text/html")
+    # Each file is built when its button is pressed, under a progress indicator, and kept for every
+    # session asking for the same assessment (prepared_download); then it downloads at once.
+    assessment_key = (region_key, policy_name, float(minutes), float(speed))
+    ready = st.session_state.setdefault("downloads_ready", set())
+    for kind, label, file_name, mime in (
+            ("geojson", t("download_geojson", lang), f"{stem}_gap_report.geojson", "application/geo+json"),
+            ("xlsx", t("download_xlsx", lang), f"{stem}_tables.xlsx",
+             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            ("docx", t("download_docx", lang), f"{stem}_report.docx",
+             "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+            ("html", t("download_html", lang), f"{stem}_map.html", "text/html")):
+        key = (kind, *assessment_key, lang, service.value)
+        if key not in ready and not st.button(Text("生成：", "Prepare: ").get(lang) + label, key=f"prepare_{kind}"):
+            continue
+        with st.status(Text("正在生成：", "Preparing: ").get(lang) + label, expanded=False) as status:
+            data = prepared_download(key, assessment)
+            status.update(label=Text("已生成：", "Ready: ").get(lang) + f"{label} ({len(data) / 1e6:.1f} MB)",
+                          state="complete")
+        ready.add(key)
+        st.download_button(label, data, file_name=file_name, mime=mime, key=f"download_{kind}")

@@ -14,14 +14,14 @@ OWASP's rule: a text cell starting with ``= + - @``, a tab or a carriage return 
 
 from __future__ import annotations
 
+import datetime as dt
+import math
+import re
 import unicodedata
 from pathlib import Path
 
 import pandas as pd
-from openpyxl import Workbook
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
+import xlsxwriter
 
 from planning.rules import CLASS_LABELS, CLASSIFIED_SERVICES
 from planning.model import Service
@@ -41,6 +41,8 @@ SHEET_LABELS: dict[str, tuple[str, str]] = {
 }
 #: Leading characters a spreadsheet would read as the start of a formula (OWASP, CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: Characters an XLSX (XML 1.0) cannot hold: C0 controls other than tab, newline and carriage return.
+ILLEGAL_CHARACTERS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 #: Outcome columns filled by pass/fail (green yes, red no, grey blank).
 _OUTCOMES = {"r1_ok", "r2_ok", "r3_ok", "r4_ok"}
 _FILL_YES, _FILL_NO, _FILL_BLANK = "d9f0d3", "f4cccc", "e7e7e7"
@@ -90,28 +92,32 @@ def county_summary(assessment) -> pd.DataFrame:
 def write_people_xlsx(all_tables: dict[str, pd.DataFrame], summary: pd.DataFrame, target, *, lang: str = "zh",
                       title: str = "") -> None:
     """Write the workbook (see the module docstring) to ``target`` (a path or a binary file object).
-    ``all_tables``: the report tables by machine name; ``summary``: :func:`county_summary`."""
+    ``all_tables``: the report tables by machine name; ``summary``: :func:`county_summary`.
+
+    Written with XlsxWriter, row by row to temporary files (``constant_memory``): a province's 100,000
+    pharmacies took 58 s with openpyxl's cell objects and styles, and a few seconds this way."""
     check_lang(lang)
-    book = Workbook()
-    book.remove(book.active)
+    book = xlsxwriter.Workbook(target, {"constant_memory": True, "nan_inf_to_errors": True,
+                                        "strings_to_formulas": False, "strings_to_urls": False})
+    formats = _Formats(book)
     guide: list[tuple[str, str, str, str]] = []
     for name, table in {"summary": summary, **all_tables}.items():
-        sheet = book.create_sheet(_sheet_title(sheet_label(name, lang)))
-        first_row = 1
+        sheet = book.add_worksheet(_sheet_title(sheet_label(name, lang)))
+        first_row = 0
         if name == "summary" and title:
-            _text_cell(sheet.cell(row=1, column=1), title).font = Font(bold=True, size=13)
-            first_row = 3
+            sheet.write_string(0, 0, _clean_text(title), formats.get(bold=True, size=13))
+            first_row = 2
         machine = [c for c in table.columns if c not in ("geometry", "class_reason_zh")]
         shown = for_people(table, lang)
-        _write_table(sheet, machine, shown, first_row)
-        guide += [(sheet.title, header, column, column_meaning(column, lang)) for column, header in
+        _write_table(sheet, machine, shown, first_row, formats)
+        guide += [(sheet.name, header, column, column_meaning(column, lang)) for column, header in
                   zip(machine, shown.columns)]
-    sheet = book.create_sheet(_sheet_title(sheet_label("fields", lang)))
+    sheet = book.add_worksheet(_sheet_title(sheet_label("fields", lang)))
     headers = [Text(*pair).get(lang) for pair in (("表", "sheet"), ("表头", "header"),
                                                   ("字段名（CSV、GeoJSON）", "machine name (CSV, GeoJSON)"),
                                                   ("含义", "meaning"))]
-    _write_table(sheet, ["sheet", "header", "column", "meaning"], pd.DataFrame(guide, columns=headers), 1)
-    book.save(target)
+    _write_table(sheet, ["sheet", "header", "column", "meaning"], pd.DataFrame(guide, columns=headers), 0, formats)
+    book.close()
 
 
 def write_safe_csv(table: pd.DataFrame, path: Path) -> None:
@@ -132,51 +138,96 @@ def neutralise_formula(value):
     return value
 
 
-def _write_table(sheet, machine: list[str], shown: pd.DataFrame, first_row: int) -> None:
-    header_fill = PatternFill("solid", fgColor=_FILL_HEADER)
-    for index, header in enumerate(shown.columns, start=1):
-        cell = _text_cell(sheet.cell(row=first_row, column=index), str(header))
-        cell.font, cell.fill = Font(bold=True), header_fill
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
+class _Formats:
+    """One XlsxWriter format per distinct look (fill colour, number format, bold...), made once per workbook."""
+
+    def __init__(self, book):
+        self.book = book
+        self.made: dict[tuple, object] = {}
+
+    def get(self, **properties):
+        key = tuple(sorted(properties.items()))
+        if key not in self.made:
+            self.made[key] = self.book.add_format(_format_properties(properties))
+        return self.made[key]
+
+
+def _format_properties(properties: dict) -> dict:
+    out = {k: v for k, v in properties.items() if k != "fill"}
+    if properties.get("fill"):
+        out.update(bg_color=f"#{properties['fill']}", pattern=1)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _write_table(sheet, machine: list[str], shown: pd.DataFrame, first_row: int, formats: _Formats) -> None:
+    """``shown`` (headers in words) from ``first_row`` (0-based) down, row by row: text always as strings,
+    whole numbers of 1,000 or more with a thousands separator, class and outcome cells filled."""
+    header = formats.get(bold=True, fill=_FILL_HEADER, text_wrap=True, valign="top")
+    for index, text in enumerate(shown.columns):
+        sheet.write_string(first_row, index, _clean_text(str(text)), header)
     class_fills = _class_fills()
-    widths = [_display_width(str(h)) for h in shown.columns]
-    for offset, values in enumerate(shown.itertuples(index=False, name=None), start=1):
-        for index, (column, value) in enumerate(zip(machine, values), start=1):
-            cell = sheet.cell(row=first_row + offset, column=index)
-            if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
-                value = None
-            if isinstance(value, str):
-                _text_cell(cell, value)
-            else:
-                cell.value = value.item() if hasattr(value, "item") else value
-                if isinstance(cell.value, int) and not isinstance(cell.value, bool) and abs(cell.value) >= 1000 \
-                        and column not in ("row", "code"):
-                    cell.number_format = "#,##0"
-            if column in _CLASS_COLUMNS:
-                machine_class = _class_of(value)
-                if machine_class in class_fills:
-                    cell.fill = class_fills[machine_class]
-            elif column in _OUTCOMES:
-                cell.fill = PatternFill("solid", fgColor=_outcome_fill(value))
-            widths[index - 1] = max(widths[index - 1], _display_width("" if value is None else str(value)))
-    for index, width in enumerate(widths, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 8), 50)
-    sheet.freeze_panes = sheet.cell(row=first_row + 1, column=1)
+    thousands, dates = formats.get(num_format="#,##0"), formats.get(num_format="yyyy-mm-dd")
+    columns, widths = [], []  # per column: (write method, value, format) of each cell, prepared column-wise
+    for column, (header_text, values) in zip(machine, shown.items()):
+        values = [None if _blank(v) else (v.item() if hasattr(v, "item") and not isinstance(v, str) else v)
+                  for v in values.astype(object).tolist()]
+        if ILLEGAL_CHARACTERS_RE.search("".join(v for v in values if isinstance(v, str))):  # rare: clean cell by cell
+            values = [_clean_text(v) if isinstance(v, str) else v for v in values]
+        if column in _CLASS_COLUMNS:
+            styles = [formats.get(fill=class_fills[c]) if (c := _class_of(v)) in class_fills else None for v in values]
+        elif column in _OUTCOMES:
+            styles = [formats.get(fill=_outcome_fill(v)) for v in values]
+        else:
+            styles = [None] * len(values)
+        separators = column not in ("row", "code")
+        columns.append([_cell(sheet, v, style, thousands if separators else None, dates)
+                        for v, style in zip(values, styles)])
+        shown_texts = {"" if v is None else str(v) for v in values}
+        widths.append(max([_display_width(str(header_text))] + [_display_width(v) for v in shown_texts]))
+    for r, row in enumerate(zip(*columns), start=first_row + 1):
+        for index, (write, value, style) in enumerate(row):
+            if write is not None:
+                write(r, index, value, style)
+    for index, width in enumerate(widths):
+        sheet.set_column(index, index, min(max(width + 2, 8), 50))
+    sheet.freeze_panes(first_row + 1, 0)
     if len(shown):
-        sheet.auto_filter.ref = f"A{first_row}:{get_column_letter(len(shown.columns))}{first_row + len(shown)}"
+        sheet.autofilter(first_row, 0, first_row + len(shown), len(shown.columns) - 1)
 
 
-def _text_cell(cell, text: str):
-    """``text`` in ``cell`` as a string, never a formula; characters XML cannot hold become U+FFFD."""
-    cell.value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
-    cell.data_type = "s"
-    return cell
+def _blank(value) -> bool:
+    return (value is None or value is pd.NA or value is pd.NaT or value == ""
+            or (isinstance(value, float) and math.isnan(value)))
 
 
-def _class_fills() -> dict[str, PatternFill]:
+def _cell(sheet, value, style, thousands, dates) -> tuple:
+    """How one cell is written, as (``sheet`` method or None, value, format): text as a string (never a
+    formula), numbers as numbers (whole numbers of 1,000 or more with ``thousands``), dates as dates,
+    blanks blank (unless filled)."""
+    if value is None:
+        return (sheet.write_blank if style is not None else None), None, style
+    if isinstance(value, str):  # made XML-safe by the caller (_clean_text)
+        return sheet.write_string, value, style
+    if isinstance(value, bool):
+        return sheet.write_boolean, value, style
+    if isinstance(value, (int, float)):
+        if style is None and thousands is not None and isinstance(value, int) and abs(value) >= 1000:
+            style = thousands
+        return sheet.write_number, value, style
+    if isinstance(value, (dt.date, dt.datetime, pd.Timestamp)):
+        return sheet.write_datetime, pd.Timestamp(value).to_pydatetime(), style or dates
+    return sheet.write_string, _clean_text(str(value)), style
+
+
+def _clean_text(text: str) -> str:
+    """``text`` with the characters XML cannot hold as U+FFFD (Excel would refuse the file)."""
+    return ILLEGAL_CHARACTERS_RE.sub("\ufffd", text) if ILLEGAL_CHARACTERS_RE.search(text) else text
+
+
+def _class_fills() -> dict[str, str]:
     from planning.maps import CLASS_COLOURS
 
-    return {name: PatternFill("solid", fgColor=_tint(colour, 0.55)) for name, colour in CLASS_COLOURS.items()}
+    return {name: _tint(colour, 0.55) for name, colour in CLASS_COLOURS.items()}
 
 
 def _class_of(value) -> str | None:

@@ -27,8 +27,10 @@ def test_app_shows_the_fictional_demo_region_in_chinese(app):
     pharmacies = next(m for m in app.metric if m.label == "定点药店")
     assert int(pharmacies.value) >= 150
     assert [tab.label for tab in app.tabs] == ["地图", "选址核查", "情景模拟", "统计表", "下载"]
-    assert [b.label for b in app.get("download_button")] == [
-        "下载缺口报告 GeoJSON", "下载统计表 XLSX", "下载评估报告（Word）", "下载离线地图 HTML"]
+    prepare = [b.label for b in app.button if b.label.startswith("生成：")]
+    assert prepare == ["生成：下载缺口报告 GeoJSON", "生成：下载统计表 XLSX", "生成：下载评估报告（Word）",
+                       "生成：下载离线地图 HTML"]
+    assert not app.get("download_button")  # nothing is built before it is asked for
 
 
 def test_changing_the_minutes_recomputes_the_tables(app):
@@ -137,3 +139,20 @@ def test_upload_with_a_contradicted_datum_offers_a_visible_choice(app):
     assert any("GCJ-02" in w.value and "米" in w.value for w in app.warning)
     choice = [r for r in app.radio if "坐标系与数据不符" in r.label]
     assert choice and choice[0].options[0].startswith("按数据判定的 GCJ-02")
+
+
+def test_downloads_are_built_when_asked_and_then_download(app):
+    """Pressing a download's prepare button builds the file under a status box (once for every session,
+    prepared_download) and puts its download button in place; the others stay unbuilt."""
+    app.button(key="prepare_geojson").click().run()
+    assert not app.exception
+    assert [b.label for b in app.get("download_button")] == ["下载缺口报告 GeoJSON"]
+    assert [(s.label.split(" (")[0], s.state) for s in app.status] == [("已生成：下载缺口报告 GeoJSON", "complete")]
+    for kind in ("xlsx", "docx", "html"):
+        app.button(key=f"prepare_{kind}").click().run()
+        assert not app.exception
+    assert [b.label for b in app.get("download_button")] == [
+        "下载缺口报告 GeoJSON", "下载统计表 XLSX", "下载评估报告（Word）", "下载离线地图 HTML"]
+    assert all(b.proto.url for b in app.get("download_button"))
+    app.sidebar.slider[0].set_value(10).run()  # a new assessment: its files are not built yet
+    assert not app.exception and not app.get("download_button")

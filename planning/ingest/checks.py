@@ -76,8 +76,17 @@ def _missing_all(targets: list[str], layer: str, name: str) -> MissingColumnErro
 
 
 # ======================================================================================= shared row checks
+def map_unique(cells: pd.Series, function) -> pd.Series:
+    """``cells.map(function)`` calling ``function`` once per distinct cell (blank cells as NaN): a column of
+    100,000 是/否 flags is a handful of calls, not 100,000."""
+    codes, uniques = pd.factorize(cells, use_na_sentinel=True)
+    values = np.array([function(v) for v in uniques] + [function(np.nan)], dtype=object)
+    return pd.Series(values[codes], index=cells.index, dtype=object)  # code -1 (blank) takes the last value
+
+
 def blank_rows(table: RawTable, problems: RowProblems) -> None:
-    blank = table.raw.map(lambda v: cell_text(v) == "").all(axis=1) if len(table.raw.columns) else \
+    blank = pd.concat([map_unique(table.raw.iloc[:, i], lambda v: cell_text(v) == "").astype(bool)
+                       for i in range(len(table.raw.columns))], axis=1).all(axis=1) if len(table.raw.columns) else \
         pd.Series(True, index=table.raw.index)
     if table.geometry is not None:
         blank &= table.geometry.isna() | table.geometry.is_empty
@@ -103,7 +112,7 @@ def duplicate_id_rows(ids: pd.Series, problems: RowProblems) -> None:
 
 def flag_columns(table: RawTable, header: str, problems: RowProblems, reason: Reason = Reason.INVALID_VALUE) -> pd.Series:
     """A yes/no column as bool (blank = False); unknown values reject the row."""
-    parsed = table.raw[header].map(parse_flag)
+    parsed = map_unique(table.raw[header], parse_flag)
     for row in parsed.index[parsed.isna().to_numpy()]:
         problems.add(row, reason, column=header, value=cell_text(table.raw.at[row, header]))
     return parsed.fillna(False).astype(bool)
@@ -151,6 +160,11 @@ def point_lonlat(table: RawTable, mapping: dict[str, str], layer: str, name: str
             if not problems.has(rows[k]):
                 problems.add(rows[k], Reason.MISSING_COORDINATE, column="geometry")
     else:
+        if "lon" in mapping and "lat" in mapping:  # plain decimals column-wise (row by row took 9 s per 100,000)
+            plain_lon, plain_lat = (_plain_decimals(table.raw[mapping[f]]) for f in ("lon", "lat"))
+            plain = todo & np.isfinite(plain_lon) & np.isfinite(plain_lat)
+            lon[plain], lat[plain] = plain_lon[plain], plain_lat[plain]
+            todo = todo & ~plain
         for k in np.flatnonzero(todo):
             row = rows[k]
             values = _coordinate_cells(table.raw.loc[row], mapping)
@@ -169,6 +183,25 @@ def point_lonlat(table: RawTable, mapping: dict[str, str], layer: str, name: str
             problems.add(rows[k], Reason.MISSING_COORDINATE, column="lon/lat")
     _lonlat_checks(lon, lat, rows, problems)
     return lon, lat
+
+
+#: A cell :func:`parse_coordinate` reads as exactly ``float(text)``: ASCII digits, one optional point, a sign.
+_PLAIN_DECIMAL = r"^[+-]?[0-9]+(?:\.[0-9]+)?$"
+
+
+def _plain_decimals(cells: pd.Series) -> np.ndarray:
+    """Each cell as a float where it is a plain decimal (a finite float, or text matching
+    :data:`_PLAIN_DECIMAL`), else NaN: those cells go through :func:`parse_coordinate` one by one."""
+    values = cells.to_numpy(dtype=object)
+    is_float = np.array([type(v) is float for v in values])
+    out = np.full(len(values), np.nan)
+    if is_float.any():
+        out[is_float] = values[is_float].astype(float)
+    text = pd.Series(values[~is_float]).astype(str).str.strip()
+    matched = text.str.match(_PLAIN_DECIMAL).fillna(False).to_numpy(dtype=bool)
+    rest = np.flatnonzero(~is_float)
+    out[rest[matched]] = text[matched].astype(float).to_numpy()
+    return np.where(np.isfinite(out), out, np.nan)
 
 
 def _coordinate_cells(record: pd.Series, mapping: dict[str, str]) -> list[tuple[str, Any]]:
