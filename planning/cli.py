@@ -232,23 +232,25 @@ def _print_rejected(args, region, path: Path | None = None) -> None:
 
 def _run_assess(args, progress: _Progress) -> int:
     from planning import report
+    from planning.outputs import check_output_folder, final_path, staged_folder
 
+    out = check_output_folder(args.out)  # before any work
     assessment = _load(args, progress)
-    out = args.out
-    with progress.step(f"写出报告 / writing outputs to {out}"):
-        geojson = report.write_gap_report(assessment, out / "gap_report.geojson", split=args.split)
-        tables = report.write_tables(assessment, out, lang=args.lang)
-        grids = report.write_walk_time_grids(assessment, out / "walk_time")
-        html = report.write_html_map(assessment, out / "map.html", lang=args.lang)
-    written_report = []
-    if args.report:
-        with progress.step(f"写出评估报告 / writing the assessment report {out / 'report.docx'}"):
-            written_report = [report.write_docx(assessment, out / "report.docx", lang=args.lang)]
+    with progress.step(f"写出报告 / writing outputs to {out}"), staged_folder(out) as stage:
+        geojson = report.write_gap_report(assessment, stage / "gap_report.geojson", split=args.split)
+        tables = report.write_tables(assessment, stage, lang=args.lang)
+        grids = report.write_walk_time_grids(assessment, stage / "walk_time")
+        html = report.write_html_map(assessment, stage / "map.html", lang=args.lang)
+        written = [*geojson, tables[0], html]
+        if args.report:
+            with progress.step(f"写出评估报告 / writing the assessment report {out / 'report.docx'}"):
+                written.append(report.write_docx(assessment, stage / "report.docx", lang=args.lang))
+        written = [final_path(p, stage, out) for p in [*written, *grids]]
     _print_rejected(args, assessment.region, out / "rejected.csv")
     from planning.present import summary_text
 
     print(summary_text(assessment, args.lang))
-    for path in [*geojson, tables[0], html, *written_report, *grids]:
+    for path in written:
         print(f"  {path}")
     return EXIT_OK
 

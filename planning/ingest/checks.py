@@ -16,7 +16,8 @@ from planning.errors import MissingColumnError, ParameterError
 from planning.ingest.result import IngestResult, RowNotes, RowProblems
 from planning.ingest.sources import RawTable
 from planning.ingest.vocabulary import (
-    REQUIRED_COLUMNS, FIELD_ALIASES, INVALID, Note, Reason, norm_header, cell_text, parse_coordinate, parse_flag, parse_number,
+    REQUIRED_COLUMNS, FIELD_ALIASES, INVALID, Note, Reason, norm_header, cell_text, is_scientific_code, parse_code,
+    parse_coordinate, parse_flag, parse_number,
 )
 
 
@@ -90,6 +91,17 @@ def required_text(table: RawTable, mapping: dict[str, str], target: str, problem
         if not problems.has(row):
             problems.add(row, Reason.MISSING_VALUE, column=mapping[target])
     return values
+
+
+def code_column(table: RawTable, mapping: dict[str, str], problems: RowProblems, *, required: bool) -> pd.Series:
+    """The administrative codes as text ("" where absent); a code in scientific notation (Excel's
+    "9.90102E+8": digits lost) rejects its row, so does a blank one when ``required``."""
+    if "code" not in mapping:
+        return pd.Series("", index=table.raw.index, dtype=object)
+    codes = (required_text(table, mapping, "code", problems) if required else table.raw[mapping["code"]]).map(parse_code)
+    for row in codes.index[codes.map(is_scientific_code).to_numpy()]:
+        problems.add(row, Reason.CODE_AS_NUMBER, column=mapping["code"], value=codes[row])
+    return codes
 
 
 def duplicate_id_rows(ids: pd.Series, problems: RowProblems) -> None:

@@ -15,7 +15,7 @@ import shapely
 from planning import coords
 from planning.errors import FileTooLargeError, MissingColumnError, ParameterError, UnreadableFileError
 from planning.ingest.checks import (
-    blank_rows, duplicate_id_rows, finish_result, flag_columns, map_columns, missing_required, number_columns, point_lonlat, required_text,
+    blank_rows, code_column, duplicate_id_rows, finish_result, flag_columns, map_columns, missing_required, number_columns, point_lonlat, required_text,
     to_wgs84_checked,
 )
 from planning.ingest.datum import decide_datum
@@ -298,7 +298,7 @@ def read_boundaries(
     mapping = map_columns(table.raw, target_layer, columns, src.name, table.notes)
     problems = RowProblems(table.raw.index)
     blank_rows(table, problems)
-    codes = required_text(table, mapping, "code", problems).map(parse_code)
+    codes = code_column(table, mapping, problems, required=True)
     names = required_text(table, mapping, "name", problems)
     duplicate_id_rows(codes, problems)
     geometry = _polygons(table, datum, problems)
@@ -428,7 +428,7 @@ def read_population(
         raise missing_required("code", "population", src.name, "或“name”/ or 'name'")
     problems = RowProblems(table.raw.index)
     blank_rows(table, problems)
-    codes = table.raw[mapping["code"]].map(parse_code) if "code" in mapping else pd.Series("", index=table.raw.index)
+    codes = code_column(table, mapping, problems, required=False)
     names = table.raw[mapping["name"]].map(cell_text) if "name" in mapping else pd.Series("", index=table.raw.index)
     for row in table.raw.index[((codes == "") & (names == "")).to_numpy()]:
         if not problems.has(row):
@@ -474,7 +474,7 @@ def read_fund_status(
                        "（或 fund_deficit_forecast / fund_warning_letter）")
     problems = RowProblems(table.raw.index)
     blank_rows(table, problems)
-    codes = table.raw[mapping["code"]].map(parse_code) if "code" in mapping else pd.Series("", index=table.raw.index)
+    codes = code_column(table, mapping, problems, required=False)
     names = table.raw[mapping["name"]].map(cell_text) if "name" in mapping else pd.Series("", index=table.raw.index)
     for row in table.raw.index[((codes == "") & (names == "")).to_numpy()]:
         if not problems.has(row):

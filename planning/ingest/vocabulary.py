@@ -42,6 +42,11 @@ class Reason(str, enum.Enum):
     NO_POPULATION = "no_population"
     INVALID_POPULATION = "invalid_population"
     UNMATCHED = "unmatched"
+    CODE_AS_NUMBER = "code_as_number"
+    UNIT_IN_NUMBER = "unit_in_number"
+    FORMULA_NOT_COMPUTED = "formula_not_computed"
+    COMMA_DECIMAL = "comma_decimal"
+    CELL_TOO_LONG = "cell_too_long"
 
     def text(self, **detail: Any) -> str:
         """The reason as "中文 / English", with ``detail`` (column, value, rows, ...) filled in."""
@@ -75,6 +80,19 @@ _REASON_TEXT: dict[Reason, tuple[str, str]] = {
     Reason.NO_POPULATION: ("街道/乡镇缺少人口数据", "sub-district has no population"),
     Reason.INVALID_POPULATION: ("人口值无效：{value}", "invalid population value: {value}"),
     Reason.UNMATCHED: ("“{value}”与任何{target}都不匹配", "'{value}' matches no {target_en}"),
+    Reason.CODE_AS_NUMBER: ("“{column}”的代码“{value}”是科学计数法（Excel 把代码当作数字，丢失了位数）：请把该列设为文本后重新填写",
+                            "code '{value}' in '{column}' is in scientific notation (Excel took the code for a number "
+                            "and dropped digits): format the column as text and enter the codes again"),
+    Reason.UNIT_IN_NUMBER: ("“{column}”的值“{value}”带有单位或百分号（{unit}），此列应为{expected}",
+                            "'{column}' holds '{value}' with a unit or percent sign ({unit}); this column takes "
+                            "{expected_en}"),
+    Reason.FORMULA_NOT_COMPUTED: ("“{column}”是未计算的公式 {value}（文件没有保存计算结果）：请在 Excel 中打开并保存后再导入",
+                                  "'{column}' is a formula not computed {value} (the file holds no computed value): "
+                                  "open and save it in Excel, then import it again"),
+    Reason.COMMA_DECIMAL: ("坐标“{column}”用逗号作小数点：{value}（应为 {suggested}？）",
+                           "coordinate '{column}' uses a comma as decimal separator: {value} (meant {suggested}?)"),
+    Reason.CELL_TOO_LONG: ("“{column}”的单元格有 {length:,} 个字符，超过上限 {limit:,}",
+                           "a cell of '{column}' holds {length:,} characters, more than the limit of {limit:,}"),
 }
 
 
@@ -366,6 +384,14 @@ def stable_pharmacy_id(name: str, address: str) -> str:
 
 def _id_text(value: str) -> str:
     return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(value))).lower()
+
+
+_SCIENTIFIC = re.compile(r"^[+-]?\d(?:\.\d+)?e[+-]?\d+$", re.IGNORECASE)
+
+
+def is_scientific_code(code: str) -> bool:
+    """True for a code Excel turned into a number and shows in scientific notation ("9.90102E+8")."""
+    return bool(_SCIENTIFIC.match(code))
 
 
 def parse_code(value: Any) -> str:
