@@ -312,6 +312,9 @@ def _applicant(path: Path):
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanningError(f"无法读取申请人文件 {path}：{exc}", f"cannot read applicant file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PlanningError(f"申请人文件 {path} 应为一个 JSON 对象（{{\"键\": 值}}）",
+                            f"the applicant file {path} must hold one JSON object ({{\"key\": value}})")
     known = {f.name for f in dataclasses.fields(Applicant)}
     unknown = sorted(set(data) - known)
     if unknown:

@@ -154,3 +154,49 @@ def test_outputs_replace_their_own_files_and_keep_the_others(tmp_path):
     assert (out / "notes.txt").read_text(encoding="utf-8") == "keep"
     assert sorted(p.name for p in (out / "walk_time").iterdir()) == ["new.tif"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+# ----------------------------------------------------------------------------- 7. bad input is not an internal error
+def _osm_impossible_latitude(folder: Path) -> list[str]:
+    path = folder / "bad.osm"
+    path.write_text('<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">\n'
+                    ' <node id="1" lat="9999" lon="112.0"/>\n <node id="2" lat="28.0" lon="112.001"/>\n'
+                    ' <way id="10"><nd ref="1"/><nd ref="2"/><tag k="highway" v="residential"/></way>\n</osm>\n',
+                    encoding="utf-8")
+    return ["assess", "--pharmacies", str(write_csv(folder / "ok.csv", HEADER, _rows())),
+            "--subdistricts", str(SUBDISTRICTS), "--network", str(path), "--out", str(folder / "out")]
+
+
+def _applicant(value) -> callable:
+    def make(folder: Path) -> list[str]:
+        path = folder / "applicant.json"
+        path.write_text(json.dumps(value, ensure_ascii=False), encoding="utf-8")
+        return ["check", "--demo", "--lon", "111.6", "--lat", "27.3", "--applicant", str(path)]
+    return make
+
+
+NOT_INTERNAL = [
+    ("osm_lat_9999", _osm_impossible_latitude, ["bad.osm", "9999", "cannot parse OSM file"]),
+    ("applicant_text_number", _applicant({"months_operating": "十二"}), ["months_operating", "whole number", "十二"]),
+    ("applicant_flag_text", _applicant({"on_dishonest_list": "no"}), ["on_dishonest_list", "true or false"]),
+    ("applicant_list", _applicant([1, 2]), ["one JSON object"]),
+]
+
+
+@pytest.mark.parametrize("make, needles", [c[1:] for c in NOT_INTERNAL], ids=[c[0] for c in NOT_INTERNAL])
+def test_bad_input_from_a_third_party_reader_exits_2(tmp_path, make, needles):
+    run = run_cli(*make(tmp_path), "--quiet")
+    _assert_input_error(run, *needles)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_uploaded_network_error_names_the_upload(tmp_path):
+    from planning.errors import NetworkInputError
+    from planning.network import load_network_bytes
+
+    _osm_impossible_latitude(tmp_path)
+    with pytest.raises(NetworkInputError) as caught:
+        load_network_bytes((tmp_path / "bad.osm").read_bytes(), "城区路网.osm", cache_dir=tmp_path / "cache")
+    assert "城区路网.osm" in str(caught.value) and "bad" not in str(caught.value)
+    assert not any(len(part) >= 32 and all(c in "0123456789abcdef" for c in part)
+                   for part in str(caught.value).replace(".", " ").split())  # no cache hash
