@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
         source.add_argument("--population", type=Path, help="各街道/乡镇人口 / population per sub-district (CSV/XLSX)")
         source.add_argument("--fund", type=Path, help="区县基金状况表 / county fund status table (CSV/XLSX)")
         source.add_argument("--network", type=Path, help="步行路网 / street network (.osm, .osm.gz, .osm.pbf, .graphml)")
+        for flag, what in (("pharmacies", "药店"), ("subdistricts", "街道/乡镇"), ("counties", "区县")):
+            source.add_argument(f"--{flag}-layer", metavar="LAYER",
+                                help=f"{what}文件中要读的图层（GPKG 图层或 zip 中的 shapefile 名；默认第一个，并在摘要中说明）/ "
+                                     f"layer of the --{flag} file to read (a GPKG layer or a shapefile name in the zip; "
+                                     f"default the first, noted in the summary)")
         source.add_argument("--crs", default="auto", choices=["auto", "wgs84", "gcj02", "bd09"],
                             help="药店表坐标系（默认 auto：按与道路的吻合度和地址中的区县街道名判定，无法判定时按 WGS84）/ "
                                  "coordinate system of the pharmacy table (default auto: decided by the fit to the "
@@ -176,9 +181,17 @@ def _region(args):
     if missing and (args.pharmacies is None or args.network is None):  # else build_region lists all that is missing
         raise PlanningError(f"请使用 --demo，或提供 {', '.join(missing)}",
                             f"use --demo or give {', '.join(missing)}")
-    from planning.ingest import build_region
+    from planning.ingest import build_region, read_boundaries, read_pharmacies
 
-    return build_region(pharmacies=args.pharmacies, subdistricts=args.subdistricts, counties=args.counties,
+    pharmacies, subdistricts, counties = args.pharmacies, args.subdistricts, args.counties
+    if args.pharmacies_layer is not None and pharmacies is not None:  # read here, with the layer chosen
+        pharmacies = read_pharmacies(pharmacies, crs=args.crs, trust_crs=True, layer=args.pharmacies_layer)
+    if args.subdistricts_layer is not None and subdistricts is not None:
+        subdistricts = read_boundaries(subdistricts, level="subdistrict", crs=args.boundary_crs,
+                                       layer=args.subdistricts_layer)
+    if args.counties_layer is not None and counties is not None:
+        counties = read_boundaries(counties, level="county", crs=args.boundary_crs, layer=args.counties_layer)
+    return build_region(pharmacies=pharmacies, subdistricts=subdistricts, counties=counties,
                         population=args.population, fund_status=args.fund, network=args.network, crs=args.crs,
                         trust_crs=args.trust_crs, boundary_crs=args.boundary_crs)
 

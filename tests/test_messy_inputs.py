@@ -131,7 +131,7 @@ def test_a_run_failing_while_writing_leaves_no_folder(tmp_path, monkeypatch, dem
         raise OSError("disk full")
 
     monkeypatch.setattr(cli, "_load", lambda args, progress: demo)
-    monkeypatch.setattr(report, "write_html_map", broken)
+    monkeypatch.setattr(report, "write_tables", broken)  # after the gap report is written
     out = tmp_path / "nested" / "out"
     assert cli.main(["assess", "--demo", "--quiet", "--out", str(out)]) == cli.EXIT_INTERNAL
     assert list(tmp_path.iterdir()) == []  # neither the folder, its parent, nor a staging folder
@@ -200,3 +200,185 @@ def test_an_uploaded_network_error_names_the_upload(tmp_path):
     assert "城区路网.osm" in str(caught.value) and "bad" not in str(caught.value)
     assert not any(len(part) >= 32 and all(c in "0123456789abcdef" for c in part)
                    for part in str(caught.value).replace(".", " ").split())  # no cache hash
+
+
+# ----------------------------------------------------------------------------- 8, 9. the readers, case by case
+def _csv_bytes(header: list[str], rows: list[list[str]], encoding: str = "utf-8") -> bytes:
+    import csv
+
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+def _xlsx_bytes(header: list[str], rows: list[list]) -> bytes:
+    """A workbook written by openpyxl: formulas are stored without a computed value, as a script leaves them."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+P = ["101", "康宁大药房", "人民路1号"]  # id, name, address of a pharmacy row
+PH_HEADER = ["编号", "名称", "地址", "经度", "纬度", "门诊统筹"]
+
+
+def _pharmacies(*rows: list[str], header=PH_HEADER) -> bytes:
+    return _csv_bytes(header, [[f"{i}{r[0]}", *r[1:]] for i, r in enumerate(rows)])
+
+
+def _population(*values: str) -> bytes:
+    return _csv_bytes(["街道代码", "常住参保人口"], [[f"99010200{i + 1}", v] for i, v in enumerate(values)])
+
+
+#: (case, reader, file name, bytes, clean rows, {reason_code: rows}, text every rejection reason holds)
+READER_CASES = [
+    ("population_percent_and_units", "population", "人口.csv",
+     _population("85%", "12.5%", "88500元", "3个月", "4.68万", "46,800人", "1234"), 3,
+     {"unit_in_number": 4}, "常住参保人口"),
+    ("pharmacy_percent_credit", "pharmacies", "药店.csv",
+     _pharmacies([*P, "111.6", "27.3", "是", "85%"], [*P, "111.6", "27.3", "是", "85分"],
+                 header=[*PH_HEADER, "信用评分"]), 1, {"unit_in_number": 1}, "85%"),
+    ("service_flags_as_decimals", "pharmacies", "药店.csv",
+     _pharmacies([*P, "111.6", "27.3", "1.0"], [*P, "111.6", "27.3", "0.0"], [*P, "111.6", "27.3", "2.0"]), 2,
+     {"unknown_service_value": 1}, "2.0"),
+    ("dms_with_hemisphere", "pharmacies", "药店.csv",
+     _pharmacies([*P, "111°35′49″E", "27°18′36″N", "是"], [*P, "东经111度35分49秒", "北纬27度18分36秒", "是"]), 2,
+     {}, ""),
+    ("comma_decimal", "pharmacies", "药店.csv",
+     _pharmacies([*P, "111,5971264", "27.3", "是"], [*P, "111.5971264", "27.3", "是"]), 1,
+     {"comma_decimal": 1}, "111.5971264"),
+    ("bom_over_gbk", "pharmacies", "药店.csv",
+     b"\xef\xbb\xbf" + _pharmacies([*P, "111.6", "27.3", "是"]).decode("utf-8").encode("gbk"), 1, {}, ""),
+    ("uncomputed_formula", "pharmacies", "药店.xlsx",
+     _xlsx_bytes(PH_HEADER, [[*P, "=110+1.6", 27.3, "是"], ["102", "另一家", "人民路2号", 111.6, 27.3, "是"]]), 1,
+     {"formula_not_computed": 1}, "=110+1.6"),
+    ("long_cell", "pharmacies", "药店.csv",
+     _pharmacies([P[0], "长" * 210_000, P[2], "111.6", "27.3", "是"], [*P, "111.6", "27.3", "是"]), 1,
+     {"cell_too_long": 1}, "210,000"),
+]
+
+
+def _read(reader: str, name: str, data: bytes, **kwargs):
+    if reader == "population":
+        return ingest.read_population(data, source_name=name, **kwargs)
+    return ingest.read_pharmacies(data, source_name=name, crs="wgs84", **kwargs)
+
+
+@pytest.mark.parametrize("reader, name, data, clean, reasons, needle", [c[1:] for c in READER_CASES],
+                         ids=[c[0] for c in READER_CASES])
+def test_messy_cells_are_read_or_rejected_with_their_reason(reader, name, data, clean, reasons, needle):
+    result = _read(reader, name, data)
+    assert result.n_in == result.n_clean + result.n_rejected
+    assert result.n_clean == clean, result.rejected[["row", "reason"]].to_string()
+    assert result.rejected["reason_code"].value_counts().to_dict() == reasons
+    for reason in result.rejected["reason"]:
+        assert needle in reason
+
+
+def test_the_population_reason_names_the_cell_and_the_unit():
+    result = ingest.read_population(_population("85%", "3个月"), source_name="人口.csv")
+    reasons = dict(zip(result.rejected["row"], result.rejected["reason"]))
+    assert "'常住参保人口' holds '85%' with a unit or percent sign (%)" in reasons[2]
+    assert "“常住参保人口”的值“3个月”带有单位或百分号（个月）" in reasons[3]
+
+
+def test_dms_is_converted_exactly():
+    from fractions import Fraction
+
+    result = _read("pharmacies", "药店.csv", READER_CASES[3][3])
+    expected = (float(Fraction(111) + Fraction(35, 60) + Fraction(49, 3600)),
+                float(Fraction(27) + Fraction(18, 60) + Fraction(36, 3600)))
+    for point in result.clean.geometry:
+        assert (point.x, point.y) == expected
+    assert ingest.parse_coordinate("111°35′49″W") == -expected[0]
+
+
+def test_flags_as_decimals_read_as_yes_and_no():
+    result = _read("pharmacies", "药店.csv", READER_CASES[2][3])
+    assert result.clean["outpatient_pooling"].tolist() == [True, False]
+
+
+def test_a_bom_over_gbk_text_is_read_as_gbk_and_said_so():
+    result = _read("pharmacies", "药店.csv", READER_CASES[5][3])
+    assert result.clean["name"].tolist() == ["康宁大药房"]
+    assert "bom_over_gbk" in set(result.notes["note_code"])
+    assert any("byte-order mark" in line and "GBK" in line for line in result.note_lines())
+
+
+def test_a_long_cell_rejects_its_row_only_and_is_cut_short_in_the_listing():
+    result = _read("pharmacies", "药店.csv", READER_CASES[7][3])
+    shown = result.rejected["名称"].iloc[0]
+    assert len(shown) < 300 and shown.endswith("…")
+
+
+def test_overlapping_subdistricts_are_noted_with_both_rows(tmp_path):
+    document = json.loads(SUBDISTRICTS.read_text(encoding="utf-8"))
+    twin = json.loads(json.dumps(document["features"][0]))
+    twin["properties"].update(code="990102099", name="文昌街道（备份）")
+    document["features"].append(twin)
+    path = tmp_path / "twins.geojson"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    result = ingest.read_boundaries(path, level="subdistrict")
+    assert result.n_clean == len(document["features"])  # kept, but noted
+    overlaps = result.notes[result.notes["note_code"] == "overlaps"]
+    assert sorted(overlaps["row"]) == [1, len(document["features"])]
+    assert "990102099" in overlaps["note"].iloc[0] and "100%" in overlaps["note"].iloc[0]
+    neighbours = ingest.read_boundaries(SUBDISTRICTS, level="subdistrict")  # neighbours share borders only
+    assert "overlaps" not in set(neighbours.notes["note_code"])
+
+
+def _gpkg_with_backup_first(folder: Path) -> Path:
+    """A GeoPackage whose first layer is an old backup (three sub-districts) and whose second is current."""
+    subs = gpd.read_file(SUBDISTRICTS)
+    path = folder / "boundaries.gpkg"
+    subs.head(3).to_file(path, layer="backup_2019", driver="GPKG")
+    subs.to_file(path, layer="subdistricts", driver="GPKG", mode="a")
+    return path
+
+
+def test_a_gpkg_with_several_layers_says_which_was_read_and_can_be_told(tmp_path):
+    from planning.errors import ParameterError
+
+    path = _gpkg_with_backup_first(tmp_path)
+    first = ingest.read_boundaries(path, level="subdistrict")
+    assert first.n_clean == 3
+    note = " ".join(first.note_lines())
+    assert "backup_2019" in note and "subdistricts" in note and "--subdistricts-layer" in note
+    chosen = ingest.read_boundaries(path, level="subdistrict", layer="subdistricts")
+    assert chosen.n_clean == 25 and "layer_chosen" not in set(chosen.notes["note_code"])
+    with pytest.raises(ParameterError, match="no layer 'nope'"):
+        ingest.read_boundaries(path, level="subdistrict", layer="nope")
+
+
+def test_a_large_geojson_object_is_not_refused_with_gdal_advice(tmp_path):
+    """GDAL refuses a GeoJSON object above OGR_GEOJSON_MAX_OBJ_SIZE; the reader allows what its own size
+    limit allows (here GDAL's option is lowered to 1 MB and the one polygon is larger)."""
+    import numpy as np
+    import pyogrio
+
+    angles = np.linspace(0, 2 * np.pi, 40_000)
+    ring = np.column_stack([111.6 + 0.01 * np.cos(angles), 27.3 + 0.01 * np.sin(angles)])
+    ring[-1] = ring[0]
+    document = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
+        "code": "990102001", "name": "文昌街道"}, "geometry": {"type": "Polygon", "coordinates": [ring.tolist()]}}]}
+    path = tmp_path / "big.geojson"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    assert path.stat().st_size > 2**20
+    before = pyogrio.get_gdal_config_option("OGR_GEOJSON_MAX_OBJ_SIZE")
+    try:
+        pyogrio.set_gdal_config_options({"OGR_GEOJSON_MAX_OBJ_SIZE": "1"})
+        with pytest.raises(Exception, match="OGR_GEOJSON_MAX_OBJ_SIZE"):  # the oracle: GDAL alone refuses it
+            pyogrio.read_dataframe(f"GeoJSON:{path}")
+        pyogrio.set_gdal_config_options({"OGR_GEOJSON_MAX_OBJ_SIZE": "1"})
+        assert ingest.read_boundaries(path, level="subdistrict").n_clean == 1
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_GEOJSON_MAX_OBJ_SIZE": before})

@@ -77,17 +77,19 @@ class IngestResult:
         raise emptied_layer_error(self.layer, self.source, self.n_in, self.rejected)
 
     def note_lines(self, limit: int = 5) -> list[str]:
-        """The notes as "中文 / English" lines for people: file-level notes as written, row notes grouped
-        by kind ("3 行：几何无效…已修复（第 2、5、9 行）"), at most ``limit`` rows named per kind."""
+        """The notes as "中文 / English" lines for people: file-level notes as written, then row notes by
+        kind, at most ``limit`` rows of each kind written out ("第 3 行：几何无效……已修复") and the rest counted."""
         if self.notes.empty:
             return []
         lines = [n for n in self.notes.loc[self.notes["row"] == 0, "note"] if n]
         rows = self.notes[self.notes["row"] != 0]
         for _code, group in rows.groupby("note_code", sort=False):
-            named = ", ".join(str(r) for r in group["row"].head(limit)) + (" …" if len(group) > limit else "")
-            example = Text.parse(group["note"].iloc[0])
-            lines.append(Text(f"{len(group)} 行：{example.zh}（如第 {named} 行）",
-                              f"{len(group)} row(s): {example.en} (e.g. rows {named})").both())
+            for row, note in zip(group["row"].head(limit), group["note"].head(limit)):
+                text = Text.parse(note)
+                lines.append(Text(f"第 {row} 行：{text.zh}", f"row {row}: {text.en}").both())
+            if len(group) > limit:
+                lines.append(Text(f"另有 {len(group) - limit} 行同类说明", f"{len(group) - limit} more row(s) "
+                                  f"with the same kind of note").both())
         return lines
 
     def summary(self, lang: str = "zh") -> str:
