@@ -127,11 +127,12 @@ def test_out_naming_an_existing_file_exits_2_before_any_work(tmp_path):
 def test_a_run_failing_while_writing_leaves_no_folder(tmp_path, monkeypatch, demo):
     from planning import cli, report
 
-    def broken(*args, **kwargs):
+    def half_written(assessment, path, **kwargs):
+        Path(path).write_text('{"type": "Feature', encoding="utf-8")
         raise OSError("disk full")
 
     monkeypatch.setattr(cli, "_load", lambda args, progress: demo)
-    monkeypatch.setattr(report, "write_tables", broken)  # after the gap report is written
+    monkeypatch.setattr(report, "write_gap_report", half_written)
     out = tmp_path / "nested" / "out"
     assert cli.main(["assess", "--demo", "--quiet", "--out", str(out)]) == cli.EXIT_INTERNAL
     assert list(tmp_path.iterdir()) == []  # neither the folder, its parent, nor a staging folder
@@ -382,3 +383,104 @@ def test_a_large_geojson_object_is_not_refused_with_gdal_advice(tmp_path):
         assert ingest.read_boundaries(path, level="subdistrict").n_clean == 1
     finally:
         pyogrio.set_gdal_config_options({"OGR_GEOJSON_MAX_OBJ_SIZE": before})
+
+
+# ----------------------------------------------------------------------------- 5. reading limits, while reading
+def _xlsx_bomb(declared_mib: int = 4) -> bytes:
+    """A real workbook whose sheet is padded with ``declared_mib`` MiB of an XML comment: a few KiB zipped."""
+    source = zipfile.ZipFile(io.BytesIO(_xlsx_bytes(PH_HEADER, [[*P, 111.6, 27.3, "是"]])))
+    buffer = io.BytesIO()
+    with source, zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bomb:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                head, found, body = data.partition(b"<sheetData")
+                assert found
+                data = head + b"<!--" + b" " * (declared_mib * 2**20) + b"-->" + found + body
+            bomb.writestr(info.filename, data)
+    return buffer.getvalue()
+
+
+def test_an_xlsx_bomb_is_refused_from_the_zip_directory_before_openpyxl(monkeypatch):
+    import openpyxl
+
+    from planning.errors import FileTooLargeError
+
+    bomb = _xlsx_bomb()
+    assert len(bomb) < 64 * 2**10
+    limits = ingest.ReadingLimits(max_xlsx_uncompressed_bytes=2**20)
+
+    def never(*args, **kwargs):
+        raise AssertionError("openpyxl opened the bomb")
+
+    monkeypatch.setattr(openpyxl, "load_workbook", never)
+    with pytest.raises(FileTooLargeError, match=r"uncompresses to 4 MB, more than the limit of 1 MB"):
+        ingest.read_pharmacies(bomb, source_name="bomb.xlsx", limits=limits)
+
+
+def test_the_padded_workbook_reads_under_the_default_limits():
+    result = ingest.read_pharmacies(_xlsx_bomb(), source_name="bomb.xlsx", crs="wgs84")
+    assert result.n_clean == 1  # the oracle that the bomb is a well-formed workbook
+
+
+def _points_geojson(n: int) -> bytes:
+    return json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"编号": str(i), "名称": f"药店{i}", "地址": f"路{i}号", "门诊统筹": "是"},
+         "geometry": {"type": "Point", "coordinates": [111.6, 27.3 + i * 1e-4]}} for i in range(n)]}).encode("utf-8")
+
+
+LIMIT_CASES = [
+    ("csv_rows", "药店.csv", _pharmacies(*[[*P[1:], "111.6", "27.3", "是"] for _ in range(30)]),
+     dict(max_rows=10), "more than 10 rows"),
+    ("csv_cells", "药店.csv", _pharmacies(*[[*P[1:], "111.6", "27.3", "是"] for _ in range(30)]),
+     dict(max_cells=50), "more than 50 cells"),
+    ("xlsx_rows", "药店.xlsx", _xlsx_bytes(PH_HEADER, [[f"{i}", "店", "路", 111.6, 27.3, "是"] for i in range(30)]),
+     dict(max_rows=10), "more than 10 rows"),
+    ("geojson_features", "药店.geojson", _points_geojson(30), dict(max_rows=10), "more than 10 rows"),
+    ("file_size", "药店.csv", _pharmacies(*[[*P[1:], "111.6", "27.3", "是"] for _ in range(30)]),
+     dict(max_file_bytes=500), "exceeds the size limit"),
+]
+
+
+@pytest.mark.parametrize("name, data, limits, needle", [c[1:] for c in LIMIT_CASES], ids=[c[0] for c in LIMIT_CASES])
+def test_reading_limits_refuse_with_a_bilingual_message(name, data, limits, needle):
+    from planning.errors import FileTooLargeError
+
+    with pytest.raises(FileTooLargeError) as caught:
+        ingest.read_pharmacies(data, source_name=name, crs="wgs84", limits=ingest.ReadingLimits(**limits))
+    assert needle in caught.value.message_en and name in caught.value.message_zh
+    # the same file is read under the default limits
+    result = ingest.read_pharmacies(data, source_name=name, crs="wgs84")
+    assert result.n_in == 30
+
+
+def test_reading_limits_are_positive_integers():
+    from planning.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="max_rows"):
+        ingest.ReadingLimits(max_rows=0)
+    assert "| rows (CSV, XLSX sheet, geo file features) | `max_rows` | 500,000 |" in ingest.limits_markdown()
+
+
+def test_the_cli_summary_shows_the_layer_read_the_repairs_and_the_overlaps(tmp_path):
+    """Notes of the readers reach the planner: the GPKG's first layer holds a twin of 文昌街道 under another
+    code and a polygon drawn twice over itself (repaired); the summary's completeness part says all three."""
+    subs = gpd.read_file(SUBDISTRICTS)
+    twin = subs.iloc[[0]].assign(code="990102099", name="文昌街道（备份）")
+    subs.loc[1, "geometry"] = shapely.MultiPolygon([subs.geometry[1], subs.geometry[1]])  # invalid, repairable
+    path = tmp_path / "boundaries.gpkg"
+    gpd.pd.concat([subs, twin], ignore_index=True).to_file(path, layer="subdistricts_2019", driver="GPKG")
+    gpd.read_file(SUBDISTRICTS).to_file(path, layer="subdistricts_2024", driver="GPKG", mode="a")
+    pharmacies = write_csv(tmp_path / "ok.csv", HEADER, _rows())
+    fund = write_csv(tmp_path / "fund.csv", ["区县代码", "上年亏损", "预计亏损", "预警函"],
+                     [[code, "否", "否", "否"] for code in sorted(set(subs["county_code"]))])
+    args = ["--pharmacies", str(pharmacies), "--subdistricts", str(path), "--fund", str(fund), "--network", str(NETWORK)]
+    run = run_cli("assess", "--quiet", "--lang", "en", *args, "--out", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr[-2000:]
+    completeness = run.stdout[run.stdout.index("data completeness:"):]
+    assert "'subdistricts_2019', was read" in completeness and "--subdistricts-layer" in completeness
+    assert "overlaps row 26 (990102099)" in completeness and "overlaps row 1 (990102001)" in completeness
+    assert "repaired with make_valid" in completeness
+    wrong = run_cli("assess", "--quiet", *args, "--subdistricts-layer", "nope", "--out", str(tmp_path / "out2"))
+    _assert_input_error(wrong, "no layer 'nope'", "subdistricts_2019, subdistricts_2024")
+    assert not (tmp_path / "out2").exists()
