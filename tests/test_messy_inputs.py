@@ -460,6 +460,8 @@ def test_reading_limits_are_positive_integers():
     with pytest.raises(ParameterError, match="max_rows"):
         ingest.ReadingLimits(max_rows=0)
     assert "| rows (CSV, XLSX sheet, geo file features) | `max_rows` | 500,000 |" in ingest.limits_markdown()
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert ingest.limits_markdown() in readme, "regenerate the README's limits table with ingest.limits_markdown()"
 
 
 def test_the_cli_summary_shows_the_layer_read_the_repairs_and_the_overlaps(tmp_path):
@@ -484,3 +486,32 @@ def test_the_cli_summary_shows_the_layer_read_the_repairs_and_the_overlaps(tmp_p
     wrong = run_cli("assess", "--quiet", *args, "--subdistricts-layer", "nope", "--out", str(tmp_path / "out2"))
     _assert_input_error(wrong, "no layer 'nope'", "subdistricts_2019, subdistricts_2024")
     assert not (tmp_path / "out2").exists()
+
+
+# ----------------------------------------------------------------------------- the app: a message on the page
+def _upload(pharmacies: bytes, network: tuple[str, bytes]):
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+    app.run()
+    app.sidebar.radio[1].set_value("upload").run()
+    uploaders = {u.label: u for u in app.sidebar.get("file_uploader")}
+    uploaders["定点药店表（CSV/XLSX/GeoJSON）"].set_value(("药店.csv", pharmacies, "text/csv"))
+    uploaders["街道/乡镇边界（GeoJSON/GPKG/ZIP 矢量）"].set_value(
+        ("subdistricts.geojson", SUBDISTRICTS.read_bytes(), "application/geo+json"))
+    uploaders["路网 OSM 文件（.osm/.osm.gz/.osm.pbf）"].set_value((network[0], network[1], "application/octet-stream"))
+    app.run()
+    assert not app.exception, app.exception  # no traceback reaches the planner
+    return " ".join(e.value for e in app.error)
+
+
+def test_the_app_says_which_uploaded_layer_was_emptied(tmp_path):
+    messages = _upload(_csv_bytes(HEADER, _rows(lon=2.3522, lat=48.8566)),
+                       ("network.osm.gz", NETWORK.read_bytes()))
+    assert "定点药店" in messages and "药店.csv" in messages and "outside_china" in messages
+
+
+def test_the_app_names_the_uploaded_network_file_in_its_error(tmp_path):
+    _osm_impossible_latitude(tmp_path)
+    messages = _upload(_csv_bytes(HEADER, _rows()), ("城区路网.osm", (tmp_path / "bad.osm").read_bytes()))
+    assert "城区路网.osm" in messages and "9999" in messages
