@@ -105,6 +105,8 @@ def test_an_emptied_layer_exits_2_naming_it_before_any_output(tmp_path, layer, m
                   "--network", str(NETWORK), "--out", str(out))
     label = {"pharmacies": "定点药店", "subdistricts": "街道/乡镇边界"}[layer]
     _assert_input_error(run, label, made.name, reason, "all rejected")
+    if make is _duplicate_headers:  # the reader's note says which pair was used
+        assert "column '经度.1' not used" in run.stderr, run.stderr
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no staging folder left
 

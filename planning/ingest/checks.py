@@ -43,7 +43,7 @@ def map_columns(raw: pd.DataFrame, layer: str, columns: Mapping[str, str] | None
     for position, header in enumerate(raw.columns):
         if header in taken:
             continue
-        key = norm_header(header)
+        key = norm_header(_repeated_header_base(str(header), raw.columns))
         for target, aliases in FIELD_ALIASES[layer].items():
             ranks = [i for i, alias in enumerate(aliases) if norm_header(alias) == key]
             if ranks:
@@ -59,6 +59,13 @@ def map_columns(raw: pd.DataFrame, layer: str, columns: Mapping[str, str] | None
     if absent:
         raise _missing_all(absent, layer, name)
     return mapping
+
+
+def _repeated_header_base(header: str, headers: pd.Index) -> str:
+    """"经度" for "经度.1", the label a second 经度 column gets (so it is noted as not used, never dropped
+    unseen); any other header as it is."""
+    base, dot, number = header.rpartition(".")
+    return base if dot and number.isdigit() and base in headers else header
 
 
 def missing_required(target: str, layer: str, name: str, extra: str = "") -> MissingColumnError:

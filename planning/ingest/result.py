@@ -74,7 +74,9 @@ class IngestResult:
         the file and the commonest rejection reasons when every row was rejected."""
         if self.n_clean:
             return self
-        raise emptied_layer_error(self.layer, self.source, self.n_in, self.rejected)
+        telling = self.notes[(self.notes["row"] == 0) & self.notes["note_code"].isin(_EXPLAINING_NOTES)]
+        file_notes = [n for n in telling["note"] if n]
+        raise emptied_layer_error(self.layer, self.source, self.n_in, self.rejected, notes=file_notes)
 
     def note_lines(self, limit: int = 5) -> list[str]:
         """The notes as "中文 / English" lines for people: file-level notes as written, then row notes by
@@ -98,11 +100,16 @@ class IngestResult:
                     f"{self.source}: {self.n_in} rows read, {self.n_clean} kept, {self.n_rejected} rejected").get(lang)
 
 
+#: File notes that can explain why every row was rejected (a column not used, another layer, a guessed CRS).
+_EXPLAINING_NOTES = (Note.COLUMN_IGNORED.value, Note.LAYER_CHOSEN.value, Note.CRS_ASSUMED.value, Note.BOM_OVER_GBK.value)
+
+
 def emptied_layer_error(layer: str, source: str, n_in: int, rejected: pd.DataFrame, *,
-                        top: int = 3) -> EmptyLayerError:
+                        top: int = 3, notes: Iterable[str] = ()) -> EmptyLayerError:
     """The error for a layer none of whose ``n_in`` rows is usable: its name and file, and the ``top``
     commonest rejection reasons (``rejected`` has ``reason_code``, ``row`` and ``reason`` columns), each
-    with its count and the first row's full reason."""
+    with its count and the first row's full reason; then the reader's file-level ``notes`` ("中文 / English",
+    e.g. a second 经度 column not used), which often say why."""
     parts_zh, parts_en = [], []
     if len(rejected):
         counts = rejected["reason_code"].value_counts(sort=True)
@@ -114,11 +121,13 @@ def emptied_layer_error(layer: str, source: str, n_in: int, rejected: pd.DataFra
         if len(counts) > top:
             parts_zh.append(f"另有 {len(counts) - top} 种原因")
             parts_en.append(f"{len(counts) - top} more reason(s)")
+    said = [Text.parse(n) for n in notes]
     where = f"（{source}）" if source else ""
     return EmptyLayerError(
-        f"{label(layer, 'zh')}{where}没有可用的行：读入 {n_in} 行，全部被拒绝。最常见的原因：" + "；".join(parts_zh or ["—"]),
+        f"{label(layer, 'zh')}{where}没有可用的行：读入 {n_in} 行，全部被拒绝。最常见的原因：" + "；".join(parts_zh or ["—"])
+        + ("。说明：" + "；".join(t.zh for t in said) if said else ""),
         f"{label(layer, 'en')}{f' ({source})' if source else ''} has no usable row: {n_in} read, all rejected. "
-        f"Commonest reasons: " + "; ".join(parts_en or ["—"]))
+        f"Commonest reasons: " + "; ".join(parts_en or ["—"]) + (". Notes: " + "; ".join(t.en for t in said) if said else ""))
 
 
 class RowProblems:
