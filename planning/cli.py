@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
         source.add_argument("--population", type=Path, help="各街道/乡镇人口 / population per sub-district (CSV/XLSX)")
         source.add_argument("--fund", type=Path, help="区县基金状况表 / county fund status table (CSV/XLSX)")
         source.add_argument("--network", type=Path, help="步行路网 / street network (.osm, .osm.gz, .osm.pbf, .graphml)")
+        for flag, what in (("pharmacies", "药店"), ("subdistricts", "街道/乡镇"), ("counties", "区县")):
+            source.add_argument(f"--{flag}-layer", metavar="LAYER",
+                                help=f"{what}文件中要读的图层（GPKG 图层或 zip 中的 shapefile 名；默认第一个，并在摘要中说明）/ "
+                                     f"layer of the --{flag} file to read (a GPKG layer or a shapefile name in the zip; "
+                                     f"default the first, noted in the summary)")
         source.add_argument("--crs", default="auto", choices=["auto", "wgs84", "gcj02", "bd09"],
                             help="药店表坐标系（默认 auto：按与道路的吻合度和地址中的区县街道名判定，无法判定时按 WGS84）/ "
                                  "coordinate system of the pharmacy table (default auto: decided by the fit to the "
@@ -176,9 +181,17 @@ def _region(args):
     if missing and (args.pharmacies is None or args.network is None):  # else build_region lists all that is missing
         raise PlanningError(f"请使用 --demo，或提供 {', '.join(missing)}",
                             f"use --demo or give {', '.join(missing)}")
-    from planning.ingest import build_region
+    from planning.ingest import build_region, read_boundaries, read_pharmacies
 
-    return build_region(pharmacies=args.pharmacies, subdistricts=args.subdistricts, counties=args.counties,
+    pharmacies, subdistricts, counties = args.pharmacies, args.subdistricts, args.counties
+    if args.pharmacies_layer is not None and pharmacies is not None:  # read here, with the layer chosen
+        pharmacies = read_pharmacies(pharmacies, crs=args.crs, trust_crs=True, layer=args.pharmacies_layer)
+    if args.subdistricts_layer is not None and subdistricts is not None:
+        subdistricts = read_boundaries(subdistricts, level="subdistrict", crs=args.boundary_crs,
+                                       layer=args.subdistricts_layer)
+    if args.counties_layer is not None and counties is not None:
+        counties = read_boundaries(counties, level="county", crs=args.boundary_crs, layer=args.counties_layer)
+    return build_region(pharmacies=pharmacies, subdistricts=subdistricts, counties=counties,
                         population=args.population, fund_status=args.fund, network=args.network, crs=args.crs,
                         trust_crs=args.trust_crs, boundary_crs=args.boundary_crs)
 
@@ -232,23 +245,25 @@ def _print_rejected(args, region, path: Path | None = None) -> None:
 
 def _run_assess(args, progress: _Progress) -> int:
     from planning import report
+    from planning.outputs import check_output_folder, final_path, staged_folder
 
+    out = check_output_folder(args.out)  # before any work
     assessment = _load(args, progress)
-    out = args.out
-    with progress.step(f"写出报告 / writing outputs to {out}"):
-        geojson = report.write_gap_report(assessment, out / "gap_report.geojson", split=args.split)
-        tables = report.write_tables(assessment, out, lang=args.lang)
-        grids = report.write_walk_time_grids(assessment, out / "walk_time")
-        html = report.write_html_map(assessment, out / "map.html", lang=args.lang)
-    written_report = []
-    if args.report:
-        with progress.step(f"写出评估报告 / writing the assessment report {out / 'report.docx'}"):
-            written_report = [report.write_docx(assessment, out / "report.docx", lang=args.lang)]
+    with progress.step(f"写出报告 / writing outputs to {out}"), staged_folder(out) as stage:
+        geojson = report.write_gap_report(assessment, stage / "gap_report.geojson", split=args.split)
+        tables = report.write_tables(assessment, stage, lang=args.lang)
+        grids = report.write_walk_time_grids(assessment, stage / "walk_time")
+        html = report.write_html_map(assessment, stage / "map.html", lang=args.lang)
+        written = [*geojson, tables[0], html]
+        if args.report:
+            with progress.step(f"写出评估报告 / writing the assessment report {out / 'report.docx'}"):
+                written.append(report.write_docx(assessment, stage / "report.docx", lang=args.lang))
+        written = [final_path(p, stage, out) for p in [*written, *grids]]
     _print_rejected(args, assessment.region, out / "rejected.csv")
     from planning.present import summary_text
 
     print(summary_text(assessment, args.lang))
-    for path in [*geojson, tables[0], html, *written_report, *grids]:
+    for path in written:
         print(f"  {path}")
     return EXIT_OK
 
@@ -310,6 +325,9 @@ def _applicant(path: Path):
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlanningError(f"无法读取申请人文件 {path}：{exc}", f"cannot read applicant file {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise PlanningError(f"申请人文件 {path} 应为一个 JSON 对象（{{\"键\": 值}}）",
+                            f"the applicant file {path} must hold one JSON object ({{\"key\": value}})")
     known = {f.name for f in dataclasses.fields(Applicant)}
     unknown = sorted(set(data) - known)
     if unknown:

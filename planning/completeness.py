@@ -226,10 +226,13 @@ class DataCompleteness:
         return pd.DataFrame(rows, columns=list(_COLUMNS[check_lang(lang)]))
 
     def text(self, lang: str = "zh") -> str:
-        """The table as plain text lines (for the terminal), then the datum decision and the warnings."""
+        """The table as plain text lines (for the terminal), each layer's notes (layer chosen, geometry
+        repaired, overlaps, defaults...) below it, then the datum decision and the warnings."""
         table = self.table(lang)
         lines = [" | ".join(table.columns[:-1])]
         lines += [" | ".join(str(v) for v in row[:-1]) for row in table.itertuples(index=False)]
+        for status in self.layers:
+            lines += [f"  - {label(status.layer, lang)}: {Text.parse(note).get(lang)}" for note in status.notes]
         if self.datum is not None:
             lines.append(Text("坐标系：", "datum: ").get(lang) + self.datum.message(lang))
         for warning in self.warnings:

@@ -54,6 +54,13 @@ class EncodingError(IngestError):
     """The text is neither UTF-8 nor GBK/GB18030 (nor the encoding given)."""
 
 
+class EmptyLayerError(IngestError):
+    """Every row of an input layer was rejected (or none could be placed): nothing is left to plan with.
+
+    The message names the layer, its file and the commonest rejection reasons with an example row.
+    """
+
+
 class UnreadableFileError(IngestError):
     """The file is damaged or not what its name says (a corrupt workbook, a broken shapefile...)."""
 

@@ -755,7 +755,7 @@ def load_network_bytes(data: bytes, filename: str, *, cache_dir: str | os.PathLi
     """Load an uploaded network file (its bytes and original name, which decides the format).
 
     The bytes are stored once under the cache folder, named by their SHA-256, and read like any file
-    (parsed data only: nothing uploaded is executed or unpickled).
+    (parsed data only: nothing uploaded is executed or unpickled). Errors name ``filename``.
     """
     suffix = "".join(Path(filename).suffixes[-2:]).lower() or ".osm"
     if not suffix.endswith((".osm", ".osm.gz", ".osm.bz2", ".pbf", ".graphml")):
@@ -765,7 +765,13 @@ def load_network_bytes(data: bytes, filename: str, *, cache_dir: str | os.PathLi
     path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
     if not path.exists():
         path.write_bytes(data)
-    return load_network(path, cache_dir=cache_dir)
+    try:
+        return load_network(path, cache_dir=cache_dir)
+    except NetworkInputError as exc:  # name the upload, not the stored copy's hash
+        def named(text: str) -> str:
+            return text.replace(str(path), filename).replace(path.name, filename)
+
+        raise NetworkInputError(named(exc.message_zh), named(exc.message_en)) from exc
 
 
 #: Way tags the walking filter and the level flag read from an osmnx graph's edges.
@@ -873,7 +879,7 @@ def _read_osm(path: Path) -> WalkNetwork:
                     counts["barrier_ways_excluded"] += 1
                 elif verdict == "tunnel":
                     counts["tunnels_excluded"] += 1
-    except RuntimeError as exc:  # libosmium reports malformed input as RuntimeError
+    except (RuntimeError, osmium.InvalidLocationError) as exc:  # libosmium: malformed input, impossible lat/lon
         raise NetworkInputError(f"无法解析 OSM 文件 {path.name}：{exc}",
                                 f"cannot parse OSM file {path.name}: {exc}") from exc
     return _network_from_ways(lonlat, ways, source=path.name, blocked=blocked, counts=counts)

@@ -17,7 +17,7 @@ findings; existing pharmacies get MDJ-2025 art. 15-18 and CX-2022 art. 34-35 fla
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import geopandas as gpd
 import numpy as np
@@ -80,6 +80,28 @@ class Applicant:
     breach_termination_dates: tuple[dt.date, ...] = ()
     principal_termination_dates: tuple[dt.date, ...] = ()
     on_dishonest_list: bool = False
+
+    def __post_init__(self) -> None:
+        """Each value of the type its field needs: a :class:`ParameterError` naming the field otherwise
+        (a JSON file may hold "12" where 12 belongs)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_dates"):
+                ok = isinstance(value, tuple) and all(isinstance(d, dt.date) for d in value)
+                wanted = ("日期列表（YYYY-MM-DD）", "a list of dates (YYYY-MM-DD)")
+            elif f.name in _APPLICANT_FLAGS:
+                ok = isinstance(value, bool) or (value is None and f.name == "info_system_ready")
+                wanted = ("true 或 false", "true or false")
+            else:
+                ok = value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 0)
+                wanted = ("不小于 0 的整数", "a whole number >= 0")
+            if not ok:
+                raise ParameterError(f"申请人信息“{f.name}”应为{wanted[0]}，而不是 {value!r}",
+                                     f"applicant field '{f.name}' must be {wanted[1]}, not {value!r}")
+
+
+#: Applicant fields that are yes/no.
+_APPLICANT_FLAGS = frozenset({"info_system_ready", "unpaid_penalties", "on_dishonest_list"})
 
 
 @dataclass(frozen=True)

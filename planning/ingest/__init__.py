@@ -20,7 +20,8 @@ Column names, accepted values and defaults are tabulated by :func:`columns_markd
 Coordinates are converted to WGS84 with :mod:`planning.coords`; every layer is returned in EPSG:4326.
 
 Safety: nothing read is executed or unpickled (no pickle, no formulas evaluated: XLSX cells give their
-cached values), files and archive contents have size limits, and zipped shapefiles are read from a
+cached values; a formula without one rejects its row), files, archive contents, rows, cells and cell
+lengths have limits checked while reading (:class:`ReadingLimits`), and zipped shapefiles are read from a
 private temporary folder into which only the shapefile's own parts are copied under fixed names.
 GDAL is always told which driver to use, so a renamed file cannot select another format.
 
@@ -29,6 +30,8 @@ What is where (each module imports only the ones above it)
                         accepted yes/no, service and kind words, :func:`columns_markdown`, the cell parsers
                         (:func:`parse_flag`, :func:`parse_services`, :func:`parse_number`,
                         :func:`parse_coordinate`, :func:`infer_kind`) and code/name keys
+    :mod:`.limits`      :class:`ReadingLimits`: every limit on reading a file (sizes, rows, cells, cell
+                        length), :data:`DEFAULT_LIMITS`
     :mod:`.result`      :class:`IngestResult`, and the per-row problem and note bookkeeping behind it
     :mod:`.sources`     loading paths, bytes and uploads (size limits, type detection), CSV/XLSX rows and
                         header finding, geo files through GDAL, safe extraction of zipped shapefiles,
@@ -52,6 +55,7 @@ from planning.ingest.datum import DatumMismatchError, decide_datum
 from planning.ingest.osm_boundaries import OsmBoundaries, read_osm_boundaries
 from planning.ingest.region import IngestWarning, build_region, rejected_table
 from planning.ingest.result import IngestResult
+from planning.ingest.limits import DEFAULT_LIMITS, ReadingLimits, limits_markdown
 from planning.ingest.sources import DEFAULT_MAX_BYTES, HEADER_SCAN_ROWS, UNCOMPRESSED_FACTOR, Source
 from planning.ingest.vocabulary import (
     FALSE_VALUES, FIELD_ALIASES, INVALID, KIND_VALUES, SERVICE_WORDS, TRUE_VALUES, Layer, Note, Reason,
@@ -59,7 +63,7 @@ from planning.ingest.vocabulary import (
 )
 
 __all__ = [
-    "rejected_table", "DatumMismatchError", "decide_datum", "OsmBoundaries", "read_osm_boundaries",
+    "DEFAULT_LIMITS", "ReadingLimits", "limits_markdown", "rejected_table", "DatumMismatchError", "decide_datum", "OsmBoundaries", "read_osm_boundaries",
     "DEFAULT_M2_PER_PERSON", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_CELLS", "FALSE_VALUES", "FIELD_ALIASES",
     "FUND_COLUMNS", "HEADER_SCAN_ROWS", "INTEGER_FIELDS", "INVALID", "KIND_VALUES", "PHARMACY_DEFAULTS",
     "SERVICE_WORDS", "TRUE_VALUES", "UNCOMPRESSED_FACTOR", "IngestResult", "IngestWarning", "Layer", "Note",

@@ -16,7 +16,9 @@ from planning.errors import MissingColumnError, ParameterError
 from planning.ingest.result import IngestResult, RowNotes, RowProblems
 from planning.ingest.sources import RawTable
 from planning.ingest.vocabulary import (
-    REQUIRED_COLUMNS, FIELD_ALIASES, INVALID, Note, Reason, norm_header, cell_text, parse_coordinate, parse_flag, parse_number,
+    COMMA_DECIMAL, FIELD_UNITS, REQUIRED_COLUMNS, FIELD_ALIASES, INVALID, Note, Reason, UncomputedFormula, norm_header,
+    cell_text, comma_decimal_value, is_scientific_code, number_unit, parse_code, parse_coordinate, parse_flag,
+    parse_number, units_text,
 )
 
 
@@ -41,7 +43,7 @@ def map_columns(raw: pd.DataFrame, layer: str, columns: Mapping[str, str] | None
     for position, header in enumerate(raw.columns):
         if header in taken:
             continue
-        key = norm_header(header)
+        key = norm_header(_repeated_header_base(str(header), raw.columns))
         for target, aliases in FIELD_ALIASES[layer].items():
             ranks = [i for i, alias in enumerate(aliases) if norm_header(alias) == key]
             if ranks:
@@ -57,6 +59,13 @@ def map_columns(raw: pd.DataFrame, layer: str, columns: Mapping[str, str] | None
     if absent:
         raise _missing_all(absent, layer, name)
     return mapping
+
+
+def _repeated_header_base(header: str, headers: pd.Index) -> str:
+    """"经度" for "经度.1", the label a second 经度 column gets (so it is noted as not used, never dropped
+    unseen); any other header as it is."""
+    base, dot, number = header.rpartition(".")
+    return base if dot and number.isdigit() and base in headers else header
 
 
 def missing_required(target: str, layer: str, name: str, extra: str = "") -> MissingColumnError:
@@ -101,6 +110,17 @@ def required_text(table: RawTable, mapping: dict[str, str], target: str, problem
     return values
 
 
+def code_column(table: RawTable, mapping: dict[str, str], problems: RowProblems, *, required: bool) -> pd.Series:
+    """The administrative codes as text ("" where absent); a code in scientific notation (Excel's
+    "9.90102E+8": digits lost) rejects its row, so does a blank one when ``required``."""
+    if "code" not in mapping:
+        return pd.Series("", index=table.raw.index, dtype=object)
+    codes = (required_text(table, mapping, "code", problems) if required else table.raw[mapping["code"]]).map(parse_code)
+    for row in codes.index[codes.map(is_scientific_code).to_numpy()]:
+        problems.add(row, Reason.CODE_AS_NUMBER, column=mapping["code"], value=codes[row])
+    return codes
+
+
 def duplicate_id_rows(ids: pd.Series, problems: RowProblems) -> None:
     """Every row sharing a non-empty id with another is rejected, naming all of them."""
     present = ids[ids != ""]
@@ -114,17 +134,46 @@ def flag_columns(table: RawTable, header: str, problems: RowProblems, reason: Re
     """A yes/no column as bool (blank = False); unknown values reject the row."""
     parsed = map_unique(table.raw[header], parse_flag)
     for row in parsed.index[parsed.isna().to_numpy()]:
-        problems.add(row, reason, column=header, value=cell_text(table.raw.at[row, header]))
+        if not isinstance(table.raw.at[row, header], UncomputedFormula):  # said once by unreadable_cells
+            problems.add(row, reason, column=header, value=cell_text(table.raw.at[row, header]))
     return parsed.fillna(False).astype(bool)
 
 
-def number_columns(table: RawTable, header: str, problems: RowProblems, reason: Reason = Reason.INVALID_VALUE) -> pd.Series:
-    """A numeric column as float (blank = NaN); junk rejects the row."""
-    parsed = table.raw[header].map(parse_number)
+def number_columns(table: RawTable, header: str, problems: RowProblems, reason: Reason = Reason.INVALID_VALUE, *,
+                   field: str = "") -> pd.Series:
+    """A numeric column as float (blank = NaN); junk, or a unit ``field`` does not take
+    (:data:`FIELD_UNITS`: "85%" or "3个月" in a count), rejects the row."""
+    units = FIELD_UNITS.get(field, ())
+    parsed = table.raw[header].map(lambda cell: parse_number(cell, units))
     bad = parsed.map(lambda v: v is INVALID)
     for row in parsed.index[bad.to_numpy()]:
-        problems.add(row, reason, column=header, value=cell_text(table.raw.at[row, header]))
+        number_problem(problems, row, header, table.raw.at[row, header], units, reason)
     return parsed.map(lambda v: np.nan if v is None or v is INVALID else v).astype(float)
+
+
+def number_problem(problems: RowProblems, row: int, header: str, cell: Any, units: tuple[str, ...],
+                   reason: Reason) -> None:
+    """Reject ``row`` for the number cell ``cell``: a unit it does not take, else ``reason``."""
+    if isinstance(cell, UncomputedFormula):
+        return  # said once by unreadable_cells
+    unit = number_unit(cell)
+    if unit:
+        expected = units_text(units)
+        problems.add(row, Reason.UNIT_IN_NUMBER, column=header, value=cell_text(cell), unit=unit,
+                     expected=expected.zh, expected_en=expected.en)
+    else:
+        problems.add(row, reason, column=header, value=cell_text(cell))
+
+
+def unreadable_cells(table: RawTable, problems: RowProblems) -> None:
+    """Reject every row holding a cell that cannot be taken as given: a formula without a computed value
+    (an XLSX never saved by Excel), or a cell longer than the reading limit (cut short by the reader)."""
+    for row, (header, length, limit) in table.long_cells.items():
+        problems.add(row, Reason.CELL_TOO_LONG, column=header, length=length, limit=limit)
+    for header in table.raw.columns:
+        column = table.raw[header]
+        for row in column.index[column.map(lambda v: isinstance(v, UncomputedFormula)).to_numpy()]:
+            problems.add(row, Reason.FORMULA_NOT_COMPUTED, column=header, value=str(column[row]))
 
 
 def _lonlat_checks(lon: np.ndarray, lat: np.ndarray, rows: pd.Index, problems: RowProblems) -> None:
@@ -170,8 +219,13 @@ def point_lonlat(table: RawTable, mapping: dict[str, str], layer: str, name: str
             values = _coordinate_cells(table.raw.loc[row], mapping)
             for column, cell in values:
                 parsed = parse_coordinate(cell)
+                if isinstance(cell, UncomputedFormula):
+                    continue  # said once by unreadable_cells
                 if parsed is None:
                     problems.add(row, Reason.MISSING_COORDINATE, column=column)
+                elif parsed is COMMA_DECIMAL:
+                    problems.add(row, Reason.COMMA_DECIMAL, column=column, value=cell_text(cell),
+                                 suggested=comma_decimal_value(cell))
                 elif parsed is INVALID:
                     problems.add(row, Reason.NON_NUMERIC_COORDINATE, column=column, value=cell_text(cell))
             if len(values) == 2 and all(isinstance(parse_coordinate(c), float) for _, c in values):

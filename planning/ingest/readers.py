@@ -15,21 +15,23 @@ import shapely
 from planning import coords
 from planning.errors import FileTooLargeError, MissingColumnError, ParameterError, UnreadableFileError
 from planning.ingest.checks import (
-    blank_rows, duplicate_id_rows, finish_result, flag_columns, map_columns, missing_required, number_columns, point_lonlat, required_text,
+    blank_rows, code_column, duplicate_id_rows, finish_result, flag_columns, unreadable_cells, map_columns, missing_required,
+    number_columns, number_problem, point_lonlat, required_text,
     to_wgs84_checked,
 )
 from planning.ingest.datum import decide_datum
 from planning.ingest.result import IngestResult, RowNotes, RowProblems
-from planning.ingest.sources import DEFAULT_MAX_BYTES, Source, load_source, read_table, SourceFile, RawTable, frame_to_lonlat
+from planning.ingest.limits import DEFAULT_LIMITS, ReadingLimits
+from planning.ingest.sources import Source, load_source, read_table, SourceFile, RawTable, frame_to_lonlat
 from planning.ingest.vocabulary import (
-    KIND_OF_WORD, FIELD_ALIASES, INVALID, Note, Reason, parse_code, norm_token, cell_text, infer_kind, parse_number,
+    FIELD_UNITS, KIND_OF_WORD, FIELD_ALIASES, INVALID, Note, Reason, parse_code, norm_token, cell_text, infer_kind, parse_number,
     parse_services, stable_pharmacy_id,
 )
 from planning.model import PHARMACY_SCHEMA, SERVICE_COLUMNS, WGS84
 from planning.network import WalkNetwork, load_network
 
-#: Largest population raster read, cells.
-DEFAULT_MAX_CELLS = 20_000_000
+#: Largest population raster read, cells (:attr:`ReadingLimits.max_raster_cells`).
+DEFAULT_MAX_CELLS = DEFAULT_LIMITS.max_raster_cells
 #: Urban per-capita housing floor area, m² per person (2020 census, 城镇家庭人均住房建筑面积 38.62 m²):
 #: the default for estimating residents of a building from its floor area.
 DEFAULT_M2_PER_PERSON = 38.6
@@ -51,7 +53,8 @@ def read_pharmacies(
     sheet: str | int | None = None,
     encoding: str | None = None,
     layer: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
+    limits: ReadingLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Read designated pharmacies from CSV, XLSX, GeoJSON, GPKG or a zipped shapefile.
 
@@ -81,8 +84,10 @@ def read_pharmacies(
         CSV text encoding; by default UTF-8 (with or without BOM), then GBK/GB18030; UTF-16 with a BOM.
     layer : str, optional
         GPKG layer or shapefile name inside a zip.
-    max_bytes : int
-        Size limit of the file, bytes.
+    max_bytes : int, optional
+        Size limit of the file, bytes (default ``limits.max_file_bytes``, 200 MiB).
+    limits : ReadingLimits
+        Every reading limit (:mod:`planning.ingest.limits`: rows, cells, characters per cell, sizes).
 
     Returns
     -------
@@ -101,8 +106,9 @@ def read_pharmacies(
         All subclasses of :class:`planning.errors.PlanningError` with a bilingual message.
     """
     declared = None if str(crs).strip().lower() == "auto" else coords.parse_datum(crs)
-    src = load_source(source, source_name, max_bytes, _TABLE_KINDS + _VECTOR_KINDS)
-    table = read_table(src, "pharmacies", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes,
+    limits = limits.with_max_bytes(max_bytes)
+    src = load_source(source, source_name, limits.max_file_bytes, _TABLE_KINDS + _VECTOR_KINDS)
+    table = read_table(src, "pharmacies", columns, sheet=sheet, encoding=encoding, limits=limits,
                         gdal_layer=layer)
     mapping = map_columns(table.raw, "pharmacies", columns, src.name, table.notes)
     service_fields = [s for s in SERVICE_COLUMNS if s in mapping]
@@ -114,6 +120,7 @@ def read_pharmacies(
                                  f"accepted headers: {', '.join(aliases)}")
     problems = RowProblems(table.raw.index)
     blank_rows(table, problems)
+    unreadable_cells(table, problems)
     texts = {f: required_text(table, mapping, f, problems) for f in ("name", "address")}
     texts["pharmacy_id"] = required_text(table, mapping, "pharmacy_id", problems) if "pharmacy_id" in mapping \
         else _generated_ids(texts["name"], texts["address"], table.notes)
@@ -242,7 +249,7 @@ def _pharmacy_attributes(table: RawTable, mapping: dict[str, str], problems: Row
         if check == "bool":
             out[target] = flag_columns(table, mapping[target], problems)
         else:
-            values = number_columns(table, mapping[target], problems)
+            values = number_columns(table, mapping[target], problems, field=target)
             if target in INTEGER_FIELDS:
                 fractional = values.notna() & (values != values.round())
                 for row in values.index[fractional.to_numpy()]:
@@ -268,7 +275,8 @@ def read_boundaries(
     columns: Mapping[str, str] | None = None,
     source_name: str | None = None,
     layer: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
+    limits: ReadingLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Read county or sub-district polygons from GeoJSON, GPKG or a zipped shapefile.
 
@@ -294,12 +302,14 @@ def read_boundaries(
                              f"level must be 'county' or 'subdistrict', not {level!r}")
     datum = coords.parse_datum(crs)
     target_layer = "counties" if level == "county" else "subdistricts"
-    src = load_source(source, source_name, max_bytes, _VECTOR_KINDS)
-    table = read_table(src, target_layer, columns, sheet=None, encoding=None, max_bytes=max_bytes, gdal_layer=layer)
+    limits = limits.with_max_bytes(max_bytes)
+    src = load_source(source, source_name, limits.max_file_bytes, _VECTOR_KINDS)
+    table = read_table(src, target_layer, columns, sheet=None, encoding=None, limits=limits, gdal_layer=layer)
     mapping = map_columns(table.raw, target_layer, columns, src.name, table.notes)
     problems = RowProblems(table.raw.index)
     blank_rows(table, problems)
-    codes = required_text(table, mapping, "code", problems).map(parse_code)
+    unreadable_cells(table, problems)
+    codes = code_column(table, mapping, problems, required=True)
     names = required_text(table, mapping, "name", problems)
     duplicate_id_rows(codes, problems)
     geometry = _polygons(table, datum, problems)
@@ -317,7 +327,33 @@ def read_boundaries(
     keep = ~problems.bad
     clean = gpd.GeoDataFrame({k: v[keep] for k, v in data.items()}, geometry=geometry[keep], crs=WGS84,
                              index=table.raw.index[keep])
+    _overlap_notes(clean, table.notes)
     return finish_result(target_layer, src.name, table, problems, clean, datum, mapping)
+
+
+#: Two polygons of one layer sharing at least this share of the smaller one's area are noted as
+#: overlapping (neighbours share only their border; a few per cent is digitising slack).
+OVERLAP_SHARE = 0.05
+
+
+def _overlap_notes(layer: gpd.GeoDataFrame, notes: RowNotes) -> None:
+    """Note both rows of every pair of polygons overlapping by :data:`OVERLAP_SHARE` or more of the
+    smaller one's area (the same area twice under two codes, or a backup left in the file)."""
+    geoms = layer.geometry.to_numpy()
+    if len(geoms) < 2:
+        return
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pairs = left < right
+    left, right = left[pairs], right[pairs]
+    if not len(left):
+        return
+    shared = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    smaller = np.minimum(shapely.area(geoms[left]), shapely.area(geoms[right]))
+    share = np.divide(shared, smaller, out=np.zeros_like(shared), where=smaller > 0)
+    rows, codes = layer.index.to_numpy(), layer["code"].to_numpy()
+    for i, j, fraction in zip(left[share >= OVERLAP_SHARE], right[share >= OVERLAP_SHARE], share[share >= OVERLAP_SHARE]):
+        for a, b in ((i, j), (j, i)):
+            notes.add(rows[a], Note.OVERLAPS, rows=int(rows[b]), value=f"{codes[b]}", share=f"{fraction:.0%}")
 
 
 def _polygons(table: RawTable, datum: coords.Datum, problems: RowProblems) -> gpd.GeoSeries:
@@ -385,14 +421,18 @@ def _population_values(table: RawTable, mapping: dict[str, str], problems: RowPr
                        required: bool = False) -> pd.Series:
     """Population as float (NaN when blank, unless ``required``); negative or non-numeric rejects the row."""
     header = mapping["population"]
+    units = FIELD_UNITS["population"]
     out = pd.Series(np.nan, index=table.raw.index)
     for row, cell in table.raw[header].items():
-        value = parse_number(cell)
+        value = parse_number(cell, units)
         if value is None:
             if required and not problems.has(row):
                 problems.add(row, Reason.INVALID_POPULATION, value="（空 / blank）")
             continue
-        if value is INVALID or value < 0:
+        if value is INVALID:
+            number_problem(problems, row, header, cell, units, Reason.INVALID_POPULATION)
+            continue
+        if value < 0:
             problems.add(row, Reason.INVALID_POPULATION, value=cell_text(cell))
             continue
         out[row] = round(value)
@@ -407,7 +447,8 @@ def read_population(
     source_name: str | None = None,
     sheet: str | int | None = None,
     encoding: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
+    limits: ReadingLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Read resident insured population (常住参保人口, persons) per sub-district from CSV or XLSX.
 
@@ -422,14 +463,16 @@ def read_population(
         ``clean`` is a DataFrame with ``code`` ("" when absent), ``name`` ("" when absent) and
         ``population`` (int, persons).
     """
-    src = load_source(source, source_name, max_bytes, _TABLE_KINDS)
-    table = read_table(src, "population", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes)
+    limits = limits.with_max_bytes(max_bytes)
+    src = load_source(source, source_name, limits.max_file_bytes, _TABLE_KINDS)
+    table = read_table(src, "population", columns, sheet=sheet, encoding=encoding, limits=limits)
     mapping = map_columns(table.raw, "population", columns, src.name, table.notes)
     if "code" not in mapping and "name" not in mapping:
         raise missing_required("code", "population", src.name, "或“name”/ or 'name'")
     problems = RowProblems(table.raw.index)
     blank_rows(table, problems)
-    codes = table.raw[mapping["code"]].map(parse_code) if "code" in mapping else pd.Series("", index=table.raw.index)
+    unreadable_cells(table, problems)
+    codes = code_column(table, mapping, problems, required=False)
     names = table.raw[mapping["name"]].map(cell_text) if "name" in mapping else pd.Series("", index=table.raw.index)
     for row in table.raw.index[((codes == "") & (names == "")).to_numpy()]:
         if not problems.has(row):
@@ -452,7 +495,8 @@ def read_fund_status(
     source_name: str | None = None,
     sheet: str | int | None = None,
     encoding: str | None = None,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
+    limits: ReadingLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Read each county's employee-fund status (rules B3, B4) from CSV or XLSX.
 
@@ -465,8 +509,9 @@ def read_fund_status(
     IngestResult
         ``clean`` is a DataFrame with ``code``, ``name`` and the three bool columns.
     """
-    src = load_source(source, source_name, max_bytes, _TABLE_KINDS)
-    table = read_table(src, "fund_status", columns, sheet=sheet, encoding=encoding, max_bytes=max_bytes)
+    limits = limits.with_max_bytes(max_bytes)
+    src = load_source(source, source_name, limits.max_file_bytes, _TABLE_KINDS)
+    table = read_table(src, "fund_status", columns, sheet=sheet, encoding=encoding, limits=limits)
     mapping = map_columns(table.raw, "fund_status", columns, src.name, table.notes)
     if "code" not in mapping and "name" not in mapping:
         raise missing_required("code", "fund_status", src.name, "或“name”/ or 'name'")
@@ -475,7 +520,8 @@ def read_fund_status(
                        "（或 fund_deficit_forecast / fund_warning_letter）")
     problems = RowProblems(table.raw.index)
     blank_rows(table, problems)
-    codes = table.raw[mapping["code"]].map(parse_code) if "code" in mapping else pd.Series("", index=table.raw.index)
+    unreadable_cells(table, problems)
+    codes = code_column(table, mapping, problems, required=False)
     names = table.raw[mapping["name"]].map(cell_text) if "name" in mapping else pd.Series("", index=table.raw.index)
     for row in table.raw.index[((codes == "") & (names == "")).to_numpy()]:
         if not problems.has(row):
@@ -501,8 +547,9 @@ def read_population_grid(
     columns: Mapping[str, str] | None = None,
     source_name: str | None = None,
     band: int = 1,
-    max_cells: int = DEFAULT_MAX_CELLS,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_cells: int | None = None,
+    max_bytes: int | None = None,
+    limits: ReadingLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Read a population grid as weighted points: a GeoTIFF (persons per cell) or a table/GeoJSON of points.
 
@@ -518,13 +565,15 @@ def read_population_grid(
         :func:`planning.coverage.residents_from_points`.
     """
     datum = coords.parse_datum(crs)
-    src = load_source(source, source_name, max_bytes, ("tif",) + _TABLE_KINDS + ("geojson", "gpkg", "zip"))
+    limits = limits.with_max_bytes(max_bytes)
+    src = load_source(source, source_name, limits.max_file_bytes, ("tif",) + _TABLE_KINDS + ("geojson", "gpkg", "zip"))
     if src.kind == "tif":
-        return _read_raster(src, datum, band, max_cells)
-    table = read_table(src, "population_points", columns, sheet=None, encoding=None, max_bytes=max_bytes)
+        return _read_raster(src, datum, band, limits.max_raster_cells if max_cells is None else max_cells)
+    table = read_table(src, "population_points", columns, sheet=None, encoding=None, limits=limits)
     mapping = map_columns(table.raw, "population_points", columns, src.name, table.notes)
     problems = RowProblems(table.raw.index)
     blank_rows(table, problems)
+    unreadable_cells(table, problems)
     lon, lat = point_lonlat(table, mapping, "population_points", src.name, problems)
     persons = _population_values(table, mapping | {"population": mapping["persons"]}, problems, required=True)
     keep = ~problems.bad
@@ -581,7 +630,8 @@ def read_buildings(
     source_name: str | None = None,
     layer: str | None = None,
     m2_per_person: float = DEFAULT_M2_PER_PERSON,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_bytes: int | None = None,
+    limits: ReadingLimits = DEFAULT_LIMITS,
 ) -> IngestResult:
     """Read residential building footprints with the residents each holds.
 
@@ -597,15 +647,17 @@ def read_buildings(
     if not m2_per_person > 0:
         raise ParameterError("人均面积必须为正数", "m2_per_person must be positive (m² per person)")
     datum = coords.parse_datum(crs)
-    src = load_source(source, source_name, max_bytes, _VECTOR_KINDS)
-    table = read_table(src, "buildings", columns, sheet=None, encoding=None, max_bytes=max_bytes, gdal_layer=layer)
+    limits = limits.with_max_bytes(max_bytes)
+    src = load_source(source, source_name, limits.max_file_bytes, _VECTOR_KINDS)
+    table = read_table(src, "buildings", columns, sheet=None, encoding=None, limits=limits, gdal_layer=layer)
     mapping = map_columns(table.raw, "buildings", columns, src.name, table.notes)
     problems = RowProblems(table.raw.index)
+    unreadable_cells(table, problems)
     geometry = _polygons(table, datum, problems)
     if "persons" in mapping:
         persons = _population_values(table, mapping | {"population": mapping["persons"]}, problems, required=True)
     else:
-        floors = number_columns(table, mapping["floors"], problems).fillna(1.0) if "floors" in mapping else \
+        floors = number_columns(table, mapping["floors"], problems, field="floors").fillna(1.0) if "floors" in mapping else \
             pd.Series(1.0, index=table.raw.index)
         for row in floors.index[(floors <= 0).to_numpy()]:
             problems.add(row, Reason.INVALID_VALUE, column=mapping.get("floors", "floors"), value=floors[row])

@@ -19,7 +19,7 @@ from planning.completeness import DataCompleteness, LayerStatus
 from planning.errors import MissingColumnError
 from planning.ingest.datum import decide_datum
 from planning.ingest.readers import FUND_COLUMNS, read_boundaries, read_fund_status, read_pharmacies, read_population
-from planning.ingest.result import IngestResult
+from planning.ingest.result import IngestResult, emptied_layer_error
 from planning.ingest.sources import Source
 from planning.ingest.vocabulary import Reason, code_key, name_key
 from planning.model import (
@@ -130,6 +130,9 @@ def _read_all(pharmacies, subdistricts, counties, population, fund_status, crs, 
 def _build(*, pharmacies, subdistricts, counties, population, fund_status, network, crs, trust_crs, boundary_crs,
            name, fictional) -> Region:
     ph, sd, ct, pop, fund = _read_all(pharmacies, subdistricts, counties, population, fund_status, crs, boundary_crs)
+    for given in (ph, sd, ct, pop, fund):  # a layer with every row rejected stops here, before any work
+        if given is not None:
+            given.require_rows()
     walk = network if isinstance(network, WalkNetwork) or network is None else load_network(network)
     extra: list[pd.DataFrame] = []
     county_layer = _county_layer(ct, sd)
@@ -146,6 +149,9 @@ def _build(*, pharmacies, subdistricts, counties, population, fund_status, netwo
     frames = [f for f in [rejected_table(r) for r in (ph, sd, ct, pop, fund) if r is not None] + extra if len(f)]
     rejected = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_REGION_REJECTED_COLUMNS)
     rejected["row"] = rejected["row"].astype(np.int64)
+    for layer, given, kept in (("subdistricts", sd, subs), ("pharmacies", ph, places)):
+        if given is not None and len(kept) == 0:  # every row read, none placed (no county, outside...)
+            raise emptied_layer_error(layer, given.source, given.n_in, rejected[rejected["layer"] == layer])
     completeness = _completeness(ph, sd, ct, pop, fund, walk, network, rejected, fund_given=fund_given,
                                  fund_absent=fund_absent, dissolved=ct is None)
     region = Region(
@@ -201,13 +207,13 @@ def _completeness(ph, sd, ct, pop, fund, walk, network, rejected, *, fund_given:
             return LayerStatus(layer=layer, missing=tuple(missing), notes=tuple(notes))
         n_rejected = int(counts.get(layer, 0))
         return LayerStatus(layer=layer, source=result.source, rows_read=result.n_in, clean=result.n_in - n_rejected,
-                           rejected=n_rejected, missing=tuple(missing), notes=tuple(notes))
+                           rejected=n_rejected, missing=tuple(missing), notes=(*result.note_lines(), *notes))
 
     services_known = "services" in ph.mapping
     missing_services = frozenset(s for s in Service if not services_known and s.value not in ph.mapping)
     ph_missing = [f"service:{s.value}" for s in Service if s in missing_services]
     ph_missing += [f"column:{c}" for c in ("info_system_ready", "cross_region_settlement") if c not in ph.mapping]
-    ph_notes = [n for n in ph.notes["note"] if n] if len(ph.notes) else []
+    ph_notes = []
     if missing_services:
         ph_notes.append(f"没有这些业务列，相应值未知（暂按“否”读入）：{service_labels(sorted(missing_services), 'zh')} / "
                         f"no column for {service_labels(sorted(missing_services), 'en')}: unknown (read as 'no' for now)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import os
 import re
 import tempfile
@@ -12,6 +13,7 @@ import zipfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
+import dataclasses
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Union
 
@@ -23,14 +25,15 @@ from planning.errors import (
     ArchiveError, CoordinateSystemError, EmptyFileError, EncodingError, FileTooLargeError, FileTypeError,
     ParameterError, UnreadableFileError, UnsafeArchiveError,
 )
+from planning.ingest.limits import DEFAULT_LIMITS, ReadingLimits
 from planning.ingest.result import RowNotes
-from planning.ingest.vocabulary import NORMAL_ALIASES, Note, norm_header, cell_text
+from planning.ingest.vocabulary import NORMAL_ALIASES, Note, UncomputedFormula, norm_header, cell_text
 from planning.model import WGS84
 
-#: Largest input file accepted by default, bytes (200 MiB).
-DEFAULT_MAX_BYTES = 200 * 2**20
-#: An archive (zipped shapefile, XLSX) may hold at most this many times ``max_bytes`` once uncompressed.
-UNCOMPRESSED_FACTOR = 4
+#: Largest input file accepted by default, bytes (200 MiB; see :mod:`planning.ingest.limits`).
+DEFAULT_MAX_BYTES = DEFAULT_LIMITS.max_file_bytes
+#: A zipped shapefile may hold at most this many times ``max_bytes`` once uncompressed.
+UNCOMPRESSED_FACTOR = DEFAULT_LIMITS.uncompressed_factor
 #: Rows searched for the header row (titles above the header are common in bureau sheets).
 HEADER_SCAN_ROWS = 20
 
@@ -140,23 +143,44 @@ class RawTable:
     raw: pd.DataFrame
     geometry: gpd.GeoSeries | None
     notes: RowNotes
+    #: Cells longer than the limit (cut short in ``raw``): row -> (column, characters, limit).
+    long_cells: dict[int, tuple[str, int, int]] = dataclasses.field(default_factory=dict)
 
 
 def read_table(src: SourceFile, layer: str, columns: Mapping[str, str] | None, *, sheet: str | int | None,
-                encoding: str | None, max_bytes: int, gdal_layer: str | None = None) -> RawTable:
+                encoding: str | None, limits: ReadingLimits, gdal_layer: str | None = None) -> RawTable:
+    """The file's rows (CSV, XLSX or a geo file), read within ``limits``."""
     notes = RowNotes(src.name)
+    if src.kind not in ("csv", "xlsx"):
+        return _read_geo(src, notes, gdal_layer=gdal_layer, limits=limits)
+    long_cells: dict[int, tuple[int, int]] = {}  # row position -> (column position, characters)
     if src.kind == "csv":
-        rows = _csv_rows(src, encoding)
-        raw = _rows_to_frame(rows, layer, columns, src.name)
-    elif src.kind == "xlsx":
-        rows = _xlsx_rows(src, layer, columns, sheet, max_bytes)
-        raw = _rows_to_frame(rows, layer, columns, src.name)
+        rows = _csv_rows(src, encoding, notes, limits, long_cells)
     else:
-        return _read_geo(src, notes, gdal_layer=gdal_layer, max_bytes=max_bytes)
-    return RawTable(raw=raw, geometry=None, notes=notes)
+        rows = _xlsx_rows(src, layer, columns, sheet, limits, long_cells)
+    raw = _rows_to_frame(rows, layer, columns, src.name)
+    first = int(raw.index[0]) - 1 if len(raw) else 0  # position of the first data row in ``rows``
+    marked = {k + 1: (str(raw.columns[j]), n, limits.max_cell_chars) for k, (j, n) in long_cells.items()
+              if k >= first and j < len(raw.columns)}
+    return RawTable(raw=raw, geometry=None, notes=notes, long_cells=marked)
 
 
-def _decode(data: bytes, name: str, encoding: str | None) -> str:
+#: Characters of an over-long cell kept in the rejected table.
+LONG_CELL_SHOWN = 200
+
+
+def _cut_long_cells(row: list[Any], position: int, limit: int, long_cells: dict[int, tuple[int, int]]) -> None:
+    """Cut the cells of ``row`` longer than ``limit`` characters to :data:`LONG_CELL_SHOWN`, noting the first."""
+    for j, cell in enumerate(row):
+        if isinstance(cell, str) and len(cell) > limit:
+            long_cells.setdefault(position, (j, len(cell)))
+            row[j] = cell[:LONG_CELL_SHOWN] + "…"
+
+
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def _decode(data: bytes, name: str, encoding: str | None, notes: RowNotes) -> str:
     if encoding:
         try:
             return data.decode(encoding)
@@ -171,23 +195,46 @@ def _decode(data: bytes, name: str, encoding: str | None) -> str:
             return data.decode(candidate)
         except UnicodeDecodeError:
             continue
+    if data.startswith(_UTF8_BOM):  # a UTF-8 byte-order mark over GBK text (some export tools write one)
+        try:
+            text = data[len(_UTF8_BOM):].decode("gb18030")
+        except UnicodeDecodeError:
+            pass
+        else:
+            notes.add(0, Note.BOM_OVER_GBK)
+            return text
+        raise EncodingError(f"{name} 以 UTF-8 BOM 开头，但正文既不是 UTF-8 也不是 GBK/GB18030：请另存为 UTF-8 CSV",
+                            f"{name} starts with a UTF-8 byte-order mark, but its text is neither UTF-8 nor "
+                            f"GBK/GB18030: save it as UTF-8 CSV")
     raise EncodingError(f"{name} 既不是 UTF-8 也不是 GBK/GB18030 编码：请另存为 UTF-8 CSV",
                         f"{name} is neither UTF-8 nor GBK/GB18030: save it as UTF-8 CSV")
 
 
-def _csv_rows(src: SourceFile, encoding: str | None) -> list[list[Any]]:
-    text = _decode(src.bytes(), src.name, encoding).replace("\x00", "")
-    best: list[list[str]] | None = None
-    best_score: tuple[int, int] = (-1, -1)
-    for delimiter in (",", "\t", ";", "|"):
-        try:
-            rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-        except csv.Error as exc:
-            raise UnreadableFileError(f"{src.name} 不是有效的 CSV：{exc}", f"{src.name} is not valid CSV: {exc}") from exc
-        score = _delimiter_score(rows)
-        if best is None or score > best_score:
-            best, best_score = rows, score
-    return best or []
+def _csv_rows(src: SourceFile, encoding: str | None, notes: RowNotes, limits: ReadingLimits,
+              long_cells: dict[int, tuple[int, int]]) -> list[list[Any]]:
+    """The CSV's rows: the delimiter chosen from the first rows, then one streaming pass that stops at the
+    first row past ``limits`` (rows, cells) and cuts over-long cells (``long_cells``)."""
+    text = _decode(src.bytes(), src.name, encoding, notes).replace("\x00", "")
+    if csv.field_size_limit() < limits.max_file_bytes:  # one long cell is a rejected row, not an unread file
+        csv.field_size_limit(limits.max_file_bytes)
+    best, best_score = ",", (-1, -1)
+    try:
+        for delimiter in (",", "\t", ";", "|"):
+            head = list(itertools.islice(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter),
+                                         HEADER_SCAN_ROWS))
+            score = _delimiter_score(head)
+            if score > best_score:
+                best, best_score = delimiter, score
+        rows: list[list[Any]] = []
+        cells = 0
+        for row in csv.reader(io.StringIO(text, newline=""), delimiter=best):
+            cells += len(row)
+            limits.check_rows(src.name, len(rows) + 1, cells)
+            _cut_long_cells(row, len(rows), limits.max_cell_chars, long_cells)
+            rows.append(row)
+    except csv.Error as exc:
+        raise UnreadableFileError(f"{src.name} 不是有效的 CSV：{exc}", f"{src.name} is not valid CSV: {exc}") from exc
+    return rows
 
 
 def _delimiter_score(rows: list[list[str]]) -> tuple[int, int]:
@@ -202,14 +249,22 @@ _ALL_ALIASES = set().union(*(s for fields in NORMAL_ALIASES.values() for s in fi
 
 
 def _xlsx_rows(src: SourceFile, layer: str, columns: Mapping[str, str] | None, sheet: str | int | None,
-               max_bytes: int) -> list[list[Any]]:
+               limits: ReadingLimits, long_cells: dict[int, tuple[int, int]]) -> list[list[Any]]:
+    """The rows of the chosen sheet (``sheet``, else the first with a recognisable header), cached values
+    only; a formula without a cached value is an :class:`UncomputedFormula`. The workbook's uncompressed
+    size is checked from the zip directory before openpyxl opens it, rows and cells while streaming."""
     import openpyxl
 
     data = src.bytes()
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        _check_archive_sizes(archive, src.name, max_bytes)
+        total = sum(info.file_size for info in archive.infolist())
+        limits.check_uncompressed(src.name, total, min(limits.max_xlsx_uncompressed_bytes,
+                                                       limits.max_uncompressed_bytes))
+        has_formulas = any(_member_holds(archive, info, (b"<f>", b"<f ", b":f>", b":f "))
+                           for info in archive.infolist() if info.filename.startswith("xl/worksheets/"))
     try:
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        formulas = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False) if has_formulas else None
     except Exception as exc:  # openpyxl raises many types for damaged workbooks
         raise UnreadableFileError(f"无法读取 Excel 文件 {src.name}：{exc}", f"cannot read workbook {src.name}: {exc}") from exc
     try:
@@ -221,22 +276,69 @@ def _xlsx_rows(src: SourceFile, layer: str, columns: Mapping[str, str] | None, s
             candidates = [chosen]
         else:
             candidates = names
-        first: list[list[Any]] | None = None
+        first: tuple[str, list[list[Any]], dict] | None = None
         for name in candidates:
-            worksheet = book[name]
-            if hasattr(worksheet, "reset_dimensions"):
-                worksheet.reset_dimensions()
-            rows = [list(r) for r in worksheet.iter_rows(min_row=1, values_only=True)]
-            first = rows if first is None else first
+            cut: dict[int, tuple[int, int]] = {}
+            rows = _sheet_rows(book[name], src.name, limits, cut)
+            first = (name, rows, cut) if first is None else first
             if _header_score(rows, layer, columns)[1] >= 2:
-                return rows
-        return first or []
-    except ParameterError:
+                first = (name, rows, cut)
+                break
+        if first is None:
+            return []
+        name, rows, cut = first
+        long_cells.update(cut)
+        if formulas is not None:
+            _mark_uncomputed(rows, formulas[name])
+        return rows
+    except (ParameterError, FileTooLargeError):
         raise
     except Exception as exc:
         raise UnreadableFileError(f"无法读取 Excel 文件 {src.name}：{exc}", f"cannot read workbook {src.name}: {exc}") from exc
     finally:
         book.close()
+        if formulas is not None:
+            formulas.close()
+
+
+def _sheet_rows(worksheet, name: str, limits: ReadingLimits, long_cells: dict[int, tuple[int, int]]
+                ) -> list[list[Any]]:
+    """A worksheet's rows as lists, streamed within ``limits``."""
+    if hasattr(worksheet, "reset_dimensions"):
+        worksheet.reset_dimensions()
+    rows: list[list[Any]] = []
+    cells = 0
+    for values in worksheet.iter_rows(min_row=1, values_only=True):
+        row = list(values)
+        cells += len(row)
+        limits.check_rows(name, len(rows) + 1, cells)
+        _cut_long_cells(row, len(rows), limits.max_cell_chars, long_cells)
+        rows.append(row)
+    return rows
+
+
+def _mark_uncomputed(rows: list[list[Any]], worksheet) -> None:
+    """Blank cells of ``rows`` that hold a formula in ``worksheet`` (the same sheet read for formulas)
+    become :class:`UncomputedFormula`: the file carries no computed value for them."""
+    if hasattr(worksheet, "reset_dimensions"):
+        worksheet.reset_dimensions()
+    for i, values in enumerate(worksheet.iter_rows(min_row=1, max_row=len(rows), values_only=True)):
+        row = rows[i]
+        for j, value in enumerate(values):
+            if j < len(row) and row[j] is None and isinstance(value, str) and value.startswith("="):
+                row[j] = UncomputedFormula(value)
+
+
+def _member_holds(archive: zipfile.ZipFile, info: zipfile.ZipInfo, needles: tuple[bytes, ...]) -> bool:
+    """Whether a zip member's bytes contain one of ``needles`` (read in 1 MiB pieces, never whole)."""
+    tail = b""
+    with archive.open(info) as member:
+        while chunk := member.read(1 << 20):
+            window = tail + chunk
+            if any(n in window for n in needles):
+                return True
+            tail = window[-8:]
+    return False
 
 
 def _header_score(rows: list[list[Any]], layer: str, columns: Mapping[str, str] | None) -> tuple[int, int]:
@@ -290,18 +392,18 @@ _DRIVER = {"geojson": "GeoJSON", "gpkg": "GPKG", "zip": "ESRI Shapefile", "shp":
 _SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 
 
-def _read_geo(src: SourceFile, notes: RowNotes, *, gdal_layer: str | None, max_bytes: int) -> RawTable:
+def _read_geo(src: SourceFile, notes: RowNotes, *, gdal_layer: str | None, limits: ReadingLimits) -> RawTable:
     with tempfile.TemporaryDirectory(prefix="planning-ingest-") as folder:
         folder = Path(folder)
         if src.kind == "zip":
-            path = _extract_shapefile(src, folder, gdal_layer, max_bytes)
+            path = _extract_shapefile(src, folder, gdal_layer, limits)
             gdal_layer = None
         elif src.path is not None:
             path = src.path
         else:
             path = folder / f"upload.{src.kind}"
             path.write_bytes(src.data)
-        frame = _gdal_read(path, src, notes, gdal_layer)
+        frame = _gdal_read(path, src, notes, gdal_layer, limits)
     if len(frame) == 0:
         raise EmptyFileError(f"文件 {src.name} 没有要素", f"file {src.name} has no feature")
     geometry = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else None
@@ -313,10 +415,24 @@ def _read_geo(src: SourceFile, notes: RowNotes, *, gdal_layer: str | None, max_b
     raw.index = pd.Index(np.arange(1, len(raw) + 1), name="row")
     if geometry is not None:
         geometry = geometry.set_axis(raw.index)
-    return RawTable(raw=raw, geometry=geometry, notes=notes)
+    long_cells: dict[int, tuple[str, int, int]] = {}
+    for column in raw.columns:
+        lengths = raw[column].map(lambda v: len(v) if isinstance(v, str) else 0)
+        for row in raw.index[(lengths > limits.max_cell_chars).to_numpy()]:
+            long_cells.setdefault(int(row), (column, int(lengths[row]), limits.max_cell_chars))
+            raw.at[row, column] = raw.at[row, column][:LONG_CELL_SHOWN] + "…"
+    return RawTable(raw=raw, geometry=geometry, notes=notes, long_cells=long_cells)
 
 
-def _gdal_read(path: Path, src: SourceFile, notes: RowNotes, gdal_layer: str | None) -> pd.DataFrame:
+def _geojson_object_limit(limits: ReadingLimits) -> str:
+    """OGR_GEOJSON_MAX_OBJ_SIZE for GDAL's GeoJSON reader, MB. GDAL counts a single object's parsed size
+    (its json-c objects, about twice the text or more: a 131 MiB file passed its default of 200); the file
+    size limit already bounds the text, so GDAL is allowed four times that."""
+    return str(4 * -(-limits.max_file_bytes // 2**20))
+
+
+def _gdal_read(path: Path, src: SourceFile, notes: RowNotes, gdal_layer: str | None,
+               limits: ReadingLimits) -> pd.DataFrame:
     import pyogrio
 
     driver = _DRIVER[src.kind]
@@ -328,9 +444,19 @@ def _gdal_read(path: Path, src: SourceFile, notes: RowNotes, gdal_layer: str | N
     else:
         target = f"{driver}:{path}"
     try:
+        if driver == "GeoJSON":
+            pyogrio.set_gdal_config_options({"OGR_GEOJSON_MAX_OBJ_SIZE": _geojson_object_limit(limits)})
         layers = [str(row[0]) for row in pyogrio.list_layers(target)]
         if gdal_layer is None and len(layers) > 1:
-            notes.add(0, Note.LAYER_CHOSEN, value=layers)
+            notes.add(0, Note.LAYER_CHOSEN, value=layers[0], layers="、".join(layers), layers_en=", ".join(layers))
+            gdal_layer = layers[0]
+        elif gdal_layer is not None and gdal_layer not in layers:
+            raise ParameterError(f"{src.name} 中没有图层“{gdal_layer}”（有：{'、'.join(layers)}）",
+                                 f"{src.name} has no layer {gdal_layer!r} (layers: {', '.join(layers)})")
+        info = pyogrio.read_info(target, layer=gdal_layer)
+        features = int(info.get("features", -1))
+        if features >= 0:
+            limits.check_rows(src.name, features, features * (len(info.get("fields", ())) + 1))
         encodings: list[str | None] = [None]
         if driver == "ESRI Shapefile" and not path.with_suffix(".cpg").exists():
             encodings = ["utf-8", "gb18030"]  # no .cpg: try UTF-8, then GBK/GB18030
@@ -344,18 +470,12 @@ def _gdal_read(path: Path, src: SourceFile, notes: RowNotes, gdal_layer: str | N
                 last = exc
         raise EncodingError(f"{src.name} 的属性表既不是 UTF-8 也不是 GBK：请提供 .cpg 文件",
                             f"{src.name}: the attribute table is neither UTF-8 nor GBK; add a .cpg file") from last
-    except EncodingError:
+    except (EncodingError, FileTooLargeError, ParameterError):
         raise
     except Exception as exc:  # pyogrio DataSourceError, DataLayerError, shapely errors...
         raise UnreadableFileError(f"无法读取 {src.name}：{exc}", f"cannot read {src.name}: {exc}") from exc
 
 
-def _check_archive_sizes(archive: zipfile.ZipFile, name: str, max_bytes: int) -> None:
-    limit = UNCOMPRESSED_FACTOR * max_bytes
-    total = sum(info.file_size for info in archive.infolist())
-    if total > limit:
-        raise FileTooLargeError(f"{name} 解压后超过 {limit / 2**20:.0f} MB", f"{name} uncompresses to more than "
-                                f"{limit / 2**20:.0f} MB")
 
 
 def _safe_member(info: zipfile.ZipInfo, name: str) -> None:
@@ -367,7 +487,7 @@ def _safe_member(info: zipfile.ZipInfo, name: str) -> None:
                                  f"{name} holds an unsafe member path {info.filename!r}; nothing was read")
 
 
-def _extract_shapefile(src: SourceFile, folder: Path, gdal_layer: str | None, max_bytes: int) -> Path:
+def _extract_shapefile(src: SourceFile, folder: Path, gdal_layer: str | None, limits: ReadingLimits) -> Path:
     """Copy the chosen shapefile's parts from the zip into ``folder`` as layer.* and return the .shp path."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(src.data) if src.data is not None else src.path)
@@ -377,7 +497,7 @@ def _extract_shapefile(src: SourceFile, folder: Path, gdal_layer: str | None, ma
         infos = archive.infolist()
         for info in infos:
             _safe_member(info, src.name)
-        _check_archive_sizes(archive, src.name, max_bytes)
+        limits.check_uncompressed(src.name, sum(i.file_size for i in infos), limits.max_uncompressed_bytes)
         stems: dict[str, dict[str, zipfile.ZipInfo]] = {}
         for info in infos:
             stem, suffix = os.path.splitext(info.filename.replace("\\", "/"))
