@@ -561,9 +561,9 @@ class WalkNetwork:
         keeps the nearest. The access walk and position are exact for the segment kept, which is the
         street :meth:`snap` takes or one at most ``h/2 + sqrt(2) * cell_m`` farther (the distance
         transform measures between cell centres); ``benchmarks/bench_accuracy.py`` measures how often
-        (on the demo, 98.9 % of cells get the same access walk, the others at most 21 m more). Cells the transform cannot decide (no
-        street of the best class within reach but one of another class, or a distance within the
-        transform's error of ``max_snap_m``) go through :meth:`snap` itself.
+        (on the demo, 98.9 % of cells get the same access walk, the others at most 21 m more). Cells the
+        transform cannot decide (no street of the best class within reach but one of another class, or a
+        distance within the transform's error of ``max_snap_m``) go through :meth:`snap` itself.
         """
         key = (float(x0), float(y_top), int(n_rows), int(n_cols), float(cell_m), float(max_snap_m))
         return self.memo.get(("network.snap_cells", key), lambda: self._snap_cells(*key))
@@ -687,7 +687,8 @@ class WalkNetwork:
                 undecided_lower = np.where(decided, np.inf, np.minimum(undecided_lower, other_cells_m[inner] - slack))
         others = np.flatnonzero(undecided_lower <= max_snap_m)
         if len(others):
-            centres = np.column_stack([x0 + (others % n_cols + 0.5) * cell_m, y_top - (others // n_cols + 0.5) * cell_m])
+            centres = np.column_stack([x0 + (others % n_cols + 0.5) * cell_m,
+                                       y_top - (others // n_cols + 0.5) * cell_m])
             fallback = self._snap(centres, max_snap_m=max_snap_m, locate_beyond=False)
             keep = fallback.on_network
             parts.append((others[keep], fallback.edge[keep], fallback.offset_m[keep], fallback.access_m[keep],
