@@ -182,9 +182,9 @@ def assess(
     taken from it, and the result is the same as without it:
 
     - the resident points and the sub-district/county label rasters, when the outlines (and, for the
-      residents, the populations) are the same;
+      residents, the populations and the snap distance) are the same;
     - a service's walk search and walk surface, when that service's sites snap to the same places, the
-      cell and access width are the same and the earlier horizon covers this one. They are cut back to
+      cell and snap distance are the same and the earlier horizon covers this one. They are cut back to
       this policy's horizon and speed (:meth:`ServiceAccess.within`, :meth:`WalkSurface.within`), so
       a shorter walk time or another speed needs no new search.
 
@@ -196,10 +196,11 @@ def assess(
     pharmacies = locate_pharmacies(region, network, policy)
     same_outlines = reuse is not None and _same_outlines(reuse.region, region)
     if residents is None:
-        if same_outlines and _same_frame(reuse.region.subdistricts, region.subdistricts, ["population"]):
+        if (same_outlines and reuse.policy.max_snap_m == policy.max_snap_m
+                and _same_frame(reuse.region.subdistricts, region.subdistricts, ["population"])):
             residents = reuse.residents
         else:
-            residents = residents_along_streets(network, region.subdistricts)
+            residents = residents_along_streets(network, region.subdistricts, max_snap_m=policy.max_snap_m)
     grid = region_grid(region, network, policy)
     horizon_m = _horizon_m(policy)
     access: dict[Service, ServiceAccess] = {}
@@ -214,8 +215,8 @@ def assess(
         else:
             access[service] = service_access(network, sites, site_ids=site_ids, speed_m_per_min=policy.speed_m_per_min,
                                              max_minutes=policy.walk_minutes * HORIZON_FACTOR)
-            surfaces[service] = walk_surface(access[service], cell_m=policy.cell_m,
-                                             access_width_m=policy.access_width_m, grid=grid)
+            surfaces[service] = walk_surface(access[service], cell_m=policy.cell_m, max_snap_m=policy.max_snap_m,
+                                             grid=grid)
             searched.append(service)
         minutes[service.value] = resident_minutes(access[service], residents)
     coverage = coverage_table(region.subdistricts, residents, minutes, policy.walk_minutes)
@@ -240,7 +241,7 @@ def _reusable(previous: Assessment, service: Service, sites: Snap, site_ids: np.
     what a new search from ``sites`` on ``grid`` would give."""
     old, surface = previous.access[service], previous.surfaces[service]
     return (old.max_distance_m >= horizon_m and surface.horizon_m >= horizon_m
-            and surface.cell_m == policy.cell_m and surface.access_width_m == policy.access_width_m
+            and surface.cell_m == policy.cell_m and surface.max_snap_m == policy.max_snap_m
             and surface.transform == grid.transform and surface.distance_m.shape == grid.shape
             and old.sites.max_snap_m == sites.max_snap_m and np.array_equal(old.site_ids, site_ids)
             and all(np.array_equal(getattr(old.sites, k), getattr(sites, k))
@@ -393,12 +394,13 @@ def _concat(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
 
 
 def region_grid(region: Region, network: WalkNetwork, policy: Policy) -> RasterGrid:
-    """The raster covering the network and every sub-district, padded by the access width."""
+    """The raster covering the network and every sub-district, padded by the snap distance (a place that
+    far from a street still has a walk time) and the uncovered area's width."""
     sd_bounds = region.subdistricts.to_crs(network.crs).total_bounds
     net_min, net_max = network.node_xy.min(axis=0), network.node_xy.max(axis=0)
     bounds = (min(sd_bounds[0], net_min[0]), min(sd_bounds[1], net_min[1]),
               max(sd_bounds[2], net_max[0]), max(sd_bounds[3], net_max[1]))
-    return RasterGrid.covering(bounds, cell_m=policy.cell_m, pad_cells=int(policy.access_width_m // policy.cell_m) + 1)
+    return RasterGrid.covering(bounds, cell_m=policy.cell_m, pad_cells=int(max(policy.access_width_m, policy.max_snap_m) // policy.cell_m) + 1)
 
 
 def _counts(pharmacies: gpd.GeoDataFrame, by: str) -> dict[tuple[str, str], int]:

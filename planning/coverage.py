@@ -50,11 +50,15 @@ def residents_along_streets(
     subdistricts: gpd.GeoDataFrame,
     *,
     spacing_m: float = DEFAULT_RESIDENT_SPACING_M,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
 ) -> Residents:
     """Spread each sub-district's ``population`` over its walkable streets by length.
 
     Every edge is cut into pieces of at most ``spacing_m`` metres; a point at each piece's middle
-    stands for ``population x piece length / street length of its sub-district`` residents.
+    stands for ``population x piece length / street length of its sub-district`` residents. Points on
+    a tunnel, a bridge, another level or a small piece are placed by the snap rule
+    (:meth:`WalkNetwork.place_street_points`): on the nearest ground street of the connected city within
+    ``max_snap_m`` when there is one (their access walk counted), so nobody lives in a tunnel.
     Sub-districts holding no street get no point: :func:`coverage_table` reports them with
     ``street_km = 0`` and their residents as not covered.
     """
@@ -72,8 +76,7 @@ def residents_along_streets(
     persons = np.zeros(len(edge))
     inside = subdistrict >= 0
     persons[inside] = population[subdistrict[inside]] * piece[inside] / street_length[subdistrict[inside]]
-    snap = Snap(edge=edge, offset_m=offset, access_m=np.zeros(len(edge)), snapped_xy=xy,
-                on_network=np.ones(len(edge), dtype=bool), max_snap_m=0.0)
+    snap = network.place_street_points(edge, offset, max_snap_m=max_snap_m)
     return Residents(snap=snap, persons=persons, subdistrict=subdistrict, xy=xy, street_m=piece)
 
 

@@ -1,18 +1,29 @@
-"""Service-circle polygons (15分钟医保定点服务圈) from the reached street segments, widened by an access width.
+"""Service-circle polygons (15分钟医保定点服务圈): the cells whose centre is within the walk budget by the
+one rule of a place's walk time.
 
-Method: a walk-distance surface, as GOAT, R5 and Valhalla contour theirs. The reached network is
-sampled every half cell along every edge (plus every vertex, node and site position), each sample
-carrying its exact walk distance (from the same formula as :meth:`ServiceAccess.point_distance`);
-each raster cell keeps its smallest sample; a minimum filter with a disk of radius
-``access_width_m`` spreads that value to the cells a pedestrian reaches from the street. The polygon
-of a budget B is the set of cells whose value is <= B, polygonised. Every budget comes from the same
-surface, so 5/10/15-minute polygons nest exactly, and the surface doubles as a walk-time heatmap.
+A place's walk time (the designation check's click, a resident point, a siting candidate and every map
+cell alike): snap it to the network by :meth:`WalkNetwork.snap`'s tiered rule (ground streets before
+tunnels and bridges, the connected city before stranded pieces, nearest edge of the best class within the
+maximum snap distance ``max_snap_m``), count the straight access walk from the place to that street, and
+add the exact network distance to the nearest site (:meth:`ServiceAccess.point_distance`). There is no
+separate access band: the maximum snap distance is the only limit on the access walk, for the map, the
+click and the tables alike.
 
-Guarantees (c = ``cell_m``, w = ``access_width_m``, s = c/2 the sample spacing; w >= s + sqrt(2) c is
-enforced):
-- every network point reached within B, and every point within w - s - sqrt(2) c of one, is inside;
-- every point farther than w + sqrt(2) c from all network points reached within B is outside.
-No convex or concave hull is involved: rivers, rail yards and unconnected blocks stay out.
+The walk surface evaluates that rule at every cell centre: the centres are snapped by
+:meth:`WalkNetwork.snap_cells` (the same tiered rule, vectorised with a distance transform, kept on the
+network per raster) and answered by the same :meth:`ServiceAccess.point_distance`. The polygon of a budget
+B is the set of cells whose value is <= B, polygonised; every budget comes from one surface, so 5/10/15-
+minute polygons nest exactly, and the surface doubles as a walk-time heatmap.
+
+Guarantees (tested in ``tests/test_isochrones.py`` and ``tests/test_one_truth.py``):
+- at every cell centre the surface holds the point query's walk distance there (the same access walk to
+  1e-6 m; the same street except where two streets are equally near), so a click at a cell centre reads
+  what the cell shows; a point elsewhere in the cell differs only where its walk time crosses the budget
+  within the cell;
+- polygons of several budgets from one surface nest exactly (a smaller budget's cells are a subset);
+- :meth:`WalkSurface.within` equals a surface of the smaller search (cut-back reuse stays exact).
+No convex or concave hull is involved: rivers, rail yards and unconnected blocks stay out unless a street
+is within the snap distance.
 All coordinates are in the network's metric CRS until :func:`service_circles` returns EPSG:4326.
 """
 
@@ -30,30 +41,31 @@ from scipy import ndimage
 
 from planning.access import DEFAULT_BUDGET_MIN, DEFAULT_SPEED_M_PER_MIN, ServiceAccess, service_access
 from planning.errors import ParameterError
-from planning.network import Snap, WalkNetwork
+from planning.network import DEFAULT_MAX_SNAP_M, Snap, WalkNetwork
 
 #: Default raster cell, metres.
 DEFAULT_CELL_M = 20.0
-#: Default walking-access width, metres: how far from a reached street a home or shop door counts as
-#: served (half a typical Chinese residential block depth between mapped streets is 50-100 m).
+#: Default width of the uncovered residential area around a resident point beyond the budget, metres
+#: (half a typical Chinese residential block depth between mapped streets is 50-100 m). The circles
+#: need no width: each cell has its own walk time (module docstring).
 DEFAULT_ACCESS_WIDTH_M = 50.0
 
 
 @dataclass(frozen=True, eq=False)
 class WalkSurface:
-    """A raster of walk distance to the nearest site, widened by the access width.
+    """A raster of walk distance to the nearest site by the one rule of a place's walk time.
 
-    ``distance_m[row, col]`` (float32, metres; ``inf`` where nothing within the horizon is near) is
-    the smallest walk distance of any network point reached within ``horizon_m`` whose cell lies
-    within ``access_width_m`` of this cell. ``transform`` maps (col, row) to ``crs`` metres
-    (row 0 at the top, rasterio convention).
+    ``distance_m[row, col]`` (float32, metres) is the walk distance from the cell's centre
+    (:meth:`ServiceAccess.point_distance` of the centre snapped within ``max_snap_m``); ``inf`` where it
+    exceeds ``horizon_m`` or no street is within ``max_snap_m``. ``transform`` maps (col, row) to ``crs``
+    metres (row 0 at the top, rasterio convention).
     """
 
     distance_m: np.ndarray
     transform: Affine
     crs: str
     cell_m: float
-    access_width_m: float
+    max_snap_m: float
     speed_m_per_min: float
     horizon_m: float
 
@@ -64,9 +76,9 @@ class WalkSurface:
 
     def within(self, horizon_m: float, *, speed_m_per_min: float | None = None) -> WalkSurface:
         """This surface cut back to a smaller horizon (metres), optionally at another walking speed; the
-        twin of :meth:`ServiceAccess.within`. Each cell keeps the smallest distance of the samples near
-        it, so the cells at most ``horizon_m`` hold what a surface of the smaller search would hold
-        (up to float32 rounding at exactly the horizon) and the others become ``inf``.
+        twin of :meth:`ServiceAccess.within`. A cell's value is its centre's point query, which the
+        smaller search answers alike wherever it is at most ``horizon_m``, so those cells keep their
+        value (up to float32 rounding at exactly the horizon) and the others become ``inf``.
         Returns ``self`` when nothing changes."""
         speed = self.speed_m_per_min if speed_m_per_min is None else float(speed_m_per_min)
         if horizon_m > self.horizon_m:
@@ -79,7 +91,7 @@ class WalkSurface:
         return replace(self, distance_m=distance, speed_m_per_min=speed, horizon_m=float(horizon_m))
 
     def polygon(self, minutes: float) -> shapely.MultiPolygon:
-        """Area within ``minutes`` of walk (plus the access width), a MultiPolygon in ``crs`` metres."""
+        """The cells whose centre is within ``minutes`` of walk, a MultiPolygon in ``crs`` metres."""
         budget = float(minutes) * self.speed_m_per_min
         if budget > self.horizon_m * (1 + 1e-9):
             raise ParameterError(
@@ -87,7 +99,25 @@ class WalkSurface:
                 f"{minutes} minutes exceeds the surface's horizon of "
                 f"{self.horizon_m / self.speed_m_per_min:g} minutes; compute access with a larger max_minutes",
             )
-        return polygonize_mask(self.distance_m <= np.float32(budget), self.transform)
+        return polygonize_mask(self.mask(minutes), self.transform)
+
+    def mask(self, minutes: float) -> np.ndarray:
+        """The cells of :meth:`polygon` (bool raster)."""
+        return self.distance_m <= np.float32(float(minutes) * self.speed_m_per_min)
+
+    @property
+    def grid(self) -> RasterGrid:
+        """The raster grid of this surface."""
+        return RasterGrid(self.transform.c, self.transform.f, *self.distance_m.shape, self.cell_m)
+
+    def at(self, xy: np.ndarray) -> np.ndarray:
+        """The walk distance (metres) the map shows at each point (k x 2, ``crs`` metres): the value of the
+        cell holding it; ``inf`` off the raster."""
+        rows, cols = self.grid.cells(np.asarray(xy, dtype=float).reshape(-1, 2))
+        out = np.full(len(rows), np.inf, dtype=np.float32)
+        on = rows >= 0
+        out[on] = self.distance_m[rows[on], cols[on]]
+        return out
 
 
 @dataclass(frozen=True)
@@ -131,6 +161,12 @@ class RasterGrid:
         """Integer raster of ``values`` (> 0) burnt from ``polygons`` (metres); 0 outside all."""
         return features.rasterize(zip(polygons, values), out_shape=self.shape, transform=self.transform,
                                   fill=0, dtype="int32")
+
+
+def settled_cells(mask: np.ndarray) -> np.ndarray:
+    """The cells whose 3 x 3 neighbourhood is all in or all out of ``mask`` (bool raster): a point farther
+    than one cell diagonal from the edge of the mask's polygon always lies in such a cell."""
+    return ndimage.minimum_filter(mask, size=3, mode="nearest") == ndimage.maximum_filter(mask, size=3, mode="nearest")
 
 
 def polygonize_mask(mask: np.ndarray, transform: Affine) -> shapely.MultiPolygon:
@@ -180,33 +216,48 @@ def walk_surface(
     access: ServiceAccess,
     *,
     cell_m: float = DEFAULT_CELL_M,
-    access_width_m: float = DEFAULT_ACCESS_WIDTH_M,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
     grid: RasterGrid | None = None,
 ) -> WalkSurface:
-    """The walk-distance surface of a service's sites up to the access result's horizon (see module doc).
+    """The walk-distance surface of a service's sites up to the access result's horizon (module doc): at
+    each cell centre, :meth:`ServiceAccess.point_distance` of the centre snapped within ``max_snap_m``.
 
     ``grid`` fixes the raster (e.g. one grid for every service of an assessment, so their masks combine
-    cell by cell); by default the grid is fitted to the reached network.
+    cell by cell); by default it covers the reached streets and the snap distance around them.
 
     Raises :class:`ParameterError` when the horizon is unbounded (use a finite ``max_minutes``) or
-    when ``access_width_m < cell_m * (0.5 + sqrt(2))`` (the containment guarantee needs it).
+    ``cell_m`` / ``max_snap_m`` are not positive.
     """
     if not np.isfinite(access.max_distance_m):
         raise ParameterError("等时圈需要有限的时间上限", "service circles need a finite max_minutes horizon")
-    if not cell_m > 0 or access_width_m < cell_m * (0.5 + math.sqrt(2)):
-        raise ParameterError(
-            f"步行接入宽度 {access_width_m} 米至少应为栅格 {cell_m} 米的 1.92 倍",
-            f"access_width_m ({access_width_m}) must be >= 1.92 x cell_m ({cell_m}) and cell_m > 0",
-        )
-    xy, distance = _reached_samples(access, spacing_m=cell_m / 2)
-    horizon = access.max_distance_m
-    if len(xy) == 0:
-        grid = grid or RasterGrid(0.0, 0.0, 1, 1, cell_m)
-        return WalkSurface(np.full(grid.shape, np.inf, dtype=np.float32), grid.transform, access.network.crs,
-                           cell_m, access_width_m, access.speed_m_per_min, horizon)
-    spread, transform = _grid_minimum(xy, distance, cell_m=cell_m, width_m=access_width_m, grid=grid)
-    return WalkSurface(spread, transform, access.network.crs, float(cell_m), float(access_width_m),
-                       access.speed_m_per_min, horizon)
+    if not (cell_m > 0 and max_snap_m > 0):
+        raise ParameterError(f"栅格 {cell_m} 米和最大吸附距离 {max_snap_m} 米必须为正数",
+                             f"cell_m ({cell_m}) and max_snap_m ({max_snap_m}) must be positive (metres)")
+    net = access.network
+    grid = grid or _reached_grid(access, cell_m=float(cell_m), max_snap_m=float(max_snap_m))
+    distance = np.full(grid.n_rows * grid.n_cols, np.inf, dtype=np.float32)
+    if net.n_edges:
+        cells, centres = net.snap_cells(grid.x0, grid.y_top, grid.n_rows, grid.n_cols, grid.cell_m,
+                                        max_snap_m=max_snap_m)
+        value, _ = access.point_distance(centres)
+        distance[cells] = np.where(np.isnan(value), np.inf, value)
+    return WalkSurface(distance.reshape(grid.shape), grid.transform, net.crs, float(grid.cell_m), float(max_snap_m),
+                       access.speed_m_per_min, access.max_distance_m)
+
+
+def _reached_grid(access: ServiceAccess, *, cell_m: float, max_snap_m: float) -> RasterGrid:
+    """The grid covering every edge with a reached end or a site, plus ``max_snap_m``: every cell with a
+    finite walk time lies in it."""
+    net = access.network
+    reached = np.isfinite(access.node_distance_m)
+    edges = reached[net.edge_u] | reached[net.edge_v]
+    edges[access.sites.edge[access.sites.on_network]] = True
+    if not edges.any():
+        return RasterGrid(0.0, 0.0, 1, 1, cell_m)
+    vertex_edge = np.repeat(np.arange(net.n_edges), np.diff(net.coord_start))
+    xy = net.coords[edges[vertex_edge]]
+    bounds = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())
+    return RasterGrid.covering(bounds, cell_m=cell_m, pad_cells=int(math.ceil(max_snap_m / cell_m)) + 1)
 
 
 def service_circles(
@@ -214,7 +265,7 @@ def service_circles(
     minutes: tuple[float, ...] = (DEFAULT_BUDGET_MIN,),
     *,
     cell_m: float = DEFAULT_CELL_M,
-    access_width_m: float = DEFAULT_ACCESS_WIDTH_M,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
 ):
     """Service-circle polygons of all sites of one service, one row per budget, EPSG:4326.
 
@@ -222,7 +273,7 @@ def service_circles(
     """
     import geopandas as gpd
 
-    surface = walk_surface(access, cell_m=cell_m, access_width_m=access_width_m)
+    surface = walk_surface(access, cell_m=cell_m, max_snap_m=max_snap_m)
     polygons = [surface.polygon(m) for m in minutes]
     gdf = gpd.GeoDataFrame(
         {"minutes": list(minutes), "area_km2": [p.area / 1e6 for p in polygons]},
@@ -238,35 +289,10 @@ def site_circle(
     *,
     speed_m_per_min: float = DEFAULT_SPEED_M_PER_MIN,
     cell_m: float = DEFAULT_CELL_M,
-    access_width_m: float = DEFAULT_ACCESS_WIDTH_M,
+    max_snap_m: float = DEFAULT_MAX_SNAP_M,
 ) -> shapely.MultiPolygon:
     """The service circle of a single site (a one-row :class:`Snap`), in the network CRS (metres)."""
     if len(site) != 1:
         raise ParameterError("只能传入一个站点", "site must hold exactly one snapped site")
     access = service_access(network, site, speed_m_per_min=speed_m_per_min, max_minutes=minutes)
-    return walk_surface(access, cell_m=cell_m, access_width_m=access_width_m).polygon(minutes)
-
-
-def _reached_samples(access: ServiceAccess, *, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """Points (k x 2, metres) on the reached network at most ``spacing_m`` apart along every edge (both
-    ends included) plus every site position, with their exact walk distance (metres, <= horizon)."""
-    net = access.network
-    horizon = access.max_distance_m
-    d = access.node_distance_m
-    sites = access.sites
-    edge, t, xy = net.edge_samples(spacing_m)
-    value = np.minimum(d[net.edge_u[edge]] + t, d[net.edge_v[edge]] + (net.edge_length[edge] - t))
-
-    # Sites on an edge reach its points without passing a node.
-    on_sites = np.flatnonzero(sites.on_network & (sites.access_m <= horizon))
-    if len(on_sites):
-        edge_has_site = np.zeros(net.n_edges, dtype=bool)
-        edge_has_site[sites.edge[on_sites]] = True
-        rows = np.flatnonzero(edge_has_site[edge])
-        value[rows] = np.minimum(value[rows], access.same_edge_distance(edge[rows], t[rows])[0])
-        site_xy = net.points_at(sites.edge[on_sites], sites.offset_m[on_sites])
-        xy = np.concatenate([xy, site_xy])
-        value = np.concatenate([value, sites.access_m[on_sites]])
-
-    keep = value <= horizon
-    return xy[keep], value[keep]
+    return walk_surface(access, cell_m=cell_m, max_snap_m=max_snap_m).polygon(minutes)

@@ -656,7 +656,7 @@ class _Report(ReportDocument):
             (self.w("步行时间", "walk time"), f"{policy.walk_minutes:g} " + self.w("分钟", "min")),
             (self.w("步行速度", "walking speed"), f"{policy.speed_m_per_min:g} " + self.w("米/分钟", "m/min")),
             (self.w("步行距离（时间×速度）", "walk distance (time × speed)"), f"{policy.budget_m:,.0f} m"),
-            (self.w("道路两侧服务宽度", "access width beside streets"), f"{policy.access_width_m:g} m"),
+            (self.w("未覆盖居住区宽度", "uncovered residential area width"), f"{policy.access_width_m:g} m"),
             (self.w("药店接入路网的最大距离", "largest pharmacy-to-street distance"), f"{policy.max_snap_m:g} m"),
             (self.w("栅格单元", "raster cell"), f"{policy.cell_m:g} m"),
             (self.w("路网", "walking network"), self.w(

@@ -3,9 +3,9 @@ suggestion (many points) give the same verdicts and rule ids, for every policy p
 policies.
 
 The zone map is compared at points whose 3 x 3 cell neighbourhood is uniform in every zone mask (a point
-near a zone edge may fall in the next cell) and where the drawn circle and the point's own walk time agree
-on B1: the drawn circle is a 50 m band around reached streets, the point query the point's own walk, and
-where those differ the B1 and R3 verdicts differ with them (a separate issue makes them one rule).
+near a zone edge may fall in the next cell). The drawn circle is the point rule evaluated at cell centres,
+so at those points it agrees with the point's own walk time at >= 99.9 % of them (tests/test_one_truth.py
+checks that at 40,000 places per case); the few where they differ are left out of the rule-set comparison.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from planning import rules
 from planning.assess import assess
+from planning.isochrones import settled_cells
 from planning.model import Service
 from planning.policy import POLICY_DIR, RULES, SaturationThresholds, load_policy
 from planning.screening import check_location
@@ -73,8 +74,11 @@ def assert_agreement(assessment, services, seed: int) -> None:
         point_b1 = np.asarray(table["walk_minutes"] <= assessment.policy.walk_minutes)
         drawn_b1 = assessment.rasters.at_points(assessment.rasters.circle_mask(service), xy)
         same_circle = point_b1 == drawn_b1
-        assert same_circle.mean() > 0.9, f"{service}: drawn circle and point walk agree at {same_circle.mean():.3f}"
         judged = table["verdict"].to_numpy() != "not_judged"
+        circle_settled = assessment.rasters.at_points(settled_cells(assessment.rasters.circle_mask(service)), xy)
+        if (circle_settled & judged).sum() >= 100:
+            agree = same_circle[circle_settled & judged].mean()
+            assert agree >= 0.999, f"{service}: drawn circle and point walk agree at {agree:.4f}"
         compared = uniform & same_circle & judged
         assert compared.sum() >= 0.5 * judged.sum(), compared.sum()
         point_rules = [set(filter(None, ids.split(","))) for ids in table["rule_ids"]]

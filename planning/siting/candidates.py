@@ -62,7 +62,8 @@ def candidate_sites(
     assessment : Assessment
         The baseline; its existing sites stay fixed.
     source : {"network", "demand"}
-        Street points about ``spacing_m`` metres apart (default 100 m; intersections included), or the
+        Street points about ``spacing_m`` metres apart (default 100 m; intersections included; placed on
+        ground streets of the connected city by :meth:`WalkNetwork.place_street_points`), or the
         snapped centres of ``n_clusters`` (default 300) weighted k-means clusters of the uncovered residents.
     allow_review : bool
         Keep candidates whose verdict is ``review`` (a soft block B1/B2/B4 meeting a gap rule R1-R3,
@@ -79,8 +80,11 @@ def candidate_sites(
         cell = np.floor((xy - xy.min(axis=0)) / float(spacing_m)).astype(np.int64)
         _, first = np.unique(cell[:, 0] * (int(cell[:, 1].max()) + 1) + cell[:, 1], return_index=True)
         first = np.sort(first)  # one sample per spacing_m square, the first in edge order
-        snap = Snap(edge=edge[first], offset_m=offset[first], access_m=np.zeros(len(first)),
-                    snapped_xy=xy[first], on_network=np.ones(len(first), dtype=bool), max_snap_m=0.0)
+        # A sample in a tunnel, on a bridge or on a stranded piece goes to the ground street the snap rule
+        # gives it (a pharmacy opens at the surface), and stands there.
+        placed = network.place_street_points(edge[first], offset[first], max_snap_m=assessment.policy.max_snap_m)
+        snap = Snap(edge=placed.edge, offset_m=placed.offset_m, access_m=np.zeros(len(first)),
+                    snapped_xy=placed.snapped_xy, on_network=np.ones(len(first), dtype=bool), max_snap_m=0.0)
     elif source == "demand":
         from sklearn.cluster import MiniBatchKMeans
 
