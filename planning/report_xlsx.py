@@ -23,7 +23,7 @@ from pathlib import Path
 import pandas as pd
 import xlsxwriter
 
-from planning.rules import CLASS_LABELS, CLASSIFIED_SERVICES
+from planning.rules import CLASS_LABELS, CLASSIFIED_SERVICES, outcome
 from planning.model import Service
 from planning.text import Text, check_lang
 from planning.present import column_meaning, for_people
@@ -81,7 +81,7 @@ def county_summary(assessment) -> pd.DataFrame:
         row["r1_failing_names"] = "、".join(r1_failing)
         row[f"pharmacies_{Service.DUAL_CHANNEL.value}"] = int(by_service.loc[Service.DUAL_CHANNEL.value, "pharmacies"])
         row["r2_ok"] = by_service.loc[Service.DUAL_CHANNEL.value, "r2_ok"]
-        row["fund_b3"], row["fund_b4"] = bool(first["fund_b3"]), bool(first["fund_b4"])
+        row["fund_b3"], row["fund_b4"] = outcome(first["fund_b3"]), outcome(first["fund_b4"])  # None: not judged
         ids = {r for text in pd.concat([rows_of_county["rule_ids"], in_county["rule_ids"]]) for r in str(text).split(",")
                if r}
         row["rule_ids"] = ",".join(sorted(ids))
