@@ -10,7 +10,6 @@ Skipped with a reason when chromium or playwright is missing (``scripts/test.sh`
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,14 +19,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from browser import CHROMIUM, NO_CHROMIUM, is_loopback, local_page
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]
-
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (scripts/test.sh installs it)")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason=NO_CHROMIUM)
 
 
 def free_port() -> int:
@@ -68,19 +64,9 @@ def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
     outside_requests: list[str] = []
     local_requests: list[str] = []
 
-    def only_loopback(route):
-        host = urlparse(route.request.url).hostname
-        if host in ("127.0.0.1", "localhost"):
-            local_requests.append(urlparse(route.request.url).path)
-            route.continue_()
-        else:
-            outside_requests.append(route.request.url)
-            route.abort()
-
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.route("**/*", only_loopback)
+        browser, page = local_page(p, viewport=(1400, 1000), allowed=is_loopback, blocked=outside_requests,
+                                   passed=local_requests)
         started = time.monotonic()
         page.goto(app_url)
         page.get_by_text("医保定点零售药店布局规划").wait_for(timeout=90_000)
@@ -119,7 +105,7 @@ def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
     assert map_seconds < 90
     assert outside_requests == []  # the map needed nothing from the internet
     # The streets came once as a file the app serves, not inside every rerun's map.
-    assert any(path.startswith("/app/static/generated/plannerStreets") for path in local_requests), local_requests
+    assert any(urlparse(url).path.startswith("/app/static/generated/plannerStreets") for url in local_requests), local_requests
 
 
 @pytest.fixture(scope="module")
@@ -154,17 +140,8 @@ def test_exported_map_opens_with_every_outside_request_blocked(exported_map_url)
     requested: list[str] = []
     errors: list[str] = []
 
-    def only_loopback(route):
-        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.route("**/*", only_loopback)
+        browser, page = local_page(p, viewport=(1200, 900), allowed=is_loopback, blocked=blocked)
         page.on("request", lambda request: requested.append(request.url))
         page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
         page.on("pageerror", lambda error: errors.append(str(error)))

@@ -170,29 +170,18 @@ def test_hovering_every_marker_and_polygon_runs_no_script(hostile, tmp_path):
     """The exported map.html in Debian chromium (only local requests allowed): with every layer ticked,
     each tooltip-bearing feature is hovered with the mouse; its tooltip opens showing the hostile name as
     text, and ``document.title`` never changes."""
-    from test_browser import CHROMIUM, CHROMIUM_ARGS
+    from browser import CHROMIUM, NO_CHROMIUM, is_local_file, local_page
 
     if CHROMIUM is None:
-        pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
+        pytest.skip(NO_CHROMIUM)
     playwright = pytest.importorskip("playwright.sync_api")
-    from urllib.parse import urlparse
-
     from planning import report
 
     path = report.write_html_map(hostile, tmp_path / "map.html")
     outside: list[str] = []
 
-    def only_local(route):
-        if urlparse(route.request.url).scheme in ("file", "data"):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1200, "height": 900})
-        page.route("**/*", only_local)
+        browser, page = local_page(p, viewport=(1200, 900), allowed=is_local_file, blocked=outside)
         page.goto(path.as_uri())
         page.locator(".leaflet-container").wait_for(timeout=30_000)
         title = page.title()

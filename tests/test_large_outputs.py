@@ -51,19 +51,17 @@ def test_big_point_layer_carries_every_pharmacy_as_text(hostile, large_threshold
 def test_big_point_layer_shows_hostile_names_as_text_in_the_browser(hostile, large_threshold, tmp_path):
     """The exported map.html in Debian chromium, only local requests allowed: every canvas marker is
     drawn, hovering one opens its tooltip with the hostile name as text, and no script runs."""
-    from test_browser import CHROMIUM, CHROMIUM_ARGS
+    from browser import CHROMIUM, NO_CHROMIUM, is_local_file, local_page
 
     if CHROMIUM is None:
-        pytest.skip("Debian chromium is not installed (scripts/test.sh installs it)")
+        pytest.skip(NO_CHROMIUM)
     playwright = pytest.importorskip("playwright.sync_api")
     from planning import report
 
     path = report.write_html_map(hostile, tmp_path / "map.html")
+    outside: list[str] = []
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1000, "height": 800})
-        page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(("file:", "data:"))
-                   else route.abort())
+        browser, page = local_page(p, viewport=(1000, 800), allowed=is_local_file, blocked=outside)
         page.goto(path.as_uri())
         page.locator(".leaflet-container").wait_for(timeout=30_000)
         title = page.title()
@@ -98,6 +96,7 @@ def test_big_point_layer_shows_hostile_names_as_text_in_the_browser(hostile, lar
         assert page.title() == title
         assert page.locator(".leaflet-tooltip img").count() == 0
         browser.close()
+    assert outside == [], f"map.html asked for outside resources: {outside}"
 
 
 def test_gap_report_round_trips_with_the_same_features(hostile, tmp_path):
