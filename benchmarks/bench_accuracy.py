@@ -26,6 +26,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from publish import publish_table  # noqa: E402  (benchmarks/, the script's own folder)
 OSM_DIR = ROOT.parent / "shared" / "data" / "osm"
 N_PLACES = 20_000
 NEAR_M = 50.0
@@ -136,10 +137,7 @@ def main() -> None:
             f"| {moved_places['moved_to_ground']} / {moved_places['moved_off_small_piece']} of {N_PLACES:,} "
             f"| {(extra <= 1e-6).mean():.2%} of {len(sample):,} | {extra.max():.1f} m |")
     text = "\n".join(accuracy) + "\n\n" + "\n".join(filters)
-    print(text)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "accuracy.md").write_text(text + "\n", encoding="utf-8")
+    publish_table(text, "accuracy.md")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,9 @@ from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from test_browser import CHROMIUM_ARGS, free_port  # noqa: E402  (one definition of the browser setup)
+from browser import CHROMIUM_ARGS  # noqa: E402  (one definition of the browser setup)
+from test_browser import free_port  # noqa: E402
+from publish import publish_table  # noqa: E402  (benchmarks/, the script's own folder)
 
 
 # Conditions are polled on every animation frame: Playwright's default polling backs off to 500 ms and
@@ -177,10 +179,7 @@ def sessions_main(args, chromium: str) -> None:
                  + " | ".join(f"{cases[n]['cpu_at_map_s']:.1f} s" for n in names) + " |")
     lines.append("| server peak RSS (VmHWM) | " + " | ".join(f"{cases[n]['peak_mb']:,.0f} MB" for n in names) + " |")
     text = "\n".join(lines)
-    print(text)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "app-sessions.md").write_text(text + "\n", encoding="utf-8")
+    publish_table(text, "app-sessions.md")
 
 
 def main() -> None:
@@ -309,10 +308,7 @@ def single_session(chromium: str) -> None:
     lines += [f"| {name} | {value} | {target} | {('PASS' if ok else 'FAIL') if target else ''} |"
               for name, value, target, ok in rows]
     text = "\n".join(lines)
-    print(text)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "app.md").write_text(text + "\n", encoding="utf-8")
+    publish_table(text, "app.md")
 
 
 if __name__ == "__main__":

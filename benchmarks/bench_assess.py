@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from publish import publish_table  # noqa: E402  (benchmarks/, the script's own folder)
 
 
 def timed(function, repeats: int) -> tuple[float, object]:
@@ -127,10 +128,7 @@ def main() -> None:
     table = ["| case | size | measured | target | |", "|---|---|---|---|---|"]
     table += [f"| {' | '.join(row)} |" for row in rows]
     text = "\n".join(table)
-    print(text)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ("assess-quick.md" if args.quick else "assess.md")).write_text(text + "\n", encoding="utf-8")
+    publish_table(text, "assess-quick.md" if args.quick else "assess.md")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import tarfile
 import tempfile
 import time
 from pathlib import Path
+from publish import publish_table  # noqa: E402  (benchmarks/, the script's own folder)
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ("read", "assess", "gap_report", "tables", "walk_time_grids", "map_html")
@@ -153,10 +154,7 @@ def main() -> None:
     for name in ("gap_report.geojson", "map.html", "tables.xlsx"):
         lines.append(row(name, [cases[n]["sizes"][name] / 1e6 for n in names], "MB"))
     text = "\n".join(lines)
-    print(text)
-    results = ROOT / "benchmarks" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / "large.md").write_text(text + "\n", encoding="utf-8")
+    publish_table(text, "large.md")
 
 
 if __name__ == "__main__":
