@@ -55,9 +55,14 @@ class MissingCJKFontWarning(UserWarning):
 
 def write_docx(assessment, path: str | Path, *, lang: str = "zh", date: dt.date | None = None) -> Path:
     """Write the assessment report (see the module docstring) to ``path`` (.docx); ``date`` defaults to today."""
+    return save_document(docx_bytes(assessment, lang=lang, date=date), path)
+
+
+def save_document(data: bytes, path: str | Path) -> Path:
+    """Write a finished document's ``data`` to ``path``, creating its folder; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(docx_bytes(assessment, lang=lang, date=date))
+    path.write_bytes(data)
     return path
 
 

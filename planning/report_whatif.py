@@ -30,7 +30,8 @@ from planning.model import Service
 from planning.present import column_label, for_people
 from planning.policy import DOCUMENTS, RULES, Policy, cited_documents
 from planning.report_docx import (ReportDocument, cell_text, class_handles, context_handles, has_classes, map_rc,
-                                  plot_classes, plot_context, plot_zones, png_bytes, scale_bar, zone_handles)
+                                  plot_classes, plot_context, plot_zones, png_bytes, save_document, scale_bar,
+                                  zone_handles)
 from planning.text import Text
 
 #: Columns of the report's tables (machine names; headers come from planning.present).
@@ -50,10 +51,7 @@ ADDED_COLOUR, WITHDRAWN_COLOUR, CHANGED_OUTLINE = "#00a651", "#000000", "#000000
 def write_scenario_docx(diff, path: str | Path, *, lang: str = "zh", date: dt.date | None = None) -> Path:
     """Write the what-if report of ``diff`` (see the module docstring) to ``path`` (.docx); ``date``
     defaults to today."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(scenario_docx_bytes(diff, lang=lang, date=date))
-    return path
+    return save_document(scenario_docx_bytes(diff, lang=lang, date=date), path)
 
 
 def scenario_docx_bytes(diff, *, lang: str = "zh", date: dt.date | None = None) -> bytes:
