@@ -283,7 +283,9 @@ def _run_check(args, progress: _Progress) -> int:
         print(json.dumps(_strict_json(_check_json(result, args.lang)), ensure_ascii=False, indent=1, allow_nan=False))
         return EXIT_OK
     where = result.subdistrict_name or Text("区域外", "outside the region").get(args.lang)
-    print(f"{lon:.6f}, {lat:.6f} (WGS84) — {where}; {result.snap_m:.0f} m to the street")
+    to_street = Text("距最近可步行道路 {m:,.0f} 米", "{m:,.0f} m to the nearest walkable street").format(
+        m=result.snap_m).get(args.lang)
+    print(f"{lon:.6f}, {lat:.6f} (WGS84) — {where}; {to_street}")
     for verdict in result.verdicts.values():
         print(f"\n[{verdict.service.label(args.lang)}] {t('verdict_' + verdict.verdict, args.lang)}")
         for finding in verdict.findings:
