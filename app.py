@@ -54,7 +54,7 @@ def uploaded_inputs(key: str, _files: dict, crs: str, trust_crs: bool):
 
     network_file = _files["network"]
     network = load_network_bytes(network_file.getvalue(), network_file.name)
-    region = build_region(pharmacies=_files["pharmacies"], subdistricts=_files["subdistricts"],
+    region = build_region(pharmacies=_files["pharmacies"], subdistricts=_files.get("subdistricts"),
                           counties=_files.get("counties"), population=_files.get("population"),
                           fund_status=_files.get("fund"), network=network, crs=crs, trust_crs=trust_crs)
     return region, network
@@ -132,7 +132,7 @@ try:
         }
         crs = st.sidebar.selectbox(t("coord_system", lang), ["auto", "wgs84", "gcj02", "bd09"])
         files = {k: v for k, v in files.items() if v is not None}
-        if not {"pharmacies", "subdistricts", "network"} <= set(files):
+        if not {"pharmacies", "network"} <= set(files):
             st.info(t("upload_needed", lang))
             st.stop()
         digest = hashlib.sha256(b"".join(f.getvalue() for f in files.values()) + crs.encode()).hexdigest()
@@ -225,7 +225,8 @@ columns[0].metric(t("counties", lang), len(region.counties))
 columns[1].metric(t("subdistricts", lang), len(region.subdistricts))
 added = len(shown.region.pharmacies) - len(region.pharmacies)  # a what-if shown on the map changes the count
 columns[2].metric(t("pharmacies", lang), len(shown.region.pharmacies), delta=added or None)
-columns[3].metric(t("population", lang), f"{int(shown.region.subdistricts['population'].sum()):,}")
+columns[3].metric(t("population", lang), f"{int(shown.region.subdistricts['population'].sum()):,}"
+                  if shown.region.population_known else t("population_unknown", lang))
 st.sidebar.caption(t("network_summary", lang, nodes=network.n_nodes, edges=network.n_edges,
                      km=network.edge_length.sum() / 1000, pieces=network.n_components))
 

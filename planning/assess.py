@@ -294,24 +294,31 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
     counts = _counts(pharmacies, "subdistrict_code")
     coverage_rows = coverage.set_index(["code", "service"]).to_dict("index")
     unjudged = {s: rules.unjudged_rules(_missing_inputs(region), s, policy) for s in Service}
+    known = region.population_known
     rows = []
     for sd in region.subdistricts.itertuples():
         street = sd.kind == SubdistrictKind.STREET.value
         for service in Service:
             cov = coverage_rows[(sd.code, service.value)]
             count = counts.get((sd.code, service.value), 0)
-            if sd.population > 0:
+            if not known:
+                per_10k = np.nan
+            elif sd.population > 0:
                 per_10k = count / sd.population * 10_000
             else:  # nobody lives there: any pharmacy is a surplus, none is no density at all
                 per_10k = float("inf") if count else 0.0
             row = {
                 "code": sd.code, "name": sd.name, "kind": sd.kind, "county_code": sd.county_code,
-                "service": service.value, "population": int(sd.population), "pharmacies": int(count),
-                "per_10k": per_10k,
-                "residents_per_pharmacy": sd.population / count if count else np.nan,
-                "covered_share": float(cov["covered_share"]), "uncovered": float(cov["uncovered"]),
-                "street_km": float(cov["street_km"]),
+                "service": service.value, "population": int(sd.population) if known else np.nan,
+                "pharmacies": int(count), "per_10k": per_10k,
+                "residents_per_pharmacy": sd.population / count if count and known else np.nan,
+                "covered_share": float(cov["covered_share"]) if known else np.nan,
+                "uncovered": float(cov["uncovered"]) if known else np.nan,
+                "street_km": float(cov["street_km"]), "street_covered_share": float(cov["street_covered_share"]),
             }
+            if not _service_known(region, service):  # no column: its pharmacies and coverage are unknown
+                row.update(pharmacies=np.nan, per_10k=np.nan, residents_per_pharmacy=np.nan, covered_share=np.nan,
+                           uncovered=np.nan, street_covered_share=np.nan)
             unknown = unjudged[service]
             row.update(_class_columns(per_10k, row["covered_share"], count, service, policy, unknown))
             row["class_rule"] = "S" if row["class"] is not None else None
@@ -338,20 +345,27 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
     rolled = cov.groupby(["county_code", "service"])[["population", "covered"]].sum()
     unjudged = {s: rules.unjudged_rules(_missing_inputs(region), s, policy) for s in Service}
     fund_known = "B3" not in unjudged[Service.PERSONAL_ACCOUNT]  # the fund table covers every service
+    known = region.population_known
     rows = []
     for county in region.counties.itertuples():
-        b3 = policy.applies("B3") and bool(county.fund_deficit_last_year) if fund_known else None
-        b4 = (policy.applies("B4") and bool(county.fund_deficit_last_year or county.fund_deficit_forecast
-                                            or county.fund_warning_letter)) if fund_known else None
+        fund = (county.fund_deficit_last_year, county.fund_deficit_forecast, county.fund_warning_letter)
+        listed = fund_known and not any(pd.isna(v) for v in fund)  # NA: the county is not in the fund table
+        b3 = policy.applies("B3") and bool(fund[0]) if listed else None
+        b4 = policy.applies("B4") and any(bool(v) for v in fund) if listed else None
         for service in Service:
             unknown = unjudged[service]
             population, covered = rolled.loc[(county.code, service.value)] if (county.code, service.value) in rolled.index else (0, 0)
             count = counts.get((county.code, service.value), 0)
             per_10k = count / population * 10_000 if population else 0.0
             share = covered / population if population else 0.0
+            if not known:
+                per_10k = share = np.nan
             row = {"code": county.code, "name": county.name, "service": service.value,
-                   "population": int(population), "pharmacies": int(count), "per_10k": per_10k,
+                   "population": int(population) if known else np.nan, "pharmacies": int(count),
+                   "per_10k": per_10k,
                    "covered_share": share, "fund_b3": b3, "fund_b4": b4}
+            if not _service_known(region, service):  # no column: its pharmacies and coverage are unknown
+                row.update(pharmacies=np.nan, per_10k=np.nan, covered_share=np.nan)
             row.update(_class_columns(per_10k, share, count, service, policy, unknown))
             row["r2_ok"] = None if "R2" in unknown else rules.r2_met(service, count=count, policy=policy)
             row["r2_shortfall"] = None if row["r2_ok"] is None else int(not row["r2_ok"])
@@ -364,6 +378,12 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
     table = _tri_state_columns(pd.DataFrame(rows), ["r2_ok", "fund_b3", "fund_b4"])
     geometry = region.counties.set_index("code").geometry
     return gpd.GeoDataFrame(table, geometry=geometry.reindex(table["code"]).to_numpy(), crs=WGS84)
+
+
+def _service_known(region: Region, service: Service) -> bool:
+    """Whether the pharmacy sheet said which pharmacies hold ``service`` (False: it had no such column,
+    so the tables give NaN for the service's pharmacies, densities and shares)."""
+    return f"service:{service.value}" not in _missing_inputs(region)
 
 
 def _missing_inputs(region: Region) -> tuple[str, ...]:

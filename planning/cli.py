@@ -75,7 +75,11 @@ def _parser() -> argparse.ArgumentParser:
         source = p.add_argument_group("地区（示例或自己的文件）/ region (the demo or your files)")
         source.add_argument("--demo", action="store_true", help="使用内置虚构示例市 / use the embedded fictional demo region 示例市")
         source.add_argument("--pharmacies", type=Path, help="定点药店表 / pharmacy table (CSV/XLSX/GeoJSON/GPKG)")
-        source.add_argument("--subdistricts", type=Path, help="街道/乡镇边界 / sub-district boundaries (GeoJSON/GPKG/zipped shapefile)")
+        source.add_argument("--subdistricts", type=Path,
+                            help="街道/乡镇边界；osm = 取路网文件中闭合的乡镇/街道行政边界（admin_level 8）；不给则 R1、R2、分类、B2 "
+                                 "不判定 / sub-district boundaries (GeoJSON/GPKG/zipped shapefile); osm = the network "
+                                 "file's closed township relations (admin_level 8); without them R1, R2, the classes "
+                                 "and B2 are not judged")
         source.add_argument("--counties", type=Path, help="区县边界 / county boundaries (GeoJSON/GPKG/zipped shapefile)")
         source.add_argument("--population", type=Path, help="各街道/乡镇人口 / population per sub-district (CSV/XLSX)")
         source.add_argument("--fund", type=Path, help="区县基金状况表 / county fund status table (CSV/XLSX)")
@@ -157,7 +161,10 @@ def _load(args, progress: _Progress):
     if args.population_grid is not None or args.buildings is not None:
         with progress.step("读取居民分布 / reading residents"):
             points = _resident_points(args)
-        region = dataclasses.replace(region, rejected=_with_rejected(region.rejected, points))
+        from planning.ingest import population_from_points
+
+        region = population_from_points(dataclasses.replace(region, rejected=_with_rejected(region.rejected, points)),
+                                        points)
     with progress.step(f"加载路网 / loading network {Path(region.network_path).name}"):
         network = load_network(region.network_path)
     residents = None
@@ -176,14 +183,16 @@ def _region(args):
         from planning.demo import load_demo_region
 
         return load_demo_region()
-    needed = {"--pharmacies": args.pharmacies, "--subdistricts": args.subdistricts, "--network": args.network}
+    needed = {"--pharmacies": args.pharmacies, "--network": args.network}
     missing = [flag for flag, value in needed.items() if value is None]
-    if missing and (args.pharmacies is None or args.network is None):  # else build_region lists all that is missing
+    if missing:  # the other layers are optional: without them their rules are not judged
         raise PlanningError(f"请使用 --demo，或提供 {', '.join(missing)}",
                             f"use --demo or give {', '.join(missing)}")
-    from planning.ingest import build_region, read_boundaries, read_pharmacies
+    from planning.ingest import OSM_BOUNDARIES, build_region, read_boundaries, read_pharmacies
 
     pharmacies, subdistricts, counties = args.pharmacies, args.subdistricts, args.counties
+    if subdistricts is not None and str(subdistricts) == OSM_BOUNDARIES and not subdistricts.exists():
+        subdistricts = OSM_BOUNDARIES  # the network file's township relations
     if args.pharmacies_layer is not None and pharmacies is not None:  # read here, with the layer chosen
         pharmacies = read_pharmacies(pharmacies, crs=args.crs, trust_crs=True, layer=args.pharmacies_layer)
     if args.subdistricts_layer is not None and subdistricts is not None:

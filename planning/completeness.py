@@ -55,7 +55,8 @@ _LABELS: dict[str, tuple[str, str]] = {
     "buildings": ("居住建筑", "residential buildings"),
     "column:info_system_ready": ("“信息系统改造”列", "'info_system_ready' column"),
     "column:cross_region_settlement": ("“异地结算”列", "'cross_region_settlement' column"),
-    **{f"service:{s.value}": (f"“{s.label_zh}”业务列", f"'{s.label_en}' service column") for s in Service},
+    **{f"service:{s.value}": (f"“{s.label_zh.strip('“”')}”业务列", f"'{s.label_en.strip(chr(34))}' service column")
+       for s in Service},
 }
 
 
@@ -140,7 +141,8 @@ class DatumDecision:
         return Text(self.message_zh, self.message_en).get(lang)
 
     def figures(self, lang: str = "zh") -> str:
-        """The street fit and address shares per datum, e.g. "WGS84 15 米 / 72 %; GCJ-02 11 米 / 100 %"."""
+        """The street fit and address shares per datum, e.g. "WGS84 15 米 · 72 %; GCJ-02 11 米 · 100 %" (no " / ": the
+        figures go inside "中文 / English" notes)."""
         parts = []
         for datum in Datum:
             bits = []
@@ -149,7 +151,7 @@ class DatumDecision:
             if datum in self.address_match_share:
                 bits.append(f"{100 * self.address_match_share[datum]:.0f} %")
             if bits:
-                parts.append(f"{datum.label(lang)} {' / '.join(bits)}")
+                parts.append(f"{datum.label(lang)} {' · '.join(bits)}")
         return Text("；", "; ").get(lang).join(parts)
 
 
@@ -224,6 +226,35 @@ class DataCompleteness:
                          join((Text(label(k, "zh"), label(k, "en")) for k in status.missing), lang),
                          join((Text(r, r) for r in status.disables), lang), Text("；", "; ").get(lang).join(half)))
         return pd.DataFrame(rows, columns=list(_COLUMNS[check_lang(lang)]))
+
+    def frame(self) -> pd.DataFrame:
+        """The table with machine names (CSV, the XLSX through :func:`planning.present.for_people`):
+        input_layer, source, rows_read, rows_clean, rows_rejected, missing_inputs (keys of
+        :data:`RULES_DISABLED_BY`, comma-separated), rules_not_judged (rule ids), notes ("中文 / English",
+        separated by " | ")."""
+        return pd.DataFrame([{"input_layer": s.layer, "source": s.source, "rows_read": s.rows_read,
+                              "rows_clean": s.clean, "rows_rejected": s.rejected,
+                              "missing_inputs": ",".join(s.missing), "rules_not_judged": ",".join(s.disables),
+                              "notes": " | ".join(s.notes)} for s in self.layers]).astype(
+            {"rows_read": "Int64", "rows_clean": "Int64", "rows_rejected": "Int64"})
+
+    def records(self) -> dict:
+        """Plain JSON-ready records for machine outputs (the gap report's metadata): ``data_completeness``,
+        one dict per layer (layer, source, rows_read, clean, rejected, missing, disables, notes), and
+        ``datum`` (declared, used, found, decided_by, median_snap_m and address_match_share per datum;
+        None when no datum was decided)."""
+        layers = [{"layer": s.layer, "source": s.source, "rows_read": s.rows_read, "clean": s.clean,
+                   "rejected": s.rejected, "missing": list(s.missing), "disables": list(s.disables),
+                   "notes": list(s.notes)} for s in self.layers]
+        datum = None
+        if self.datum is not None:
+            d = self.datum
+            datum = {"declared": d.declared.value if d.declared else None, "used": d.used.value,
+                     "found": d.found.value if d.found else None, "decided_by": d.decided_by,
+                     "median_snap_m": {k.value: round(float(v), 2) for k, v in d.median_snap_m.items()},
+                     "address_match_share": {k.value: round(float(v), 4) for k, v in d.address_match_share.items()},
+                     "address_mismatches": len(d.mismatches)}
+        return {"data_completeness": layers, "datum": datum}
 
     def text(self, lang: str = "zh") -> str:
         """The table as plain text lines (for the terminal), each layer's notes (layer chosen, geometry

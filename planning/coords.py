@@ -53,7 +53,7 @@ class Datum(str, enum.Enum):
         return _DATUM_LABELS[self.value].get(lang)
 
 
-_DATUM_LABELS = {"wgs84": Text("WGS84 / CGCS2000", "WGS84 / CGCS2000"),
+_DATUM_LABELS = {"wgs84": Text("WGS84/CGCS2000", "WGS84/CGCS2000"),
                  "gcj02": Text("GCJ-02（高德/腾讯）", "GCJ-02 (Amap/Tencent)"),
                  "bd09": Text("BD-09（百度）", "BD-09 (Baidu)")}
 

@@ -117,8 +117,10 @@ def coverage_table(
 
     Returns one row per (sub-district ``code``, ``service``) with ``population`` (persons),
     ``covered`` (persons within ``budget_minutes``), ``covered_share`` (0-1; 0 where no resident
-    could be placed), ``uncovered`` (persons) and ``street_km`` (walkable street length in the
-    sub-district, km).
+    could be placed), ``uncovered`` (persons), ``street_km`` (walkable street length in the
+    sub-district, km), ``street_covered_km`` (of it, km within ``budget_minutes``) and
+    ``street_covered_share`` (0-1; NaN without streets): coverage by street length, which needs no
+    population (street-spread residents only; 0 km for points from a building or grid layer).
     """
     n = len(subdistricts)
     inside = residents.subdistrict >= 0
@@ -131,9 +133,12 @@ def coverage_table(
         covered = np.bincount(residents.subdistrict[ok], weights=residents.persons[ok], minlength=n)
         covered = np.minimum(covered, population)
         share = np.divide(covered, population, out=np.zeros(n), where=population > 0)
+        street_covered_km = np.bincount(residents.subdistrict[ok], weights=residents.street_m[ok], minlength=n) / 1000
         rows.append(pd.DataFrame({
             "code": subdistricts["code"].to_numpy(), "service": service, "population": population,
             "placed": placed, "covered": covered, "covered_share": share,
-            "uncovered": population - covered, "street_km": street_km,
+            "uncovered": population - covered, "street_km": street_km, "street_covered_km": street_covered_km,
+            "street_covered_share": np.divide(street_covered_km, street_km, out=np.full(n, np.nan),
+                                              where=street_km > 0),
         }))
     return pd.concat(rows, ignore_index=True)

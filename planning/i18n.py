@@ -100,7 +100,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "upload_population": ("常住参保人口表（可选）", "Population table (optional)"),
     "upload_fund": ("基金运行情况表（可选）", "Fund status table (optional)"),
     "upload_network": ("路网 OSM 文件（.osm/.osm.gz/.osm.pbf）", "Street network OSM file (.osm/.osm.gz/.osm.pbf)"),
-    "upload_needed": ("请至少上传药店表、街道/乡镇边界和路网文件。", "Upload at least the pharmacies, the sub-district boundaries and the street network."),
+    "upload_needed": ("请至少上传药店表和路网文件（缺少边界、人口、基金表时，相应规则显示为“未判定”）。",
+                      "Upload at least the pharmacies and the street network (without boundaries, population or the "
+                      "fund table, the rules needing them show as not judged)."),
+    "population_unknown": ("未判定（无人口数据）", "not judged (no population data)"),
     "error_internal": ("发生内部错误，请将以下信息反馈给开发团队：", "An internal error occurred; please report this to the team:"),
     "r1_fail": ("R1 未达标", "R1 shortfall"),
     "r2_fail": ("R2 未达标", "R2 shortfall"),

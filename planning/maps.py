@@ -211,6 +211,8 @@ def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str 
     if subdistricts:
         layer = region.subdistricts.copy()
         layer["kind_label"] = layer["kind"].map(lambda k: t(f"kind_{k}", lang))
+        if not region.population_known:  # 0 stands for "unknown" in the layer: say so, never show 0
+            layer["population"] = t("population_unknown", lang)
         _safe_layer(
             _geojson(layer[["code", "name", "kind_label", "population", "geometry"]]),
             name=t("subdistricts", lang),

@@ -212,6 +212,13 @@ class Region:
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["layer", "row", "reason"]))
     completeness: DataCompleteness | None = None
 
+    @property
+    def population_known(self) -> bool:
+        """Whether the sub-districts' ``population`` is known. False when the files gave none: it is then
+        0 everywhere, the persons, shares and per-10,000 measures of an assessment are NaN (not judged)
+        and coverage is read by street length."""
+        return self.completeness is None or self.completeness.has_population
+
     def pharmacies_with(self, service: Service | str) -> gpd.GeoDataFrame:
         """The pharmacies holding ``service``."""
         column = Service(service).value

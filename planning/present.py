@@ -15,6 +15,7 @@ from planning.rules import CLASS_LABELS
 from planning.completeness import label as completeness_label
 from planning.i18n import t
 from planning.model import Service, service_labels
+from planning.policy import RULES
 from planning.text import Text, join
 
 #: Header of each known column, (Chinese, English). Columns ending in ``_before`` / ``_after`` /
@@ -35,6 +36,8 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "uncovered": ("时限外人口", "residents beyond the walk time"),
     "placed": ("落到路网的人口", "residents placed on streets"),
     "street_km": ("步行路网（公里）", "walkable streets (km)"),
+    "street_covered_km": ("时限内步行路网（公里）", "walkable streets within the walk time (km)"),
+    "street_covered_share": ("时限内步行路网占比（%，按长度）", "share of street length within the walk time (%)"),
     "class": ("分类", "class"),
     "class_measure": ("判定指标", "deciding measure"),
     "class_reason": ("判定依据", "reason"),
@@ -76,6 +79,13 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "reason_code": ("原因代码", "reason code"),
     "reason": ("原因", "reason"),
     "lon": ("经度", "longitude"),
+    "input_layer": ("输入数据", "input"),
+    "rows_read": ("读入行数", "rows read"),
+    "rows_clean": ("导入", "clean"),
+    "rows_rejected": ("拒绝", "rejected"),
+    "missing_inputs": ("缺少", "what was missing"),
+    "rules_not_judged": ("无法判定的规则", "which rules it disables"),
+    "notes": ("说明", "notes"),
     "lat": ("纬度", "latitude"),
     "address": ("地址", "address"),
     "personal_account": ("个人账户", "personal account"),
@@ -123,6 +133,9 @@ COLUMN_MEANINGS: dict[str, tuple[str, str]] = {
     "placed": ("落到步行路网上的人口（人）；与常住人口之差为无路网可放置的人口",
                "persons placed on walkable streets; the difference to the population had no street to stand on"),
     "street_km": ("区域内可步行道路总长（公里）", "length of walkable streets in the area (km)"),
+    "street_covered_km": ("区域内步行时限内可达的道路长度（公里）", "length of the area's walkable streets within the walk time (km)"),
+    "street_covered_share": ("步行时限内可达的道路长度占区域道路总长的比例（不需要人口数据）",
+                             "share of the area's walkable street length within the walk time (needs no population)"),
     "class": ("饱和度分类：相对饱和、均衡、相对不足、空白（规则 S）", "saturation class: saturated, balanced, underserved, blank (rule S)"),
     "class_measure": ("决定分类的指标", "the measure that decided the class"),
     "class_reason": ("分类的依据（数值与阈值）", "why: the value against its threshold"),
@@ -171,6 +184,13 @@ COLUMN_MEANINGS: dict[str, tuple[str, str]] = {
     "row": ("文件中的行号", "row number in the file"),
     "reason_code": ("拒绝原因代码", "reason code"),
     "reason": ("拒绝原因", "why the row was rejected"),
+    "input_layer": ("输入的数据层（药店、边界、人口、基金、路网）", "input layer (pharmacies, boundaries, population, fund, network)"),
+    "rows_read": ("读入的行数", "rows read from the file"),
+    "rows_clean": ("导入的行数（= 读入 − 拒绝）", "rows kept (= read − rejected)"),
+    "rows_rejected": ("拒绝的行数（见“拒绝的行”表）", "rows rejected (see the rejected-rows sheet)"),
+    "missing_inputs": ("缺少的数据层或列", "missing layer or columns"),
+    "rules_not_judged": ("因缺少这些数据而无法判定的规则编号", "rule ids these missing inputs leave unjudged"),
+    "notes": ("读取时的说明（默认值、修复、坐标系判定等）", "notes made while reading (defaults, repairs, the datum decision)"),
     "persons": ("人口（人）", "persons"),
     "minutes": ("步行时间（分钟）", "walk time (minutes)"),
     "r1_failing": ("未满足 R1 的城区街道数", "urban street offices failing R1"),
@@ -212,14 +232,14 @@ VALUE_LABELS: dict[str, tuple[str, str]] = {
 _SERVICE_VALUES = {s.value for s in Service}
 _PERSONS = {"persons", "population", "covered", "uncovered", "placed", "r3_uncovered", "residents_per_pharmacy"}
 _COUNTS = {"subdistricts", "pharmacies", "r1_shortfall", "r2_shortfall", "r1_failing", "r2_failing", "row", "edit"}
-_SHARES = {"covered_share"}
+_SHARES = {"covered_share", "street_covered_share"}
 _YES_NO = {"r1_ok", "r2_ok", "r3_ok", "r4_ok", "ok", "fund_b3", "fund_b4", "class_changed", "chain",
            "info_system_ready", "cross_region_settlement", "risk_flag", "on_network", "natural_exit",
            "termination_trigger", "rereview_due", *_SERVICE_VALUES}
 #: Outcomes whose blank means the data could not decide (未判定 / not judged); for the others a blank
 #: means the rule does not apply there (不适用 / n/a), e.g. R1 in a town or a rule the policy leaves out.
 _BLANK_IS_NOT_JUDGED = {"r4_ok", "cross_region_settlement", "info_system_ready", "natural_exit"}
-_DECIMALS = {"per_10k": 2, "street_km": 1, "lon": 6, "lat": 6, "snap_m": 1, "credit_score": 1, "minutes": 1}
+_DECIMALS = {"per_10k": 2, "street_km": 1, "street_covered_km": 1, "lon": 6, "lat": 6, "snap_m": 1, "credit_score": 1, "minutes": 1}
 
 
 def for_people(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
@@ -239,6 +259,14 @@ def for_people(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
             shown[column] = values.map(lambda v: _word(CLASS_LABELS, v, lang))
         elif stem in _YES_NO:
             shown[column] = values.map(lambda v, s=stem: _yes_no(v, lang, not_judged=s in _BLANK_IS_NOT_JUDGED))
+        elif stem == "input_layer":
+            shown[column] = values.map(lambda v: completeness_label(v, lang))
+        elif stem == "missing_inputs":
+            shown[column] = values.map(lambda v: join((Text(completeness_label(k, "zh"), completeness_label(k, "en"))
+                                                       for k in str(v).split(",") if k), lang))
+        elif stem == "notes":
+            shown[column] = values.map(lambda v: Text("；", "; ").get(lang).join(
+                Text.parse(note).get(lang) for note in str(v).split(" | ") if note))
         elif stem in ("kind", "level", "zone", "class_measure", "change"):
             shown[column] = values.map(lambda v: _word(VALUE_LABELS, v, lang))
         elif not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
@@ -316,12 +344,23 @@ def summary_text(assessment, lang: str = "zh") -> str:
     for service in Service:
         mine = sd[sd["service"] == service.value]
         lines += ["", f"【{service.label(lang)}】"]
-        population = float(mine["population"].sum())
-        covered = population - float(mine["uncovered"].sum())
-        share = covered / population if population else 0.0
-        lines.append(Text(f"  步行 {policy.walk_minutes:g} 分钟内：{share:.1%} 的常住参保人口（时限外 {population - covered:,.0f} 人）",
-                          f"  within {policy.walk_minutes:g} min: {share:.1%} of insured residents "
-                          f"({population - covered:,.0f} beyond)").get(lang))
+        if f"service:{service.value}" in (region.completeness.missing if region.completeness else ()):
+            lines.append(Text(f"  步行 {policy.walk_minutes:g} 分钟内：未判定（药店表没有该业务列）",
+                              f"  within {policy.walk_minutes:g} min: not judged (the pharmacy sheet has no "
+                              f"column for this service)").get(lang))
+        elif region.population_known:
+            population = float(mine["population"].sum())
+            covered = population - float(mine["uncovered"].sum())
+            share = covered / population if population else 0.0
+            lines.append(Text(f"  步行 {policy.walk_minutes:g} 分钟内：{share:.1%} 的常住参保人口（时限外 {population - covered:,.0f} 人）",
+                              f"  within {policy.walk_minutes:g} min: {share:.1%} of insured residents "
+                              f"({population - covered:,.0f} beyond)").get(lang))
+        else:  # no population: the share of the walkable streets, said as such
+            km = float(mine["street_km"].sum())
+            share = float((mine["street_covered_share"].fillna(0) * mine["street_km"]).sum()) / km if km else 0.0
+            lines.append(Text(f"  步行 {policy.walk_minutes:g} 分钟内：{share:.1%} 的步行路网长度（按街道长度计，缺少人口数据；共 {km:,.1f} 公里）",
+                              f"  within {policy.walk_minutes:g} min: {share:.1%} of the walkable street length (by "
+                              f"street length: no population data; {km:,.1f} km in all)").get(lang))
         if mine["class"].notna().any():
             counts = mine["class"].value_counts()
             parts = [f"{CLASS_LABELS[c].get(lang)} {int(counts.get(c, 0))}" for c in CLASS_LABELS]
@@ -338,7 +377,8 @@ def summary_text(assessment, lang: str = "zh") -> str:
         unjudged = assessment.unjudged(service)
         if unjudged:
             inputs = list(dict.fromkeys(k for keys in unjudged.values() for k in keys))
-            lines.append(Text("  未判定（缺少数据）：", "  not judged (data missing): ").get(lang) + service_list(unjudged, lang)
+            ordered = [r for r in RULES if r in unjudged]
+            lines.append(Text("  未判定（缺少数据）：", "  not judged (data missing): ").get(lang) + service_list(ordered, lang)
                          + Text("（缺少", " (missing ").get(lang) + service_list([completeness_label(k, lang) for k in inputs], lang)
                          + Text("）", ")").get(lang))
         union: dict[str, object] = {}

@@ -7,13 +7,18 @@ The gap report is one GeoJSON FeatureCollection in EPSG:4326 (RFC 7946) whose fe
 ``layer``          one feature per ...
 =================  ====================================================================================
 ``subdistrict``    sub-district: kind, population, per service its class, deciding measure, pharmacies,
-                   per 10,000, covered share; R1 shortfall; all rule ids
+                   per 10,000, covered share (of residents) and street covered share (of street
+                   length); R1 shortfall; all rule ids. Unknown values (no population) are null
 ``county``         county: fund status (B3/B4), R2 (dual channel), classes per service, rule ids
 ``uncovered``      service: the residential area beyond the walk budget and the persons living there
 ``zone``           service and rule: blocked (B1-B4), priority (R1-R3) and review polygons
 ``circle``         service: the union of its 15-minute service circles
 ``pharmacy``       pharmacy: services, sub-district, distance to the street, R4, risk class
 =================  ====================================================================================
+
+``metadata`` holds the policy, ``not_judged`` (per service: rule id -> the missing inputs) and, for a
+region built from files, ``data_completeness`` (one record per input layer) and ``datum`` (the pharmacy
+datum used and the fit under each candidate).
 
 QGIS opens the file directly (filter on ``layer``); ``write_gap_report(..., split=True)`` writes one
 file per layer instead.
@@ -52,7 +57,7 @@ def gap_report(assessment: Assessment) -> dict:
     features += _subdistrict_features(assessment)
     features += _county_features(assessment)
     for row in assessment.uncovered.itertuples():
-        features.append(_feature("uncovered", row.geometry, service=row.service, persons=round(row.persons, 1),
+        features.append(_feature("uncovered", row.geometry, service=row.service, persons=_finite(row.persons),
                                  minutes=assessment.policy.walk_minutes))
     for row in assessment.zones.itertuples():
         features.append(_feature("zone", row.geometry, service=row.service, zone=row.zone, rule_ids=row.rule_ids))
@@ -69,6 +74,9 @@ def gap_report(assessment: Assessment) -> dict:
             "policy": policy.policy_id, "walk_minutes": policy.walk_minutes,
             "speed_m_per_min": policy.speed_m_per_min, "access_width_m": policy.access_width_m,
             "rules": sorted(policy.rules), "crs": "EPSG:4326",
+            "not_judged": {s.value: {rule: list(inputs) for rule, inputs in assessment.unjudged(s).items()}
+                           for s in Service},
+            **(assessment.region.completeness.records() if assessment.region.completeness is not None else {}),
         },
         "features": features,
     }
@@ -93,7 +101,8 @@ def write_gap_report(assessment: Assessment, path: str | Path, *, split: bool = 
 
 
 def tables(assessment: Assessment) -> dict[str, pd.DataFrame]:
-    """The report tables by sheet name: sub-districts, counties, coverage, pharmacies, zones, rejected."""
+    """The report tables by sheet name: sub-districts, counties, coverage, pharmacies, zones, rejected and,
+    for a region built from files, completeness (:meth:`planning.completeness.DataCompleteness.frame`)."""
     subdistricts = pd.DataFrame(assessment.subdistricts.drop(columns="geometry"))
     counties = pd.DataFrame(assessment.counties.drop(columns="geometry"))
     pharmacies = pd.DataFrame(assessment.pharmacies.drop(columns="geometry")).assign(
@@ -102,8 +111,11 @@ def tables(assessment: Assessment) -> dict[str, pd.DataFrame]:
     pharmacies = pharmacies.merge(flags, on="pharmacy_id", how="left")
     zones = pd.DataFrame(assessment.zones.drop(columns="geometry")).assign(
         area_km2=_areas_km2(assessment.zones, assessment.network.crs))
-    return {"subdistricts": subdistricts, "counties": counties, "coverage": assessment.coverage,
-            "pharmacies": pharmacies, "zones": zones, "rejected": assessment.region.rejected}
+    found = {"subdistricts": subdistricts, "counties": counties, "coverage": assessment.coverage,
+             "pharmacies": pharmacies, "zones": zones, "rejected": assessment.region.rejected}
+    if assessment.region.completeness is not None:
+        found["completeness"] = assessment.region.completeness.frame()
+    return found
 
 
 def write_tables(assessment: Assessment, folder: str | Path, *, lang: str = "zh") -> list[Path]:
@@ -196,17 +208,19 @@ def _subdistrict_features(assessment: Assessment) -> list[dict]:
         first = rows.iloc[0]
         by_service = rows.set_index("service")
         properties = {"code": code, "name": first["name"], "kind": first["kind"], "county_code": first["county_code"],
-                      "population": int(first["population"])}
+                      "population": _whole(first["population"])}
         for service in Service:
             row = by_service.loc[service.value]
-            properties[f"pharmacies_{service.value}"] = int(row["pharmacies"])
-            properties[f"covered_share_{service.value}"] = round(float(row["covered_share"]), 4)
+            properties[f"pharmacies_{service.value}"] = _whole(row["pharmacies"])
+            properties[f"covered_share_{service.value}"] = _finite(row["covered_share"])
+            properties[f"street_covered_share_{service.value}"] = _finite(row["street_covered_share"])
             if service in CLASSIFIED_SERVICES:
                 properties[f"class_{service.value}"] = row["class"]
                 properties[f"class_measure_{service.value}"] = row["class_measure"]
                 properties[f"per_10k_{service.value}"] = _finite(row["per_10k"])
         r1_missing = [s for s in R1_SERVICES if rules.outcome(by_service.loc[s.value, "r1_ok"]) is False]
-        properties["r1_missing"] = ",".join(s.value for s in r1_missing)
+        r1_unjudged = all("R1" in assessment.unjudged(s) for s in R1_SERVICES)
+        properties["r1_missing"] = None if r1_unjudged else ",".join(s.value for s in r1_missing)  # null: not judged
         properties["rule_ids"] = ",".join(sorted({r for ids in rows["rule_ids"] for r in ids.split(",") if r}))
         features.append(_feature("subdistrict", first.geometry, **properties))
     return features
@@ -217,9 +231,9 @@ def _county_features(assessment: Assessment) -> list[dict]:
     for code, rows in assessment.counties.groupby("code", sort=False):
         first = rows.iloc[0]
         by_service = rows.set_index("service")
-        properties = {"code": code, "name": first["name"], "population": int(first["population"]),
+        properties = {"code": code, "name": first["name"], "population": _whole(first["population"]),
                       "fund_b3": rules.outcome(first["fund_b3"]), "fund_b4": rules.outcome(first["fund_b4"]),
-                      "dual_channel_pharmacies": int(by_service.loc[Service.DUAL_CHANNEL.value, "pharmacies"]),
+                      "dual_channel_pharmacies": _whole(by_service.loc[Service.DUAL_CHANNEL.value, "pharmacies"]),
                       "r2_ok": rules.outcome(by_service.loc[rules.R2_SERVICE.value, "r2_ok"])}
         for service in CLASSIFIED_SERVICES:
             properties[f"class_{service.value}"] = by_service.loc[service.value, "class"]
@@ -278,7 +292,13 @@ def _feature(layer: str, geometry, **properties) -> dict:
 
 
 def _finite(value: float) -> float | None:
+    """A measure rounded to 4 decimals; None (JSON null: not known) for NaN and infinity."""
     return round(float(value), 4) if np.isfinite(value) else None
+
+
+def _whole(value: float) -> int | None:
+    """Persons or pharmacies as a whole number; None (JSON null) where unknown (no population, no column)."""
+    return int(value) if np.isfinite(value) else None
 
 
 def _areas_km2(layer, metric_crs: str) -> np.ndarray:

@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from planning.rules import CLASS_LABELS, CLASSIFIED_SERVICES
+from planning.completeness import label as completeness_label
+from planning.rules import CLASS_LABELS, CLASSIFIED_SERVICES, R1_SERVICES, R2_SERVICE
 from planning.i18n import t
 from planning.model import Service
 from planning.text import Text, check_lang
@@ -99,7 +100,33 @@ def rule_findings(assessment, lang: str = "zh") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: The services a rule is judged for (the others leave it silent), for the not-judged wording.
+_RULE_SERVICES: dict[str, tuple[Service, ...]] = {
+    "R1": R1_SERVICES, "R2": (R2_SERVICE,), "R3": CLASSIFIED_SERVICES, "S": CLASSIFIED_SERVICES,
+    "B2": CLASSIFIED_SERVICES, "R4": tuple(Service), "B1": tuple(Service), "B3": tuple(Service),
+    "B4": tuple(Service), "B5": tuple(Service)}
+
+
+def unjudged_for(assessment, rule_id: str) -> dict[Service, tuple[str, ...]]:
+    """The services of ``rule_id`` that missing inputs leave it unjudged for, with the missing inputs."""
+    found = {s: assessment.unjudged(s).get(rule_id) for s in _RULE_SERVICES.get(rule_id, tuple(Service))}
+    return {s: inputs for s, inputs in found.items() if inputs}
+
+
 def _finding(rule_id: str, assessment, sd: pd.DataFrame, counties: pd.DataFrame, lang: str) -> str:
+    unjudged = unjudged_for(assessment, rule_id)
+    inputs = list(dict.fromkeys(k for keys in unjudged.values() for k in keys))
+    missing = _SEP.get(lang).join(completeness_label(k, lang) for k in inputs)
+    if unjudged and len(unjudged) == len(_RULE_SERVICES.get(rule_id, tuple(Service))):
+        return Text(f"未判定：缺少{missing}。", f"Not judged: missing {missing}.").get(lang)
+    found = _judged_finding(rule_id, assessment, sd, counties, lang)
+    if unjudged:
+        services = _SEP.get(lang).join(s.label(lang) for s in unjudged)
+        found += Text(f"（{services}未判定：缺少{missing}）", f" ({services} not judged: missing {missing})").get(lang)
+    return found
+
+
+def _judged_finding(rule_id: str, assessment, sd: pd.DataFrame, counties: pd.DataFrame, lang: str) -> str:
     sep = _SEP.get(lang)
     if rule_id == "R1":
         judged = sd[sd["r1_ok"].map(lambda v: v is not None and v is not pd.NA)]
@@ -141,7 +168,7 @@ def _finding(rule_id: str, assessment, sd: pd.DataFrame, counties: pd.DataFrame,
     if rule_id in ("B1", "B2", "B3", "B4"):
         if rule_id in ("B3", "B4"):
             column = "fund_b3" if rule_id == "B3" else "fund_b4"
-            names = counties.loc[counties[column].astype(bool), "name"].unique()
+            names = counties.loc[counties[column].eq(True).fillna(False).to_numpy(dtype=bool), "name"].unique()
             if not len(names):
                 return Text("无区县触发。", "No county triggers it.").get(lang)
             text = Text(f"{len(names)} 个区县禁止或限制新增：{sep.join(names)}",
@@ -221,6 +248,15 @@ def not_judged(assessment, lang: str = "zh") -> pd.DataFrame:
     add(Text("无法落到路网的人口", "persons not placed on streets"), round(unplaced),
         Text("所在街道/乡镇内没有可步行道路，按时限外计",
              "no walkable street in their sub-district: counted as beyond the walk time"))
+    for rule_id in RULES:
+        unjudged = unjudged_for(assessment, rule_id) if policy.applies(rule_id) else {}
+        if unjudged:
+            inputs = list(dict.fromkeys(k for keys in unjudged.values() for k in keys))
+            add(Text(f"{rule_id}（" + "、".join(s.label("zh") for s in unjudged) + "）",
+                     f"{rule_id} (" + ", ".join(s.label("en") for s in unjudged) + ")"), len(unjudged),
+                Text("缺少" + "、".join(completeness_label(k, "zh") for k in inputs) + "（见数据完整性表）",
+                     "missing " + ", ".join(completeness_label(k, "en") for k in inputs)
+                     + " (see the data-completeness table)"))
     rejected = assessment.region.rejected
     add(Text("被拒绝的输入行", "rejected input rows"), len(rejected),
         Text("见 rejected.csv 中每行的原因", "each row's reason is in rejected.csv"))
@@ -679,6 +715,11 @@ class _Report(ReportDocument):
         self.doc.add_paragraph(self.w("表 5　步行模型参数", "Table 5. Walking model"), style="Caption")
         self.table([self.w("参数", "parameter"), self.w("取值", "value")], [list(r) for r in rows], widths_cm=[6, 10])
         self.doc.add_paragraph(self.w("表 6　数据完整性", "Table 6. Data completeness"), style="Caption")
+        if a.region.completeness is not None:  # a region from files: the ingest's own table (one truth)
+            table = a.region.completeness.table(self.lang).drop(columns=[self.w("来源", "source")])
+            self.table(list(table.columns[:-1]), [[cell_text(v) for v in row[:-1]] for row in table.itertuples(index=False)],
+                       widths_cm=[2.4, 1.6, 1.4, 1.4, 4.6, 4.6], font_pt=8)
+            return
         completeness = data_completeness(a, self.lang)
         self.table([self.w("数据", "layer"), self.w("使用行数", "rows used"), self.w("拒绝行数", "rows rejected"),
                      self.w("字段", "columns")],

@@ -37,6 +37,7 @@ SHEET_LABELS: dict[str, tuple[str, str]] = {
     "pharmacies": ("药店", "Pharmacies"),
     "zones": ("分区", "Zones"),
     "rejected": ("拒绝的行", "Rejected rows"),
+    "completeness": ("数据完整性", "Data completeness"),
     "fields": ("字段说明", "Field guide"),
 }
 #: Leading characters a spreadsheet would read as the start of a formula (OWASP, CSV injection).
@@ -69,7 +70,7 @@ def county_summary(assessment) -> pd.DataFrame:
         in_county = subdistricts[subdistricts["county_code"] == code]
         r1_failing = in_county.loc[in_county["r1_ok"] == False, "name"].unique()  # noqa: E712 (None: n/a)
         row = {"code": code, "name": first["name"], "subdistricts": in_county["code"].nunique(),
-               "population": int(first["population"]),
+               "population": float(first["population"]),  # NaN: population unknown
                "pharmacies": int((pharmacies["county_code"] == code).sum())}
         for service in CLASSIFIED_SERVICES:
             row[f"class_{service.value}"] = by_service.loc[service.value, "class"]
@@ -79,7 +80,7 @@ def county_summary(assessment) -> pd.DataFrame:
                 in_county.loc[in_county["service"] == service.value, "uncovered"].sum())
         row["r1_failing"] = len(r1_failing)
         row["r1_failing_names"] = "、".join(r1_failing)
-        row[f"pharmacies_{Service.DUAL_CHANNEL.value}"] = int(by_service.loc[Service.DUAL_CHANNEL.value, "pharmacies"])
+        row[f"pharmacies_{Service.DUAL_CHANNEL.value}"] = float(by_service.loc[Service.DUAL_CHANNEL.value, "pharmacies"])
         row["r2_ok"] = by_service.loc[Service.DUAL_CHANNEL.value, "r2_ok"]
         row["fund_b3"], row["fund_b4"] = outcome(first["fund_b3"]), outcome(first["fund_b4"])  # None: not judged
         ids = {r for text in pd.concat([rows_of_county["rule_ids"], in_county["rule_ids"]]) for r in str(text).split(",")

@@ -67,7 +67,9 @@ class ZoneRasters:
               surfaces: dict, policy: Policy, *, labels_from: ZoneRasters | None = None) -> ZoneRasters:
         """``minutes``: service value -> walk minutes of each resident point. ``labels_from``: an earlier
         build on the same grid and outlines, whose label rasters are taken."""
-        beyond = {service: ~(resident_min <= policy.walk_minutes) & (residents.persons > 0)
+        # where someone lives beyond the budget; with the population unknown, every street point beyond it
+        lived_in = residents.persons > 0 if region.population_known else residents.street_m > 0
+        beyond = {service: ~(resident_min <= policy.walk_minutes) & lived_in
                   for service, resident_min in minutes.items()}
         if labels_from is None:
             sd = region.subdistricts.to_crs(network.crs)
@@ -83,7 +85,8 @@ class ZoneRasters:
                                                            "county_codes", "subdistrict_county")}
         return cls(grid=grid, crs=network.crs, budget_m=policy.budget_m, cell_m=policy.cell_m,
                    access_width_m=policy.access_width_m, surfaces=surfaces, residents=residents, beyond=beyond,
-                   uncovered_persons={s: float(residents.persons[b].sum()) for s, b in beyond.items()}, **labels)
+                   uncovered_persons={s: float(residents.persons[b].sum()) if region.population_known else np.nan
+                                      for s, b in beyond.items()}, **labels)
 
     def uncovered_mask(self, service: Service) -> np.ndarray:
         """Cells within the access width of a resident point beyond the budget."""

@@ -21,6 +21,21 @@ def app():
     return at
 
 
+def upload(app, pharmacies_csv: bytes, *, subdistricts: bool = True) -> None:
+    """Switch to upload mode and give a pharmacy sheet, the demo's street network and (``subdistricts``)
+    the demo's sub-district boundaries."""
+    from planning.demo import DEMO_DIR
+
+    app.sidebar.radio[1].set_value("upload").run()
+    uploaders = {u.label: u for u in app.sidebar.get("file_uploader")}
+    uploaders["定点药店表（CSV/XLSX/GeoJSON）"].set_value(("药店.csv", pharmacies_csv, "text/csv"))
+    if subdistricts:
+        uploaders["街道/乡镇边界（GeoJSON/GPKG/ZIP 矢量）"].set_value(
+            ("subdistricts.geojson", (DEMO_DIR / "subdistricts.geojson").read_bytes(), "application/geo+json"))
+    uploaders["路网 OSM 文件（.osm/.osm.gz/.osm.pbf）"].set_value(
+        ("network.osm.gz", (DEMO_DIR / "network.osm.gz").read_bytes(), "application/gzip"))
+
+
 def test_app_shows_the_fictional_demo_region_in_chinese(app):
     assert app.title[0].value == "医保定点零售药店布局规划"
     assert "示例市" in app.caption[0].value and "虚构" in app.caption[0].value
@@ -61,18 +76,11 @@ def test_designation_check_form_gives_verdict_rules_and_applicant(app):
 
 
 def test_upload_mode_asks_for_files_and_explains_a_bad_one(app):
-    from planning.demo import DEMO_DIR
-
     app.sidebar.radio[1].set_value("upload").run()
     assert not app.exception
     assert any("请至少上传" in i.value for i in app.info)
-    uploaders = {u.label: u for u in app.sidebar.get("file_uploader")}
     bad_csv = "名称,地址,门诊统筹\n康宁大药房,人民路1号,是\n".encode("utf-8")  # no coordinates, no id
-    uploaders["定点药店表（CSV/XLSX/GeoJSON）"].set_value(("药店.csv", bad_csv, "text/csv"))
-    uploaders["街道/乡镇边界（GeoJSON/GPKG/ZIP 矢量）"].set_value(
-        ("subdistricts.geojson", (DEMO_DIR / "subdistricts.geojson").read_bytes(), "application/geo+json"))
-    uploaders["路网 OSM 文件（.osm/.osm.gz/.osm.pbf）"].set_value(
-        ("network.osm.gz", (DEMO_DIR / "network.osm.gz").read_bytes(), "application/gzip"))
+    upload(app, bad_csv)
     app.run()
     assert not app.exception  # no traceback reaches the planner
     messages = " ".join(e.value for e in app.error)
@@ -120,20 +128,14 @@ def test_upload_with_a_contradicted_datum_offers_a_visible_choice(app):
     import io
 
     from planning import coords
-    from planning.demo import DEMO_DIR, load_demo_region
+    from planning.demo import load_demo_region
 
     ph = load_demo_region().pharmacies
     lon, lat = coords.wgs84_to_gcj02(ph.geometry.x.to_numpy(), ph.geometry.y.to_numpy())
     table = ph.drop(columns="geometry").assign(经度=lon, 纬度=lat)
     buffer = io.StringIO()
     table.to_csv(buffer, index=False)
-    app.sidebar.radio[1].set_value("upload").run()
-    uploaders = {u.label: u for u in app.sidebar.get("file_uploader")}
-    uploaders["定点药店表（CSV/XLSX/GeoJSON）"].set_value(("药店.csv", buffer.getvalue().encode("utf-8"), "text/csv"))
-    uploaders["街道/乡镇边界（GeoJSON/GPKG/ZIP 矢量）"].set_value(
-        ("subdistricts.geojson", (DEMO_DIR / "subdistricts.geojson").read_bytes(), "application/geo+json"))
-    uploaders["路网 OSM 文件（.osm/.osm.gz/.osm.pbf）"].set_value(
-        ("network.osm.gz", (DEMO_DIR / "network.osm.gz").read_bytes(), "application/gzip"))
+    upload(app, buffer.getvalue().encode("utf-8"))
     app.sidebar.selectbox[-1].set_value("wgs84").run()
     assert not app.exception
     assert any("GCJ-02" in w.value and "米" in w.value for w in app.warning)
@@ -156,3 +158,28 @@ def test_downloads_are_built_when_asked_and_then_download(app):
     assert all(b.proto.url for b in app.get("download_button"))
     app.sidebar.slider[0].set_value(10).run()  # a new assessment: its files are not built yet
     assert not app.exception and not app.get("download_button")
+
+
+def test_upload_of_pharmacies_and_streets_only_runs_and_says_what_is_not_judged(app):
+    """No boundaries, population or fund table: the app assesses, the population metric says "not judged"
+    and the completeness panel lists the missing layers with the rules they disable."""
+    import io
+
+    from planning.demo import load_demo_region
+
+    ph = load_demo_region().pharmacies
+    table = ph.drop(columns=["geometry", "dual_channel"]).assign(经度=ph.geometry.x, 纬度=ph.geometry.y)
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False)
+    upload(app, buffer.getvalue().encode("utf-8"), subdistricts=False)
+    app.run()
+    assert not app.exception, app.exception
+    population = next(m for m in app.metric if m.label == "常住参保人口")
+    assert population.value == "未判定（无人口数据）"
+    tables = [df.value for df in app.get("dataframe")]
+    completeness = next(t for t in tables if "无法判定的规则" in t.columns)
+    by_layer = completeness.set_index("图层")
+    assert "R1" in by_layer.at["街道/乡镇边界", "无法判定的规则"] and "S" in by_layer.at["人口", "无法判定的规则"]
+    assert "B3" in by_layer.at["基金运行情况表", "无法判定的规则"]
+    assert "“双通道”业务列" in by_layer.at["定点药店", "缺少"]
+    assert any("B3、B4" in w.value and "无法判定" in w.value for w in app.warning)  # the fund-table warning

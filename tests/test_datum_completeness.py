@@ -113,7 +113,7 @@ def test_a_shifted_sheet_declared_wgs84_stops_the_cli_with_exit_2(demo_files, tm
     assert result.returncode == 2, result.stderr
     assert f"数据表明是 {label}" in result.stderr and f"the data points to {label}" in result.stderr
     assert "--trust-crs" in result.stderr and f"--crs {datum}" in result.stderr
-    assert " m / " in result.stderr and "Traceback" not in result.stderr  # the figures: metres / match share
+    assert " m · " in result.stderr and "Traceback" not in result.stderr  # the figures: metres / match share
     assert not (tmp_path / "out" / "gap_report.geojson").exists()
 
 
@@ -296,13 +296,14 @@ def test_missing_columns_and_fund_table_are_listed_with_the_rules_they_disable(d
     assert not region.pharmacies["personal_account"].any()
 
 
-def test_every_missing_required_input_is_reported_in_one_error(tmp_path):
+def test_every_missing_required_column_is_reported_in_one_error(tmp_path):
     sheet = write_csv(tmp_path / "p.csv", ["名称", "经度", "纬度", "门诊统筹"], [["一号店", "112.93", "28.12", "是"]])
+    table = write_csv(tmp_path / "pop.csv", ["街道代码", "街道名称"], [["430102001", "文昌街道"]])
     with pytest.raises(MissingColumnError) as caught:
-        ingest.build_region(pharmacies=sheet)
+        ingest.build_region(pharmacies=sheet, population=table)
     message = caught.value.message_en
-    assert "'address'" in message and "no sub-district boundaries" in message and "no population" in message
-    assert "地址" in caught.value.message_zh and "街道/乡镇边界" in caught.value.message_zh
+    assert "'address'" in message and "'population'" in message and "p.csv" in message and "pop.csv" in message
+    assert "地址" in caught.value.message_zh
 
 
 def test_rule_mapping_names_only_known_rules():

@@ -416,11 +416,14 @@ def test_build_region_from_files_without_counties(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::planning.ingest.IngestWarning")
-def test_build_region_without_any_population_is_an_error(tmp_path):
+def test_build_region_without_any_population_marks_it_unknown_not_zero(tmp_path):
     subs = boundaries(tmp_path, [{"code": "990102001", "name": "文昌街道", "geometry": WEST}])
-    with pytest.raises(MissingColumnError, match="population"):
-        ingest.build_region(pharmacies=write_csv(tmp_path / "p.csv", good_rows(1)), subdistricts=subs,
-                            counties=standard_counties(tmp_path))
+    with pytest.warns(ingest.IngestWarning):
+        region = ingest.build_region(pharmacies=write_csv(tmp_path / "p.csv", good_rows(1)), subdistricts=subs,
+                                     counties=standard_counties(tmp_path))
+    assert not region.population_known and region.rejected.empty  # no sub-district rejected for it
+    status = region.completeness.layer("population")
+    assert status.missing == ("population",) and set(status.disables) == {"S", "R3-shares"}
 
 
 def test_county_assignment_by_geometry_and_by_name(tmp_path):

@@ -53,7 +53,7 @@ from planning.ingest.readers import (
 )
 from planning.ingest.datum import DatumMismatchError, decide_datum
 from planning.ingest.osm_boundaries import OsmBoundaries, read_osm_boundaries
-from planning.ingest.region import IngestWarning, build_region, rejected_table
+from planning.ingest.region import OSM_BOUNDARIES, IngestWarning, build_region, population_from_points, rejected_table
 from planning.ingest.result import IngestResult
 from planning.ingest.limits import DEFAULT_LIMITS, ReadingLimits, limits_markdown
 from planning.ingest.sources import DEFAULT_MAX_BYTES, HEADER_SCAN_ROWS, UNCOMPRESSED_FACTOR, Source
@@ -63,7 +63,7 @@ from planning.ingest.vocabulary import (
 )
 
 __all__ = [
-    "DEFAULT_LIMITS", "ReadingLimits", "limits_markdown", "rejected_table", "DatumMismatchError", "decide_datum", "OsmBoundaries", "read_osm_boundaries",
+    "OSM_BOUNDARIES", "population_from_points", "DEFAULT_LIMITS", "ReadingLimits", "limits_markdown", "rejected_table", "DatumMismatchError", "decide_datum", "OsmBoundaries", "read_osm_boundaries",
     "DEFAULT_M2_PER_PERSON", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_CELLS", "FALSE_VALUES", "FIELD_ALIASES",
     "FUND_COLUMNS", "HEADER_SCAN_ROWS", "INTEGER_FIELDS", "INVALID", "KIND_VALUES", "PHARMACY_DEFAULTS",
     "SERVICE_WORDS", "TRUE_VALUES", "UNCOMPRESSED_FACTOR", "IngestResult", "IngestWarning", "Layer", "Note",

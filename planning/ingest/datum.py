@@ -263,7 +263,7 @@ def _messages(declared, used, found, decided_by, medians, shares, n, n_named, n_
 
     zh_fig, en_fig = fig("zh") or "无", fig("en") or "none"
     zh_fig = f"到道路中位距离/地址区划相符比例：{zh_fig}" if fig("zh") else "无可用证据（未给路网，地址中也没有区县/街道名称）"
-    en_fig = f"median distance to a street / address match share: {en_fig}" if fig("en") else \
+    en_fig = f"median distance to a street · address match share: {en_fig}" if fig("en") else \
         "no evidence (no street network, and no address names a county or sub-district)"
     tail_zh = f"；{n_mismatch} 家药店地址中的区划与坐标位置不符" if n_mismatch else ""
     tail_en = f"; {n_mismatch} pharmacies' addresses name another area than their point" if n_mismatch else ""

@@ -26,6 +26,7 @@ from planning.model import (
     COUNTY_SCHEMA, PHARMACY_SCHEMA, SUBDISTRICT_SCHEMA, WGS84, Region, Service, service_labels, validate_region,
 )
 from planning.network import WalkNetwork, load_network
+from planning.text import Text
 
 
 class IngestWarning(UserWarning):
@@ -56,8 +57,14 @@ def build_region(
     pharmacies' datum, ``boundary_crs`` that of the boundaries). The steps, each rejecting rows it
     cannot place:
 
-    0. every missing required input (sub-district boundaries, a population table or column, a required
-       column of any file) is collected and reported in **one** :class:`MissingColumnError`;
+    0. every missing required column of any file is collected and reported in **one**
+       :class:`MissingColumnError`. Missing layers do not stop the build; the rules needing them are not
+       judged (``Region.completeness``): without ``subdistricts`` each county (or, without counties too,
+       one area covering the network and the pharmacies) stands in as a sub-district, so circles, B1 and
+       the designation check still run while R1, R2, the classes, B2 and the R3 priority areas are not
+       judged; ``subdistricts="osm"`` reads the network file's closed township relations (admin_level 8)
+       instead. Without a population table or column the population is unknown (kept as 0; the
+       per-10,000 measures, classes and R3 shares are not judged, coverage is measured by street length);
     1. the pharmacy datum: ``crs="auto"`` (default) lets the data decide between WGS84, GCJ-02 and
        BD-09 (fit to the streets of ``network``, and the 区/街道 names in the addresses against the
        boundaries: :func:`planning.ingest.datum.decide_datum`); a declared ``crs`` the data clearly
@@ -112,13 +119,6 @@ def _read_all(pharmacies, subdistricts, counties, population, fund_status, crs, 
     ct = read(counties, read_boundaries, level="county", crs=boundary_crs)
     pop = read(population, read_population)
     fund = read(fund_status, read_fund_status)
-    if subdistricts is None:
-        missing.append(MissingColumnError("没有街道/乡镇边界（必需）", "no sub-district boundaries (required)"))
-    no_population_column = sd is None or (len(sd.clean) and not sd.clean["population"].notna().any())
-    if population is None and no_population_column and not (subdistricts is not None and sd is None):
-        missing.append(MissingColumnError("没有人口数据：请提供人口表，或在街道/乡镇边界中加入人口列",
-                                          "no population: give a population table or a population column in "
-                                          "the sub-districts"))
     if len(missing) == 1:
         raise missing[0]
     if missing:
@@ -129,20 +129,29 @@ def _read_all(pharmacies, subdistricts, counties, population, fund_status, crs, 
 
 def _build(*, pharmacies, subdistricts, counties, population, fund_status, network, crs, trust_crs, boundary_crs,
            name, fictional) -> Region:
+    if isinstance(subdistricts, str) and subdistricts.strip().lower() == OSM_BOUNDARIES:
+        subdistricts = _osm_subdistricts(network)
     ph, sd, ct, pop, fund = _read_all(pharmacies, subdistricts, counties, population, fund_status, crs, boundary_crs)
     for given in (ph, sd, ct, pop, fund):  # a layer with every row rejected stops here, before any work
         if given is not None:
             given.require_rows()
     walk = network if isinstance(network, WalkNetwork) or network is None else load_network(network)
     extra: list[pd.DataFrame] = []
-    county_layer = _county_layer(ct, sd)
+    given_sd = sd
+    if sd is None:
+        sd = _stand_in_subdistricts(ph, ct, walk)
+        warnings.warn(_stand_in_note(ct).both(), IngestWarning, stacklevel=3)
+    county_layer = _county_layer(ct, sd, stand_in=given_sd is None)
     fund_given = fund is not None or all(c in county_layer.columns for c in FUND_COLUMNS)
     county_layer, fund_rejected, fund_absent = _attach_fund(county_layer, fund)
     extra.append(fund_rejected)
-    ph = _apply_datum(ph, crs, trust_crs, walk, county_layer, sd)
+    named_areas = [("county", county_layer)] if ct is not None else []
+    if given_sd is not None:
+        named_areas.append(("subdistrict", given_sd.clean))
+    ph = _apply_datum(ph, crs, trust_crs, walk, named_areas)
     subs, rejected_subs = _assign_counties(sd, county_layer)
     extra.append(rejected_subs)
-    subs, pop_rejected, no_population = _attach_population(subs, pop, sd)
+    subs, pop_rejected, no_population, population_unknown = _attach_population(subs, pop, sd)
     extra += [pop_rejected, no_population]
     places, outside = _locate_pharmacies(ph, sd, county_layer)
     extra.append(outside)
@@ -152,8 +161,9 @@ def _build(*, pharmacies, subdistricts, counties, population, fund_status, netwo
     for layer, given, kept in (("subdistricts", sd, subs), ("pharmacies", ph, places)):
         if given is not None and len(kept) == 0:  # every row read, none placed (no county, outside...)
             raise emptied_layer_error(layer, given.source, given.n_in, rejected[rejected["layer"] == layer])
-    completeness = _completeness(ph, sd, ct, pop, fund, walk, network, rejected, fund_given=fund_given,
-                                 fund_absent=fund_absent, dissolved=ct is None)
+    completeness = _completeness(ph, given_sd, ct, pop, fund, walk, network, rejected, fund_given=fund_given,
+                                 fund_absent=fund_absent, dissolved=ct is None and given_sd is not None,
+                                 has_population=not population_unknown)
     region = Region(
         name=name or Path(ph.source).stem,
         counties=_schema_frame(county_layer, COUNTY_SCHEMA),
@@ -168,8 +178,9 @@ def _build(*, pharmacies, subdistricts, counties, population, fund_status, netwo
 
 
 def _apply_datum(ph: IngestResult, crs, trust_crs: bool, network: WalkNetwork | None,
-                 counties: gpd.GeoDataFrame, sd: IngestResult) -> IngestResult:
-    """The pharmacies re-read in the datum the data decides (street fit and address check)."""
+                 named_areas: list[tuple[str, gpd.GeoDataFrame]]) -> IngestResult:
+    """The pharmacies re-read in the datum the data decides (street fit, and the address check against
+    the given ``named_areas``: (level, layer) pairs of real boundaries, never a stand-in)."""
     earlier = ph.datum_decision
     if earlier is not None:
         declared = earlier.declared
@@ -181,7 +192,7 @@ def _apply_datum(ph: IngestResult, crs, trust_crs: bool, network: WalkNetwork | 
     clean = ph.clean
     raw_lon, raw_lat = coords.from_wgs84(clean.geometry.x.to_numpy(), clean.geometry.y.to_numpy(), ph.datum)
     decision = decide_datum(raw_lon, raw_lat, declared=declared, network=network,
-                            addresses=clean["address"].tolist(), areas=[("county", counties), ("subdistrict", sd.clean)],
+                            addresses=clean["address"].tolist(), areas=named_areas,
                             rows=list(clean.index), ids=clean["pharmacy_id"].tolist(), names=clean["name"].tolist(),
                             trust_crs=trust_crs)
     if decision.decided_by == "undecided" and (decision.median_snap_m or decision.address_match_share):
@@ -199,7 +210,7 @@ def _apply_datum(ph: IngestResult, crs, trust_crs: bool, network: WalkNetwork | 
 
 
 def _completeness(ph, sd, ct, pop, fund, walk, network, rejected, *, fund_given: bool, fund_absent: list[str],
-                  dissolved: bool) -> DataCompleteness:
+                  dissolved: bool, has_population: bool) -> DataCompleteness:
     counts = rejected["layer"].value_counts()
 
     def status(layer, result, missing=(), notes=()):
@@ -223,8 +234,17 @@ def _completeness(ph, sd, ct, pop, fund, walk, network, rejected, *, fund_given:
     fund_missing = () if fund_given else ("fund_status",)
     fund_notes = [f"表中没有这些县，B3/B4 对其无法判定：{fund_absent} / counties absent from the table, B3/B4 not judged "
                   f"for them: {fund_absent}"] if fund_absent else []
-    pop_layer = status("population", pop) if pop is not None else LayerStatus(
-        layer="population", notes=("取自街道/乡镇边界的人口列 / from the sub-districts' population column",))
+    if pop is not None:
+        pop_layer = status("population", pop)
+    elif has_population:
+        pop_layer = LayerStatus(layer="population",
+                                notes=("取自街道/乡镇边界的人口列 / from the sub-districts' population column",))
+    else:
+        pop_layer = LayerStatus(layer="population", missing=("population",), notes=(
+            "没有人口数据：每万人指标和分类无法判定，覆盖按步行路网长度计算 / no population: the per-10,000 measures "
+            "and classes are not judged; coverage is measured by street length",))
+    sd_layer = status("subdistricts", sd) if sd is not None else LayerStatus(
+        layer="subdistricts", missing=("subdistricts",), notes=(_stand_in_note(ct).both(),))
     network_notes = ()
     if walk is not None:
         network_notes = (f"{walk.n_nodes:,} 个节点，{walk.n_edges:,} 条边，{walk.n_components} 个连通片 / "
@@ -232,7 +252,7 @@ def _completeness(ph, sd, ct, pop, fund, walk, network, rejected, *, fund_given:
     source = "" if network is None else Path(network).name if not isinstance(network, WalkNetwork) else "(loaded)"
     layers = (
         status("pharmacies", ph, ph_missing, ph_notes),
-        status("subdistricts", sd),
+        sd_layer,
         status("counties", ct, notes=ct_notes),
         pop_layer,
         status("fund_status", fund, fund_missing, fund_notes),
@@ -240,7 +260,7 @@ def _completeness(ph, sd, ct, pop, fund, walk, network, rejected, *, fund_given:
                     missing=()),
     )
     return DataCompleteness(layers=layers, missing_services=missing_services, has_boundaries=sd is not None,
-                            has_population=True, has_fund_status=fund_given, datum=ph.datum_decision)
+                            has_population=has_population, has_fund_status=fund_given, datum=ph.datum_decision)
 
 
 _REGION_REJECTED_COLUMNS = ["layer", "source", "row", "reason_code", "reason", "values"]
@@ -275,9 +295,14 @@ def _schema_frame(gdf: gpd.GeoDataFrame, schema: dict[str, tuple[str, bool]]) ->
     return out
 
 
-def _county_layer(ct: IngestResult | None, sd: IngestResult) -> gpd.GeoDataFrame:
+def _county_layer(ct: IngestResult | None, sd: IngestResult, *, stand_in: bool) -> gpd.GeoDataFrame:
+    """The counties given, else dissolved from the sub-districts by county code (warned), else (``sd`` is
+    the one stand-in area) that area as its own county."""
     if ct is not None:
         return ct.clean.copy()
+    if stand_in:
+        return gpd.GeoDataFrame({"code": sd.clean["county_code"].to_numpy(), "name": sd.clean["name"].to_numpy()},
+                                geometry=sd.clean.geometry.to_numpy(), crs=WGS84)
     subs = sd.clean
     county = subs["county_code"].where(subs["county_code"] != "", subs["code"].map(lambda c: c[:6]))
     dissolved = gpd.GeoDataFrame({"code": county}, geometry=subs.geometry, crs=WGS84).dissolve(by="code").reset_index()
@@ -296,17 +321,20 @@ def _attach_fund(counties: gpd.GeoDataFrame, fund: IngestResult | None) -> tuple
             counties[target] = False
     if fund is None:
         if not given:
-            warnings.warn("没有基金运行情况表：全部县按“无亏损、无预警函”处理 / no fund-status table: every county "
-                          "taken as no deficit, no warning letter", IngestWarning, stacklevel=3)
+            warnings.warn("没有基金运行情况表：B3、B4（基金亏损、预警函）无法判定 / no fund-status table: B3 and B4 "
+                          "(fund deficit, warning letter) are not judged", IngestWarning, stacklevel=3)
         return counties, pd.DataFrame(columns=_REGION_REJECTED_COLUMNS), []
     claims, _contested, rejected = _match(fund, counties, digits=6, target=("县（市、区）", "county"))
-    for at, row in claims.items():
-        for target in FUND_COLUMNS:
-            counties.at[at, target] = bool(fund.clean.at[row, target])
+    for target in FUND_COLUMNS:  # a county the table does not list stays unknown (NA): B3/B4 not judged there
+        known = pd.array([pd.NA] * len(counties), dtype="boolean")
+        for position, at in enumerate(counties.index):
+            if at in claims:
+                known[position] = bool(fund.clean.at[claims[at], target])
+        counties[target] = known
     missing = [str(n) for i, n in zip(counties.index, counties["name"]) if i not in claims]
     if missing:
-        warnings.warn(f"基金运行情况表中没有这些县，按“无亏损”处理：{missing} / counties absent from the fund-status "
-                      f"table, taken as no deficit: {missing}", IngestWarning, stacklevel=3)
+        warnings.warn(f"基金运行情况表中没有这些县，B3、B4 对其无法判定：{missing} / counties absent from the fund-status "
+                      f"table, B3 and B4 not judged for them: {missing}", IngestWarning, stacklevel=3)
     return counties, rejected, missing
 
 
@@ -385,11 +413,18 @@ def _assign_counties(sd: IngestResult, counties: gpd.GeoDataFrame) -> tuple[gpd.
 
 
 def _attach_population(subs: gpd.GeoDataFrame, pop: IngestResult | None, sd: IngestResult
-                       ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
+                       ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame, bool]:
     """Population from the table (matched against every sub-district read: rows matching one dropped
-    since for another reason are not rejected twice), else the boundary file's column."""
+    since for another reason are not rejected twice), else the boundary file's column.
+
+    With neither (no table, and not one population value in the boundaries) the population is unknown:
+    every sub-district keeps ``population`` 0 and the last value returned is True (the rules needing
+    residents are then not judged, see :data:`planning.completeness.RULES_DISABLED_BY`). Otherwise a
+    sub-district left without a population is rejected (``no_population``)."""
     subs = subs.copy()
     pop_rejected = pd.DataFrame(columns=_REGION_REJECTED_COLUMNS)
+    if pop is None and not subs["population"].notna().any():
+        return subs.assign(population=0.0), pop_rejected, pop_rejected.copy(), True
     if pop is not None:
         claims, contested, pop_rejected = _match(pop, sd.clean, digits=9, target=("街道/乡镇", "sub-district"))
         for at, row in claims.items():
@@ -399,7 +434,101 @@ def _attach_population(subs: gpd.GeoDataFrame, pop: IngestResult | None, sd: Ing
     missing = subs.index[subs["population"].isna().to_numpy()]
     no_population = _rejections("subdistricts", sd.source, missing, Reason.NO_POPULATION,
                                 [_label(subs.loc[r]) for r in missing])
-    return subs.drop(index=missing), pop_rejected, no_population
+    return subs.drop(index=missing), pop_rejected, no_population, False
+
+
+def population_from_points(region: Region, points: IngestResult) -> Region:
+    """``region`` with each sub-district's population summed from weighted points (a population grid or
+    residential buildings, ``persons`` column) when the files gave no population; unchanged otherwise.
+
+    The completeness then says the population was derived (from which file) instead of missing, so the
+    per-10,000 measures and classes are judged again. Points outside every sub-district count for none."""
+    if region.population_known or region.completeness is None:
+        return region
+    from planning.geometry import first_containing
+
+    subs = region.subdistricts
+    xy = shapely.get_coordinates(shapely.centroid(points.clean.geometry.to_numpy())).reshape(-1, 2)
+    inside = first_containing(subs.geometry.to_numpy(), xy)
+    persons = points.clean["persons"].to_numpy(dtype=float)
+    sums = np.bincount(inside[inside >= 0], weights=persons[inside >= 0], minlength=len(subs))
+    layers = tuple(dataclasses.replace(layer, missing=(), notes=(
+        f"由 {points.source} 汇总（{points.n_clean:,} 个点，合计 {sums.sum():,.0f} 人） / summed from {points.source} "
+        f"({points.n_clean:,} points, {sums.sum():,.0f} persons)",)) if layer.layer == "population" else layer
+        for layer in region.completeness.layers)
+    completeness = dataclasses.replace(region.completeness, layers=layers, has_population=True)
+    return dataclasses.replace(region, subdistricts=subs.assign(population=np.round(sums).astype(np.int64)),
+                               completeness=completeness)
+
+
+# ======================================================================================= without boundaries
+#: ``build_region(subdistricts=OSM_BOUNDARIES)``: the township relations (admin_level 8) of the network file.
+OSM_BOUNDARIES = "osm"
+#: Code of the one stand-in area used when there are neither sub-district nor county boundaries.
+STAND_IN_CODE = "000000000"
+#: Margin of the stand-in area around the network and the pharmacies, metres.
+STAND_IN_MARGIN_M = 1000.0
+
+
+def _stand_in_note(counties: IngestResult | None) -> Text:
+    if counties is not None:
+        return Text("没有街道/乡镇边界：每个县（市、区）作为一个替代区域；R1、R2、分类、B2 和 R3 优先区无法判定",
+                    "no sub-district boundaries: each county stands in as one area; R1, R2, the classes, B2 and "
+                    "the R3 priority areas are not judged")
+    return Text("没有街道/乡镇边界：以覆盖路网和药店的一个替代区域计算（服务圈、B1 和选址核查照常）；R1、R2、分类、B2 和 "
+                "R3 优先区无法判定",
+                "no sub-district boundaries: one stand-in area covering the network and the pharmacies (circles, B1 "
+                "and the designation check still run); R1, R2, the classes, B2 and the R3 priority areas are not "
+                "judged")
+
+
+def _stand_in_subdistricts(ph: IngestResult, ct: IngestResult | None, walk: WalkNetwork | None) -> IngestResult:
+    """Sub-districts standing in for missing boundaries: each county's polygon when counties are given,
+    else one area, the convex hull of the network's nodes and the pharmacies widened by
+    :data:`STAND_IN_MARGIN_M` metres. ``kind`` is town (R1, which needs street offices, is not judged)."""
+    if ct is not None:
+        counties = ct.clean
+        clean = gpd.GeoDataFrame({"code": [f"{c}000" for c in counties["code"]], "name": counties["name"].to_numpy(),
+                                  "kind": "town", "county_code": counties["code"].to_numpy(), "population": np.nan},
+                                 geometry=counties.geometry.to_numpy(), crs=WGS84)
+    else:
+        points = ph.clean.geometry
+        metric = walk.crs if walk is not None else points.estimate_utm_crs()
+        xy = [shapely.get_coordinates(points.to_crs(metric).to_numpy())]
+        if walk is not None:
+            xy.append(walk.node_xy)
+        hull = shapely.multipoints(np.concatenate(xy)).convex_hull.buffer(STAND_IN_MARGIN_M)
+        area = gpd.GeoSeries([hull], crs=metric).to_crs(WGS84)
+        name = Text("全区域（无街道/乡镇边界）", "whole area (no sub-district boundaries)")
+        clean = gpd.GeoDataFrame({"code": [STAND_IN_CODE], "name": [name.zh], "kind": ["town"],
+                                  "county_code": [STAND_IN_CODE[:6]], "population": [np.nan]},
+                                 geometry=area.to_numpy(), crs=WGS84)
+    clean.index = pd.RangeIndex(1, len(clean) + 1)
+    empty = pd.DataFrame(columns=["source", "row", "reason_code", "reason"])
+    return IngestResult(layer="subdistricts", source="", clean=clean, rejected=empty,
+                        notes=pd.DataFrame(columns=["source", "row", "note_code", "note"]), n_in=len(clean))
+
+
+def _osm_subdistricts(network) -> IngestResult:
+    """The network file's complete township relations (admin_level 8), read as a boundary file (kind from
+    the name: 街道 street, 镇/乡 town); every cut relation warned about; a :class:`MissingColumnError`
+    naming them when none closes."""
+    from planning.ingest.osm_boundaries import read_osm_boundaries
+
+    if network is None or isinstance(network, WalkNetwork) or Path(network).suffix.lower() == ".graphml":
+        raise MissingColumnError("subdistricts='osm' 需要 OSM 路网文件（.osm/.osm.pbf）",
+                                 "subdistricts='osm' needs the street network as an OSM file (.osm/.osm.pbf)")
+    found = read_osm_boundaries(network)
+    for note in found.notes:
+        warnings.warn(note, IngestWarning, stacklevel=4)
+    if found.subdistricts.empty:
+        cut = "; ".join(Text.parse(n).en for n in found.notes[:5])
+        raise MissingColumnError(
+            f"路网文件中没有能拼成闭合区域的街道/乡镇（admin_level 8）边界（文件中 {len(found.notes)} 个行政边界关系不完整）",
+            f"the network file holds no closed township (admin_level 8) boundary ({len(found.notes)} admin "
+            f"relation(s) in it are incomplete{': ' + cut if cut else ''})")
+    geojson = found.subdistricts[["code", "name", "geometry"]].to_json().encode()
+    return read_boundaries(geojson, level="subdistrict", source_name=f"{Path(network).name} (OSM admin_level 8)")
 
 
 def _locate_pharmacies(ph: IngestResult, sd: IngestResult, counties: gpd.GeoDataFrame
