@@ -1,0 +1,113 @@
+"""Settlement status: each rule of planning.settlement at its boundary dates, on hand-built rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+from planning.policy import Policy
+from planning.settlement import (NOT_JUDGED, SETTLING, SUSPENDED, TERMINATED, missing_status_inputs, serves,
+                                 settlement_status)
+
+D = dt.date
+#: Every status input given, each row settling on any day: the base the cases below change one cell of.
+FULL = {"info_system_accepted": "2025-01-10", "traceability_accepted": "2025-01-10", "agreement_status": "settling",
+        "suspension_start": None, "suspension_end": None, "earlier_suspensions": 0, "principal_status": "qualified"}
+
+
+def status(on: dt.date, **cells) -> pd.Series:
+    """The status columns of one hand-built pharmacy (FULL with ``cells`` changed) on ``on``."""
+    return settlement_status(pd.DataFrame([{**FULL, **cells}]), on).iloc[0]
+
+
+def test_every_input_given_and_nothing_wrong_is_settling():
+    row = status(D(2026, 1, 1))
+    assert row["settlement"] == SETTLING and row["settlement_rules"] == "" and row["settlement_not_judged"] == ""
+
+
+@pytest.mark.parametrize("on, expected", [(D(2025, 6, 30), SETTLING), (D(2025, 7, 1), SUSPENDED)])
+def test_information_system_deadline_is_2025_06_30_inclusive(on, expected):
+    blank = status(on, info_system_accepted=None)  # a blank date is unknown: not judged once the rule applies
+    assert blank["settlement"] == (SETTLING if expected == SETTLING else NOT_JUDGED)
+    row = status(on, info_system_accepted="2025-09-15")  # accepted late: suspended from 07-01 until then
+    assert row["settlement"] == expected
+    if expected == SUSPENDED:
+        assert row["settlement_rules"] == "ST-info" and row["settlement_until"] == "2025-09-15"
+    assert status(D(2025, 9, 15), info_system_accepted="2025-09-15")["settlement"] == SETTLING
+    assert status(on, info_system_accepted="2025-06-30")["settlement"] == SETTLING
+
+
+def test_information_system_from_the_yes_no_column_when_no_date():
+    rows = pd.DataFrame([{**FULL, "info_system_ready": ready} for ready in (True, False)]).drop(
+        columns="info_system_accepted")
+    found = settlement_status(rows, D(2025, 7, 1))
+    assert found["settlement"].tolist() == [SETTLING, SUSPENDED]
+    assert found["settlement_until"].tolist() == [None, None]  # until it passes: open-ended
+    assert settlement_status(rows, D(2025, 6, 30))["settlement"].tolist() == [SETTLING, SETTLING]
+
+
+@pytest.mark.parametrize("on, expected", [(D(2025, 3, 31), SETTLING), (D(2025, 4, 1), SUSPENDED)])
+def test_traceability_deadline_is_2025_03_31_inclusive(on, expected):
+    row = status(on, traceability_accepted="2025-05-01")
+    assert row["settlement"] == expected
+    assert row["settlement_rules"] == ("ST-trace" if expected == SUSPENDED else "")
+    assert status(on, traceability_accepted="2025-03-31")["settlement"] == SETTLING
+
+
+def test_blank_acceptance_date_after_the_deadline_is_not_judged():
+    row = status(D(2025, 7, 1), traceability_accepted=None)
+    assert row["settlement"] == NOT_JUDGED and row["settlement_not_judged"] == "ST-trace"
+
+
+@pytest.mark.parametrize("day, expected, rule", [(180, SUSPENDED, "ST-suspended"), (181, TERMINATED, "ST-180")])
+def test_a_suspension_ends_the_agreement_on_its_181st_day(day, expected, rule):
+    start = D(2025, 8, 1)
+    on = start + dt.timedelta(days=day - 1)  # the start is day 1
+    row = status(on, agreement_status="suspended", suspension_start=start.isoformat())
+    assert row["settlement"] == expected and row["settlement_rules"] == rule
+    # A finished suspension of 181 days also ended the agreement; one of 180 days did not.
+    finished = status(D(2026, 6, 1), suspension_start=start.isoformat(),
+                      suspension_end=(start + dt.timedelta(days=day - 1)).isoformat())
+    assert finished["settlement"] == (SETTLING if day == 180 else TERMINATED)
+
+
+def test_a_suspension_with_an_end_date_says_until_when():
+    row = status(D(2025, 9, 1), suspension_start="2025-08-01", suspension_end="2025-10-31")
+    assert row["settlement"] == SUSPENDED and row["settlement_until"] == "2025-10-31"
+    assert status(D(2025, 11, 1), suspension_start="2025-08-01", suspension_end="2025-10-31")["settlement"] == SETTLING
+
+
+def test_a_second_suspension_in_one_agreement_period_terminates():
+    once = status(D(2025, 9, 1), suspension_start="2025-08-01", earlier_suspensions=0)
+    twice = status(D(2025, 9, 1), suspension_start="2025-08-01", earlier_suspensions=1)
+    assert once["settlement"] == SUSPENDED
+    assert twice["settlement"] == TERMINATED and twice["settlement_rules"] == "ST-twice"
+    unknown = status(D(2025, 9, 1), suspension_start="2025-08-01", earlier_suspensions=None)
+    assert unknown["settlement"] == SUSPENDED and "ST-twice" in unknown["settlement_not_judged"]
+
+
+def test_terminated_agreement_and_principal():
+    assert status(D(2026, 1, 1), agreement_status="terminated")["settlement_rules"] == "ST-terminated"
+    for state in ("suspended", "terminated"):
+        row = status(D(2026, 1, 1), principal_status=state)
+        assert row["settlement"] == SUSPENDED and row["settlement_rules"] == "ST-principal"
+    assert status(D(2026, 1, 1), principal_status=None)["settlement"] == NOT_JUDGED
+
+
+def test_missing_columns_are_not_judged_never_settling():
+    bare = pd.DataFrame([{"pharmacy_id": "A"}])
+    row = settlement_status(bare, D(2026, 1, 1)).iloc[0]
+    assert row["settlement"] == NOT_JUDGED
+    assert set(row["settlement_not_judged"].split(",")) == {"ST-info", "ST-trace", "ST-suspended", "ST-terminated",
+                                                            "ST-180", "ST-twice", "ST-principal"}
+    assert missing_status_inputs(bare.columns) == ("column:info_system_ready", "column:traceability_accepted",
+                                                   "column:agreement_status", "column:principal_status")
+    assert missing_status_inputs(FULL) == ()
+
+
+def test_who_serves_follows_the_policy():
+    table = pd.DataFrame({"settlement": [SETTLING, SUSPENDED, TERMINATED, NOT_JUDGED]})
+    assert serves(table, Policy()).tolist() == [True, False, False, True]
+    assert serves(table, Policy(suspended_serve=True)).tolist() == [True, True, False, True]
