@@ -111,3 +111,24 @@ def test_who_serves_follows_the_policy():
     table = pd.DataFrame({"settlement": [SETTLING, SUSPENDED, TERMINATED, NOT_JUDGED]})
     assert serves(table, Policy()).tolist() == [True, False, False, True]
     assert serves(table, Policy(suspended_serve=True)).tolist() == [True, True, False, True]
+
+
+def test_the_pharmacy_reader_takes_the_status_columns_under_chinese_headers(tmp_path):
+    from planning import ingest
+
+    header = ["编号", "名称", "地址", "经度", "纬度", "门诊统筹", "信息系统验收日期", "追溯码落实日期", "协议状态",
+              "暂停开始日期", "暂停结束日期", "此前暂停次数", "主要负责人医保支付资格"]
+    rows = [["A1", "甲药店", "一路1号", 112.91, 28.11, "是", "2025年6月30日", "2025/3/1", "正常", "", "", 0, "正常"],
+            ["A2", "乙药店", "一路3号", 112.92, 28.11, "是", "2025-08-01", "2025-03-01", "暂停", "2025-10-01", "",
+             "", "暂停"],
+            ["A3", "丙药店", "一路5号", 112.93, 28.11, "是", "下月", "2025-03-01", "正常", "", "", 0, "正常"]]
+    path = tmp_path / "药店.csv"
+    pd.DataFrame(rows, columns=header).to_csv(path, index=False, encoding="utf-8")
+    result = ingest.read_pharmacies(path)
+    clean = result.clean.set_index("pharmacy_id")
+    assert clean.loc["A1", "info_system_accepted"] == "2025-06-30" and clean.loc["A2", "agreement_status"] == SUSPENDED
+    assert clean.loc["A2", "principal_status"] == "suspended" and pd.isna(clean.loc["A2", "earlier_suspensions"])
+    assert result.rejected["row"].tolist() == [4]  # "下月" is no date: the row is rejected, saying which column
+    found = settlement_status(clean, D(2025, 10, 15))
+    assert found["settlement"].tolist() == [SETTLING, SUSPENDED]
+    assert found.loc["A2", "settlement_rules"] == "ST-suspended,ST-principal"
