@@ -76,7 +76,7 @@ TERMINATION_RULES = ("ST-terminated", "ST-180", "ST-twice")
 #: traceability_accepted (追溯码落实日期), suspension_start / suspension_end (the latest suspension);
 #: counts: earlier_suspensions (earlier suspensions in the same agreement period); words:
 #: agreement_status (:data:`AGREEMENT_STATES`), principal_status (:data:`PRINCIPAL_STATES`).
-#: ``info_system_ready`` (yes/no) stands in for the acceptance date when that column is absent.
+#: ``info_system_ready`` (yes/no) stands in for the acceptance date where no date is given.
 DATE_COLUMNS = ("info_system_accepted", "traceability_accepted", "suspension_start", "suspension_end")
 STATUS_COLUMNS = (*DATE_COLUMNS, "earlier_suspensions", "agreement_status", "principal_status")
 AGREEMENT_STATES = (SETTLING, SUSPENDED, TERMINATED)
@@ -127,17 +127,16 @@ def settlement_status(pharmacies: pd.DataFrame, on: dt.date) -> pd.DataFrame:
                                               INFO_SYSTEM_DEADLINE),
                                              ("ST-trace", "traceability_accepted", None, TRACEABILITY_DEADLINE)):
         accepted_on = dates(column)
-        if accepted_on is not None:
-            known = accepted_on.notna().to_numpy()
-            accepted = (accepted_on <= day).to_numpy() & known
-            until = accepted_on.where(accepted_on > day)
-        elif fallback is not None and fallback in pharmacies.columns:
+        known, accepted, until = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), never
+        if fallback is not None and fallback in pharmacies.columns:  # yes/no: no date, no "until"
             ready = pd.array(pharmacies[fallback], dtype="boolean")
             known = ~np.asarray(ready.isna(), dtype=bool)
             accepted = ready.fillna(False).to_numpy(dtype=bool)
-            until = never
-        else:
-            known, accepted, until = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool), never
+        if accepted_on is not None:  # a date, where given, says more than yes/no
+            dated = accepted_on.notna().to_numpy()
+            known = known | dated
+            accepted = np.where(dated, (accepted_on <= day).to_numpy(), accepted)
+            until = accepted_on.where(accepted_on > day)
         if day.date() <= deadline:
             continue  # before the deadline this rule suspends nobody, whatever the data
         suspended[rule] = (known & ~accepted, until)
