@@ -29,20 +29,12 @@ from planning.memo import Memo
 from planning.model import Service
 from planning.scenario import RemoveSite, Scenario, ScenarioDiff
 from planning.screening import pharmacy_flags
-from planning.text import Text
-
-#: Why a pharmacy is on the exit list, with its article.
-EXIT_REASONS: dict[str, Text] = {
-    "natural_exit": Text("自然退出（MDJ-2025 第十六条）", "natural exit (MDJ-2025 art. 16)"),
-    "termination_trigger": Text("触发解除协议（CX-2022 第三十四、三十五条）", "termination (CX-2022 art. 34-35)"),
-    "lowest_ranked": Text("年度考核排名末位（MDJ-2025 第十七条）", "lowest-ranked in the annual review (MDJ-2025 art. 17)"),
-}
-
 
 def exit_list(assessment: Assessment, *, lowest: int = 0, flagged: bool = True,
               on: dt.date | None = None) -> pd.DataFrame:
     """The pharmacies the review would see leave: ``pharmacy_id``, ``name``, ``subdistrict_code``,
-    ``county_code``, ``reason`` (a key of :data:`EXIT_REASONS`), ``credit_score`` where known.
+    ``county_code``, ``exit_reason`` (natural_exit, termination_trigger or lowest_ranked; words in
+    :data:`planning.present.EXIT_REASON_LABELS`), ``credit_score`` where known.
 
     ``flagged``: every pharmacy with a natural-exit or termination flag (on ``on``, default the policy's
     assessment date); ``lowest``: that many more, the lowest ``credit_score`` among the other pharmacies
@@ -66,7 +58,7 @@ def exit_list(assessment: Assessment, *, lowest: int = 0, flagged: bool = True,
         reason[ranked.index] = "lowest_ranked"
     chosen = pharmacies[reason.notna()]
     columns = ["pharmacy_id", "name", "subdistrict_code", "county_code"]
-    table = chosen[columns].assign(reason=reason[chosen.index])
+    table = chosen[columns].assign(exit_reason=reason[chosen.index])
     table["credit_score"] = chosen["credit_score"] if "credit_score" in chosen.columns else np.nan
     return pd.DataFrame(table).reset_index(drop=True)
 
@@ -93,33 +85,39 @@ class ExitReview:
         return self.memo.get("exits", self._exits)
 
     def _exits(self) -> pd.DataFrame:
-        before, after = self.baseline, self.scenario.assess()
-        residents = before.residents
-        budget = before.policy.walk_minutes
-        leaving = set(self.exit_table["pharmacy_id"])
-        lost_by_exit = {pid: np.zeros(len(residents), dtype=bool) for pid in leaving}
-        for service in Service:
-            minutes_before, nearest = before.access[service].point_minutes(residents.snap)
-            minutes_after = resident_minutes(after.access[service], residents)
-            lost = (minutes_before <= budget) & ~(minutes_after <= budget)
-            site_ids = before.access[service].site_ids
-            nearest_id = np.where(nearest >= 0, site_ids[np.maximum(nearest, 0)], None)
-            for pid in leaving:
-                lost_by_exit[pid] |= lost & (nearest_id == pid)
-        broken = self.diff().requirements
-        broken = broken[broken["change"] == "broken"]
-        held = before.pharmacies.set_index("pharmacy_id")
-        rows = []
-        for exit_row in self.exit_table.itertuples(index=False):
-            services = [s.value for s in Service if bool(held.at[exit_row.pharmacy_id, s.value])]
-            mine = broken[broken["service"].isin(services)
-                          & (((broken["level"] == "subdistrict") & (broken["code"] == exit_row.subdistrict_code))
-                             | ((broken["level"] == "county") & (broken["code"] == exit_row.county_code)))]
-            persons = float(residents.persons[lost_by_exit[exit_row.pharmacy_id]].sum())
-            failed = ",".join(f"{r.rule}:{r.service}" for r in mine.itertuples(index=False))
-            rows.append({"persons_losing_circle": persons, "requirements_broken": failed,
-                         "safe": persons == 0 and not failed})
-        return pd.concat([self.exit_table, pd.DataFrame(rows, index=self.exit_table.index)], axis=1)
+        return exit_safety(self.baseline, self.diff(), self.exit_table)
+
+
+def exit_safety(baseline: Assessment, change: ScenarioDiff, exit_table: pd.DataFrame) -> pd.DataFrame:
+    """``exit_table`` (:func:`exit_list`) with, per exit, what :meth:`ExitReview.exits` describes, from
+    ``change``: the diff of ``baseline`` and the scenario where those pharmacies left (any service subset:
+    its requirements and assessment cover every service)."""
+    before, after = baseline, change.after
+    residents = before.residents
+    budget = before.policy.walk_minutes
+    leaving = set(exit_table["pharmacy_id"])
+    lost_by_exit = {pid: np.zeros(len(residents), dtype=bool) for pid in leaving}
+    for service in Service:
+        minutes_before, nearest = before.access[service].point_minutes(residents.snap)
+        minutes_after = resident_minutes(after.access[service], residents)
+        lost = (minutes_before <= budget) & ~(minutes_after <= budget)
+        site_ids = before.access[service].site_ids
+        nearest_id = np.where(nearest >= 0, site_ids[np.maximum(nearest, 0)], None)
+        for pid in leaving:
+            lost_by_exit[pid] |= lost & (nearest_id == pid)
+    broken = change.requirements[change.requirements["change"] == "broken"]
+    held = before.pharmacies.set_index("pharmacy_id")
+    rows = []
+    for exit_row in exit_table.itertuples(index=False):
+        services = [s.value for s in Service if bool(held.at[exit_row.pharmacy_id, s.value])]
+        mine = broken[broken["service"].isin(services)
+                      & (((broken["level"] == "subdistrict") & (broken["code"] == exit_row.subdistrict_code))
+                         | ((broken["level"] == "county") & (broken["code"] == exit_row.county_code)))]
+        persons = float(residents.persons[lost_by_exit[exit_row.pharmacy_id]].sum())
+        failed = ",".join(f"{r.rule}:{r.service}" for r in mine.itertuples(index=False))
+        rows.append({"persons_losing_circle": persons, "requirements_broken": failed,
+                     "safe": persons == 0 and not failed})
+    return pd.concat([exit_table, pd.DataFrame(rows, index=exit_table.index)], axis=1)
 
 
 def review_scenario(baseline: Assessment, *, lowest: int = 0, flagged: bool = True,

@@ -228,3 +228,47 @@ def status_text(status: str, rule_ids: str = "", until: str | None = None) -> Te
         return label
     return Text(f"{label.zh}（{'，'.join(bits_zh)}）", f"{label.en} ({'; '.join(bits_en)})")
 
+
+
+#: The requirement columns :func:`suspension_notes` reads: rule id -> (outcome column of the area table,
+#: column of the pharmacies table naming the area).
+_REQUIREMENT_AREAS = {"R1": ("r1_ok", "subdistrict_code"), "R2": ("r2_ok", "county_code")}
+
+
+def status_counts(pharmacies: pd.DataFrame) -> dict[str, int]:
+    """How many pharmacies have each status (every key of :data:`STATUSES`, zeros included)."""
+    found = pharmacies["settlement"].value_counts() if "settlement" in pharmacies.columns else pd.Series(dtype=int)
+    return {status: int(found.get(status, 0)) for status in STATUSES}
+
+
+def suspension_notes(areas: pd.DataFrame, pharmacies: pd.DataFrame, service_value: str, rule: str,
+                     policy: Policy) -> list[Text]:
+    """What suspended pharmacies change for requirement ``rule`` ("R1" per sub-district, "R2" per county) of
+    one service: with ``policy.suspended_serve`` the areas where it passes only through suspended
+    pharmacies ("R1 passes only through 1 suspended pharmacy: 望月街道 (…)"); without, the failing areas
+    whose holders of the service are suspended, named with their rules. ``areas`` is an assessment's
+    sub-district or county table (columns ``code``, ``name``, ``service``, ``pharmacies``, ``suspended`` and
+    the rule's outcome), ``pharmacies`` its pharmacy table."""
+    outcome, area_column = _REQUIREMENT_AREAS[rule]
+    rows = areas[(areas["service"] == service_value) & (areas["suspended"] > 0)]
+    if policy.suspended_serve:
+        rows = rows[rows[outcome].eq(True).fillna(False).to_numpy(dtype=bool)
+                    & (rows["pharmacies"] == rows["suspended"]).to_numpy()]
+    else:
+        rows = rows[rows[outcome].eq(False).fillna(False).to_numpy(dtype=bool)]
+    held = pharmacies[(pharmacies.get("settlement") == SUSPENDED) & pharmacies[service_value].astype(bool)]
+    notes = []
+    for row in rows.itertuples(index=False):
+        mine = held[held[area_column] == row.code]
+        names_zh = "、".join(f"{p.name}（{p.settlement_rules.replace(',', '、')}）" for p in mine.itertuples())
+        names_en = "; ".join(f"{p.name} ({p.settlement_rules.replace(',', ', ')})" for p in mine.itertuples())
+        n = len(mine)
+        if policy.suspended_serve:
+            notes.append(Text(f"{rule} 仅靠 {n} 家暂停结算的药店满足：{row.name}（{names_zh}）",
+                              f"{rule} passes only through {n} suspended pharmac{'y' if n == 1 else 'ies'}: "
+                              f"{row.name} ({names_en})"))
+        else:
+            notes.append(Text(f"{rule} 不满足：{row.name} 的该业务药店均暂停结算，不计入（{names_zh}）",
+                              f"{rule} fails: {row.name}'s pharmacies of this service are suspended and do not "
+                              f"count ({names_en})"))
+    return notes

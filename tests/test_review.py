@@ -18,13 +18,13 @@ def test_flagged_exits_are_the_natural_exit_and_termination_flags(demo):
     expected = set(flags.loc[flags["natural_exit"] | flags["termination_trigger"], "pharmacy_id"])
     assert set(table["pharmacy_id"]) == expected
     assert set(PLANTED["settlement"]["natural_exit"]) <= expected
-    assert set(table.loc[table["pharmacy_id"].isin(PLANTED["settlement"]["natural_exit"]), "reason"]) == {"natural_exit"}
+    assert set(table.loc[table["pharmacy_id"].isin(PLANTED["settlement"]["natural_exit"]), "exit_reason"]) == {"natural_exit"}
 
 
 def test_lowest_ranked_are_the_lowest_credit_scores_of_the_serving_others(demo):
     flagged = set(exit_list(demo)["pharmacy_id"])
     table = exit_list(demo, lowest=3)
-    ranked = table[table["reason"] == "lowest_ranked"]
+    ranked = table[table["exit_reason"] == "lowest_ranked"]
     others = demo.pharmacies[~demo.pharmacies["pharmacy_id"].isin(flagged) & demo.pharmacies["serves"]]
     oracle = others.sort_values(["credit_score", "pharmacy_id"])["pharmacy_id"].head(3).tolist()
     assert set(ranked["pharmacy_id"]) == set(oracle) and len(table) == len(flagged) + 3
