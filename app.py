@@ -28,7 +28,7 @@ from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
 from planning.present import for_people
-from planning.review import exit_safety, review_scenario
+from planning.review import exit_safety, pharmacies_to_watch, review_scenario
 from planning.scenario import AddSite, RemoveSite, Scenario, nearest_site
 from planning.screening import Applicant, check_location
 from planning.text import Text
@@ -379,6 +379,8 @@ with tab_tables:
     st.subheader(t("requirements_county", lang))
     counties = assessment.counties[assessment.counties["service"] == service.value]
     st.dataframe(for_people(counties, lang), hide_index=True, width="stretch")
+    st.subheader(t("pharmacies_to_watch", lang))
+    st.dataframe(for_people(pharmacies_to_watch(assessment), lang), hide_index=True, width="stretch")
     st.subheader(t("rejected_rows", lang))
     if len(region.rejected):
         st.dataframe(for_people(region.rejected, lang), hide_index=True, width="stretch")

@@ -138,6 +138,7 @@ _TEXT: dict[str, tuple[str, str]] = {
                      "Exits and what they open (safe: nobody loses the circle, no requirement breaks)"),
     "review_none": ("没有被标记退出的药店。", "No pharmacy is flagged for exit."),
     "settlement_status": ("结算状态", "Settlement status"),
+    "pharmacies_to_watch": ("暂停、解除、状态未判定或被标记退出的药店", "Pharmacies suspended, terminated, not judged or flagged for exit"),
     "download_diff": ("下载情景差异 GeoJSON", "Download the what-if changes (GeoJSON)"),
     "download_whatif_docx": ("下载情景模拟报告（Word）", "Download the what-if report (Word)"),
     "map_parameters": ("当前参数：{policy} · 步行 {minutes} 分钟 · {speed:g} 米/分钟",

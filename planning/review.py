@@ -131,3 +131,20 @@ def review_scenario(baseline: Assessment, *, lowest: int = 0, flagged: bool = Tr
 def review_edits(baseline: Assessment, *, lowest: int = 0, flagged: bool = True) -> tuple[RemoveSite, ...]:
     """The edits of :func:`review_scenario` (for a caller keeping its own list of what-if edits)."""
     return tuple(RemoveSite(pid) for pid in exit_list(baseline, lowest=lowest, flagged=flagged)["pharmacy_id"])
+
+
+def pharmacies_to_watch(assessment: Assessment) -> pd.DataFrame:
+    """The pharmacies a planner should see: those not settling (suspended, terminated, status not judged)
+    and those flagged for natural exit or termination, with their status, whether they count under the
+    policy (``serves``) and the flags; in the pharmacy table's order."""
+    pharmacies = assessment.pharmacies
+    flags = pharmacy_flags(pharmacies, assessment.policy.on)
+    columns = [c for c in ("pharmacy_id", "name", "subdistrict_code", "settlement", "settlement_rules",
+                           "settlement_until", "settlement_not_judged", "serves") if c in pharmacies.columns]
+    table = pharmacies[columns].copy()
+    watch = table["settlement"] != "settling" if "settlement" in table.columns else pd.Series(False, index=table.index)
+    for key in ("natural_exit", "termination_trigger"):
+        if key in flags.columns:
+            table[key] = flags[key].to_numpy()
+            watch |= flags[key].fillna(False).astype(bool)
+    return pd.DataFrame(table[watch.to_numpy()]).reset_index(drop=True)

@@ -56,3 +56,16 @@ def test_review_scenario_equals_a_manual_scenario_removing_the_same_pharmacies(d
     per_service = -ours.coverage.groupby("service")["covered_delta"].sum().clip(upper=0)
     total = exits["persons_losing_circle"].sum()
     assert per_service.max() - 1e-6 <= total <= per_service.sum() + 1e-6 and total > 0
+
+
+def test_pharmacies_to_watch_lists_the_planted_statuses_and_exit_flags(demo):
+    from planning.review import pharmacies_to_watch
+
+    table = pharmacies_to_watch(demo).set_index("pharmacy_id")
+    planted = PLANTED["settlement"]
+    assert set(planted["suspended"]) | set(planted["terminated"]) | set(planted["natural_exit"]) <= set(table.index)
+    assert (table.loc[planted["suspended"], "settlement"] == "suspended").all()
+    assert not table.loc[planted["suspended"] + planted["terminated"], "serves"].any()
+    assert table.loc[planted["natural_exit"], "natural_exit"].all()
+    flagged = table["natural_exit"].fillna(False) | table["termination_trigger"].fillna(False)
+    assert ((table["settlement"] != "settling") | flagged).all()
