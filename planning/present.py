@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from planning.rules import CLASS_LABELS
-from planning.settlement import STATUS_LABELS, status_counts, suspension_notes
+from planning.settlement import STATUS_LABELS, status_summary, suspension_notes
 from planning.completeness import label as completeness_label
 from planning.i18n import t
 from planning.model import Service, service_labels
@@ -359,12 +359,7 @@ def summary_text(assessment, lang: str = "zh") -> str:
                   f"{len(region.pharmacies)} 家定点药店，拒收输入行 {len(region.rejected)} 行",
                   f"{len(region.subdistricts)} sub-districts, {len(region.counties)} counties, "
                   f"{len(region.pharmacies)} designated pharmacies, {len(region.rejected)} input rows rejected").get(lang)]
-    counts = status_counts(assessment.pharmacies)
-    lines.append(Text(f"结算状态（{policy.on.isoformat()}）：", f"settlement status on {policy.on.isoformat()}: ").get(lang)
-                 + " · ".join(f"{STATUS_LABELS[s].get(lang)} {n}" for s, n in counts.items())
-                 + Text("；暂停结算的药店" + ("计入" if policy.suspended_serve else "不计入") + "覆盖与配置要求",
-                        "; suspended pharmacies " + ("count" if policy.suspended_serve else "do not count")
-                        + " for coverage and the requirements").get(lang))
+    lines.append(status_summary(assessment.pharmacies, policy).get(lang))
     sd, counties = assessment.subdistricts, assessment.counties
     cell_km2 = assessment.rasters.cell_m ** 2 / 1e6
     for service in Service:

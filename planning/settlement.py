@@ -272,3 +272,16 @@ def suspension_notes(areas: pd.DataFrame, pharmacies: pd.DataFrame, service_valu
                               f"{rule} fails: {row.name}'s pharmacies of this service are suspended and do not "
                               f"count ({names_en})"))
     return notes
+
+
+def status_summary(pharmacies: pd.DataFrame, policy: Policy) -> Text:
+    """One line: the day, how many pharmacies have each status, and whether suspended ones count."""
+    counts = status_counts(pharmacies)
+    day = policy.on.isoformat()
+    zh = "、".join(f"{STATUS_LABELS[s].zh} {n}" for s, n in counts.items())
+    en = " · ".join(f"{STATUS_LABELS[s].en} {n}" for s, n in counts.items())
+    if policy.suspended_serve:
+        return Text(f"结算状态（{day}）：{zh}；暂停结算的药店计入覆盖与配置要求",
+                    f"settlement status on {day}: {en}; suspended pharmacies count for coverage and the requirements")
+    return Text(f"结算状态（{day}）：{zh}；暂停结算的药店不计入覆盖与配置要求",
+                f"settlement status on {day}: {en}; suspended pharmacies do not count for coverage and the requirements")

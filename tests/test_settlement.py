@@ -132,3 +132,21 @@ def test_the_pharmacy_reader_takes_the_status_columns_under_chinese_headers(tmp_
     found = settlement_status(clean, D(2025, 10, 15))
     assert found["settlement"].tolist() == [SETTLING, SUSPENDED]
     assert found.loc["A2", "settlement_rules"] == "ST-suspended,ST-principal"
+
+
+def test_gap_report_and_map_carry_the_status_of_the_planted_pharmacies(demo):
+    from planning.demo import PLANTED
+    from planning.maps import STATUS_RINGS, pharmacy_geojson
+    from planning.report import gap_report
+
+    features = {f["properties"]["pharmacy_id"]: f["properties"] for f in gap_report(demo)["features"]
+                if f["properties"]["layer"] == "pharmacy"}
+    for pid in PLANTED["r1_only_suspended_street"]["suspended_chronic_pharmacies"]:
+        assert features[pid]["settlement"] == SUSPENDED and features[pid]["serves"] is False
+        assert features[pid]["settlement_rules"] in ("ST-info", "ST-principal") and features[pid]["settlement_until"] is None
+    assert {features[p]["settlement"] for p in PLANTED["settlement"]["terminated"]} == {TERMINATED}
+    shown = pharmacy_geojson(demo.pharmacies, "zh")["features"]
+    rings = {f["properties"]["ring"] for f, pid in zip(shown, demo.pharmacies["pharmacy_id"])
+             if pid in PLANTED["settlement"]["suspended"]}
+    assert rings == {STATUS_RINGS[SUSPENDED][0]}
+    assert any("暂停结算" in f["properties"]["status"] for f in shown)
