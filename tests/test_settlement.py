@@ -150,3 +150,19 @@ def test_gap_report_and_map_carry_the_status_of_the_planted_pharmacies(demo):
              if pid in PLANTED["settlement"]["suspended"]}
     assert rings == {STATUS_RINGS[SUSPENDED][0]}
     assert any("暂停结算" in f["properties"]["status"] for f in shown)
+
+
+def test_policy_file_settlement_keys(tmp_path):
+    from planning.errors import ParameterError
+    from planning.policy import load_policy
+
+    path = tmp_path / "p.toml"
+    path.write_text('id = "x"\n[settlement]\nsuspended_serve = true\nassessment_date = 2025-07-01\n', encoding="utf-8")
+    policy = load_policy(path)
+    assert policy.suspended_serve and policy.on == D(2025, 7, 1)
+    assert Policy().on == dt.date.today() and not Policy().suspended_serve
+    path.write_text('[settlement]\nserve = true\n', encoding="utf-8")
+    with pytest.raises(ParameterError, match="settlement.serve"):
+        load_policy(path)
+    with pytest.raises(ParameterError):
+        Policy(suspended_serve="yes")
