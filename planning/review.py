@@ -128,11 +128,6 @@ def review_scenario(baseline: Assessment, *, lowest: int = 0, flagged: bool = Tr
     return ExitReview(baseline=baseline, exit_table=table, scenario=scenario)
 
 
-def review_edits(baseline: Assessment, *, lowest: int = 0, flagged: bool = True) -> tuple[RemoveSite, ...]:
-    """The edits of :func:`review_scenario` (for a caller keeping its own list of what-if edits)."""
-    return tuple(RemoveSite(pid) for pid in exit_list(baseline, lowest=lowest, flagged=flagged)["pharmacy_id"])
-
-
 def pharmacies_to_watch(assessment: Assessment) -> pd.DataFrame:
     """The pharmacies a planner should see: those not settling (suspended, terminated, status not judged)
     and those flagged for natural exit or termination, with their status, whether they count under the
