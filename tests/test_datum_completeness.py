@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NETWORK = DEMO_DIR / "network.osm.gz"
 YES_NO = {True: "是", False: "否"}
 FULL_HEADER = ["统一社会信用代码", "名称", "地址", "经度", "纬度", "个人账户", "门诊统筹", "门诊慢特病", "双通道",
-               "是否连锁", "信息系统改造"]
+               "是否连锁", "信息系统改造", "信息系统验收日期", "追溯码落实日期", "协议状态", "主要负责人医保支付资格"]
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,12 @@ def pharmacy_sheet(demo_files, path: Path, datum: str, *, header=FULL_HEADER, na
                                                                  ("门诊慢特病", "chronic_disease"),
                                                                  ("双通道", "dual_channel"),
                                                                  ("信息系统改造", "info_system_ready"))},
-             "是否连锁": ["连锁" if v else "单体" for v in ph["chain"]]}
+             "是否连锁": ["连锁" if v else "单体" for v in ph["chain"]],
+             # the settlement status, so the sheet's pharmacies serve as the demo's do
+             "信息系统验收日期": ["" if pd.isna(v) else v for v in ph["info_system_accepted"]],
+             "追溯码落实日期": ["" if pd.isna(v) else v for v in ph["traceability_accepted"]],
+             "协议状态": ph["agreement_status"].map({"settling": "正常", "suspended": "暂停", "terminated": "解除"}).tolist(),
+             "主要负责人医保支付资格": ph["principal_status"].map({"qualified": "正常", "suspended": "暂停"}).tolist()}
     rows = [[cells[h][k] for h in header] for k in range(len(ph) if n is None else n)]
     return write_csv(path, header, rows)
 
