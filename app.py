@@ -28,6 +28,7 @@ from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
 from planning.present import for_people
+from planning.review import exit_safety, pharmacies_to_watch, review_scenario
 from planning.scenario import AddSite, RemoveSite, Scenario, nearest_site
 from planning.screening import Applicant, check_location
 from planning.text import Text
@@ -342,6 +343,26 @@ with tab_scenario:
         st.download_button(t("download_whatif_docx", lang), lambda: report.scenario_docx_bytes(change, lang=lang),
                            file_name="what_if_report.docx",
                            mime="application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+    with st.form("review"):
+        st.subheader(t("review_title", lang))
+        lowest = st.number_input(t("review_lowest", lang), min_value=0, max_value=50, value=0, step=1)
+        if st.form_submit_button(t("review_button", lang)):
+            try:
+                review = review_scenario(assessment, lowest=int(lowest))
+            except PlanningError as exc:
+                show_error(exc)
+            else:
+                what_if["edits"] = list(review.scenario.edits)
+                what_if["review_exits"] = (review.scenario.edits, review.exit_table)
+                st.rerun()
+    review_edits, exit_table = what_if.get("review_exits", ((), None))
+    if exit_table is not None and review_edits == edits:
+        st.subheader(t("review_exits", lang))
+        if len(exit_table):
+            st.dataframe(for_people(exit_safety(assessment, change, exit_table), lang), hide_index=True,
+                         width="stretch")
+        else:
+            st.caption(t("review_none", lang))
     with st.form("withdraw"):
         # The scenario's pharmacies even when the map shows the baseline: one cannot withdraw a site twice.
         pharmacies = (scenario.assess() if scenario is not None else assessment).region.pharmacies
@@ -359,6 +380,8 @@ with tab_tables:
     st.subheader(t("requirements_county", lang))
     counties = assessment.counties[assessment.counties["service"] == service.value]
     st.dataframe(for_people(counties, lang), hide_index=True, width="stretch")
+    st.subheader(t("pharmacies_to_watch", lang))
+    st.dataframe(for_people(pharmacies_to_watch(assessment), lang), hide_index=True, width="stretch")
     st.subheader(t("rejected_rows", lang))
     if len(region.rejected):
         st.dataframe(for_people(region.rejected, lang), hide_index=True, width="stretch")

@@ -23,6 +23,7 @@ from planning.memo import Memo
 from planning.model import WGS84, Region, Service, SubdistrictKind
 from planning.network import Snap, WalkNetwork
 from planning.policy import Policy, load_policy
+from planning.settlement import SUSPENDED, serves, settlement_status
 from planning.zones import ZonePart, ZoneRasters, build_zones, zone_parts
 
 #: The search horizon is this many times the walk budget, so walk times just beyond it are known.
@@ -37,14 +38,19 @@ class Assessment:
     ----------
     pharmacies : GeoDataFrame
         The region's pharmacies plus ``subdistrict_code``, ``county_code``, ``snap_m`` (metres to the
-        street), ``on_network``, ``r4_ok`` (cross-region settlement where services are held).
+        street), ``on_network``, ``r4_ok`` (cross-region settlement where services are held), the
+        settlement status on ``policy.on`` (``settlement``, ``settlement_rules``, ``settlement_until``,
+        ``settlement_not_judged``, see :mod:`planning.settlement`) and ``serves`` (whether it counts
+        under the policy: every count, walk search and circle uses only these).
     coverage : DataFrame
         Per (sub-district ``code``, ``service``): population, covered, covered_share, uncovered, street_km.
     subdistricts : GeoDataFrame
-        Per (sub-district, service): counts, measures, ``class`` and the ``class_rule`` / ``class_measure``
-        that decided it, R1 and R3 verdicts.
+        Per (sub-district, service): counts (``pharmacies``: those that serve; ``suspended``: holders
+        whose settlement is suspended, counted or not), measures, ``class`` and the ``class_rule`` /
+        ``class_measure`` that decided it, R1 and R3 verdicts.
     counties : GeoDataFrame
-        Per (county, service): counts and the roll-up class, R2 verdict, fund rules B3/B4.
+        Per (county, service): counts (as for sub-districts) and the roll-up class, R2 verdict, fund
+        rules B3/B4.
     zones : GeoDataFrame
         Per service, blocked / priority / review polygons, one feature per rule (``rule_ids``).
     uncovered : GeoDataFrame
@@ -259,7 +265,8 @@ def _same_outlines(a: Region, b: Region) -> bool:
 
 
 def locate_pharmacies(region: Region, network: WalkNetwork, policy: Policy) -> gpd.GeoDataFrame:
-    """Pharmacies with their sub-district, county, distance to the street and R4 check."""
+    """Pharmacies with their sub-district, county, distance to the street, R4 check, settlement status on
+    ``policy.on`` and whether they serve under ``policy`` (:func:`planning.settlement.serves`)."""
     pharmacies = region.pharmacies.copy()
     joined = gpd.sjoin(pharmacies[["geometry"]], region.subdistricts[["code", "county_code", "geometry"]],
                        how="left", predicate="intersects")
@@ -276,13 +283,27 @@ def locate_pharmacies(region: Region, network: WalkNetwork, policy: Policy) -> g
         pharmacies["r4_ok"] = pd.array(~holds_any.to_numpy(), dtype="boolean") | settles
     else:
         pharmacies["r4_ok"] = pd.array([pd.NA] * len(pharmacies), dtype="boolean")
+    status = settlement_status(pharmacies, policy.on)
+    for column in status.columns:
+        pharmacies[column] = status[column]
+    pharmacies["serves"] = serves(pharmacies, policy)
     return pharmacies
+
+
+def service_holders(pharmacies: gpd.GeoDataFrame, service: Service) -> gpd.GeoDataFrame:
+    """The pharmacies that hold ``service`` and serve (``serves`` of :func:`locate_pharmacies`; a table
+    without it: every holder): the one filter behind coverage, R1/R2, the counts and the B1 circles."""
+    held = pharmacies[service.value].astype(bool)
+    if "serves" in pharmacies.columns:
+        held &= pharmacies["serves"].astype(bool)
+    return pharmacies[held]
 
 
 def service_sites(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, service: Service,
                   policy: Policy) -> tuple[Snap, np.ndarray]:
-    """The pharmacies holding ``service`` snapped to the network (within ``policy.max_snap_m``), and their ids."""
-    holders = pharmacies[pharmacies[service.value].astype(bool)]
+    """The pharmacies holding ``service`` that serve (:func:`service_holders`) snapped to the network
+    (within ``policy.max_snap_m``), and their ids."""
+    holders = service_holders(pharmacies, service)
     snap = network.snap_lonlat(holders.geometry.x.to_numpy(), holders.geometry.y.to_numpy(),
                                max_snap_m=policy.max_snap_m)
     return snap, holders["pharmacy_id"].to_numpy()
@@ -292,6 +313,7 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
                           policy: Policy) -> gpd.GeoDataFrame:
     """One row per (sub-district, service): counts, measures, class, R1 and R3 verdicts with rule ids."""
     counts = _counts(pharmacies, "subdistrict_code")
+    suspended = _suspended_counts(pharmacies, "subdistrict_code")
     coverage_rows = coverage.set_index(["code", "service"]).to_dict("index")
     unjudged = {s: rules.unjudged_rules(_missing_inputs(region), s, policy) for s in Service}
     known = region.population_known
@@ -310,7 +332,7 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
             row = {
                 "code": sd.code, "name": sd.name, "kind": sd.kind, "county_code": sd.county_code,
                 "service": service.value, "population": int(sd.population) if known else np.nan,
-                "pharmacies": int(count), "per_10k": per_10k,
+                "pharmacies": int(count), "suspended": suspended.get((sd.code, service.value), 0), "per_10k": per_10k,
                 "residents_per_pharmacy": sd.population / count if count and known else np.nan,
                 "covered_share": float(cov["covered_share"]) if known else np.nan,
                 "uncovered": float(cov["uncovered"]) if known else np.nan,
@@ -340,6 +362,7 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
                       policy: Policy) -> gpd.GeoDataFrame:
     """One row per (county, service): counts, roll-up class, R2 and the fund rules B3/B4."""
     counts = _counts(pharmacies, "county_code")
+    suspended = _suspended_counts(pharmacies, "county_code")
     sd_county = region.subdistricts.set_index("code")["county_code"]
     cov = coverage.assign(county_code=coverage["code"].map(sd_county))
     rolled = cov.groupby(["county_code", "service"])[["population", "covered"]].sum()
@@ -362,7 +385,7 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
                 per_10k = share = np.nan
             row = {"code": county.code, "name": county.name, "service": service.value,
                    "population": int(population) if known else np.nan, "pharmacies": int(count),
-                   "per_10k": per_10k,
+                   "suspended": suspended.get((county.code, service.value), 0), "per_10k": per_10k,
                    "covered_share": share, "fund_b3": b3, "fund_b4": b4}
             if not _service_known(region, service):  # no column: its pharmacies and coverage are unknown
                 row.update(pharmacies=np.nan, per_10k=np.nan, covered_share=np.nan)
@@ -424,9 +447,22 @@ def region_grid(region: Region, network: WalkNetwork, policy: Policy) -> RasterG
 
 
 def _counts(pharmacies: gpd.GeoDataFrame, by: str) -> dict[tuple[str, str], int]:
+    """Serving holders per (area code in column ``by``, service value)."""
     counts: dict[tuple[str, str], int] = {}
     for service in Service:
-        grouped = pharmacies[pharmacies[service.value].astype(bool)].groupby(by).size()
+        grouped = service_holders(pharmacies, service).groupby(by).size()
+        counts.update({(code, service.value): int(n) for code, n in grouped.items()})
+    return counts
+
+
+def _suspended_counts(pharmacies: gpd.GeoDataFrame, by: str) -> dict[tuple[str, str], int]:
+    """Holders whose settlement is suspended per (area code, service value), counted as serving or not."""
+    if "settlement" not in pharmacies.columns:
+        return {}
+    suspended = pharmacies[pharmacies["settlement"] == SUSPENDED]
+    counts: dict[tuple[str, str], int] = {}
+    for service in Service:
+        grouped = suspended[suspended[service.value].astype(bool)].groupby(by).size()
         counts.update({(code, service.value): int(n) for code, n in grouped.items()})
     return counts
 

@@ -110,6 +110,10 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--policy", default="default", help="策略预设或 TOML 文件 / preset (default, hunan-2025, mudanjiang-2025) or TOML file")
         p.add_argument("--minutes", type=float, help="步行时间（分钟）/ walk budget in minutes (overrides the policy)")
         p.add_argument("--speed", type=float, help="步行速度（米/分钟）/ walking speed in metres per minute (overrides the policy)")
+        p.add_argument("--suspended-serve", action="store_true",
+                       help="暂停结算的药店仍计入覆盖、R1/R2 与 B1 / suspended pharmacies still count for coverage, R1/R2 and B1 (policy suspended_serve)")
+        p.add_argument("--assessment-date", type=_date, metavar="YYYY-MM-DD",
+                       help="判定结算状态的日期（默认今天）/ the day the settlement status is judged on (default today)")
         p.add_argument("--quiet", action="store_true", help="不显示进度 / no progress messages")
         p.add_argument("--debug", action="store_true", help="显示内部错误的详细信息 / show tracebacks of internal errors")
 
@@ -143,13 +147,27 @@ def _help(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-h", "--help", action="help", help="显示帮助并退出 / show this help and exit")
 
 
+def _date(text: str):
+    """A --assessment-date value: an ISO date."""
+    import argparse
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"日期应为 YYYY-MM-DD：{text} / a date must be YYYY-MM-DD: {text}") from None
+
+
 def _load(args, progress: _Progress):
     from planning.assess import assess
     from planning.network import load_network
     from planning.policy import load_policy
 
     policy = load_policy(args.policy)
-    overrides = {k: v for k, v in (("walk_minutes", args.minutes), ("speed_m_per_min", args.speed)) if v is not None}
+    overrides = {k: v for k, v in (("walk_minutes", args.minutes), ("speed_m_per_min", args.speed),
+                                   ("assessment_date", args.assessment_date)) if v is not None}
+    if args.suspended_serve:
+        overrides["suspended_serve"] = True
     if overrides:
         policy = policy.with_changes(**overrides)
     if args.population_grid is not None and args.buildings is not None:

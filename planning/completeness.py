@@ -30,7 +30,11 @@ from planning.text import Text, check_lang, join
 #: - ``population``: resident insured population (S per-10,000 classes, R3 shares of residents);
 #: - ``service:<value>``: a pharmacy sheet without that service's column (the service's own R1/R2,
 #:   S, B1, B2 and R3 findings);
-#: - ``column:info_system_ready`` (B5), ``column:cross_region_settlement`` (R4): optional pharmacy columns.
+#: - ``column:info_system_ready`` (B5; the settlement rule ST-info when there is no acceptance-date column
+#:   either), ``column:cross_region_settlement`` (R4): optional pharmacy columns;
+#: - ``column:traceability_accepted``, ``column:agreement_status``, ``column:principal_status``: the
+#:   settlement-status inputs (:data:`planning.settlement.STATUS_INPUTS`); without them the status of
+#:   every pharmacy is "not judged" (they still count as serving: the data cannot remove them).
 RULES_DISABLED_BY: dict[str, tuple[str, ...]] = {
     "fund_status": ("B3", "B4"),
     "subdistricts": ("R1", "R2", "S", "B2", "R3-priorities"),
@@ -39,8 +43,11 @@ RULES_DISABLED_BY: dict[str, tuple[str, ...]] = {
     f"service:{Service.OUTPATIENT_POOLING.value}": ("R1", "S", "B1", "B2", "R3"),
     f"service:{Service.CHRONIC_DISEASE.value}": ("R1", "S", "B1", "B2", "R3"),
     f"service:{Service.DUAL_CHANNEL.value}": ("R2", "S", "B1", "B2", "R3"),
-    "column:info_system_ready": ("B5",),
+    "column:info_system_ready": ("B5", "ST-info"),
     "column:cross_region_settlement": ("R4",),
+    "column:traceability_accepted": ("ST-trace",),
+    "column:agreement_status": ("ST-suspended", "ST-terminated", "ST-180", "ST-twice"),
+    "column:principal_status": ("ST-principal",),
 }
 
 #: Display names of the layers and missing inputs, (Chinese, English).
@@ -53,8 +60,11 @@ _LABELS: dict[str, tuple[str, str]] = {
     "network": ("路网", "street network"),
     "population_points": ("人口格网", "population grid"),
     "buildings": ("居住建筑", "residential buildings"),
-    "column:info_system_ready": ("“信息系统改造”列", "'info_system_ready' column"),
+    "column:info_system_ready": ("“信息系统改造”或“信息系统验收日期”列", "'info_system_ready' or 'info_system_accepted' column"),
     "column:cross_region_settlement": ("“异地结算”列", "'cross_region_settlement' column"),
+    "column:traceability_accepted": ("“追溯码落实日期”列", "'traceability_accepted' column"),
+    "column:agreement_status": ("“协议状态”或“暂停开始日期”列", "'agreement_status' or 'suspension_start' column"),
+    "column:principal_status": ("“主要负责人医保支付资格”列", "'principal_status' column"),
     **{f"service:{s.value}": (f"“{s.label_zh.strip('“”')}”业务列", f"'{s.label_en.strip(chr(34))}' service column")
        for s in Service},
 }

@@ -10,9 +10,11 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import pandas as pd
 import shapely
 
 from planning.model import Region, validate_region
+from planning.settlement import DATE_COLUMNS
 
 #: Folder holding network.osm.gz, counties/subdistricts/pharmacies.geojson and planted.json.
 DEMO_DIR = Path(__file__).resolve().parents[1] / "geodata" / "demo"
@@ -36,12 +38,18 @@ def load_demo_region() -> Region:
     def read(name: str) -> gpd.GeoDataFrame:
         return gpd.read_file(DEMO_DIR / name, engine="pyogrio")
 
+    pharmacies = read("pharmacies.geojson")
+    for column in DATE_COLUMNS:  # GDAL reads ISO dates as datetimes; the ingest readers give ISO text
+        if column in pharmacies.columns:
+            dates = pd.to_datetime(pharmacies[column], errors="coerce")
+            pharmacies[column] = [None if pd.isna(d) else d.date().isoformat() for d in dates]
+
     return validate_region(
         Region(
             name=DEMO_NAME,
             counties=read("counties.geojson"),
             subdistricts=read("subdistricts.geojson"),
-            pharmacies=read("pharmacies.geojson"),
+            pharmacies=pharmacies,
             network_path=DEMO_DIR / "network.osm.gz",
             fictional=True,
         )

@@ -24,6 +24,7 @@ from scipy import ndimage
 from planning.i18n import t
 from planning.model import Region, Service, service_labels
 from planning.rules import CLASS_LABELS
+from planning.settlement import STATUS_LABELS, SUSPENDED, TERMINATED, status_text
 from planning.text import Text
 from planning.network import WalkNetwork
 
@@ -330,10 +331,31 @@ def _add_pharmacies(group: folium.FeatureGroup, pharmacies: gpd.GeoDataFrame | d
     _safe_layer(
         data,
         marker=folium.CircleMarker(radius=4, color="#333333", weight=0.5, fill=True, fill_opacity=0.95),
-        style_function=lambda f: {"fillColor": f["properties"]["colour"]},
-        tooltip=folium.GeoJsonTooltip(["name", "store", "address", "services"],
-                                      aliases=["", "", "", t("services", lang)]),
+        style_function=lambda f: {"fillColor": f["properties"]["colour"], "color": f["properties"]["ring"],
+                                  "weight": f["properties"]["ring_weight"]},
+        tooltip=folium.GeoJsonTooltip(["name", "store", "address", "services", "status"],
+                                      aliases=["", "", "", t("services", lang), t("settlement_status", lang)]),
     ).add_to(group)
+
+
+#: The ring of a pharmacy marker by settlement status (colour, stroke weight in pixels): a suspended
+#: pharmacy has a thick red ring, a terminated one a thick black ring (its fill stays its services').
+STATUS_RINGS = {SUSPENDED: ("#d62728", 2.5), TERMINATED: ("#000000", 2.5)}
+DEFAULT_RING = ("#333333", 0.5)
+
+
+def _status_words(pharmacies: gpd.GeoDataFrame, lang: str) -> list[str]:
+    """Each pharmacy's settlement status in words, with its rules and end date (blank: no status column)."""
+    if "settlement" not in pharmacies.columns:
+        return [""] * len(pharmacies)
+    until = pharmacies["settlement_until"] if "settlement_until" in pharmacies.columns else [None] * len(pharmacies)
+    return [status_text(status, rules or "", end).get(lang)
+            for status, rules, end in zip(pharmacies["settlement"], pharmacies["settlement_rules"], until)]
+
+
+def _rings(pharmacies: gpd.GeoDataFrame) -> list[tuple[str, float]]:
+    statuses = pharmacies["settlement"] if "settlement" in pharmacies.columns else [None] * len(pharmacies)
+    return [STATUS_RINGS.get(status, DEFAULT_RING) for status in statuses]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -362,7 +384,8 @@ def point_data(lon, lat, colours, rows) -> PointData:
 
 def pharmacy_points(pharmacies: gpd.GeoDataFrame, lang: str = "zh") -> PointData:
     """Pharmacies as :class:`PointData`: coloured by their highest service like :func:`pharmacy_geojson`,
-    tooltip lines name, store type, address, services (built column by column: fast for 100,000)."""
+    tooltip lines name, store type, address, services and the settlement status where the table has one
+    (built column by column: fast for 100,000; the rings of :data:`STATUS_RINGS` are the GeoJSON layer's)."""
     order = [Service.DUAL_CHANNEL, Service.CHRONIC_DISEASE, Service.OUTPATIENT_POOLING, Service.PERSONAL_ACCOUNT]
     held = np.column_stack([pharmacies[s.value].astype(bool).to_numpy() for s in order])
     combos, which = np.unique(held, axis=0, return_inverse=True)
@@ -374,8 +397,9 @@ def pharmacy_points(pharmacies: gpd.GeoDataFrame, lang: str = "zh") -> PointData
     names = pharmacies["name"].fillna("").astype(str).tolist()
     addresses = pharmacies["address"].fillna("").astype(str).tolist() if "address" in pharmacies.columns \
         else [""] * len(names)
-    rows = [[name, store, address, f"{services_title}: {combo_labels[k]}"]
-            for name, store, address, k in zip(names, stores.tolist(), addresses, which.tolist())]
+    rows = [[name, store, address, f"{services_title}: {combo_labels[k]}", *([status] if status else [])]
+            for name, store, address, k, status in zip(names, stores.tolist(), addresses, which.tolist(),
+                                                       _status_words(pharmacies, lang))]
     xy = shapely.get_coordinates(pharmacies.geometry.to_crs("EPSG:4326").to_numpy())
     return point_data(xy[:, 0], xy[:, 1], [combo_colours[k] for k in which], rows)
 
@@ -435,8 +459,8 @@ def checked_point_group(lon: float, lat: float, lang: str = "zh") -> folium.Feat
 
 
 def pharmacy_geojson(pharmacies: gpd.GeoDataFrame, lang: str = "zh") -> dict:
-    """Pharmacies as GeoJSON points with display properties: name, store type, address, services, colour
-    (strings made safe for a map by :func:`safe_geojson`; not for export)."""
+    """Pharmacies as GeoJSON points with display properties: name, store type, address, services, colour,
+    settlement status in words and the marker ring (:data:`STATUS_RINGS`; strings made safe for a map by :func:`safe_geojson`; not for export)."""
     order = [Service.DUAL_CHANNEL, Service.CHRONIC_DISEASE, Service.OUTPATIENT_POOLING, Service.PERSONAL_ACCOUNT]
     held = [[s for s in order if getattr(row, s.value)] for row in pharmacies.itertuples()]
     layer = gpd.GeoDataFrame({
@@ -445,6 +469,9 @@ def pharmacy_geojson(pharmacies: gpd.GeoDataFrame, lang: str = "zh") -> dict:
         "address": pharmacies["address"].to_numpy(),
         "services": [service_labels(h, lang) for h in held],
         "colour": [SERVICE_COLOURS[h[0]] if h else "#000000" for h in held],
+        "status": _status_words(pharmacies, lang),
+        "ring": [ring for ring, _ in _rings(pharmacies)],
+        "ring_weight": [weight for _, weight in _rings(pharmacies)],
     }, geometry=pharmacies.geometry.to_numpy(), crs=pharmacies.crs)
     return _geojson(layer)
 
@@ -618,7 +645,7 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
                            tooltip=folium.GeoJsonTooltip(["rule_ids"], aliases=[t("rule_ids", lang)]),
                            ).add_to(group(f"zone_{zone}", show=set(layers) != set(ASSESSMENT_LAYERS)))
     if "pharmacies" in wanted:
-        pharmacies = assessment.region.pharmacies
+        pharmacies = assessment.pharmacies  # the region's, with the settlement status
         data = (assessment.memo.get(("maps.pharmacy_points", lang), lambda: pharmacy_points(pharmacies, lang))
                 if len(pharmacies) > LARGE_POINT_LAYER else
                 assessment.memo.get(("maps.pharmacy_geojson", lang), lambda: pharmacy_geojson(pharmacies, lang)))
@@ -694,7 +721,8 @@ def _image_layer(url: str, bounds: list[list[float]]) -> folium.raster_layers.Im
 
 
 def legend_html(service: Service, lang: str = "zh") -> str:
-    """A fixed legend box: classes, zones, uncovered area and pharmacy colours."""
+    """A fixed legend box: classes, zones, uncovered area, pharmacy colours and the rings of suspended
+    and terminated pharmacies."""
 
     def swatch(colour: str, label: str, round_: bool = False) -> str:
         radius = "50%" if round_ else "2px"
@@ -710,6 +738,10 @@ def legend_html(service: Service, lang: str = "zh") -> str:
     brackets = Text("（{}）", " ({})").get(lang).format(t("walk_bands", lang))
     rows.append(f'<div>{bands}<span style="margin-left:6px">{t("walk_time", lang)}{brackets}</span></div>')
     rows += [swatch(SERVICE_COLOURS[s], s.label(lang), round_=True) for s in Service]
+    for status, (ring, _weight) in STATUS_RINGS.items():
+        rows.append(f'<div><span style="display:inline-block;width:10px;height:10px;margin-right:6px;'
+                    f'border-radius:50%;background:#ffffff;border:3px solid {ring}"></span>'
+                    f'{STATUS_LABELS[status].get(lang)}</div>')
     return ('<div id="planner-legend" style="position:fixed;bottom:24px;left:12px;z-index:9999;background:white;'
             'padding:8px 10px;border:1px solid #999;border-radius:4px;font:12px/1.5 sans-serif">'
             + "".join(rows) + "</div>")

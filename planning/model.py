@@ -12,10 +12,13 @@ pharmacies (Point geometry)
     personal_account, outpatient_pooling, chronic_disease, dual_channel: bool — services held
     (one column per :class:`Service` value)
     chain: bool — part of a chain (连锁) rather than a single store (单体)
-    info_system_ready: bool — information-system upgrade done (HN-2025 (十), rule B5)
-    optional: cross_region_settlement (bool, R4), annual_volume_yuan (float), suspensions (int),
+    optional: info_system_ready (bool, information-system upgrade done, HN-2025 (十); absent: unknown),
+    cross_region_settlement (bool, R4), annual_volume_yuan (float), suspensions (int),
     credit_score (float), months_operating (int), risk_flag (bool, CD-2025); an optional number may be
-    NaN (a blank cell: unknown), so a count column with a blank is float64 rather than int64
+    NaN (a blank cell: unknown), so a count column with a blank is float64 rather than int64;
+    settlement status inputs (:mod:`planning.settlement`): info_system_accepted, traceability_accepted,
+    suspension_start, suspension_end (dates: ISO text "2025-06-30" or datetime, blank None/NaT),
+    earlier_suspensions (number), agreement_status and principal_status (canonical words, blank None)
 subdistricts (Polygon / MultiPolygon geometry)
     code: str, unique (街道/乡镇 code, 9 digits); name: str
     kind: "street" (街道, urban) or "town" (镇/乡, rural)
@@ -99,13 +102,20 @@ PHARMACY_SCHEMA: dict[str, tuple[str, bool]] = {
     "address": ("str", True),
     **{c: ("bool", True) for c in SERVICE_COLUMNS},
     "chain": ("bool", True),
-    "info_system_ready": ("bool", True),
+    "info_system_ready": ("bool", False),
     "cross_region_settlement": ("bool", False),
     "annual_volume_yuan": ("number", False),
     "suspensions": ("number", False),
     "credit_score": ("number", False),
     "months_operating": ("number", False),
     "risk_flag": ("bool", False),
+    "info_system_accepted": ("date", False),
+    "traceability_accepted": ("date", False),
+    "agreement_status": ("word", False),
+    "suspension_start": ("date", False),
+    "suspension_end": ("date", False),
+    "earlier_suspensions": ("number", False),
+    "principal_status": ("word", False),
 }
 
 SUBDISTRICT_SCHEMA: dict[str, tuple[str, bool]] = {
@@ -172,7 +182,7 @@ def validate_layer(
 
 
 def _bad_values(values: pd.Series, check: str, *, required: bool = True) -> pd.Series:
-    """Row mask of values that fail ``check`` ("str", "bool", "number" or "kind").
+    """Row mask of values that fail ``check`` ("str", "bool", "number", "date", "word" or "kind").
 
     A number column must have a numeric dtype; NaN (a blank cell) fails only a ``required`` one.
     """
@@ -186,6 +196,13 @@ def _bad_values(values: pd.Series, check: str, *, required: bool = True) -> pd.S
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             return values.isna() if required else pd.Series(False, index=values.index)
         return pd.Series(True, index=values.index)
+    if check == "date":
+        if pd.api.types.is_datetime64_any_dtype(values):
+            return pd.Series(False, index=values.index)
+        parsed = pd.to_datetime(values.where(values.notna(), None), errors="coerce", format="mixed")
+        return values.notna() & parsed.isna()
+    if check == "word":
+        return ~values.map(lambda v: isinstance(v, str) or v is None or (isinstance(v, float) and v != v)).astype(bool)
     if check == "kind":
         return ~values.isin([k.value for k in SubdistrictKind])
     raise AssertionError(f"unknown schema check {check}")

@@ -14,6 +14,7 @@ to be set by each bureau in its own policy file.
 
 from __future__ import annotations
 
+import datetime as dt
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -151,8 +152,22 @@ class Policy:
     cell_m: float = DEFAULT_CELL_M
     rules: frozenset[str] = frozenset({"R1", "R2", "R3", "R4", "B1", "B2", "B3", "B4", "B5", "S"})
     thresholds: dict[Service, SaturationThresholds] = field(default_factory=lambda: dict(DEFAULT_THRESHOLDS))
+    #: Whether a pharmacy whose settlement is suspended (:mod:`planning.settlement`) still counts for
+    #: coverage, R1/R2, the saturation counts and the B1 circles. Default False: a suspended pharmacy
+    #: settles nothing, so it serves nobody and its circle does not block B1 (a new designation there
+    #: may fill the gap it leaves); True counts it as the input does, and the summaries then say which
+    #: requirement passes only through suspended pharmacies. Terminated pharmacies never count.
+    suspended_serve: bool = False
+    #: The day the settlement status is judged on (None: today).
+    assessment_date: dt.date | None = None
 
     def __post_init__(self):
+        if not isinstance(self.suspended_serve, bool):
+            raise ParameterError("suspended_serve 必须是 true 或 false", "policy key 'suspended_serve' must be true or false")
+        if self.assessment_date is not None and (not isinstance(self.assessment_date, dt.date)
+                                                 or isinstance(self.assessment_date, dt.datetime)):
+            raise ParameterError("assessment_date 必须是日期（如 2025-07-01）",
+                                 "policy key 'assessment_date' must be a date (e.g. 2025-07-01)")
         checks = {
             "walk_minutes": (1, 120), "speed_m_per_min": (20, 150), "access_width_m": (0, 500),
             "max_snap_m": (1, 5000), "cell_m": (2, 200),
@@ -172,6 +187,11 @@ class Policy:
         """Walk distance of the time budget, metres."""
         return self.walk_minutes * self.speed_m_per_min
 
+    @property
+    def on(self) -> dt.date:
+        """The day settlement status is judged on: ``assessment_date``, or today."""
+        return self.assessment_date or dt.date.today()
+
     def applies(self, rule_id: str) -> bool:
         return rule_id in self.rules
 
@@ -180,7 +200,8 @@ class Policy:
         return replace(self, **changes)
 
 
-_TOP_KEYS = {"id", "title_zh", "title_en", "rules", "walk", "saturation"}
+_TOP_KEYS = {"id", "title_zh", "title_en", "rules", "walk", "saturation", "settlement"}
+_SETTLEMENT_KEYS = {"suspended_serve": "suspended_serve", "assessment_date": "assessment_date"}
 _WALK_KEYS = {"minutes": "walk_minutes", "speed_m_per_min": "speed_m_per_min", "access_width_m": "access_width_m",
               "max_snap_m": "max_snap_m", "cell_m": "cell_m"}
 
@@ -191,6 +212,9 @@ def policy_from_dict(data: dict[str, Any]) -> Policy:
     walk = data.get("walk", {})
     reject_unknown_keys(walk, set(_WALK_KEYS), "walk.")
     kwargs: dict[str, Any] = {_WALK_KEYS[k]: v for k, v in walk.items()}
+    settlement = data.get("settlement", {})
+    reject_unknown_keys(settlement, set(_SETTLEMENT_KEYS), "settlement.")
+    kwargs.update({_SETTLEMENT_KEYS[k]: v for k, v in settlement.items()})
     for key, attr in (("id", "policy_id"), ("title_zh", "title_zh"), ("title_en", "title_en")):
         if key in data:
             kwargs[attr] = str(data[key])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pandas as pd
 
 from planning.rules import CLASS_LABELS
+from planning.settlement import STATUS_LABELS, status_summary, suspension_notes
 from planning.completeness import label as completeness_label
 from planning.i18n import t
 from planning.model import Service, service_labels
@@ -29,6 +30,23 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "services": ("开通业务", "services"),
     "population": ("常住参保人口", "insured residents"),
     "pharmacies": ("定点药店数", "pharmacies"),
+    "suspended": ("暂停结算药店数", "suspended pharmacies"),
+    "info_system_accepted": ("信息系统验收日期", "information system accepted on"),
+    "traceability_accepted": ("追溯码落实日期", "traceability codes since"),
+    "agreement_status": ("协议状态", "agreement status"),
+    "suspension_start": ("暂停开始日期", "suspension start"),
+    "suspension_end": ("暂停结束日期", "suspension end"),
+    "earlier_suspensions": ("此前暂停次数", "earlier suspensions"),
+    "principal_status": ("主要负责人支付资格", "principal's qualification"),
+    "settlement": ("结算状态", "settlement status"),
+    "settlement_rules": ("结算状态依据", "settlement status rules"),
+    "settlement_until": ("暂停至", "suspended until"),
+    "settlement_not_judged": ("结算状态未判定的规则", "settlement rules not judged"),
+    "serves": ("计入服务", "counts as serving"),
+    "exit_reason": ("退出原因", "exit reason"),
+    "persons_losing_circle": ("失去服务圈的人口", "residents losing their circle"),
+    "requirements_broken": ("变为不满足的要求", "requirements broken"),
+    "safe": ("可安全退出", "safe exit"),
     "per_10k": ("每万参保人药店数", "pharmacies per 10,000 insured"),
     "residents_per_pharmacy": ("每店服务人口", "residents per pharmacy"),
     "covered": ("时限内人口", "residents within the walk time"),
@@ -172,6 +190,26 @@ COLUMN_MEANINGS: dict[str, tuple[str, str]] = {
     "on_network": ("药店在接入距离内接入路网", "the pharmacy reaches the network within the snap distance"),
     "r4_ok": ("R4：开通业务的药店支持异地直接结算（未判定：输入表没有该列）",
               "R4: a pharmacy with services supports cross-region settlement (not judged: no such column in the input)"),
+    "info_system_accepted": ("信息系统改造通过验收的日期（HN-2025 第十条，期限 2025-06-30）",
+                             "day the information-system upgrade was accepted (HN-2025 (十), deadline 2025-06-30)"),
+    "traceability_accepted": ("落实药品追溯码采集的日期（期限 2025-03-31）", "day drug traceability codes came into use (deadline 2025-03-31)"),
+    "agreement_status": ("医保协议状态：正常、暂停、解除", "agreement status: settling, suspended, terminated"),
+    "suspension_start": ("最近一次暂停协议的开始日期", "first day of the latest suspension"),
+    "suspension_end": ("最近一次暂停协议的结束日期（空：未定）", "last day of the latest suspension (blank: open)"),
+    "earlier_suspensions": ("本协议期内此前被暂停的次数（CX-2022 第三十五条）", "earlier suspensions in this agreement period (CX-2022 art. 35)"),
+    "principal_status": ("主要负责人的医保支付资格：正常、暂停、终止（WH-2025）", "the principal's payment qualification: qualified, suspended, terminated (WH-2025)"),
+    "suspended": ("持有该业务、暂停结算的药店数（无论是否计入）", "holders of the service whose settlement is suspended (counted or not)"),
+    "settlement": ("结算状态：正常、暂停、已解除、未判定（planning/settlement.py）",
+                   "settlement status: settling, suspended, terminated, not judged (planning/settlement.py)"),
+    "settlement_rules": ("决定结算状态的规则（ST-info、ST-trace、ST-suspended、ST-180、ST-twice、ST-terminated、ST-principal）",
+                         "rules deciding the status (ST-info, ST-trace, ST-suspended, ST-180, ST-twice, ST-terminated, ST-principal)"),
+    "settlement_until": ("暂停结算的截止日期（空：未定，直至整改通过）", "the day the suspension ends (blank: open, until it is cleared)"),
+    "settlement_not_judged": ("缺少数据而无法判定的结算规则", "settlement rules the data cannot decide"),
+    "serves": ("在本政策下计入覆盖、R1/R2 和 B1", "counts for coverage, R1/R2 and B1 under this policy"),
+    "exit_reason": ("年度考核中列为退出的原因", "why the annual review lists it as leaving"),
+    "persons_losing_circle": ("以其为最近药店、退出后超出步行时限的人口", "residents it was nearest to who are beyond the walk time afterwards"),
+    "requirements_broken": ("退出后其街道/区县变为不满足的要求", "requirements of its sub-district or county that fail afterwards"),
+    "safe": ("无人失去服务圈，且无要求变为不满足", "nobody loses the circle and no requirement breaks"),
     "risk_class": ("风险分级 A/B/C（MDJ-2025 第十八条）", "risk class A/B/C (MDJ-2025 art. 18)"),
     "risk_rule": ("风险分级的依据", "rule of the risk class"),
     "natural_exit": ("年内无医保结算，自然退出（MDJ-2025 第十六条）", "no insurance turnover in the year: natural exit (MDJ-2025 art. 16)"),
@@ -229,13 +267,20 @@ VALUE_LABELS: dict[str, tuple[str, str]] = {
     "ChangePolicy": ("调整政策参数", "change policy"),
 }
 
+#: Why the annual review lists a pharmacy as leaving (planning.review.exit_list).
+EXIT_REASON_LABELS: dict[str, Text] = {
+    "natural_exit": Text("自然退出（MDJ-2025 第十六条）", "natural exit (MDJ-2025 art. 16)"),
+    "termination_trigger": Text("触发解除协议（CX-2022 第三十四、三十五条）", "termination (CX-2022 art. 34-35)"),
+    "lowest_ranked": Text("年度考核排名末位（MDJ-2025 第十七条）", "lowest-ranked in the annual review (MDJ-2025 art. 17)"),
+}
 _SERVICE_VALUES = {s.value for s in Service}
 _PERSONS = {"persons", "population", "covered", "uncovered", "placed", "r3_uncovered", "residents_per_pharmacy"}
-_COUNTS = {"subdistricts", "pharmacies", "r1_shortfall", "r2_shortfall", "r1_failing", "r2_failing", "row", "edit"}
+_COUNTS = {"subdistricts", "pharmacies", "suspended", "earlier_suspensions", "r1_shortfall", "r2_shortfall", "r1_failing",
+           "r2_failing", "row", "edit"}
 _SHARES = {"covered_share", "street_covered_share"}
 _YES_NO = {"r1_ok", "r2_ok", "r3_ok", "r4_ok", "ok", "fund_b3", "fund_b4", "class_changed", "chain",
            "info_system_ready", "cross_region_settlement", "risk_flag", "on_network", "natural_exit",
-           "termination_trigger", "rereview_due", *_SERVICE_VALUES}
+           "termination_trigger", "rereview_due", "serves", "safe", *_SERVICE_VALUES}
 #: Outcomes whose blank means the data could not decide (未判定 / not judged); for the others a blank
 #: means the rule does not apply there (不适用 / n/a), e.g. R1 in a town or a rule the policy leaves out.
 _BLANK_IS_NOT_JUDGED = {"r4_ok", "cross_region_settlement", "info_system_ready", "natural_exit"}
@@ -267,6 +312,10 @@ def for_people(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
         elif stem == "notes":
             shown[column] = values.map(lambda v: Text("；", "; ").get(lang).join(
                 Text.parse(note).get(lang) for note in str(v).split(" | ") if note))
+        elif stem == "settlement":
+            shown[column] = values.map(lambda v: _word(STATUS_LABELS, v, lang))
+        elif stem == "exit_reason":
+            shown[column] = values.map(lambda v: _word(EXIT_REASON_LABELS, v, lang))
         elif stem in ("kind", "level", "zone", "class_measure", "change"):
             shown[column] = values.map(lambda v: _word(VALUE_LABELS, v, lang))
         elif not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
@@ -339,6 +388,7 @@ def summary_text(assessment, lang: str = "zh") -> str:
                   f"{len(region.pharmacies)} 家定点药店，拒收输入行 {len(region.rejected)} 行",
                   f"{len(region.subdistricts)} sub-districts, {len(region.counties)} counties, "
                   f"{len(region.pharmacies)} designated pharmacies, {len(region.rejected)} input rows rejected").get(lang)]
+    lines.append(status_summary(assessment.pharmacies, policy).get(lang))
     sd, counties = assessment.subdistricts, assessment.counties
     cell_km2 = assessment.rasters.cell_m ** 2 / 1e6
     for service in Service:
@@ -374,6 +424,9 @@ def summary_text(assessment, lang: str = "zh") -> str:
             failing = county_rows.loc[county_rows["r2_ok"].eq(False).fillna(False).to_numpy(dtype=bool), "name"].tolist()
             lines.append(Text("  R2 缺口（县无“双通道”药店）：", "  R2 shortfalls (counties without one): ").get(lang)
                          + (service_list(failing, lang) or Text("无", "none").get(lang)))
+        for rule, areas in (("R1", mine), ("R2", county_rows)):
+            lines += ["  " + note.get(lang) for note in suspension_notes(areas, assessment.pharmacies, service.value,
+                                                                          rule, policy)]
         unjudged = assessment.unjudged(service)
         if unjudged:
             inputs = list(dict.fromkeys(k for keys in unjudged.values() for k in keys))

@@ -13,7 +13,8 @@ The gap report is one GeoJSON FeatureCollection in EPSG:4326 (RFC 7946) whose fe
 ``uncovered``      service: the residential area beyond the walk budget and the persons living there
 ``zone``           service and rule: blocked (B1-B4), priority (R1-R3) and review polygons
 ``circle``         service: the union of its 15-minute service circles
-``pharmacy``       pharmacy: services, sub-district, distance to the street, R4, risk class
+``pharmacy``       pharmacy: services, sub-district, distance to the street, R4, risk class, settlement status
+                   (``settlement``, ``settlement_rules``, ``settlement_until``) and ``serves`` (counts under the policy)
 =================  ====================================================================================
 
 ``metadata`` holds the policy, ``not_judged`` (per service: rule id -> the missing inputs) and, for a
@@ -256,13 +257,17 @@ def _pharmacy_features(assessment: Assessment) -> list[dict]:
         [code if isinstance(code, str) else None for code in pharmacies["subdistrict_code"]],
         _json_values(np.round(pharmacies["snap_m"].to_numpy(dtype=float), 1)),
         pharmacies["on_network"].astype(bool).tolist(),
-        [rules.outcome(value) for value in pharmacies["r4_ok"]], risk.tolist(), xy.tolist())
+        [rules.outcome(value) for value in pharmacies["r4_ok"]], risk.tolist(),
+        pharmacies["settlement"].tolist(), pharmacies["settlement_rules"].tolist(),
+        _json_values(pharmacies["settlement_until"]), pharmacies["serves"].astype(bool).tolist(), xy.tolist())
     return [{"type": "Feature",
              "properties": {"layer": "pharmacy", "pharmacy_id": pid, "name": name, "services": held_services,
                             "subdistrict_code": code, "snap_m": snap, "on_network": on_network, "r4_ok": r4,
-                            "risk_class": risk_class},
+                            "risk_class": risk_class, "settlement": status, "settlement_rules": status_rules,
+                            "settlement_until": until, "serves": serves},
              "geometry": {"type": "Point", "coordinates": point}}
-            for pid, name, held_services, code, snap, on_network, r4, risk_class, point in columns]
+            for pid, name, held_services, code, snap, on_network, r4, risk_class, status, status_rules, until, serves,
+            point in columns]
 
 
 def _json_values(values) -> list:

@@ -35,6 +35,7 @@ from planning.model import Service
 from planning.text import Text, check_lang
 from planning.policy import DOCUMENTS, RULES, cited_documents
 from planning.present import column_label, for_people
+from planning.settlement import NOT_JUDGED, SUSPENDED, TERMINATED, status_summary, status_text, suspension_notes
 
 #: Font families tried, in order, for Chinese text in the maps (the first one matplotlib knows is used).
 CJK_FONT_FAMILIES = ("WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC", "Noto Sans SC",
@@ -236,6 +237,12 @@ def not_judged(assessment, lang: str = "zh") -> pd.DataFrame:
         add(Text("B5", "B5"), 1,
             Text("针对单个申请药店，在选址核查中判定", "concerns one applicant: judged by the designation check"))
     pharmacies = assessment.pharmacies
+    unknown = pharmacies[pharmacies["settlement"] == NOT_JUDGED]
+    rules_open = sorted({r for ids in unknown["settlement_not_judged"] for r in ids.split(",") if r})
+    add(Text("药店结算状态", "pharmacies' settlement status"), len(unknown),
+        Text(f"缺少判定所需的数据（{'、'.join(rules_open)}），按计入服务处理，不视为正常结算",
+             f"the data its rules need is missing ({', '.join(rules_open)}): counted as serving, never taken as "
+             "settling"))
     add(Text("不在任何街道/乡镇内的药店", "pharmacies outside every sub-district"),
         int(pharmacies["subdistrict_code"].isna().sum()),
         Text("不计入任何街道/乡镇的药店数", "counted in no sub-district"))
@@ -269,7 +276,10 @@ def data_completeness(assessment, lang: str = "zh") -> pd.DataFrame:
     region = assessment.region
     rejected = region.rejected["layer"].value_counts() if "layer" in region.rejected.columns else pd.Series(dtype=int)
     optional = {"cross_region_settlement": "R4", "info_system_ready": "B5", "chain": "risk A/B/C",
-                "annual_volume_yuan": "MDJ art. 16", "suspensions": "CX art. 35"}
+                "annual_volume_yuan": "MDJ art. 16", "suspensions": "CX art. 35",
+                "info_system_accepted": "ST-info", "traceability_accepted": "ST-trace",
+                "agreement_status": "ST-suspended/ST-terminated", "suspension_start": "ST-180",
+                "earlier_suspensions": "ST-twice", "principal_status": "ST-principal"}
     present = [f"{c} ({r})" for c, r in optional.items() if c in region.pharmacies.columns
                and region.pharmacies[c].notna().any()]
     missing = [f"{c} ({r})" for c, r in optional.items() if f"{c} ({r})" not in present]
@@ -624,6 +634,7 @@ class _Report(ReportDocument):
             self._service_section(number, service)
         self._model_and_data()
         self._not_judged()
+        self._settlement()
         return self.doc
 
     def _title_block(self) -> None:
@@ -663,6 +674,27 @@ class _Report(ReportDocument):
             "The cited documents hold the full texts."), style="Caption")
         paragraph.runs[0].font.size = Pt(8.5)
         self.doc.add_page_break()
+
+    def _settlement(self) -> None:
+        """Who settles (planning.settlement): the counts, what suspended pharmacies change for R1/R2, and
+        every pharmacy suspended or terminated with its rules."""
+        a = self.a
+        self.doc.add_heading(self.w("五、药店结算状态", "5. Settlement status of the pharmacies"), level=1)
+        self.doc.add_paragraph(status_summary(a.pharmacies, a.policy).get(self.lang))
+        for service in Service:
+            for rule, areas in (("R1", a.subdistricts), ("R2", a.counties)):
+                for note in suspension_notes(areas, a.pharmacies, service.value, rule, a.policy):
+                    self.doc.add_paragraph(self.w(f"{service.label('zh')}：{note.zh}", f"{service.label('en')}: {note.en}"),
+                                           style="List Bullet")
+        stopped = a.pharmacies[a.pharmacies["settlement"].isin([SUSPENDED, TERMINATED])]
+        if len(stopped):
+            names = a.region.subdistricts.set_index("code")["name"]
+            rows = [[p.pharmacy_id, p.name, str(names.get(p.subdistrict_code, "")),
+                     status_text(p.settlement, p.settlement_rules, p.settlement_until).get(self.lang),
+                     self.w("是", "yes") if p.serves else self.w("否", "no")] for p in stopped.itertuples()]
+            self.table([self.w("编码", "id"), self.w("名称", "name"), self.w("街道/乡镇", "sub-district"),
+                        self.w("状态及依据", "status and rules"), self.w("计入服务", "counts")], rows,
+                       widths_cm=[3.0, 4.2, 2.6, 4.8, 1.4], font_pt=8.5)
 
     def _service_section(self, number: int, service: Service) -> None:
         ordinal = "一二三四五六七八九十"[number - 1]

@@ -183,3 +183,17 @@ def test_upload_of_pharmacies_and_streets_only_runs_and_says_what_is_not_judged(
     assert "B3" in by_layer.at["基金运行情况表", "无法判定的规则"]
     assert "“双通道”业务列" in by_layer.at["定点药店", "缺少"]
     assert any("B3、B4" in w.value and "无法判定" in w.value for w in app.warning)  # the fund-table warning
+
+
+def test_review_button_builds_the_exit_scenario_and_shows_each_exit(app, demo):
+    """The annual-review button: the what-if becomes "the flagged exits leave" (one withdrawal each) and
+    the exit table says per exit whether it is safe."""
+    from planning.review import exit_list
+
+    expected = exit_list(demo)["pharmacy_id"].tolist()
+    next(b for b in app.button if b.label == "所有自然退出和触发解除协议的药店退出").click().run()
+    assert not app.exception, app.exception
+    assert any(c.value == f"情景：{len(expected)} 项修改" for c in app.sidebar.caption)
+    exits = next(t for t in app.dataframe if "可安全退出" in t.value.columns).value
+    assert exits["药店编码"].tolist() == expected
+    assert set(exits["退出原因"]) <= {"自然退出（MDJ-2025 第十六条）", "触发解除协议（CX-2022 第三十四、三十五条）"}

@@ -19,7 +19,20 @@ NETWORK = DEMO_DIR / "network.osm.gz"
 
 YES_NO = {True: "是", False: "否"}
 PHARMACY_HEADER = ["统一社会信用代码", "名称", "地址", "经度", "纬度", "个人账户", "门诊统筹", "门诊慢特病", "双通道",
-                   "是否连锁", "信息系统改造", "异地结算", "年业务量", "暂停次数", "信用评分", "经营月数", "风险标记"]
+                   "是否连锁", "信息系统改造", "异地结算", "年业务量", "暂停次数", "信用评分", "经营月数", "风险标记",
+                   "信息系统验收日期", "追溯码落实日期", "协议状态", "暂停开始日期", "暂停结束日期", "此前暂停次数",
+                   "主要负责人医保支付资格"]
+#: The settlement-status words a bureau's sheet uses, by the canonical value the demo holds.
+AGREEMENT_ZH = {"settling": "正常", "suspended": "暂停", "terminated": "解除"}
+PRINCIPAL_ZH = {"qualified": "正常", "suspended": "暂停", "terminated": "终止"}
+
+
+def _date_zh(value) -> str:
+    """A date cell as a bureau types it (2025年6月30日); blank for none."""
+    if value is None or pd.isna(value):
+        return ""
+    day = pd.Timestamp(value)
+    return f"{day.year}年{day.month}月{day.day}日"
 MISSING_AT = 100  # the row with a missing coordinate goes after this many demo rows
 DUPLICATE_ID = "91439900MA4DUP0001"
 
@@ -30,7 +43,10 @@ def _pharmacy_row(p) -> list[str]:
                                                     "dual_channel")),
             "连锁" if p.chain else "单体", YES_NO[bool(p.info_system_ready)], YES_NO[bool(p.cross_region_settlement)],
             repr(float(p.annual_volume_yuan)), str(int(p.suspensions)), repr(float(p.credit_score)),
-            str(int(p.months_operating)), YES_NO[bool(p.risk_flag)]]
+            str(int(p.months_operating)), YES_NO[bool(p.risk_flag)],
+            _date_zh(p.info_system_accepted), _date_zh(p.traceability_accepted), AGREEMENT_ZH[p.agreement_status],
+            _date_zh(p.suspension_start), _date_zh(p.suspension_end), str(int(p.earlier_suspensions)),
+            PRINCIPAL_ZH[p.principal_status]]
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ converters are checked against eviltransform in test_coords; ids recomputed here
 
 from __future__ import annotations
 
+import datetime as dt
+
 import hashlib
 import unicodedata
 import warnings
@@ -19,6 +21,7 @@ from cli_text import run_cli, summary_blocks, write_csv
 import shapely
 
 from planning import coords, ingest
+from planning.settlement import SETTLEMENT_RULES, settlement_status
 from planning.completeness import RULES_DISABLED_BY, DataCompleteness
 from planning.demo import DEMO_DIR, load_demo_region
 from planning.errors import MissingColumnError
@@ -29,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NETWORK = DEMO_DIR / "network.osm.gz"
 YES_NO = {True: "是", False: "否"}
 FULL_HEADER = ["统一社会信用代码", "名称", "地址", "经度", "纬度", "个人账户", "门诊统筹", "门诊慢特病", "双通道",
-               "是否连锁", "信息系统改造"]
+               "是否连锁", "信息系统改造", "信息系统验收日期", "追溯码落实日期", "协议状态", "主要负责人医保支付资格"]
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +70,12 @@ def pharmacy_sheet(demo_files, path: Path, datum: str, *, header=FULL_HEADER, na
                                                                  ("门诊慢特病", "chronic_disease"),
                                                                  ("双通道", "dual_channel"),
                                                                  ("信息系统改造", "info_system_ready"))},
-             "是否连锁": ["连锁" if v else "单体" for v in ph["chain"]]}
+             "是否连锁": ["连锁" if v else "单体" for v in ph["chain"]],
+             # the settlement status, so the sheet's pharmacies serve as the demo's do
+             "信息系统验收日期": ["" if pd.isna(v) else v for v in ph["info_system_accepted"]],
+             "追溯码落实日期": ["" if pd.isna(v) else v for v in ph["traceability_accepted"]],
+             "协议状态": ph["agreement_status"].map({"settling": "正常", "suspended": "暂停", "terminated": "解除"}).tolist(),
+             "主要负责人医保支付资格": ph["principal_status"].map({"qualified": "正常", "suspended": "暂停"}).tolist()}
     rows = [[cells[h][k] for h in header] for k in range(len(ph) if n is None else n)]
     return write_csv(path, header, rows)
 
@@ -279,7 +287,15 @@ def test_missing_columns_and_fund_table_are_listed_with_the_rules_they_disable(d
     assert done.missing_services == {Service.PERSONAL_ACCOUNT, Service.DUAL_CHANNEL}
     assert not done.has_fund_status and done.has_boundaries and done.has_population
     assert set(done.layer("pharmacies").missing) == {"service:personal_account", "service:dual_channel",
-                                                     "column:info_system_ready", "column:cross_region_settlement"}
+                                                     "column:info_system_ready", "column:cross_region_settlement",
+                                                     "column:traceability_accepted", "column:agreement_status",
+                                                     "column:principal_status"}
+    # No settlement-status column: every rule of planning.settlement is listed as unjudged, and the
+    # pharmacies' status is "not judged" (never "settling"), with no "upgrade done" read into them.
+    assert set(SETTLEMENT_RULES) <= set(done.disabled_rules)
+    assert "info_system_ready" not in region.pharmacies.columns
+    status = settlement_status(region.pharmacies, dt.date(2026, 1, 1))
+    assert (status["settlement"] == "not_judged").all()
     assert done.layer("fund_status").missing == ("fund_status",)
     assert {"B3", "B4", "R2", "B5", "R4", "S"} <= set(done.disabled_rules) and "R1" not in done.disabled_rules
     assert any("no fund-status table" in w for w in done.warnings)
@@ -311,7 +327,7 @@ def test_rule_mapping_names_only_known_rules():
 
     for key, rules in RULES_DISABLED_BY.items():
         assert rules, key
-        assert all(r.split("-")[0] in RULES for r in rules), key
+        assert all(r.split("-")[0] in RULES or r in SETTLEMENT_RULES for r in rules), key
     assert {f"service:{s.value}" for s in Service} <= set(RULES_DISABLED_BY)
 
 

@@ -42,10 +42,36 @@ def test_residents_across_the_river_are_cut_off(demo):
 
 
 def test_r1_street_without_chronic_disease_pharmacy(demo):
+    """柳湾街道 has no chronic-disease pharmacy; 望月街道 has two, both suspended (ST-info, ST-principal), so
+    under the default policy (suspended pharmacies do not serve) it fails R1 as well."""
     code = PLANTED["r1_no_chronic_street"]["code"]
+    suspended_street = PLANTED["r1_only_suspended_street"]["code"]
     failing = demo.subdistricts[demo.subdistricts["r1_ok"] == False]  # noqa: E712
-    assert failing[["code", "service"]].values.tolist() == [[code, Service.CHRONIC_DISEASE.value]]
+    assert failing[["code", "service"]].values.tolist() == [[code, Service.CHRONIC_DISEASE.value],
+                                                            [suspended_street, Service.CHRONIC_DISEASE.value]]
     assert "R1" in demo.subdistrict_row(code, Service.CHRONIC_DISEASE)["rule_ids"]
+    row = demo.subdistrict_row(suspended_street, Service.CHRONIC_DISEASE)
+    assert row["pharmacies"] == 0 and row["suspended"] == 2 and "R1" in row["rule_ids"]
+
+
+def test_r1_passes_through_suspended_pharmacies_only_when_the_policy_counts_them(demo):
+    """The planted street office: fails R1 when suspended pharmacies do not serve, passes when they do."""
+    from planning.assess import assess
+
+    code = PLANTED["r1_only_suspended_street"]["code"]
+    ids = PLANTED["r1_only_suspended_street"]["suspended_chronic_pharmacies"]
+    status = demo.pharmacies.set_index("pharmacy_id").loc[ids]
+    assert status["settlement"].tolist() == ["suspended", "suspended"]
+    assert sorted(status["settlement_rules"]) == ["ST-info", "ST-principal"]
+    assert not status["serves"].any()
+    counted = assess(demo.region, demo.network, demo.policy.with_changes(suspended_serve=True), reuse=demo)
+    row = counted.subdistrict_row(code, Service.CHRONIC_DISEASE)
+    assert row["r1_ok"] and row["pharmacies"] == 2 and row["suspended"] == 2
+    failing = counted.subdistricts[counted.subdistricts["r1_ok"] == False]  # noqa: E712
+    assert failing["code"].tolist() == [PLANTED["r1_no_chronic_street"]["code"]]
+    # Terminated pharmacies never serve, whatever the policy says of suspended ones.
+    terminated = counted.pharmacies.set_index("pharmacy_id").loc[PLANTED["settlement"]["terminated"]]
+    assert (terminated["settlement"] == "terminated").all() and not terminated["serves"].any()
 
 
 def test_r2_county_without_dual_channel(demo):

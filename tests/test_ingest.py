@@ -143,7 +143,8 @@ def test_xlsx_with_service_list_column_and_english_headers(tmp_path):
     assert c.loc["A2", "personal_account"] and c.loc["A2", "dual_channel"] and not c.loc["A2", "chain"]
     assert not c.loc["A3", list(SERVICE_COLUMNS)].any()
     notes = result.notes
-    assert (notes["note_code"] == "default_used").any()  # info_system_ready absent -> default, said so
+    # info_system_ready absent: no column, no "done" default; a note says it is unknown
+    assert (notes["note_code"] == "unknown_without_column").any() and "info_system_ready" not in result.clean
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -43,11 +43,16 @@ def demo_layers(tmp_path_factory):
     region.counties.to_file(folder / "counties.geojson", driver="GeoJSON")
     ph = region.pharmacies
     header = ["统一社会信用代码", "名称", "地址", "经度", "纬度", "个人账户", "门诊统筹", "门诊慢特病", "双通道",
-              "是否连锁", "信息系统改造"]
+              "是否连锁", "信息系统改造", "信息系统验收日期", "追溯码落实日期", "协议状态", "主要负责人医保支付资格"]
     columns = ["personal_account", "outpatient_pooling", "chronic_disease", "dual_channel"]
+    agreement = {"settling": "正常", "suspended": "暂停", "terminated": "解除"}
+    principal = {"qualified": "正常", "suspended": "暂停"}
+    # the settlement status too, so the sheet's pharmacies serve as the demo's do
     rows = [[r.pharmacy_id, r.name, r.address, repr(r.geometry.x), repr(r.geometry.y),
              *(YES_NO[bool(getattr(r, c))] for c in columns), "连锁" if r.chain else "单体",
-             YES_NO[bool(r.info_system_ready)]] for r in ph.itertuples()]
+             YES_NO[bool(r.info_system_ready)],
+             *("" if pd.isna(v) else v for v in (r.info_system_accepted, r.traceability_accepted)),
+             agreement[r.agreement_status], principal[r.principal_status]] for r in ph.itertuples()]
     sheet = write_csv(folder / "p.csv", header, rows)
     network = load_network(NETWORK)
     full = assess(region, network, load_policy())

@@ -4,6 +4,8 @@ LibreOffice and its first page to PNG (test-artifacts/) when those tools are ins
 
 from __future__ import annotations
 
+from planning.demo import PLANTED
+
 import docx
 import pytest
 from office import docx_to_pdf, first_page_png
@@ -27,7 +29,16 @@ def test_headings_rules_and_maps(demo, report_zh):
     headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
     assert headings[0] == "一、评估结论摘要" and "二、分业务评估" in headings
     assert [h for h in headings if h.startswith("（")] == [f"（{n}）{s.label('zh')}" for n, s in zip("一二三四", Service)]
-    assert headings[-2:] == ["三、步行模型与数据", "四、未判定事项及原因"]
+    assert headings[-3:] == ["三、步行模型与数据", "四、未判定事项及原因", "五、药店结算状态"]
+    # The settlement section names the planted street office and lists every suspended or terminated pharmacy.
+    settlement = document.tables[-1]
+    listed = {row.cells[0].text: row.cells[3].text for row in settlement.rows[1:]}
+    stopped = demo.pharmacies[demo.pharmacies["settlement"].isin(["suspended", "terminated"])]
+    assert set(listed) == set(stopped["pharmacy_id"])
+    assert all(listed[p] for p in PLANTED["settlement"]["suspended"])
+    assert any("ST-info" in text for text in listed.values())
+    paragraphs = [p.text for p in document.paragraphs]
+    assert any("R1 不满足" in p and PLANTED["r1_only_suspended_street"]["name"] in p for p in paragraphs)
     title = document.paragraphs[0]
     assert title.style.name == "Title" and demo.region.name in title.text
     body = "\n".join(p.text for p in document.paragraphs)
@@ -68,7 +79,7 @@ def test_tables_equal_the_assessment(demo, report_zh):
             cells = dict(zip(header, (c.text for c in row.cells)))
             assert cells["名称"] == want["name"] and number(cells["常住参保人口"]) == want["population"]
         assert len(counties.rows) - 1 == len(expected_counties)
-    not_judged = document.tables[-1]
+    not_judged = document.tables[-2]  # the last one lists the suspended and terminated pharmacies
     items = [r.cells[0].text for r in not_judged.rows[1:]]
     assert "R1（乡镇）" in items and "B5" in items
 

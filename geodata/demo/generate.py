@@ -37,6 +37,7 @@ from xml.sax.saxutils import quoteattr
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import Transformer
 from scipy.interpolate import PchipInterpolator
@@ -249,6 +250,7 @@ PLANTED_SPEC = {
     "blank_town": "990121201",  # 白岩乡
     "fund_deficit_county": "990121",  # 青禾县: fund_deficit_last_year
     "fund_forecast_county": "990111",  # 枫林区: forecast deficit only
+    "r1_only_suspended_street": "990103004",  # 望月街道: its chronic-disease pharmacies are all suspended
 }
 
 
@@ -1422,6 +1424,7 @@ def pharmacy_table(sites: list[Site], rng: np.random.Generator) -> gpd.GeoDataFr
         })
     df = gpd.GeoDataFrame(rows, geometry="geometry", crs=LOCAL_CRS)
     _plant_services(df)
+    _plant_settlement(df, _rng("pharmacy-settlement"))
     return df
 
 
@@ -1449,6 +1452,45 @@ def _plant_services(df: gpd.GeoDataFrame) -> None:
         df.loc[best, "annual_volume_yuan"] = float(np.round(df.loc[best, "annual_volume_yuan"] * 3.5, -2))
     across = df.index[df["planted"] == "across_river"]
     df.loc[across, ["personal_account", "outpatient_pooling", "chronic_disease", "info_system_ready"]] = True
+
+
+#: Settlement-status columns of the pharmacy table (planning.settlement.STATUS_COLUMNS).
+SETTLEMENT_COLUMNS = ["info_system_accepted", "traceability_accepted", "agreement_status", "suspension_start",
+                      "suspension_end", "earlier_suspensions", "principal_status"]
+
+
+def _plant_settlement(df: gpd.GeoDataFrame, rng: np.random.Generator) -> None:
+    """Settlement status by construction (planning.settlement), stable whatever the assessment date after
+    2025-06-30: every pharmacy accepted its information system and traceability codes before the deadlines
+    and settles, except
+
+    - 望月街道: both chronic-disease pharmacies are suspended, one without the information-system
+      upgrade (ST-info), one through its principal (ST-principal): R1 holds there only through them;
+    - 文昌街道 (the saturated core): two terminated agreements (ST-terminated), one open-ended suspended
+      agreement (ST-suspended), and two pharmacies without insurance turnover in the year (natural exit,
+      MDJ-2025 art. 16), none of them with chronic disease."""
+    n = len(df)
+    df["info_system_ready"] = True
+    info = pd.Timestamp("2024-09-01") + pd.to_timedelta(rng.integers(0, 290, n), unit="D")  # to 2025-06-17
+    trace = pd.Timestamp("2024-10-01") + pd.to_timedelta(rng.integers(0, 170, n), unit="D")  # to 2025-03-19
+    df["info_system_accepted"] = [d.date().isoformat() for d in info]
+    df["traceability_accepted"] = [d.date().isoformat() for d in trace]
+    df["agreement_status"] = "settling"
+    df["suspension_start"] = None
+    df["suspension_end"] = None
+    df["earlier_suspensions"] = df["suspensions"]
+    df["principal_status"] = "qualified"
+    street = PLANTED_SPEC["r1_only_suspended_street"]
+    chronic = df.index[(df["subdistrict"] == street) & df["chronic_disease"]]
+    if len(chronic) != 2:
+        raise RuntimeError(f"望月街道 should hold 2 chronic-disease pharmacies, not {len(chronic)}")
+    df.loc[chronic[0], ["info_system_ready", "info_system_accepted"]] = [False, None]
+    df.loc[chronic[1], "principal_status"] = "suspended"
+    core = df.index[(df["subdistrict"] == PLANTED_SPEC["saturated_core_street"]) & ~df["chronic_disease"]
+                    & ~df["dual_channel"]]
+    df.loc[core[:2], "agreement_status"] = "terminated"
+    df.loc[core[2], "agreement_status"] = "suspended"
+    df.loc[core[3:5], "annual_volume_yuan"] = 0.0
 
 
 # ====================================================================== writing
@@ -1523,6 +1565,17 @@ def planted_summary(layout: Layout, counties, subdistricts, pharmacies, net: Net
                                 "name": cty.loc[PLANTED_SPEC["fund_deficit_county"], "name"], "rules": ["B3", "B4"]},
         "fund_forecast_county": {"code": PLANTED_SPEC["fund_forecast_county"],
                                  "name": cty.loc[PLANTED_SPEC["fund_forecast_county"], "name"], "rules": ["B4"]},
+        "r1_only_suspended_street": {
+            "code": PLANTED_SPEC["r1_only_suspended_street"],
+            "name": sub.loc[PLANTED_SPEC["r1_only_suspended_street"], "name"], "rules": ["R1", "ST-info", "ST-principal"],
+            "suspended_chronic_pharmacies": pharmacies.loc[
+                (ph_sub == PLANTED_SPEC["r1_only_suspended_street"]) & pharmacies["chronic_disease"],
+                "pharmacy_id"].tolist()},
+        "settlement": {
+            "suspended": pharmacies.loc[~pharmacies["info_system_ready"] | (pharmacies["principal_status"] != "qualified")
+                                        | (pharmacies["agreement_status"] == "suspended"), "pharmacy_id"].tolist(),
+            "terminated": pharmacies.loc[pharmacies["agreement_status"] == "terminated", "pharmacy_id"].tolist(),
+            "natural_exit": pharmacies.loc[pharmacies["annual_volume_yuan"] <= 0, "pharmacy_id"].tolist()},
         "cutoff_neighbourhood": {
             "name": "澜湾花园小区", "rules": ["R3"],
             "subdistrict_code": str(subdistricts.loc[subdistricts.contains(cut_pt), "code"].iloc[0]),
@@ -1585,7 +1638,7 @@ def generate(out_dir: Path = OUT_DIR) -> dict:
     write_osm(net, out_dir / NETWORK_FILE, to_lonlat)
     columns = ["pharmacy_id", "name", "address", "personal_account", "outpatient_pooling", "chronic_disease",
                "dual_channel", "chain", "info_system_ready", "cross_region_settlement", "annual_volume_yuan",
-               "suspensions", "credit_score", "months_operating", "risk_flag", "geometry"]
+               "suspensions", "credit_score", "months_operating", "risk_flag", *SETTLEMENT_COLUMNS, "geometry"]
     _write_geojson(_round_geometry(pharmacies[columns].sort_values("pharmacy_id")), out_dir / PHARMACIES_FILE)
     _write_geojson(_round_geometry(subdistricts.sort_values("code")), out_dir / SUBDISTRICTS_FILE)
     _write_geojson(_round_geometry(counties.sort_values("code")), out_dir / COUNTIES_FILE)

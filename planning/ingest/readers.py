@@ -25,7 +25,7 @@ from planning.ingest.limits import DEFAULT_LIMITS, ReadingLimits
 from planning.ingest.sources import Source, load_source, read_table, SourceFile, RawTable, frame_to_lonlat
 from planning.ingest.vocabulary import (
     FIELD_UNITS, KIND_OF_WORD, FIELD_ALIASES, INVALID, Note, Reason, parse_code, norm_token, cell_text, infer_kind, parse_number,
-    parse_services, stable_pharmacy_id,
+    parse_date, parse_services, parse_state, stable_pharmacy_id,
 )
 from planning.model import PHARMACY_SCHEMA, SERVICE_COLUMNS, WGS84
 from planning.network import WalkNetwork, load_network
@@ -229,11 +229,12 @@ def _pharmacy_services(table: RawTable, mapping: dict[str, str], fields: list[st
 
 #: Defaults when a pharmacy column is absent (a note says so). Blank cells in yes/no columns are "no";
 #: a blank ``suspensions`` cell is 0; other blank numbers are kept as NaN (unknown; the model allows NaN in
-#: optional number columns).
-PHARMACY_DEFAULTS: dict[str, Any] = {"chain": False, "info_system_ready": True}
+#: optional number columns). An absent ``info_system_ready`` has no default: the upgrade is unknown, the
+#: settlement status says "not judged" and the data-completeness table names the column.
+PHARMACY_DEFAULTS: dict[str, Any] = {"chain": False}
 #: Pharmacy count fields: whole numbers (a fraction rejects the row), stored as int64; a column with a
 #: blank cell stays float64 with NaN there (not pandas' nullable Int64, whose pd.NA breaks boolean masks).
-INTEGER_FIELDS = frozenset({"suspensions", "months_operating"})
+INTEGER_FIELDS = frozenset({"suspensions", "months_operating", "earlier_suspensions"})
 
 
 def _pharmacy_attributes(table: RawTable, mapping: dict[str, str], problems: RowProblems) -> dict[str, pd.Series]:
@@ -245,9 +246,14 @@ def _pharmacy_attributes(table: RawTable, mapping: dict[str, str], problems: Row
             if target in PHARMACY_DEFAULTS:
                 table.notes.add(0, Note.DEFAULT_USED, column=target, value=PHARMACY_DEFAULTS[target])
                 out[target] = pd.Series(PHARMACY_DEFAULTS[target], index=table.raw.index, dtype=bool)
+            elif target == "info_system_ready":
+                table.notes.add(0, Note.UNKNOWN_WITHOUT_COLUMN, column=target)
             continue
         if check == "bool":
             out[target] = flag_columns(table, mapping[target], problems)
+        elif check in ("date", "word"):
+            out[target] = _parsed_cells(table, mapping[target], problems,
+                                        parse_date if check == "date" else lambda v, f=target: parse_state(v, f))
         else:
             values = number_columns(table, mapping[target], problems, field=target)
             if target in INTEGER_FIELDS:
@@ -256,6 +262,15 @@ def _pharmacy_attributes(table: RawTable, mapping: dict[str, str], problems: Row
                     problems.add(row, Reason.INVALID_VALUE, column=mapping[target], value=cell_text(values[row]))
             out[target] = values.fillna(0.0) if target == "suspensions" else values
     return out
+
+
+def _parsed_cells(table: RawTable, header: str, problems: RowProblems, parse) -> pd.Series:
+    """A date or state-word column as its canonical text (None where blank); a cell ``parse`` cannot read
+    (:data:`INVALID`) rejects the row, naming the column and the value."""
+    parsed = table.raw[header].map(parse)
+    for row in parsed.index[parsed.map(lambda v: v is INVALID).to_numpy()]:
+        problems.add(row, Reason.INVALID_VALUE, column=header, value=cell_text(table.raw.at[row, header]))
+    return parsed.map(lambda v: None if v is INVALID else v).astype(object)
 
 
 def _integer_columns(clean: gpd.GeoDataFrame) -> gpd.GeoDataFrame:

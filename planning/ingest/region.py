@@ -22,6 +22,7 @@ from planning.ingest.readers import FUND_COLUMNS, read_boundaries, read_fund_sta
 from planning.ingest.result import IngestResult, emptied_layer_error
 from planning.ingest.sources import Source
 from planning.ingest.vocabulary import Reason, code_key, name_key
+from planning.settlement import missing_status_inputs
 from planning.model import (
     COUNTY_SCHEMA, PHARMACY_SCHEMA, SUBDISTRICT_SCHEMA, WGS84, Region, Service, service_labels, validate_region,
 )
@@ -223,7 +224,8 @@ def _completeness(ph, sd, ct, pop, fund, walk, network, rejected, *, fund_given:
     services_known = "services" in ph.mapping
     missing_services = frozenset(s for s in Service if not services_known and s.value not in ph.mapping)
     ph_missing = [f"service:{s.value}" for s in Service if s in missing_services]
-    ph_missing += [f"column:{c}" for c in ("info_system_ready", "cross_region_settlement") if c not in ph.mapping]
+    ph_missing += [] if "cross_region_settlement" in ph.mapping else ["column:cross_region_settlement"]
+    ph_missing += missing_status_inputs(ph.mapping)  # the settlement status: "not judged" without them
     ph_notes = []
     if missing_services:
         ph_notes.append(f"没有这些业务列，相应值未知（暂按“否”读入）：{service_labels(sorted(missing_services), 'zh')} / "

@@ -103,6 +103,7 @@ class Note(str, enum.Enum):
 
     GEOMETRY_REPAIRED = "geometry_repaired"
     DEFAULT_USED = "default_used"
+    UNKNOWN_WITHOUT_COLUMN = "unknown_without_column"
     COLUMN_IGNORED = "column_ignored"
     CRS_ASSUMED = "crs_assumed"
     LAYER_CHOSEN = "layer_chosen"
@@ -120,6 +121,9 @@ class Note(str, enum.Enum):
 _NOTE_TEXT: dict[Note, tuple[str, str]] = {
     Note.GEOMETRY_REPAIRED: ("几何无效（{value}），已用 make_valid 修复", "invalid geometry ({value}) repaired with make_valid"),
     Note.DEFAULT_USED: ("没有“{column}”列，全部取默认值 {value}", "no '{column}' column: every row set to {value}"),
+    Note.UNKNOWN_WITHOUT_COLUMN: ("没有“{column}”列：各药店的该项未知（结算状态不判定，不按“已完成”读入）",
+                                  "no '{column}' column: unknown for every pharmacy (settlement status not judged, "
+                                  "not read as done)"),
     Note.COLUMN_IGNORED: ("列“{column}”未使用（{value}）", "column '{column}' not used ({value})"),
     Note.CRS_ASSUMED: ("文件没有坐标系，按经纬度（{value}）读取", "the file has no CRS; read as longitude/latitude ({value})"),
     Note.LAYER_CHOSEN: ("文件有多个图层（{layers}），读取了第一个“{value}”；要读其他图层，请指定图层（命令行 --pharmacies-layer "
@@ -167,6 +171,17 @@ FIELD_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "credit_score": ("credit_score", "信用评分", "信用分", "信用积分", "信用得分"),
         "months_operating": ("months_operating", "经营月数", "营业月数", "经营时长"),
         "risk_flag": ("risk_flag", "风险标记", "风险提示", "风险药店", "风险"),
+        # settlement status (planning.settlement): dates, counts and state words
+        "info_system_accepted": ("info_system_accepted", "信息系统验收日期", "信息系统改造验收日期", "系统改造验收日期",
+                                 "信息系统通过验收日期", "改造验收日期"),
+        "traceability_accepted": ("traceability_accepted", "追溯码落实日期", "追溯码接入日期", "追溯码采集日期",
+                                  "药品追溯码落实日期", "追溯码日期"),
+        "agreement_status": ("agreement_status", "协议状态", "医保协议状态", "服务协议状态", "定点协议状态"),
+        "suspension_start": ("suspension_start", "暂停开始日期", "暂停起始日期", "暂停协议开始日期", "暂停日期"),
+        "suspension_end": ("suspension_end", "暂停结束日期", "暂停截止日期", "暂停协议结束日期", "恢复结算日期"),
+        "earlier_suspensions": ("earlier_suspensions", "此前暂停次数", "本协议期内此前暂停次数", "协议期内此前暂停次数"),
+        "principal_status": ("principal_status", "主要负责人医保支付资格", "主要负责人支付资格", "负责人医保支付资格",
+                             "主要负责人状态", "负责人支付资格"),
     },
     "subdistricts": {
         "code": ("code", "代码", "编码", "区划代码", "行政区划代码", "行政区代码", "统计用区划代码", "街道代码",
@@ -307,6 +322,57 @@ def columns_markdown() -> str:
             required = "yes" if name in REQUIRED_COLUMNS[layer] else _REQUIRED_WHEN.get((layer, name), "")
             lines.append(f"| {layer} | `{name}` | {required} | {', '.join(aliases)} |")
     return "\n".join(lines)
+
+
+#: Words of an agreement status cell (planning.settlement.AGREEMENT_STATES), and of the principal's
+#: payment qualification (planning.settlement.PRINCIPAL_STATES).
+AGREEMENT_WORDS: dict[str, tuple[str, ...]] = {
+    "settling": ("settling", "正常", "有效", "履约中", "正常结算", "在协议期", "active", "normal"),
+    "suspended": ("suspended", "暂停", "暂停协议", "暂停结算", "中止", "中止协议", "暂停中"),
+    "terminated": ("terminated", "解除", "解除协议", "终止", "终止协议", "已解除", "已终止", "退出"),
+}
+PRINCIPAL_WORDS: dict[str, tuple[str, ...]] = {
+    "qualified": ("qualified", "正常", "有效", "具备", "normal"),
+    "suspended": ("suspended", "暂停", "暂停支付资格", "暂停资格"),
+    "terminated": ("terminated", "终止", "终止支付资格", "终止资格", "取消"),
+}
+#: Which state-word table each word field reads.
+STATE_WORDS = {"agreement_status": AGREEMENT_WORDS, "principal_status": PRINCIPAL_WORDS}
+_STATE_OF_WORD = {field: {norm_token(w): state for state, words in table.items() for w in words}
+                  for field, table in STATE_WORDS.items()}
+
+
+def parse_state(value: Any, field: str) -> str | None | _Invalid:
+    """A state-word cell of ``field`` (agreement_status, principal_status) as its canonical word; None
+    when blank, :data:`INVALID` for a word not in :data:`STATE_WORDS`."""
+    token = norm_token(value)
+    if token == "":
+        return None
+    return _STATE_OF_WORD[field].get(token, INVALID)
+
+
+_DATE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$|^(\d{4})(\d{2})(\d{2})$")
+
+
+def parse_date(value: Any) -> str | None | _Invalid:
+    """A date cell as ISO text "2025-06-30": a date or datetime (Excel), "2025-06-30", "2025/6/30",
+    "2025.6.30", "2025年6月30日", "20250630" (a time part is dropped); None when blank, :data:`INVALID`
+    otherwise (an Excel serial number too: format the column as dates)."""
+    if isinstance(value, (pd.Timestamp, _dt.datetime)):
+        return None if pd.isna(value) else value.date().isoformat()
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    text = unicodedata.normalize("NFKC", cell_text(value)).split(" ")[0].split("T")[0]
+    if text == "":
+        return None
+    match = _DATE.match(text)
+    if not match:
+        return INVALID
+    year, month, day = (int(g) for g in (match.groups()[:3] if match.group(1) else match.groups()[3:]))
+    try:
+        return _dt.date(year, month, day).isoformat()
+    except ValueError:
+        return INVALID
 
 
 # ======================================================================================= value parsers
