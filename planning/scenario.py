@@ -122,7 +122,8 @@ class ChangeServices:
 @dataclass(frozen=True)
 class ScalePopulation:
     """Multiply the population of some sub-districts (all when ``subdistrict_codes`` is None) by ``factor``;
-    persons are rounded to whole numbers."""
+    persons are rounded to whole numbers. Their demand columns (employees, chronic patients) follow by the
+    same factor; :class:`ScaleDemand` changes one service's demand alone."""
 
     factor: float
     subdistrict_codes: tuple[str, ...] | None = None
@@ -143,7 +144,8 @@ class ScalePopulation:
 
 @dataclass(frozen=True)
 class SetPopulation:
-    """Set one sub-district's resident insured population (persons)."""
+    """Set one sub-district's resident insured population (persons); its demand columns follow in
+    proportion (unknown when it had nobody before: the demand then falls back to the new residents)."""
 
     code: str
     persons: int
@@ -322,9 +324,15 @@ class Scenario:
             elif isinstance(edit, ScalePopulation):
                 rows = (np.arange(len(population)) if edit.subdistrict_codes is None
                         else np.array([code_index[c] for c in edit.subdistrict_codes], dtype=np.int64))
+                factor = np.full(len(rows), float(edit.factor))
                 population[rows] = np.rint(population[rows] * edit.factor)
+                subdistricts = _demand_follows(subdistricts, rows, factor)
             elif isinstance(edit, SetPopulation):
-                population[code_index[edit.code]] = edit.persons
+                row = code_index[edit.code]
+                before = population[row]
+                population[row] = edit.persons
+                factor = np.array([edit.persons / before if before > 0 else np.nan])
+                subdistricts = _demand_follows(subdistricts, np.array([row]), factor)
             elif isinstance(edit, ScaleDemand):
                 subdistricts = _scaled_demand(subdistricts, population, self.policy().demand[edit.service], edit,
                                               code_index)
@@ -409,6 +417,20 @@ def _site_row(edit: AddSite, pharmacies: gpd.GeoDataFrame) -> dict:
         "geometry": shapely.Point(edit.lon, edit.lat),
     })
     return row
+
+
+def _demand_follows(subdistricts: pd.DataFrame, rows: np.ndarray, factor: np.ndarray) -> pd.DataFrame:
+    """A population edit scales the demand columns (employees, chronic patients) of the same rows by the
+    same factor (NaN: unknown, e.g. a sub-district set from 0 residents, which then falls back to them)."""
+    from planning.demand import DEMAND_COLUMNS
+
+    changed = {}
+    for column in DEMAND_COLUMNS:
+        if column != "population" and column in subdistricts.columns:
+            values = pd.to_numeric(subdistricts[column], errors="coerce").to_numpy(dtype=float).copy()
+            values[rows] = np.rint(values[rows] * factor)
+            changed[column] = values
+    return subdistricts.assign(**changed) if changed else subdistricts
 
 
 def _scaled_demand(subdistricts: pd.DataFrame, population: np.ndarray, column: str, edit: ScaleDemand,
