@@ -6,6 +6,8 @@ Units: metres and minutes; tables are GeoDataFrames in EPSG:4326 (WGS84).
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -161,12 +163,16 @@ def location_verdicts(assessment: Assessment, service: Service | str, snap: Snap
     the path of :func:`planning.screening.check_location`), each point standing where it snapped; B5 is
     the applicant's, not the place's. Returns ``subdistrict_code``, ``county_code``, ``verdict``,
     ``rule_ids``, ``walk_minutes`` (to the nearest existing same-service site) and ``lon``/``lat``.
+
+    A point stands on the street it snapped to, so its access walk is dropped: a point moved off a tunnel
+    or a small piece to a ground street is judged where it is listed (``lon``/``lat``), exactly as a
+    click there is (the listed place and the click gave 5.4 and 4.5 minutes for one such point).
     """
     network = assessment.network
     xy = np.where(np.isfinite(snap.snapped_xy), snap.snapped_xy, 0.0)
     lon, lat = network.to_lonlat.transform(xy[:, 0], xy[:, 1])
     lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
-    reading = read_places(assessment, service, snap, lon, lat)
+    reading = read_places(assessment, service, standing_on_street(snap), lon, lat)
     sd_codes = assessment.region.subdistricts["code"].to_numpy(dtype=object)
     ct_codes = assessment.region.counties["code"].to_numpy(dtype=object)
     sd, ct = reading.facts.subdistrict, reading.facts.county
@@ -177,12 +183,19 @@ def location_verdicts(assessment: Assessment, service: Service | str, snap: Snap
         "walk_minutes": reading.walk_minutes, "lon": lon, "lat": lat})
 
 
+def standing_on_street(snap: Snap) -> Snap:
+    """The snapped points standing on their street: the access walk of every on-network point set to 0."""
+    return dataclasses.replace(snap, access_m=np.where(snap.on_network, 0.0, snap.access_m))
+
+
 def _admissible(assessment: Assessment, service: Service, snap: Snap, *, source: str, allow_review: bool,
                 labels: pd.DataFrame | None = None) -> Candidates:
     """Keep the candidates that can reach an uncovered resident and are not blocked (nor review, unless
-    allowed). ``labels``: per candidate, the ``kind`` and ``name`` of the place it stands by (the table's
+    allowed). Each stands on the street it snapped to (access walk 0, as in :func:`location_verdicts`).
+    ``labels``: per candidate, the ``kind`` and ``name`` of the place it stands by (the table's
     ``place_kind`` / ``place_name``; "" without)."""
     policy = assessment.policy
+    snap = standing_on_street(snap)
     demand, _, _ = uncovered_demand(assessment, service)
     if len(snap) and len(demand):
         reach = service_access(assessment.network, demand, speed_m_per_min=policy.speed_m_per_min,
