@@ -251,6 +251,9 @@ def multi_source_distances(network: WalkNetwork, sites: Snap, *, limit: float = 
 #: Sources per bounded Dijkstra call of :func:`pairs_within` (bounds its dense distance block to
 #: sources x subgraph nodes).
 PAIR_CHUNK = 256
+#: Squares per block side of :func:`nodes_within` (sources are grouped 4 x 4 squares at a time: a pharmacy
+#: network's sources are sparse, and slicing one subgraph per square cost more than the searches).
+NODE_SEARCH_BLOCK = 4
 
 
 def pairs_within(network: WalkNetwork, sources: Snap, targets: Snap, limit_m: float
@@ -276,34 +279,62 @@ def pairs_within(network: WalkNetwork, sources: Snap, targets: Snap, limit_m: fl
     if len(src) == 0 or len(tgt) == 0 or network.n_edges == 0:
         return
     tiling = _tiling(network, max(limit_m, 1.0))
-    key, node_order, node_sorted, n_rows = tiling.key, tiling.node_order, tiling.node_sorted, tiling.n_rows
-    tgt_key = key(targets.snapped_xy[tgt])
+    tgt_key = tiling.key(targets.snapped_xy[tgt])
     tgt_order = np.argsort(tgt_key, kind="stable")
     tgt_sorted = tgt_key[tgt_order]
-    src_key = key(sources.snapped_xy[src])
-    neighbours = np.array([di * n_rows + dj for di in (-1, 0, 1) for dj in (-1, 0, 1)])
+    src_key = tiling.key(sources.snapped_xy[src])
 
-    def around(tile: int, order: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
-        keys = tile + neighbours
-        a = np.searchsorted(sorted_keys, keys, side="left")
-        b = np.searchsorted(sorted_keys, keys, side="right")
-        return np.concatenate([order[i:j] for i, j in zip(a, b)])
+    def near_targets(tile: int) -> np.ndarray:
+        return tgt[tiling.around(tile, tgt_order, tgt_sorted)]
 
+    for tile, sub, local, _nodes, chunk in _tile_subgraphs(network, src, src_key, tiling, wanted=near_targets):
+        s, t, d = _tile_pairs(network, sub, local, sources, chunk, targets, near_targets(tile), limit_m)
+        if len(s):
+            yield s, t, d
+
+
+def nodes_within(network: WalkNetwork, sources: Snap, limit_m: float
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every (source, network node) pair whose walk distance is within ``limit_m`` metres: the searches of
+    :func:`pairs_within` (exact, tile by tile), read at the nodes. Yields ``(source_index, node_index,
+    distance_m)`` arrays; each pair once; sources off the network reach nothing."""
+    limit_m = float(limit_m)
+    if not limit_m >= 0:
+        raise ParameterError("步行距离上限不能为负数", "limit_m must be >= 0 (metres)")
+    src = np.flatnonzero(sources.on_network)
+    if len(src) == 0 or network.n_edges == 0:
+        return
+    tiling = _tiling(network, max(limit_m, 1.0))
+    keys = tiling.key(sources.snapped_xy[src])
+    for _tile, sub, local, nodes, chunk in _tile_subgraphs(network, src, keys, tiling, block=NODE_SEARCH_BLOCK):
+        n_sub = sub.shape[0]
+        augmented = with_virtual_sources(sub, network, sources, chunk, node_index=local)
+        dist = dijkstra(augmented, directed=True, indices=np.arange(n_sub, n_sub + len(chunk)),
+                        limit=limit_m)[:, :n_sub]
+        r, c = np.nonzero(dist <= limit_m)
+        yield chunk[r], nodes[c], dist[r, c]
+
+
+def _tile_subgraphs(network: WalkNetwork, src: np.ndarray, src_key: np.ndarray, tiling: _Tiling, *,
+                    wanted=None, block: int = 1) -> Iterator[tuple[int, sp.csr_matrix, np.ndarray, np.ndarray, np.ndarray]]:
+    """For each block of ``block`` x ``block`` squares holding sources: the subgraph of the nodes in it and
+    the ring of squares around it (every node within the squares' side of its sources) and the sources in
+    chunks of :data:`PAIR_CHUNK`, as ``(tile, subgraph, local, nodes, chunk)``; ``local`` maps network
+    nodes to subgraph positions (-1 outside) while the chunk is used, ``nodes`` the other way.
+    ``wanted(tile)`` (optional) returning nothing skips the block. Larger blocks cut fewer, larger
+    subgraphs: less slicing of the adjacency where sources are sparse, longer searches' setup."""
     local = np.full(network.n_nodes, -1, dtype=np.int64)
     adjacency = network.adjacency
+    src_key = tiling.block_of(src_key, block) if block > 1 else src_key
     for tile in np.unique(src_key):
-        nodes = around(int(tile), node_order, node_sorted)
-        near = tgt[around(int(tile), tgt_order, tgt_sorted)]
-        if len(near) == 0:
+        if wanted is not None and len(wanted(int(tile))) == 0:
             continue
+        nodes = tiling.around(int(tile), tiling.node_order, tiling.node_sorted, block)
         local[nodes] = np.arange(len(nodes))
         sub = adjacency[nodes][:, nodes].tocsr()
         members = src[src_key == tile]
         for start in range(0, len(members), PAIR_CHUNK):
-            chunk = members[start:start + PAIR_CHUNK]
-            s, t, d = _tile_pairs(network, sub, local, sources, chunk, targets, near, limit_m)
-            if len(s):
-                yield s, t, d
+            yield int(tile), sub, local, nodes, members[start:start + PAIR_CHUNK]
         local[nodes] = -1
 
 
@@ -320,6 +351,24 @@ class _Tiling:
     def key(self, xy: np.ndarray) -> np.ndarray:
         ij = np.floor((xy - self.origin) / self.side).astype(np.int64)
         return ij[:, 0] * self.n_rows + ij[:, 1]
+
+    def block_of(self, keys: np.ndarray, block: int) -> np.ndarray:
+        """The key of the block of ``block`` x ``block`` squares holding each square (its first square)."""
+        i, j = np.divmod(np.asarray(keys, dtype=np.int64), self.n_rows)
+        return (i // block) * block * self.n_rows + (j // block) * block
+
+    def around(self, tile: int, order: np.ndarray, sorted_keys: np.ndarray, block: int = 1) -> np.ndarray:
+        """The items (``order``: item indices sorted by square, ``sorted_keys`` their squares) in the squares
+        of ``tile``'s block of ``block`` x ``block`` squares (see :meth:`block_of`) and the ring of squares
+        around it: 3 x 3 squares for ``block`` 1."""
+        i, j = divmod(int(tile), self.n_rows)
+        i0, j0 = (i // block) * block, (j // block) * block
+        rows = np.arange(i0 - 1, i0 + block + 1)
+        cols = np.arange(j0 - 1, j0 + block + 1)
+        keys = (rows[:, None] * self.n_rows + cols[None, :]).ravel()
+        a = np.searchsorted(sorted_keys, keys, side="left")
+        b = np.searchsorted(sorted_keys, keys, side="right")
+        return np.concatenate([order[i:j] for i, j in zip(a, b)])
 
 
 def _tiling(network: WalkNetwork, side: float) -> _Tiling:

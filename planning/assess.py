@@ -15,14 +15,16 @@ import pandas as pd
 
 from planning import rules
 from planning.access import ServiceAccess, service_access
+from planning.capacity import area_access_per_10k, e2sfca_at_nodes, site_capacity
 from planning.coverage import Residents, coverage_table, resident_minutes, residents_along_streets
+from planning.demand import ServiceDemand, point_weights, service_demand
 from planning.errors import ParameterError
 from planning.geometry import PolygonIndex
 from planning.isochrones import RasterGrid, WalkSurface, walk_surface
 from planning.memo import Memo
 from planning.model import WGS84, Region, Service, SubdistrictKind
 from planning.network import Snap, WalkNetwork
-from planning.policy import Policy, load_policy
+from planning.policy import DENSITY_BASES, Policy, load_policy
 from planning.settlement import SUSPENDED, serves, settlement_status
 from planning.zones import ZonePart, ZoneRasters, build_zones, zone_parts
 
@@ -51,6 +53,10 @@ class Assessment:
     counties : GeoDataFrame
         Per (county, service): counts (as for sub-districts) and the roll-up class, R2 verdict, fund
         rules B3/B4.
+    demand : dict
+        Per service, its :class:`planning.demand.ServiceDemand` (whom it is for, per sub-district).
+    resident_weights : dict
+        Per service value, the demand weight of each resident point (persons; :meth:`weights_for`).
     zones : GeoDataFrame
         Per service, blocked / priority / review polygons, one feature per rule (``rule_ids``).
     uncovered : GeoDataFrame
@@ -75,6 +81,8 @@ class Assessment:
     counties: gpd.GeoDataFrame
     rasters: ZoneRasters
     searched: tuple[Service, ...] = tuple(Service)  # services whose walk search ran (the others were reused)
+    demand: dict[Service, ServiceDemand] = field(default_factory=dict)  # per service, its demand per sub-district
+    resident_weights: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # per service, per point
     notes: tuple[str, ...] = ()  # provenance lines, e.g. which scenario edits produced it
     memo: Memo = field(default_factory=Memo, repr=False)  # derived values (polygons, lookups, map layers)
 
@@ -89,6 +97,12 @@ class Assessment:
     @property
     def circles(self) -> gpd.GeoDataFrame:
         return _concat([self.circles_for(s) for s in Service])
+
+    def weights_for(self, service: Service | str) -> np.ndarray:
+        """The demand weight (persons) of each resident point for one service: residents scaled to the
+        service's demand per sub-district (:func:`planning.demand.point_weights`)."""
+        service = Service(service)
+        return self.resident_weights.get(service.value, self.residents.persons)
 
     def zones_for(self, service: Service | str) -> gpd.GeoDataFrame:
         """Blocked / priority / review polygons of one service (see :mod:`planning.zones`), EPSG:4326."""
@@ -213,6 +227,13 @@ def assess(
     surfaces: dict[Service, WalkSurface] = {}
     minutes: dict[str, np.ndarray] = {}
     searched = []
+    demand = {s: service_demand(region.subdistricts, s, policy.demand[s]) for s in Service}
+    residents_per_area = region.subdistricts["population"].to_numpy(dtype=float)
+    weights = {s.value: point_weights(residents.persons, residents.subdistrict, residents_per_area, demand[s])
+               for s in Service}
+    capacity, _ = site_capacity(pharmacies, policy.capacity_column)
+    capacity_by_id = dict(zip(pharmacies["pharmacy_id"].astype(str), capacity))
+    reach: dict[Service, np.ndarray] = {}
     for service in Service:
         sites, site_ids = service_sites(network, pharmacies, service, policy)
         if reuse is not None and _reusable(reuse, service, sites, site_ids, grid, policy, horizon_m):
@@ -225,14 +246,21 @@ def assess(
                                              grid=grid)
             searched.append(service)
         minutes[service.value] = resident_minutes(access[service], residents)
-    coverage = coverage_table(region.subdistricts, residents, minutes, policy.walk_minutes)
-    subdistricts = classify_subdistricts(region, pharmacies, coverage, policy)
-    counties = classify_counties(region, pharmacies, coverage, policy)
+        found = e2sfca_at_nodes(network, sites, np.array([capacity_by_id[str(i)] for i in site_ids]), residents.snap,
+                       weights[service.value], catchment_m=policy.budget_m)
+        reach[service] = area_access_per_10k(found.point_access, weights[service.value], residents.subdistrict,
+                                             len(region.subdistricts))
+    coverage = coverage_table(region.subdistricts, residents, minutes, policy.walk_minutes, weights_by_service=weights,
+                              demand_by_service={s.value: d.persons for s, d in demand.items()})
+    subdistricts = classify_subdistricts(region, pharmacies, coverage, policy, e2sfca_per_10k=reach)
+    counties = classify_counties(region, pharmacies, coverage, policy, subdistricts)
     labels = reuse.rasters if same_outlines and reuse.rasters.grid == grid else None
-    rasters = ZoneRasters.build(grid, region, network, residents, minutes, surfaces, policy, labels_from=labels)
+    rasters = ZoneRasters.build(grid, region, network, residents, minutes, surfaces, policy, labels_from=labels,
+                                weights=weights)
     return Assessment(region=region, network=network, policy=policy, access=access, surfaces=surfaces,
                       residents=residents, pharmacies=pharmacies, coverage=coverage, subdistricts=subdistricts,
-                      counties=counties, rasters=rasters, searched=tuple(searched))
+                      counties=counties, rasters=rasters, searched=tuple(searched), demand=demand,
+                      resident_weights=weights)
 
 
 def _horizon_m(policy: Policy) -> float:
@@ -310,19 +338,27 @@ def service_sites(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, service: S
 
 
 def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd.DataFrame,
-                          policy: Policy) -> gpd.GeoDataFrame:
-    """One row per (sub-district, service): counts, measures, class, R1 and R3 verdicts with rule ids."""
+                          policy: Policy, *, e2sfca_per_10k: dict[Service, np.ndarray] | None = None
+                          ) -> gpd.GeoDataFrame:
+    """One row per (sub-district, service): counts, measures, class, R1 and R3 verdicts with rule ids.
+
+    Densities: ``per_10k`` (pharmacies per 10,000 residents), ``per_10k_demand`` (per 10,000 of the
+    service's demand, ``demand`` persons read from ``demand_basis``) and ``e2sfca_per_10k`` (capacity-
+    weighted pharmacies within reach per 10,000 of that demand, :mod:`planning.capacity`; per service, in
+    the region's order of sub-districts). The class reads the one its thresholds' ``density`` names;
+    ``covered_share`` and ``uncovered`` are of the service's demand."""
     counts = _counts(pharmacies, "subdistrict_code")
     suspended = _suspended_counts(pharmacies, "subdistrict_code")
     coverage_rows = coverage.set_index(["code", "service"]).to_dict("index")
     unjudged = {s: rules.unjudged_rules(_missing_inputs(region), s, policy) for s in Service}
     known = region.population_known
     rows = []
-    for sd in region.subdistricts.itertuples():
+    for position, sd in enumerate(region.subdistricts.itertuples()):
         street = sd.kind == SubdistrictKind.STREET.value
         for service in Service:
             cov = coverage_rows[(sd.code, service.value)]
             count = counts.get((sd.code, service.value), 0)
+            demand = float(cov["population"])
             if not known:
                 per_10k = np.nan
             elif sd.population > 0:
@@ -337,12 +373,18 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
                 "covered_share": float(cov["covered_share"]) if known else np.nan,
                 "uncovered": float(cov["uncovered"]) if known else np.nan,
                 "street_km": float(cov["street_km"]), "street_covered_share": float(cov["street_covered_share"]),
+                "demand": demand if known else np.nan, "demand_basis": policy.demand[service],
+                "per_10k_demand": (count / demand * 10_000 if demand > 0 else (float("inf") if count else 0.0))
+                if known else np.nan,
+                "e2sfca_per_10k": float(e2sfca_per_10k[service][position]) if e2sfca_per_10k and known else np.nan,
             }
             if not _service_known(region, service):  # no column: its pharmacies and coverage are unknown
                 row.update(pharmacies=np.nan, per_10k=np.nan, residents_per_pharmacy=np.nan, covered_share=np.nan,
-                           uncovered=np.nan, street_covered_share=np.nan)
+                           uncovered=np.nan, street_covered_share=np.nan, per_10k_demand=np.nan, e2sfca_per_10k=np.nan)
             unknown = unjudged[service]
-            row.update(_class_columns(per_10k, row["covered_share"], count, service, policy, unknown))
+            basis = DENSITY_BASES[policy.thresholds[service].density]
+            row.update(_class_columns(row[basis], row["covered_share"], count, service, policy, unknown,
+                                      density_column=basis))
             row["class_rule"] = "S" if row["class"] is not None else None
             row["r1_ok"] = None if "R1" in unknown else rules.r1_met(service, urban_street=street, count=count,
                                                                      policy=policy)
@@ -359,13 +401,23 @@ def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage
 
 
 def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd.DataFrame,
-                      policy: Policy) -> gpd.GeoDataFrame:
-    """One row per (county, service): counts, roll-up class, R2 and the fund rules B3/B4."""
+                      policy: Policy, subdistricts: pd.DataFrame | None = None) -> gpd.GeoDataFrame:
+    """One row per (county, service): counts, roll-up class, R2 and the fund rules B3/B4. Densities and
+    shares as in :func:`classify_subdistricts`, summed over the county's sub-districts (E2SFCA: the
+    demand-weighted mean of their ``e2sfca_per_10k`` in ``subdistricts``, NaN without it)."""
     counts = _counts(pharmacies, "county_code")
     suspended = _suspended_counts(pharmacies, "county_code")
     sd_county = region.subdistricts.set_index("code")["county_code"]
+    residents = region.subdistricts.groupby("county_code")["population"].sum()
     cov = coverage.assign(county_code=coverage["code"].map(sd_county))
     rolled = cov.groupby(["county_code", "service"])[["population", "covered"]].sum()
+    reach: dict = {}
+    if subdistricts is not None:
+        known_reach = subdistricts[subdistricts["e2sfca_per_10k"].notna()]
+        weighted = (known_reach["e2sfca_per_10k"] * known_reach["demand"]).groupby(
+            [known_reach["county_code"], known_reach["service"]]).sum()
+        total = known_reach.groupby(["county_code", "service"])["demand"].sum()
+        reach = (weighted / total.where(total > 0)).to_dict()
     unjudged = {s: rules.unjudged_rules(_missing_inputs(region), s, policy) for s in Service}
     fund_known = "B3" not in unjudged[Service.PERSONAL_ACCOUNT]  # the fund table covers every service
     known = region.population_known
@@ -377,19 +429,25 @@ def classify_counties(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd
         b4 = policy.applies("B4") and any(bool(v) for v in fund) if listed else None
         for service in Service:
             unknown = unjudged[service]
-            population, covered = rolled.loc[(county.code, service.value)] if (county.code, service.value) in rolled.index else (0, 0)
+            demand, covered = rolled.loc[(county.code, service.value)] if (county.code, service.value) in rolled.index else (0, 0)
+            population = float(residents.get(county.code, 0))
             count = counts.get((county.code, service.value), 0)
             per_10k = count / population * 10_000 if population else 0.0
-            share = covered / population if population else 0.0
-            if not known:
-                per_10k = share = np.nan
+            share = covered / demand if demand else 0.0
             row = {"code": county.code, "name": county.name, "service": service.value,
                    "population": int(population) if known else np.nan, "pharmacies": int(count),
-                   "suspended": suspended.get((county.code, service.value), 0), "per_10k": per_10k,
-                   "covered_share": share, "fund_b3": b3, "fund_b4": b4}
+                   "suspended": suspended.get((county.code, service.value), 0),
+                   "per_10k": per_10k if known else np.nan, "demand": float(demand) if known else np.nan,
+                   "demand_basis": policy.demand[service],
+                   "per_10k_demand": count / demand * 10_000 if demand and known else np.nan,
+                   "e2sfca_per_10k": reach.get((county.code, service.value), np.nan) if known else np.nan,
+                   "covered_share": share if known else np.nan, "fund_b3": b3, "fund_b4": b4}
             if not _service_known(region, service):  # no column: its pharmacies and coverage are unknown
-                row.update(pharmacies=np.nan, per_10k=np.nan, covered_share=np.nan)
-            row.update(_class_columns(per_10k, share, count, service, policy, unknown))
+                row.update(pharmacies=np.nan, per_10k=np.nan, covered_share=np.nan, per_10k_demand=np.nan,
+                           e2sfca_per_10k=np.nan)
+            basis = DENSITY_BASES[policy.thresholds[service].density]
+            row.update(_class_columns(row[basis], row["covered_share"], count, service, policy, unknown,
+                                      density_column=basis))
             row["r2_ok"] = None if "R2" in unknown else rules.r2_met(service, count=count, policy=policy)
             row["r2_shortfall"] = None if row["r2_ok"] is None else int(not row["r2_ok"])
             ids = [r for r, hit in (("R2", row["r2_ok"] is False), ("B3", b3), ("B4", b4)) if hit]
@@ -415,13 +473,15 @@ def _missing_inputs(region: Region) -> tuple[str, ...]:
 
 
 def _class_columns(per_10k: float, covered_share: float, count: int, service: Service, policy: Policy,
-                   unknown=()) -> dict:
+                   unknown=(), *, density_column: str = "per_10k") -> dict:
     """The class columns of one area row: class, deciding measure and its reason in both languages (None
-    where S does not apply, or cannot be judged: ``unknown`` holds the unjudged rule ids)."""
+    where S does not apply, or cannot be judged: ``unknown`` holds the unjudged rule ids). ``per_10k`` is
+    the density the thresholds count, held in the row's ``density_column`` (named as the measure)."""
     if not rules.classifies(service, policy) or "S" in unknown:
         return {"class": None, "class_measure": None, "class_reason": None, "class_reason_zh": None}
     found = rules.classify(per_10k, covered_share, count, policy.thresholds[service])
-    return {"class": found.name, "class_measure": found.measure, "class_reason": found.reason.en,
+    measure = density_column if found.measure == "per_10k" else found.measure
+    return {"class": found.name, "class_measure": measure, "class_reason": found.reason.en,
             "class_reason_zh": found.reason.zh}
 
 

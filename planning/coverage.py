@@ -112,10 +112,16 @@ def coverage_table(
     residents: Residents,
     minutes_by_service: dict[str, np.ndarray],
     budget_minutes: float,
+    *,
+    weights_by_service: dict[str, np.ndarray] | None = None,
+    demand_by_service: dict[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Covered residents per sub-district and service.
+    """Covered demand per sub-district and service.
 
-    Returns one row per (sub-district ``code``, ``service``) with ``population`` (persons),
+    A service's demand is its residents by default; ``weights_by_service`` (service value -> weight of
+    each resident point, persons) and ``demand_by_service`` (-> demand per sub-district, persons) give
+    each service its own (:mod:`planning.demand`). Returns one row per (sub-district ``code``,
+    ``service``) with ``population`` (the service's demand, persons),
     ``covered`` (persons within ``budget_minutes``), ``covered_share`` (0-1; 0 where no resident
     could be placed), ``uncovered`` (persons), ``street_km`` (walkable street length in the
     sub-district, km), ``street_covered_km`` (of it, km within ``budget_minutes``) and
@@ -124,13 +130,15 @@ def coverage_table(
     """
     n = len(subdistricts)
     inside = residents.subdistrict >= 0
-    placed = np.bincount(residents.subdistrict[inside], weights=residents.persons[inside], minlength=n)
     street_km = np.bincount(residents.subdistrict[inside], weights=residents.street_m[inside], minlength=n) / 1000
-    population = subdistricts["population"].to_numpy(dtype=float)
     rows = []
     for service, minutes in minutes_by_service.items():
+        weights = residents.persons if weights_by_service is None else weights_by_service[service]
+        population = subdistricts["population"].to_numpy(dtype=float) if demand_by_service is None \
+            else np.asarray(demand_by_service[service], dtype=float)
+        placed = np.bincount(residents.subdistrict[inside], weights=weights[inside], minlength=n)
         ok = inside & (minutes <= budget_minutes)
-        covered = np.bincount(residents.subdistrict[ok], weights=residents.persons[ok], minlength=n)
+        covered = np.bincount(residents.subdistrict[ok], weights=weights[ok], minlength=n)
         covered = np.minimum(covered, population)
         share = np.divide(covered, population, out=np.zeros(n), where=population > 0)
         street_covered_km = np.bincount(residents.subdistrict[ok], weights=residents.street_m[ok], minlength=n) / 1000

@@ -103,6 +103,7 @@ _TEXT: dict[str, tuple[str, str]] = {
     "upload_needed": ("请至少上传药店表和路网文件（缺少边界、人口、基金表时，相应规则显示为“未判定”）。",
                       "Upload at least the pharmacies and the street network (without boundaries, population or the "
                       "fund table, the rules needing them show as not judged)."),
+    "e2sfca_per_10k": ("可达供给（E2SFCA，每万需求人数）", "Capacity within reach (E2SFCA, per 10,000 of demand)"),
     "population_unknown": ("未判定（无人口数据）", "not judged (no population data)"),
     "error_internal": ("发生内部错误，请将以下信息反馈给开发团队：", "An internal error occurred; please report this to the team:"),
     "r1_fail": ("R1 未达标", "R1 shortfall"),

@@ -605,18 +605,22 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
     table = assessment.subdistricts[assessment.subdistricts["service"] == service.value]
     if "classes" in wanted and table["class"].notna().any():
         reason = Text("class_reason_zh", "class_reason").get(lang)
-        columns = ["name", "code", "class", reason, "per_10k", "covered_share", "rule_ids", "geometry"]
+        columns = ["name", "code", "class", reason, "per_10k", "e2sfca_per_10k", "covered_share", "rule_ids",
+                   "geometry"]
         shown = _for_display(table[columns], tolerance_deg=2e-5).rename(columns={reason: "class_reason"})
         shown["class_label"] = shown["class"].map(lambda c: CLASS_LABELS[c].get(lang) if c else "")
         shown["covered_share"] = shown["covered_share"].map(lambda v: f"{v:.0%}")
-        shown["per_10k"] = shown["per_10k"].map(lambda v: f"{v:.2f}")
+        for column in ("per_10k", "e2sfca_per_10k"):
+            shown[column] = shown[column].map(lambda v: f"{v:.2f}" if np.isfinite(v) else "—")
         _safe_layer(
             assessment.memo.get(("maps.geojson_classes", service, lang), lambda: _geojson(shown)),
             style_function=lambda f: {"color": "#444444", "weight": 1, "fillOpacity": 0.55,
                                       "fillColor": CLASS_COLOURS.get(f["properties"]["class"], "#ffffff")},
-            tooltip=folium.GeoJsonTooltip(["name", "class_label", "class_reason", "per_10k", "covered_share", "rule_ids"],
+            tooltip=folium.GeoJsonTooltip(["name", "class_label", "class_reason", "per_10k", "e2sfca_per_10k",
+                                           "covered_share", "rule_ids"],
                                           aliases=["", t("class", lang), t("measure", lang), t("per_10k", lang),
-                                                   t("covered_share", lang), t("rule_ids", lang)]),
+                                                   t("e2sfca_per_10k", lang), t("covered_share", lang),
+                                                   t("rule_ids", lang)]),
         ).add_to(group("classes"))
     policy = assessment.policy
     if "walk_time" in wanted:

@@ -24,6 +24,8 @@ subdistricts (Polygon / MultiPolygon geometry)
     kind: "street" (街道, urban) or "town" (镇/乡, rural)
     county_code: str — the county it belongs to
     population: int ≥ 0 — resident insured population (常住参保人口), persons
+    optional employees (城镇职工参保人数) and chronic_patients (门诊慢特病人数): float persons, NaN unknown;
+    the demand of the services (planning.demand)
 counties (Polygon / MultiPolygon geometry)
     code: str, unique (6 digits); name: str
     fund_deficit_last_year, fund_deficit_forecast, fund_warning_letter: bool (rules B3, B4)
@@ -124,6 +126,8 @@ SUBDISTRICT_SCHEMA: dict[str, tuple[str, bool]] = {
     "kind": ("kind", True),
     "county_code": ("str", True),
     "population": ("number", True),
+    "employees": ("number", False),         # 城镇职工参保人数 (persons), demand of outpatient pooling
+    "chronic_patients": ("number", False),  # 门诊慢特病人数 (persons), demand of chronic disease and dual channel
 }
 
 COUNTY_SCHEMA: dict[str, tuple[str, bool]] = {

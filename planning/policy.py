@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from planning.access import DEFAULT_BUDGET_MIN, DEFAULT_SPEED_M_PER_MIN
+from planning.demand import DEFAULT_DEMAND, DEMAND_COLUMNS
 from planning.errors import ParameterError
 from planning.isochrones import DEFAULT_ACCESS_WIDTH_M, DEFAULT_CELL_M
 from planning.model import Service
@@ -92,6 +93,11 @@ def cited_documents(rule_ids) -> list[str]:
 HARD_BLOCKS = frozenset({"B3", "B5"})
 
 
+#: What a class threshold's per-10,000 density can count (see :attr:`SaturationThresholds.density`), with
+#: the table column holding it.
+DENSITY_BASES: dict[str, str] = {"residents": "per_10k", "demand": "per_10k_demand", "e2sfca": "e2sfca_per_10k"}
+
+
 @dataclass(frozen=True)
 class SaturationThresholds:
     """Class thresholds for one service, per sub-district (see :func:`planning.assess` for the order).
@@ -112,9 +118,19 @@ class SaturationThresholds:
     saturated_min_covered_share: float = 0.95
     underserved_min_covered_share: float = 0.80
     blank_max_covered_share: float = 0.20
+    #: What the per-10,000 thresholds count (one of :data:`DENSITY_BASES`): pharmacies per 10,000 resident
+    #: insured ("residents", MDJ-2025 art. 13, the default), per 10,000 of the service's own demand
+    #: ("demand", :mod:`planning.demand`), or capacity-weighted pharmacies within reach per 10,000 of that
+    #: demand ("e2sfca", :mod:`planning.capacity`).
+    density: str = "residents"
 
     def __post_init__(self):
+        if self.density not in DENSITY_BASES:
+            raise ParameterError(f"density 应为 {list(DENSITY_BASES)} 之一，而不是 {self.density!r}",
+                                 f"density must be one of {list(DENSITY_BASES)}, not {self.density!r}")
         for f in fields(self):
+            if f.name == "density":
+                continue
             value = getattr(self, f.name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise ParameterError(f"饱和度阈值 {f.name} 必须是非负数", f"saturation threshold {f.name} must be a number >= 0")
@@ -160,6 +176,10 @@ class Policy:
     suspended_serve: bool = False
     #: The day the settlement status is judged on (None: today).
     assessment_date: dt.date | None = None
+    #: The sub-district column each service's demand is read from (:data:`planning.demand.DEMAND_COLUMNS`).
+    demand: dict[Service, str] = field(default_factory=lambda: dict(DEFAULT_DEMAND))
+    #: The pharmacy column giving each pharmacy's capacity in the E2SFCA measure (None: 1 per pharmacy).
+    capacity_column: str | None = None
 
     def __post_init__(self):
         if not isinstance(self.suspended_serve, bool):
@@ -177,6 +197,10 @@ class Policy:
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
                 raise ParameterError(f"策略参数 {name} = {value!r} 超出范围 [{lo}, {hi}]",
                                      f"policy key '{name}' = {value!r} is outside [{lo}, {hi}]")
+        bad = {s.value: c for s, c in self.demand.items() if c not in DEMAND_COLUMNS}
+        if bad:
+            raise ParameterError(f"未知的需求列：{bad}（可用：{sorted(DEMAND_COLUMNS)}）",
+                                 f"unknown demand column: {bad} (known: {sorted(DEMAND_COLUMNS)})")
         unknown = set(self.rules) - set(RULES)
         if unknown:
             raise ParameterError(f"未知的规则编号：{sorted(unknown)}（可用：{sorted(RULES)}）",
@@ -200,7 +224,7 @@ class Policy:
         return replace(self, **changes)
 
 
-_TOP_KEYS = {"id", "title_zh", "title_en", "rules", "walk", "saturation", "settlement"}
+_TOP_KEYS = {"id", "title_zh", "title_en", "rules", "walk", "saturation", "settlement", "demand", "capacity_column"}
 _SETTLEMENT_KEYS = {"suspended_serve": "suspended_serve", "assessment_date": "assessment_date"}
 _WALK_KEYS = {"minutes": "walk_minutes", "speed_m_per_min": "speed_m_per_min", "access_width_m": "access_width_m",
               "max_snap_m": "max_snap_m", "cell_m": "cell_m"}
@@ -232,6 +256,11 @@ def policy_from_dict(data: dict[str, Any]) -> Policy:
         service = Service(service_name)
         thresholds[service] = replace(thresholds[service], **values)
     kwargs["thresholds"] = thresholds
+    demand = data.get("demand", {})
+    reject_unknown_keys(demand, {s.value for s in Service}, "demand.")
+    kwargs["demand"] = {**DEFAULT_DEMAND, **{Service(k): str(v) for k, v in demand.items()}}
+    if "capacity_column" in data:
+        kwargs["capacity_column"] = str(data["capacity_column"]) or None
     return Policy(**kwargs)
 
 

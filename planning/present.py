@@ -48,6 +48,10 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "requirements_broken": ("变为不满足的要求", "requirements broken"),
     "safe": ("可安全退出", "safe exit"),
     "per_10k": ("每万参保人药店数", "pharmacies per 10,000 insured"),
+    "demand": ("需求人数", "demand (persons)"),
+    "demand_basis": ("需求口径", "demand basis"),
+    "per_10k_demand": ("每万需求人数药店数", "pharmacies per 10,000 of demand"),
+    "e2sfca_per_10k": ("可达供给（E2SFCA，每万需求人数）", "capacity within reach (E2SFCA, per 10,000 of demand)"),
     "residents_per_pharmacy": ("每店服务人口", "residents per pharmacy"),
     "covered": ("时限内人口", "residents within the walk time"),
     "covered_share": ("时限内覆盖率（%）", "share within the walk time (%)"),
@@ -144,6 +148,15 @@ COLUMN_MEANINGS: dict[str, tuple[str, str]] = {
     "population": ("常住参保人口（人）", "resident insured population (persons)"),
     "pharmacies": ("开通该业务的定点药店数（家）", "designated pharmacies holding the service"),
     "per_10k": ("每万名常住参保人的定点药店数（家，两位小数）", "pharmacies per 10,000 insured residents (two decimals)"),
+    "demand": ("该业务的需求人数：常住参保人口、城镇职工参保人数或门诊慢特病人数（见需求口径；MDJ-2025 第十四条）",
+               "the service's demand in persons: residents, employee insured or chronic patients (see the demand "
+               "basis; MDJ-2025 art. 14)"),
+    "demand_basis": ("需求人数取自的列（无该值的街道/乡镇按常住参保人口）",
+                     "the column the demand is read from (sub-districts without a value use residents)"),
+    "per_10k_demand": ("每万名需求人数的该业务药店数", "pharmacies of the service per 10,000 of its demand"),
+    "e2sfca_per_10k": ("增强两步移动搜索法（E2SFCA）：步行时限内可达、按共享人数折算的药店供给，每万名需求人数（衰减权重 1.00/0.68/0.22）",
+                       "enhanced two-step floating catchment (E2SFCA): pharmacy capacity within the walk time, shared "
+                       "by everyone it serves, per 10,000 of demand (decay weights 1.00/0.68/0.22)"),
     "residents_per_pharmacy": ("每家药店对应的常住参保人口（人）", "insured residents per pharmacy (persons)"),
     "covered": ("步行时限内可达该业务药店的人口（人）", "persons within the walk time of a pharmacy with the service"),
     "covered_share": ("步行时限内人口占常住参保人口的比例（%，一位小数）", "share of residents within the walk time (%, one decimal)"),
@@ -249,6 +262,11 @@ VALUE_LABELS: dict[str, tuple[str, str]] = {
     "priority": (t("zone_priority", "zh"), t("zone_priority", "en")),
     "review": (t("zone_review", "zh"), t("zone_review", "en")),
     "per_10k": (t("per_10k", "zh"), t("per_10k", "en")),
+    "per_10k_demand": ("每万需求人数药店数", "pharmacies per 10,000 of demand"),
+    "e2sfca_per_10k": ("可达供给（E2SFCA）", "capacity within reach (E2SFCA)"),
+    "population": ("常住参保人口", "resident insured"),
+    "employees": ("城镇职工参保人数", "employee insured"),
+    "chronic_patients": ("门诊慢特病人数", "chronic patients"),
     "covered_share": (t("covered_share", "zh"), t("covered_share", "en")),
     "met": ("变为满足", "now met"),
     "broken": ("变为不满足", "now broken"),
@@ -264,6 +282,7 @@ VALUE_LABELS: dict[str, tuple[str, str]] = {
     "ChangeServices": ("变更业务", "change services"),
     "ScalePopulation": ("人口按比例变化", "scale population"),
     "SetPopulation": ("设定人口", "set population"),
+    "ScaleDemand": ("业务需求按比例变化", "scale a service's demand"),
     "ChangePolicy": ("调整政策参数", "change policy"),
 }
 
@@ -274,7 +293,8 @@ EXIT_REASON_LABELS: dict[str, Text] = {
     "lowest_ranked": Text("年度考核排名末位（MDJ-2025 第十七条）", "lowest-ranked in the annual review (MDJ-2025 art. 17)"),
 }
 _SERVICE_VALUES = {s.value for s in Service}
-_PERSONS = {"persons", "population", "covered", "uncovered", "placed", "r3_uncovered", "residents_per_pharmacy"}
+_PERSONS = {"persons", "population", "covered", "uncovered", "placed", "r3_uncovered", "residents_per_pharmacy",
+            "demand", "employees", "chronic_patients"}
 _COUNTS = {"subdistricts", "pharmacies", "suspended", "earlier_suspensions", "r1_shortfall", "r2_shortfall", "r1_failing",
            "r2_failing", "row", "edit"}
 _SHARES = {"covered_share", "street_covered_share"}
@@ -284,7 +304,7 @@ _YES_NO = {"r1_ok", "r2_ok", "r3_ok", "r4_ok", "ok", "fund_b3", "fund_b4", "clas
 #: Outcomes whose blank means the data could not decide (未判定 / not judged); for the others a blank
 #: means the rule does not apply there (不适用 / n/a), e.g. R1 in a town or a rule the policy leaves out.
 _BLANK_IS_NOT_JUDGED = {"r4_ok", "cross_region_settlement", "info_system_ready", "natural_exit"}
-_DECIMALS = {"per_10k": 2, "street_km": 1, "street_covered_km": 1, "lon": 6, "lat": 6, "snap_m": 1, "credit_score": 1, "minutes": 1}
+_DECIMALS = {"per_10k": 2, "per_10k_demand": 2, "e2sfca_per_10k": 2, "street_km": 1, "street_covered_km": 1, "lon": 6, "lat": 6, "snap_m": 1, "credit_score": 1, "minutes": 1}
 
 
 def for_people(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
@@ -316,7 +336,7 @@ def for_people(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
             shown[column] = values.map(lambda v: _word(STATUS_LABELS, v, lang))
         elif stem == "exit_reason":
             shown[column] = values.map(lambda v: _word(EXIT_REASON_LABELS, v, lang))
-        elif stem in ("kind", "level", "zone", "class_measure", "change"):
+        elif stem in ("kind", "level", "zone", "class_measure", "change", "demand_basis"):
             shown[column] = values.map(lambda v: _word(VALUE_LABELS, v, lang))
         elif not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
             continue
@@ -399,12 +419,14 @@ def summary_text(assessment, lang: str = "zh") -> str:
                               f"  within {policy.walk_minutes:g} min: not judged (the pharmacy sheet has no "
                               f"column for this service)").get(lang))
         elif region.population_known:
-            population = float(mine["population"].sum())
-            covered = population - float(mine["uncovered"].sum())
-            share = covered / population if population else 0.0
-            lines.append(Text(f"  步行 {policy.walk_minutes:g} 分钟内：{share:.1%} 的常住参保人口（时限外 {population - covered:,.0f} 人）",
-                              f"  within {policy.walk_minutes:g} min: {share:.1%} of insured residents "
-                              f"({population - covered:,.0f} beyond)").get(lang))
+            demand = float(mine["demand"].sum()) if "demand" in mine else float(mine["population"].sum())
+            covered = demand - float(mine["uncovered"].sum())
+            share = covered / demand if demand else 0.0
+            whom = assessment.demand[service].describe(lang) if service in assessment.demand \
+                else Text("常住参保人口", "insured residents").get(lang)
+            lines.append(Text(f"  步行 {policy.walk_minutes:g} 分钟内：{share:.1%} 的{whom}（时限外 {demand - covered:,.0f} 人）",
+                              f"  within {policy.walk_minutes:g} min: {share:.1%} of {whom} "
+                              f"({demand - covered:,.0f} beyond)").get(lang))
         else:  # no population: the share of the walkable streets, said as such
             km = float(mine["street_km"].sum())
             share = float((mine["street_covered_share"].fillna(0) * mine["street_km"]).sum()) / km if km else 0.0

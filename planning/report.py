@@ -7,8 +7,9 @@ The gap report is one GeoJSON FeatureCollection in EPSG:4326 (RFC 7946) whose fe
 ``layer``          one feature per ...
 =================  ====================================================================================
 ``subdistrict``    sub-district: kind, population, per service its class, deciding measure, pharmacies,
-                   per 10,000, covered share (of residents) and street covered share (of street
-                   length); R1 shortfall; all rule ids. Unknown values (no population) are null
+                   per 10,000, demand (persons the service is for), covered share (of that demand),
+                   street covered share (of street length) and E2SFCA capacity within reach per
+                   10,000 of demand; R1 shortfall; all rule ids. Unknown values are null
 ``county``         county: fund status (B3/B4), R2 (dual channel), classes per service, rule ids
 ``uncovered``      service: the residential area beyond the walk budget and the persons living there
 ``zone``           service and rule: blocked (B1-B4), priority (R1-R3) and review polygons
@@ -215,6 +216,8 @@ def _subdistrict_features(assessment: Assessment) -> list[dict]:
             properties[f"pharmacies_{service.value}"] = _whole(row["pharmacies"])
             properties[f"covered_share_{service.value}"] = _finite(row["covered_share"])
             properties[f"street_covered_share_{service.value}"] = _finite(row["street_covered_share"])
+            properties[f"demand_{service.value}"] = _whole(row["demand"])
+            properties[f"e2sfca_per_10k_{service.value}"] = _finite(row["e2sfca_per_10k"])
             if service in CLASSIFIED_SERVICES:
                 properties[f"class_{service.value}"] = row["class"]
                 properties[f"class_measure_{service.value}"] = row["class_measure"]

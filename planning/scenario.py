@@ -1,7 +1,7 @@
 """What-if scenarios: edits to a baseline assessment's inputs, re-assessed and compared with the baseline.
 
 A :class:`Scenario` is a baseline :class:`~planning.assess.Assessment` plus a tuple of edit records
-(:class:`AddSite`, :class:`RemoveSite`, :class:`ChangeServices`, :class:`ScalePopulation`,
+(:class:`AddSite`, :class:`RemoveSite`, :class:`ChangeServices`, :class:`ScalePopulation`, :class:`ScaleDemand`,
 :class:`SetPopulation`, :class:`ChangePolicy`). Every method returns a new scenario, so edits chain::
 
     what_if = (Scenario(baseline)
@@ -122,7 +122,8 @@ class ChangeServices:
 @dataclass(frozen=True)
 class ScalePopulation:
     """Multiply the population of some sub-districts (all when ``subdistrict_codes`` is None) by ``factor``;
-    persons are rounded to whole numbers."""
+    persons are rounded to whole numbers. Their demand columns (employees, chronic patients) follow by the
+    same factor; :class:`ScaleDemand` changes one service's demand alone."""
 
     factor: float
     subdistrict_codes: tuple[str, ...] | None = None
@@ -143,7 +144,8 @@ class ScalePopulation:
 
 @dataclass(frozen=True)
 class SetPopulation:
-    """Set one sub-district's resident insured population (persons)."""
+    """Set one sub-district's resident insured population (persons); its demand columns follow in
+    proportion (unknown when it had nobody before: the demand then falls back to the new residents)."""
 
     code: str
     persons: int
@@ -156,6 +158,33 @@ class SetPopulation:
 
     def describe(self, lang: str = "zh") -> str:
         return Text(f"{self.code} 人口设为 {self.persons:,}", f"population of {self.code} = {self.persons:,}").get(lang)
+
+
+@dataclass(frozen=True)
+class ScaleDemand:
+    """Multiply a service's demand in some sub-districts (all when ``subdistrict_codes`` is None) by
+    ``factor``: growth and ageing (MDJ-2025 art. 5), e.g. ``ScaleDemand("chronic_disease", 1.15, old_city)``.
+    The column the policy reads the service's demand from is scaled (:mod:`planning.demand`), so services
+    sharing it change together (chronic disease and dual channel by default); where it has no value, the
+    residents it falls back to are scaled into it. Residents (and the per-resident densities) stay."""
+
+    service: Service
+    factor: float
+    subdistrict_codes: tuple[str, ...] | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "service", Service(self.service))
+        if not (isinstance(self.factor, (int, float)) and math.isfinite(self.factor) and self.factor >= 0):
+            raise ParameterError("需求倍数必须是非负数", "the demand factor must be a number >= 0")
+        if self.subdistrict_codes is not None:
+            codes = (self.subdistrict_codes,) if isinstance(self.subdistrict_codes, str) else self.subdistrict_codes
+            object.__setattr__(self, "subdistrict_codes", tuple(str(c) for c in codes))
+
+    def describe(self, lang: str = "zh") -> str:
+        codes = self.subdistrict_codes
+        where = Text("全部街道/乡镇", "all sub-districts").get(lang) if codes is None else join((Text(c, c) for c in codes), lang)
+        return Text(f"{where}{self.service.label('zh')}需求 × {self.factor:g}",
+                    f"{self.service.label('en')} demand x {self.factor:g} in {where}").get(lang)
 
 
 @dataclass(frozen=True, init=False)
@@ -176,7 +205,7 @@ class ChangePolicy:
         return Text("政策参数：", "policy: ").get(lang) + ", ".join(f"{k}={v!r}" for k, v in self.changes)
 
 
-Edit = AddSite | RemoveSite | ChangeServices | ScalePopulation | SetPopulation | ChangePolicy
+Edit = AddSite | RemoveSite | ChangeServices | ScalePopulation | SetPopulation | ScaleDemand | ChangePolicy
 _POPULATION_EDITS = (ScalePopulation, SetPopulation)
 
 
@@ -221,6 +250,10 @@ class Scenario:
         """Set one sub-district's population (persons)."""
         return self.with_edits(SetPopulation(str(code), persons))
 
+    def scale_demand(self, service, factor: float, subdistrict_codes=None) -> Scenario:
+        """Multiply a service's demand (of the given sub-district codes, or everywhere) by ``factor``."""
+        return self.with_edits(ScaleDemand(service, factor, subdistrict_codes))
+
     def change_policy(self, **changes: Any) -> Scenario:
         """Change policy parameters (:meth:`planning.policy.Policy.with_changes`)."""
         return self.with_edits(ChangePolicy(**changes))
@@ -240,7 +273,7 @@ class Scenario:
                                          f"no pharmacy {edit.pharmacy_id} in the scenario")
                 if isinstance(edit, RemoveSite):
                     ids.discard(edit.pharmacy_id)
-            elif isinstance(edit, (ScalePopulation, SetPopulation)):
+            elif isinstance(edit, (ScalePopulation, SetPopulation, ScaleDemand)):
                 named = [edit.code] if isinstance(edit, SetPopulation) else list(edit.subdistrict_codes or [])
                 missing = sorted(set(named) - codes)
                 if missing:
@@ -291,9 +324,18 @@ class Scenario:
             elif isinstance(edit, ScalePopulation):
                 rows = (np.arange(len(population)) if edit.subdistrict_codes is None
                         else np.array([code_index[c] for c in edit.subdistrict_codes], dtype=np.int64))
+                factor = np.full(len(rows), float(edit.factor))
                 population[rows] = np.rint(population[rows] * edit.factor)
+                subdistricts = _demand_follows(subdistricts, rows, factor)
             elif isinstance(edit, SetPopulation):
-                population[code_index[edit.code]] = edit.persons
+                row = code_index[edit.code]
+                before = population[row]
+                population[row] = edit.persons
+                factor = np.array([edit.persons / before if before > 0 else np.nan])
+                subdistricts = _demand_follows(subdistricts, np.array([row]), factor)
+            elif isinstance(edit, ScaleDemand):
+                subdistricts = _scaled_demand(subdistricts, population, self.policy().demand[edit.service], edit,
+                                              code_index)
         if added:
             pharmacies = _append_sites(pharmacies, added)
         pharmacies = pharmacies.reset_index(drop=True)
@@ -304,9 +346,16 @@ class Scenario:
         name = base.name + (f" · {self.name}" if self.name else " · scenario")
         return validate_region(replace(base, name=name, pharmacies=pharmacies, subdistricts=subdistricts))
 
+    def demand_changed(self) -> bool:
+        """Whether any edit touches a service's demand."""
+        return any(isinstance(e, ScaleDemand) for e in self.edits)
+
     def population_changed(self) -> bool:
-        """Whether any edit touches population."""
-        return any(isinstance(e, _POPULATION_EDITS) for e in self.edits)
+        """Whether any edit touches population (a :class:`ScaleDemand` of a service whose demand is the
+        residents does)."""
+        return any(isinstance(e, _POPULATION_EDITS) or (isinstance(e, ScaleDemand)
+                                                         and self.policy().demand[e.service] == "population")
+                   for e in self.edits)
 
     def residents(self) -> Residents:
         """The baseline's resident points, their persons rescaled per sub-district to the edited population
@@ -368,6 +417,38 @@ def _site_row(edit: AddSite, pharmacies: gpd.GeoDataFrame) -> dict:
         "geometry": shapely.Point(edit.lon, edit.lat),
     })
     return row
+
+
+def _demand_follows(subdistricts: pd.DataFrame, rows: np.ndarray, factor: np.ndarray) -> pd.DataFrame:
+    """A population edit scales the demand columns (employees, chronic patients) of the same rows by the
+    same factor (NaN: unknown, e.g. a sub-district set from 0 residents, which then falls back to them)."""
+    from planning.demand import DEMAND_COLUMNS
+
+    changed = {}
+    for column in DEMAND_COLUMNS:
+        if column != "population" and column in subdistricts.columns:
+            values = pd.to_numeric(subdistricts[column], errors="coerce").to_numpy(dtype=float).copy()
+            values[rows] = np.rint(values[rows] * factor)
+            changed[column] = values
+    return subdistricts.assign(**changed) if changed else subdistricts
+
+
+def _scaled_demand(subdistricts: pd.DataFrame, population: np.ndarray, column: str, edit: ScaleDemand,
+                   code_index: dict[str, int]) -> pd.DataFrame:
+    """``subdistricts`` with ``column`` scaled by ``edit`` in its sub-districts (the current ``population``
+    where the column has no value: the residents the demand fell back to)."""
+    if column == "population":
+        rows = (np.arange(len(population)) if edit.subdistrict_codes is None
+                else np.array([code_index[c] for c in edit.subdistrict_codes], dtype=np.int64))
+        population[rows] = np.rint(population[rows] * edit.factor)  # in place: residents are this column
+        return subdistricts
+    values = (pd.to_numeric(subdistricts[column], errors="coerce").to_numpy(dtype=float).copy()
+              if column in subdistricts.columns else np.full(len(subdistricts), np.nan))
+    rows = (np.arange(len(values)) if edit.subdistrict_codes is None
+            else np.array([code_index[c] for c in edit.subdistrict_codes], dtype=np.int64))
+    base = np.where(np.isfinite(values[rows]), values[rows], population[rows])
+    values[rows] = np.rint(base * edit.factor)
+    return subdistricts.assign(**{column: values})
 
 
 def _append_sites(pharmacies: gpd.GeoDataFrame, rows: list[dict]) -> gpd.GeoDataFrame:

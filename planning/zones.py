@@ -64,9 +64,12 @@ class ZoneRasters:
 
     @classmethod
     def build(cls, grid: RasterGrid, region: Region, network, residents: Residents, minutes: dict,
-              surfaces: dict, policy: Policy, *, labels_from: ZoneRasters | None = None) -> ZoneRasters:
+              surfaces: dict, policy: Policy, *, labels_from: ZoneRasters | None = None,
+              weights: dict | None = None) -> ZoneRasters:
         """``minutes``: service value -> walk minutes of each resident point. ``labels_from``: an earlier
-        build on the same grid and outlines, whose label rasters are taken."""
+        build on the same grid and outlines, whose label rasters are taken. ``weights``: service value ->
+        demand weight of each resident point (persons beyond the budget are counted with it; default the
+        residents' own weights)."""
         # where someone lives beyond the budget; with the population unknown, every street point beyond it
         lived_in = residents.persons > 0 if region.population_known else residents.street_m > 0
         beyond = {service: ~(resident_min <= policy.walk_minutes) & lived_in
@@ -85,8 +88,8 @@ class ZoneRasters:
                                                            "county_codes", "subdistrict_county")}
         return cls(grid=grid, crs=network.crs, budget_m=policy.budget_m, cell_m=policy.cell_m,
                    access_width_m=policy.access_width_m, surfaces=surfaces, residents=residents, beyond=beyond,
-                   uncovered_persons={s: float(residents.persons[b].sum()) if region.population_known else np.nan
-                                      for s, b in beyond.items()}, **labels)
+                   uncovered_persons={s: float((residents.persons if weights is None else weights[s])[b].sum())
+                                      if region.population_known else np.nan for s, b in beyond.items()}, **labels)
 
     def uncovered_mask(self, service: Service) -> np.ndarray:
         """Cells within the access width of a resident point beyond the budget."""

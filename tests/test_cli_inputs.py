@@ -71,8 +71,10 @@ def files(tmp_path_factory):
     counties = region.counties
     gpd.GeoDataFrame({"区划代码": counties["code"], "名称": counties["name"]}, geometry=counties.geometry,
                      crs=counties.crs).to_file(folder / "区县.geojson", driver="GeoJSON")
-    write_csv(folder / "人口.csv", ["街道代码", "街道名称", "常住参保人口"],
-         [[c, n, str(int(p))] for c, n, p in zip(subs["code"], subs["name"], subs["population"])], "utf-8-sig")
+    write_csv(folder / "人口.csv", ["街道代码", "街道名称", "常住参保人口", "城镇职工参保人数", "门诊慢特病人数"],
+              [[c, n, str(int(p)), str(int(e)), str(int(k))] for c, n, p, e, k in
+               zip(subs["code"], subs["name"], subs["population"], subs["employees"], subs["chronic_patients"])],
+              "utf-8-sig")
     write_csv(folder / "基金.csv", ["区县代码", "区县", "上年亏损", "预计亏损", "预警函"],
          [[c.code, c.name, YES_NO[bool(c.fund_deficit_last_year)], YES_NO[bool(c.fund_deficit_forecast)],
            YES_NO[bool(c.fund_warning_letter)]] for c in counties.itertuples()], "utf-8-sig")

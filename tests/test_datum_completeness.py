@@ -45,8 +45,9 @@ def demo_files(tmp_path_factory):
     subs.to_file(folder / "subdistricts.geojson", driver="GeoJSON")
     counties.drop(columns=["fund_deficit_last_year", "fund_deficit_forecast", "fund_warning_letter"]).to_file(
         folder / "counties.geojson", driver="GeoJSON")
-    write_csv(folder / "population.csv", ["街道代码", "街道名称", "常住参保人口"],
-         [[c, n, str(int(p))] for c, n, p in zip(subs["code"], subs["name"], subs["population"])])
+    write_csv(folder / "population.csv", ["街道代码", "街道名称", "常住参保人口", "城镇职工参保人数", "门诊慢特病人数"],
+              [[c, n, str(int(p)), str(int(e)), str(int(k))] for c, n, p, e, k in
+               zip(subs["code"], subs["name"], subs["population"], subs["employees"], subs["chronic_patients"])])
     write_csv(folder / "fund.csv", ["区县代码", "区县", "上年亏损", "预计亏损", "预警函"],
          [[c.code, c.name, YES_NO[bool(c.fund_deficit_last_year)], YES_NO[bool(c.fund_deficit_forecast)],
            YES_NO[bool(c.fund_warning_letter)]] for c in counties.itertuples()])

@@ -7,6 +7,8 @@ import pytest
 
 from planning.demo import PLANTED
 from planning.errors import ParameterError
+from planning.coverage import resident_minutes
+from planning.model import Service
 from planning.review import exit_list, review_scenario
 from planning.scenario import Scenario
 from planning.screening import pharmacy_flags
@@ -53,7 +55,12 @@ def test_review_scenario_equals_a_manual_scenario_removing_the_same_pharmacies(d
     assert core["safe"].all()
     # A resident who loses a circle lost its nearest site, an exit: the exits' persons (each resident once,
     # whatever the services) lie between the largest loss of one service and the sum over services.
-    per_service = -ours.coverage.groupby("service")["covered_delta"].sum().clip(upper=0)
+    # (in residents: the coverage deltas weigh each service's own demand, planning.demand)
+    after, budget, persons = review.scenario.assess(), demo.policy.walk_minutes, demo.residents.persons
+    inside = demo.residents.subdistrict >= 0
+    per_service = pd.Series({s: persons[inside & (resident_minutes(demo.access[s], demo.residents) <= budget)
+                                        & ~(resident_minutes(after.access[s], demo.residents) <= budget)].sum()
+                             for s in Service})
     total = exits["persons_losing_circle"].sum()
     assert per_service.max() - 1e-6 <= total <= per_service.sum() + 1e-6 and total > 0
 

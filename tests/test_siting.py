@@ -201,7 +201,9 @@ def test_fewest_sites_meet_r1_and_the_target(demo):
     assert plan.notes == ()
     assert r1 in set(plan.sites["subdistrict_code"])
     assert plan.sites["covered_share"].iloc[-1] >= 0.72
-    assert plan.sites["covered_share"].iloc[-2] < 0.72 or r1 in set(plan.sites["subdistrict_code"].iloc[-1:])
+    # every site but the last falls short (or the last is the one R1 needs); one site may do both
+    assert len(plan.sites) == 1 or plan.sites["covered_share"].iloc[-2] < 0.72 or \
+        r1 in set(plan.sites["subdistrict_code"].iloc[-1:])
     after = plan.scenario().assess()
     rows = after.subdistricts[after.subdistricts["service"] == CHRONIC.value]
     assert not rows["r1_ok"].eq(False).any()

@@ -65,6 +65,20 @@ SUBDISTRICTS_FILE = "subdistricts.geojson"
 PHARMACIES_FILE = "pharmacies.geojson"
 
 
+def add_demand(subdistricts: gpd.GeoDataFrame, rng: np.random.Generator) -> gpd.GeoDataFrame:
+    """The demand columns of MDJ-2025 art. 14 (planning.demand): employee insured (城镇职工参保人数) as
+    38-48 % of the resident insured in urban street offices and 12-22 % in towns, chronic and
+    special-disease patients (门诊慢特病人数) as 10-13 % in the old city county (the first one) and 6-9 %
+    elsewhere, rounded to whole persons. Its own random stream: no other layer changes."""
+    street = (subdistricts["kind"] == "street").to_numpy()
+    old_city = (subdistricts["county_code"] == COUNTIES[0].code).to_numpy()
+    population = subdistricts["population"].to_numpy(dtype=float)
+    employee_share = np.where(street, rng.uniform(0.38, 0.48, len(population)), rng.uniform(0.12, 0.22, len(population)))
+    chronic_share = np.where(old_city, rng.uniform(0.10, 0.13, len(population)), rng.uniform(0.06, 0.09, len(population)))
+    return subdistricts.assign(employees=np.round(population * employee_share).astype(np.int64),
+                               chronic_patients=np.round(population * chronic_share).astype(np.int64))
+
+
 def _rng(layer: str) -> np.random.Generator:
     """An independent random stream per layer, so changing one layer never shifts another."""
     return np.random.default_rng([SEED, zlib.crc32(layer.encode())])
@@ -297,6 +311,7 @@ def build_boundaries(layout: Layout) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame
             sub_rows.append({"code": spec.code, "name": spec.name, "kind": spec.kind,
                              "county_code": county.code, "population": spec.population, "geometry": geom})
     subdistricts = gpd.GeoDataFrame(sub_rows, geometry="geometry", crs=LOCAL_CRS)
+    subdistricts = add_demand(subdistricts, _rng("demand"))
     counties = gpd.GeoDataFrame(
         [{"code": c.code, "name": c.name, "fund_deficit_last_year": c.fund_deficit_last_year,
           "fund_deficit_forecast": c.fund_deficit_forecast, "fund_warning_letter": c.fund_warning_letter,

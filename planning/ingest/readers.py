@@ -333,8 +333,9 @@ def read_boundaries(
         data["kind"] = _kinds(table, mapping, names, problems)
         data["county_code"] = table.raw[mapping["county_code"]].map(parse_code) if "county_code" in mapping else \
             pd.Series("", index=table.raw.index)
-        data["population"] = _population_values(table, mapping, problems) if "population" in mapping else \
-            pd.Series(np.nan, index=table.raw.index)
+        for field in ("population", *DEMAND_FIELDS):
+            data[field] = _population_values(table, mapping, problems, field=field) if field in mapping else \
+                pd.Series(np.nan, index=table.raw.index)
     else:
         for target in ("fund_deficit_last_year", "fund_deficit_forecast", "fund_warning_letter"):
             if target in mapping:
@@ -432,11 +433,17 @@ def _kinds(table: RawTable, mapping: dict[str, str], names: pd.Series, problems:
     return out
 
 
+#: Optional persons columns of a population table or boundary file: the demand of some services
+#: (planning.demand). Blank means unknown (that service falls back to residents there).
+DEMAND_FIELDS = ("employees", "chronic_patients")
+
+
 def _population_values(table: RawTable, mapping: dict[str, str], problems: RowProblems, *,
-                       required: bool = False) -> pd.Series:
-    """Population as float (NaN when blank, unless ``required``); negative or non-numeric rejects the row."""
-    header = mapping["population"]
-    units = FIELD_UNITS["population"]
+                       required: bool = False, field: str = "population") -> pd.Series:
+    """Persons in ``field`` (population, or a :data:`DEMAND_FIELDS` column) as float (NaN when blank,
+    unless ``required``); negative or non-numeric rejects the row."""
+    header = mapping[field]
+    units = FIELD_UNITS[field]
     out = pd.Series(np.nan, index=table.raw.index)
     for row, cell in table.raw[header].items():
         value = parse_number(cell, units)
@@ -475,8 +482,10 @@ def read_population(
     Returns
     -------
     IngestResult
-        ``clean`` is a DataFrame with ``code`` ("" when absent), ``name`` ("" when absent) and
-        ``population`` (int, persons).
+        ``clean`` is a DataFrame with ``code`` ("" when absent), ``name`` ("" when absent),
+        ``population`` (int, persons) and, when the table has them, ``employees`` (城镇职工参保人数) and
+        ``chronic_patients`` (门诊慢特病人数): float persons, NaN for a blank cell (the demand of some
+        services, :mod:`planning.demand`).
     """
     limits = limits.with_max_bytes(max_bytes)
     src = load_source(source, source_name, limits.max_file_bytes, _TABLE_KINDS)
@@ -494,9 +503,11 @@ def read_population(
             problems.add(row, Reason.MISSING_VALUE, column=mapping.get("code", mapping.get("name")))
     duplicate_id_rows(codes, problems)
     population = _population_values(table, mapping, problems, required=True)
+    demand = {f: _population_values(table, mapping, problems, field=f) for f in DEMAND_FIELDS if f in mapping}
     keep = ~problems.bad
     clean = pd.DataFrame({"code": codes[keep], "name": names[keep],
-                          "population": population[keep].astype(np.int64)}, index=table.raw.index[keep])
+                          "population": population[keep].astype(np.int64),
+                          **{f: values[keep] for f, values in demand.items()}}, index=table.raw.index[keep])
     return finish_result("population", src.name, table, problems, clean, coords.Datum.WGS84, mapping)
 
 

@@ -18,7 +18,9 @@ from planning import coords
 from planning.completeness import DataCompleteness, LayerStatus
 from planning.errors import MissingColumnError
 from planning.ingest.datum import decide_datum
-from planning.ingest.readers import FUND_COLUMNS, read_boundaries, read_fund_status, read_pharmacies, read_population
+from planning.ingest.readers import (
+    DEMAND_FIELDS, FUND_COLUMNS, read_boundaries, read_fund_status, read_pharmacies, read_population,
+)
 from planning.ingest.result import IngestResult, emptied_layer_error
 from planning.ingest.sources import Source
 from planning.ingest.vocabulary import Reason, code_key, name_key
@@ -236,11 +238,12 @@ def _completeness(ph, sd, ct, pop, fund, walk, network, rejected, *, fund_given:
     fund_missing = () if fund_given else ("fund_status",)
     fund_notes = [f"表中没有这些县，B3/B4 对其无法判定：{fund_absent} / counties absent from the table, B3/B4 not judged "
                   f"for them: {fund_absent}"] if fund_absent else []
+    demand_notes = _demand_notes(sd, pop)
     if pop is not None:
-        pop_layer = status("population", pop)
+        pop_layer = status("population", pop, notes=demand_notes)
     elif has_population:
-        pop_layer = LayerStatus(layer="population",
-                                notes=("取自街道/乡镇边界的人口列 / from the sub-districts' population column",))
+        pop_layer = LayerStatus(layer="population", notes=(
+            "取自街道/乡镇边界的人口列 / from the sub-districts' population column", *demand_notes))
     else:
         pop_layer = LayerStatus(layer="population", missing=("population",), notes=(
             "没有人口数据：每万人指标和分类无法判定，覆盖按步行路网长度计算 / no population: the per-10,000 measures "
@@ -429,10 +432,15 @@ def _attach_population(subs: gpd.GeoDataFrame, pop: IngestResult | None, sd: Ing
         return subs.assign(population=0.0), pop_rejected, pop_rejected.copy(), True
     if pop is not None:
         claims, contested, pop_rejected = _match(pop, sd.clean, digits=9, target=("街道/乡镇", "sub-district"))
+        fields = ["population", *(f for f in DEMAND_FIELDS if f in pop.clean.columns)]
+        for field in fields[1:]:
+            if field not in subs.columns:
+                subs[field] = np.nan
         for at, row in claims.items():
             if at in subs.index:
-                subs.at[at, "population"] = float(pop.clean.at[row, "population"])
-        subs.loc[subs.index.isin(contested), "population"] = np.nan  # two rows for one: neither is trusted
+                for field in fields:
+                    subs.at[at, field] = float(pop.clean.at[row, field])
+        subs.loc[subs.index.isin(contested), fields] = np.nan  # two rows for one: neither is trusted
     missing = subs.index[subs["population"].isna().to_numpy()]
     no_population = _rejections("subdistricts", sd.source, missing, Reason.NO_POPULATION,
                                 [_label(subs.loc[r]) for r in missing])
@@ -470,6 +478,19 @@ OSM_BOUNDARIES = "osm"
 STAND_IN_CODE = "000000000"
 #: Margin of the stand-in area around the network and the pharmacies, metres.
 STAND_IN_MARGIN_M = 1000.0
+
+
+def _demand_notes(sd: IngestResult | None, pop: IngestResult | None) -> list[str]:
+    """One note per demand column (:data:`DEMAND_FIELDS`) neither the boundaries nor the population table
+    holds: the services whose policy reads it fall back to residents (planning.demand)."""
+    from planning.demand import DEMAND_COLUMNS
+
+    held = set()
+    for result in (sd, pop):
+        if result is not None:
+            held |= {f for f in DEMAND_FIELDS if f in result.clean.columns and result.clean[f].notna().any()}
+    return [f"没有“{DEMAND_COLUMNS[f].zh}”列：以它为需求的业务按常住参保人口计算 / no '{DEMAND_COLUMNS[f].en}' column: "
+            f"the services whose demand it is are weighed by residents" for f in DEMAND_FIELDS if f not in held]
 
 
 def _stand_in_note(counties: IngestResult | None) -> Text:

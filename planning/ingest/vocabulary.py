@@ -191,6 +191,10 @@ FIELD_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "kind": ("kind", "类型", "街乡类型", "类别", "街道或乡镇", "type"),
         "county_code": ("county_code", "县代码", "区县代码", "所属区县代码", "县级代码", "county"),
         "population": ("population", "常住参保人口", "参保人口", "常住人口", "人口", "pop"),
+        "employees": ("employees", "城镇职工参保人数", "职工参保人数", "职工参保人口", "城镇职工参保人口", "职工医保参保人数",
+                      "在职职工参保人数"),
+        "chronic_patients": ("chronic_patients", "门诊慢特病人数", "慢特病人数", "门诊特殊慢性病人数", "门诊慢特病患者人数",
+                             "慢特病患者人数", "门特人数", "慢病人数"),
     },
     "counties": {
         "code": ("code", "代码", "编码", "区划代码", "行政区划代码", "行政区代码", "县代码", "区县代码", "xzqdm",
@@ -206,6 +210,10 @@ FIELD_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
                  "xzqdm", "id"),
         "name": ("name", "名称", "街道名称", "乡镇名称", "街乡名称", "街道", "乡镇", "街道乡镇", "xzqmc"),
         "population": ("population", "常住参保人口", "参保人口", "常住人口", "人口", "人口数", "pop"),
+        "employees": ("employees", "城镇职工参保人数", "职工参保人数", "职工参保人口", "城镇职工参保人口", "职工医保参保人数",
+                      "在职职工参保人数"),
+        "chronic_patients": ("chronic_patients", "门诊慢特病人数", "慢特病人数", "门诊特殊慢性病人数", "门诊慢特病患者人数",
+                             "慢特病患者人数", "门特人数", "慢病人数"),
     },
     "population_points": {
         "lon": ("lon", "经度", "lng", "longitude", "x"),
@@ -429,6 +437,8 @@ UNITS = ("万元", "万人", "万", "元", "人", "次", "分", "个月", "月",
 #: "85%" or "3个月" is no head count). Fields not listed take plain numbers only.
 FIELD_UNITS: dict[str, tuple[str, ...]] = {
     "population": ("万人", "万", "人"),
+    "employees": ("万人", "万", "人"),
+    "chronic_patients": ("万人", "万", "人"),
     "persons": ("万人", "万", "人"),
     "annual_volume_yuan": ("万元", "万", "元"),
     "suspensions": ("次",),

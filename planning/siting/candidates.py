@@ -56,6 +56,7 @@ def candidate_sites(
     n_clusters: int = DEFAULT_CLUSTERS,
     allow_review: bool = False,
     seed: int = 0,
+    places: gpd.GeoDataFrame | None = None,
 ) -> Candidates:
     """Candidate positions for new sites of ``service`` (see the module docstring).
 
@@ -63,10 +64,16 @@ def candidate_sites(
     ----------
     assessment : Assessment
         The baseline; its existing sites stay fixed.
-    source : {"network", "demand"}
+    source : {"network", "demand", "places", "places+network"}
         Street points about ``spacing_m`` metres apart (default 100 m; intersections included; placed on
-        ground streets of the connected city by :meth:`WalkNetwork.place_street_points`), or the
-        snapped centres of ``n_clusters`` (default 300) weighted k-means clusters of the uncovered residents.
+        ground streets of the connected city by :meth:`WalkNetwork.place_street_points`), the snapped
+        centres of ``n_clusters`` (default 300) weighted k-means clusters of the uncovered residents, the
+        MDJ-2025 art. 13 places of ``places`` (hospitals, markets, commercial areas, elderly care, township
+        centres; default: read from the region's network file by
+        :func:`planning.ingest.osm_places.read_osm_places`), or those places and the street points. The
+        table's ``place_kind`` and ``place_name`` say which place a candidate stands by ("" for a street point).
+    places : GeoDataFrame, optional
+        Points with ``kind`` (a key of :data:`planning.ingest.osm_places.PLACE_KINDS`) and ``name``.
     allow_review : bool
         Keep candidates whose verdict is ``review`` (a soft block B1/B2/B4 meeting a gap rule R1-R3,
         decided by the bureau); ``blocked`` candidates are always dropped.
@@ -75,6 +82,9 @@ def candidate_sites(
     """
     service = Service(service)
     network = assessment.network
+    if source in ("places", "places+network"):
+        return _place_candidates(assessment, service, places, spacing_m=spacing_m, allow_review=allow_review,
+                                 with_streets=source == "places+network")
     if source == "network":
         if not spacing_m > 0:
             raise ParameterError("候选点间距必须为正数（米）", "spacing_m must be positive (metres)")
@@ -101,8 +111,41 @@ def candidate_sites(
             snap = snap.subset(snap.on_network)
     else:
         raise ParameterError(f"未知的候选点来源：{source}",
-                             f"unknown candidate source '{source}' (network or demand)")
+                             f"unknown candidate source '{source}' (network, demand, places or places+network)")
     return _admissible(assessment, service, snap, source=source, allow_review=allow_review)
+
+
+def _place_candidates(assessment: Assessment, service: Service, places: gpd.GeoDataFrame | None, *,
+                      spacing_m: float, allow_review: bool, with_streets: bool) -> Candidates:
+    """Candidates at the art. 13 places (snapped to their street, labelled with the place), and with the
+    street points of ``candidate_sites(source="network")`` when ``with_streets``."""
+    if places is None:
+        from planning.ingest.osm_places import read_osm_places
+
+        path = assessment.region.network_path
+        if path is None or str(path).lower().endswith(".graphml"):
+            raise ParameterError("没有 OSM 路网文件，无法读取医院、集市等地点；请传入 places",
+                                 "no OSM network file to read hospitals, markets... from: pass places")
+        places = read_osm_places(path)
+    network = assessment.network
+    snap = network.snap_lonlat(places.geometry.x.to_numpy(), places.geometry.y.to_numpy(),
+                               max_snap_m=assessment.policy.max_snap_m)
+    found = _admissible(assessment, service, snap.subset(snap.on_network), source="places", allow_review=allow_review,
+                        labels=places.loc[snap.on_network, ["kind", "name"]].reset_index(drop=True))
+    if not with_streets:
+        return found
+    streets = candidate_sites(assessment, service, source="network", spacing_m=spacing_m, allow_review=allow_review)
+    table = pd.concat([found.table, streets.table], ignore_index=True)
+    table["candidate"] = np.arange(len(table))
+    snap = _concat_snaps(found.snap, streets.snap)
+    return Candidates(service=service, snap=snap, table=gpd.GeoDataFrame(table, geometry="geometry", crs=WGS84),
+                      source="places+network", allow_review=allow_review)
+
+
+def _concat_snaps(a: Snap, b: Snap) -> Snap:
+    return Snap(edge=np.concatenate([a.edge, b.edge]), offset_m=np.concatenate([a.offset_m, b.offset_m]),
+                access_m=np.concatenate([a.access_m, b.access_m]), snapped_xy=np.concatenate([a.snapped_xy, b.snapped_xy]),
+                on_network=np.concatenate([a.on_network, b.on_network]), max_snap_m=max(a.max_snap_m, b.max_snap_m))
 
 
 def candidates_at(assessment: Assessment, service: Service | str, lon, lat, *,
@@ -145,9 +188,12 @@ def standing_on_street(snap: Snap) -> Snap:
     return dataclasses.replace(snap, access_m=np.where(snap.on_network, 0.0, snap.access_m))
 
 
-def _admissible(assessment: Assessment, service: Service, snap: Snap, *, source: str, allow_review: bool) -> Candidates:
+def _admissible(assessment: Assessment, service: Service, snap: Snap, *, source: str, allow_review: bool,
+                labels: pd.DataFrame | None = None) -> Candidates:
     """Keep the candidates that can reach an uncovered resident and are not blocked (nor review, unless
-    allowed). Each stands on the street it snapped to (access walk 0, as in :func:`location_verdicts`)."""
+    allowed). Each stands on the street it snapped to (access walk 0, as in :func:`location_verdicts`).
+    ``labels``: per candidate, the ``kind`` and ``name`` of the place it stands by (the table's
+    ``place_kind`` / ``place_name``; "" without)."""
     policy = assessment.policy
     snap = standing_on_street(snap)
     demand, _, _ = uncovered_demand(assessment, service)
@@ -159,25 +205,31 @@ def _admissible(assessment: Assessment, service: Service, snap: Snap, *, source:
     else:
         useful = np.zeros(len(snap), dtype=bool)
     snap = snap.subset(useful)
+    if labels is None:
+        labels = pd.DataFrame({"kind": [""] * len(useful), "name": [""] * len(useful)})
+    labels = labels[useful].reset_index(drop=True)
     verdicts = location_verdicts(assessment, service, snap)
     allowed = verdicts["verdict"].isin(["allowed", "priority"] + (["review"] if allow_review else [])).to_numpy()
     snap = snap.subset(allowed)
-    verdicts = verdicts[allowed].reset_index(drop=True)
+    verdicts = verdicts[allowed].reset_index(drop=True).assign(
+        place_kind=labels.loc[allowed, "kind"].to_numpy(), place_name=labels.loc[allowed, "name"].to_numpy())
     table = gpd.GeoDataFrame(verdicts.assign(candidate=np.arange(len(verdicts))),
                              geometry=gpd.points_from_xy(verdicts["lon"], verdicts["lat"]), crs=WGS84)
     table = table[["candidate", "lon", "lat", "subdistrict_code", "county_code", "verdict", "rule_ids", "walk_minutes",
-                   "geometry"]]
+                   "place_kind", "place_name", "geometry"]]
     return Candidates(service=service, snap=snap, table=table, source=source, allow_review=allow_review)
 
 
 def uncovered_demand(assessment: Assessment, service: Service | str) -> tuple[Snap, np.ndarray, np.ndarray]:
-    """The residents beyond the walk budget of every site of ``service``: their snap, persons and their
-    row in ``assessment.residents`` (only weighted, on-network points inside a sub-district, as counted by
-    the coverage table)."""
+    """The demand beyond the walk budget of every site of ``service``: the resident points' snap, their
+    weight in the service's demand (persons, :meth:`Assessment.weights_for`) and their row in
+    ``assessment.residents`` (only weighted, on-network points inside a sub-district, as counted by the
+    coverage table)."""
     service = Service(service)
     residents = assessment.residents
+    weights = assessment.weights_for(service)
     minutes, _ = assessment.access[service].point_minutes(residents.snap)
-    keep = (~(minutes <= assessment.policy.walk_minutes) & ~np.isnan(minutes) & (residents.persons > 0)
+    keep = (~(minutes <= assessment.policy.walk_minutes) & ~np.isnan(minutes) & (weights > 0)
             & (residents.subdistrict >= 0) & residents.snap.on_network)
     rows = np.flatnonzero(keep)
-    return residents.snap.subset(rows), residents.persons[rows], rows
+    return residents.snap.subset(rows), weights[rows], rows

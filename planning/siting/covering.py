@@ -91,8 +91,10 @@ class CoverageProblem:
 
     @property
     def population(self) -> float:
-        """Resident insured population of the region (persons)."""
-        return float(self.assessment.region.subdistricts["population"].sum())
+        """The service's demand in the region (persons; its residents unless the policy names another
+        demand column, :mod:`planning.demand`)."""
+        cov = self.assessment.coverage
+        return float(cov.loc[cov["service"] == self.service.value, "population"].sum())
 
     @property
     def covered_before(self) -> float:
