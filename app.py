@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning import report
+from planning import report, workspace
 from planning.assess import assess
 from planning.demo import load_demo_region
 from planning.errors import PlanningError
@@ -28,6 +29,8 @@ from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
 from planning.present import for_people
+from planning.register import Stage, from_check, recheck
+from planning.register_xlsx import YES, register_table, styled_register, write_register_xlsx
 from planning.scenario import AddSite, RemoveSite, Scenario, nearest_site
 from planning.screening import Applicant, check_location
 from planning.text import Text
@@ -116,6 +119,16 @@ tianditu_key = st.sidebar.text_input(t("tianditu_key", lang), type="password") i
 shown_layers = st.sidebar.multiselect(t("layers", lang), ASSESSMENT_LAYERS, default=DEFAULT_LAYERS,
                                       format_func=lambda key: t(key, lang))
 
+# ----------------------------------------------------------------------------- the project (autosaved work)
+try:
+    project = workspace.open(workspace.project_path(st.sidebar.text_input(t("project", lang), value="default")))
+except PlanningError as exc:
+    show_error(exc)
+    st.stop()
+st.sidebar.caption(t("project_file", lang, path=project.path))
+if project.policy() != (policy_name, {"walk_minutes": minutes, "speed_m_per_min": speed}):
+    project.set_policy(policy_name, {"walk_minutes": minutes, "speed_m_per_min": speed})
+
 # ----------------------------------------------------------------------------- inputs
 try:
     if source == "demo":
@@ -136,6 +149,7 @@ try:
             st.info(t("upload_needed", lang))
             st.stop()
         digest = hashlib.sha256(b"".join(f.getvalue() for f in files.values()) + crs.encode()).hexdigest()
+        project.keep_inputs({role: (f.name, f.getvalue()) for role, f in files.items()})
         choice = st.session_state.get(f"datum_choice_{digest}")
         try:
             region, network = uploaded_inputs(digest, files, choice or crs, choice == crs)
@@ -167,11 +181,9 @@ except Exception as exc:  # noqa: BLE001 - a planner's upload must never end in 
     show_error(exc)
     st.stop()
 
-# ----------------------------------------------------------------------------- what-if edits (kept per region)
-what_if = st.session_state.setdefault("what_if", {"region": region_key, "edits": []})
-if what_if["region"] != region_key:
-    what_if.update(region=region_key, edits=[])
-edits = tuple(what_if["edits"])
+# ----------------------------------------------------------------------------- what-if edits (per region, in the project)
+what_if = f"what-if {region_key}"
+edits = project.edits(what_if)
 scenario = change = None
 if edits:
     try:
@@ -180,7 +192,7 @@ if edits:
                                                assessment, edits)
     except PlanningError as exc:  # an edit no longer fits (e.g. its pharmacy is gone): drop it and say why
         show_error(exc)
-        what_if["edits"] = list(edits[:-1])
+        project.undo_edit(what_if)
         edits = ()
 use_scenario = scenario is not None and st.sidebar.toggle(t("scenario_show", lang), value=True)
 shown = scenario.assess() if use_scenario else assessment
@@ -190,12 +202,11 @@ if scenario is not None:
 
 def add_edit(edit) -> None:
     """Button callback: runs before the rerun the click starts, so that rerun already shows the edit."""
-    what_if["edits"].append(edit)
+    project.append_edit(what_if, edit)
 
 
 def undo_edit() -> None:
-    if what_if["edits"]:  # a double click must not pop an empty list
-        what_if["edits"].pop()
+    project.undo_edit(what_if)  # nothing to undo: nothing happens
 
 
 def new_site_id() -> str:
@@ -231,8 +242,11 @@ st.sidebar.caption(t("network_summary", lang, nodes=network.n_nodes, edges=netwo
                      km=network.edge_length.sum() / 1000, pieces=network.n_components))
 
 
-def show_check(lon: float, lat: float, services, applicant: Applicant | None = None) -> None:
+def show_check(lon: float, lat: float, services, applicant: Applicant | None = None, *, save: bool = True) -> None:
+    """The verdict of a point, saved in the project's check history when ``save``."""
     result = check_location(shown, lon, lat, services, applicant=applicant)
+    if save:
+        project.record_check(result, applicant)
     where = result.subdistrict_name or "—"
     st.markdown(f"**{t('check_point', lang)}**: {lon:.6f}, {lat:.6f} (WGS84) · {where}")
     for verdict in result.verdicts.values():
@@ -249,8 +263,8 @@ def show_check(lon: float, lat: float, services, applicant: Applicant | None = N
                                for f in result.applicant_findings))
 
 
-tab_map, tab_check, tab_scenario, tab_tables, tab_downloads = st.tabs(
-    [t("tab_map", lang), t("tab_check", lang), t("tab_scenario", lang), t("tab_tables", lang),
+tab_map, tab_check, tab_scenario, tab_register, tab_tables, tab_downloads = st.tabs(
+    [t("tab_map", lang), t("tab_check", lang), t("tab_scenario", lang), t("tab_register", lang), t("tab_tables", lang),
      t("tab_downloads", lang)])
 
 with tab_map:
@@ -281,7 +295,10 @@ with tab_map:
     st.caption(t("map_parameters", lang, policy=policy_name, minutes=minutes, speed=speed))
     point = (clicked or {}).get("last_clicked")
     if point:
-        show_check(point["lng"], point["lat"], [service])
+        # the component repeats its last click on every rerun: save a click once
+        click = (point["lng"], point["lat"], service.value)
+        new_click, st.session_state["saved_click"] = st.session_state.get("saved_click") != click, click
+        show_check(point["lng"], point["lat"], [service], save=new_click)
         what_if_buttons(point["lng"], point["lat"])
 
 with tab_check:
@@ -320,6 +337,12 @@ with tab_check:
             show_check(float(x), float(y), chosen or [service], applicant)
         except PlanningError as exc:
             show_error(exc)
+    st.subheader(t("check_history", lang))
+    history = project.checks_table(lang)
+    if len(history):
+        st.dataframe(history, hide_index=True, width="stretch")
+    else:
+        st.caption(t("no_checks", lang))
 
 with tab_scenario:
     if scenario is None:
@@ -329,7 +352,7 @@ with tab_scenario:
         st.dataframe(for_people(scenario.describe(lang), lang), hide_index=True, width="stretch")
         left, right = st.columns(2)
         left.button(t("scenario_undo", lang), on_click=undo_edit)
-        right.button(t("scenario_clear", lang), on_click=lambda: what_if["edits"].clear())
+        right.button(t("scenario_clear", lang), on_click=lambda: project.set_edits(what_if, ()))
         for title, table in (("scenario_summary", change.summary), ("scenario_classes", change.class_changes),
                              ("scenario_requirements", change.requirements), ("scenario_zones", change.zones)):
             st.subheader(t(title, lang))
@@ -349,8 +372,59 @@ with tab_scenario:
         picked = st.multiselect(t("scenario_withdraw_pick", lang), list(names),
                                 format_func=lambda i: f"{names[i]} ({i})")
         if st.form_submit_button(t("scenario_withdraw_pick", lang)) and picked:
-            what_if["edits"].extend(RemoveSite(i) for i in picked)
+            for pharmacy_id in picked:
+                project.append_edit(what_if, RemoveSite(pharmacy_id))
             st.rerun()  # the form's values are known only now, below the map that should show them
+
+with tab_register:
+    today = dt.date.today()
+    checks = {c.check_id: c for c in project.checks()}
+    with st.expander(t("register_save", lang), expanded=not project.applications()):
+        with st.form("register_save"):
+            check_id = st.selectbox(t("register_check", lang), sorted(checks, reverse=True),
+                                    format_func=lambda i: f"#{i} · {checks[i].checked_at} · "
+                                                          f"{checks[i].result.lon:.6f}, {checks[i].result.lat:.6f}")
+            applicant_name = st.text_input(t("register_applicant", lang))
+            address = st.text_input(t("register_address", lang))
+            received = st.date_input(t("register_received", lang), value=today)
+            if st.form_submit_button(t("register_save", lang)) and check_id is not None:
+                application = from_check(checks[check_id].result, app_id=project.new_application_id(),
+                                         applicant=applicant_name, address=address, received=received)
+                project.save_application(application)
+                st.success(t("register_saved", lang, app_id=application.app_id))
+    applications = {a.app_id: a for a in project.applications()}
+    if applications:
+        with st.expander(t("register_advance", lang)):
+            with st.form("register_advance"):
+                app_id = st.selectbox(t("register_application", lang), list(applications),
+                                      format_func=lambda i: f"{i} · {applications[i].applicant}")
+                stage = st.selectbox(t("register_stage", lang), list(Stage), format_func=lambda s: s.label(lang))
+                on = st.date_input(t("register_stage_date", lang), value=today)
+                rule_id = st.text_input(t("register_rule", lang))
+                published = st.checkbox(t("register_published", lang))
+                if st.form_submit_button(t("register_advance", lang)):
+                    try:
+                        application = applications[app_id]
+                        application = (application.published(on) if published else
+                                       application.advanced(stage, on, rule_id=rule_id.strip()))
+                        project.save_application(application)
+                        applications[app_id] = application
+                    except ValueError as exc:  # a date before the last stage's, or not in publication
+                        st.error(str(exc))
+        changed = {i: any(c.changed for c in recheck(a, assessment)) for i, a in applications.items()}
+        table = register_table(list(applications.values()), today, lang, changed)
+        overdue = int((table["overdue"] == YES.get(lang)).sum())
+        if overdue:
+            st.error(t("register_overdue", lang, n=overdue))
+        if any(changed.values()):
+            st.warning(t("register_changed", lang, n=sum(changed.values())))
+        st.dataframe(styled_register(table, lang), hide_index=True, width="stretch")
+        workbook = io.BytesIO()
+        write_register_xlsx(list(applications.values()), workbook, today, lang=lang, changed=changed)
+        st.download_button(t("download_register", lang), workbook.getvalue(), file_name="register.xlsx",
+                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    else:
+        st.info(t("register_empty", lang))
 
 with tab_tables:
     st.subheader(t("requirements_sd", lang))

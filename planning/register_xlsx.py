@@ -14,6 +14,7 @@ import datetime as dt
 import openpyxl
 import pandas as pd
 
+from planning.i18n import t
 from planning.model import Service, service_labels
 from planning.register import (STAGE_LABELS, Application, Exclusion, Kind, Stage, StageEvent, StoredVerdict,
                                ban_windows, next_deadline)
@@ -92,12 +93,38 @@ def register_table(applications, today: dt.date, lang: str = "zh", changed: dict
             "bans": "；".join(f"{w.what.get(lang)} {w.first.isoformat()}–"
                              f"{w.last.isoformat() if w.last else Text('解除为止', 'until resolved').get(lang)}"
                              f"（{w.rule_id}）" for w in bans),
-            "verdicts": "；".join(f"{Service(v.service).label(lang)}：{v.verdict}"
+            "verdicts": "；".join(f"{Service(v.service).label(lang)}：{t('verdict_' + v.verdict, lang)}"
                                  + (f"（{','.join(v.rule_ids)}）" if v.rule_ids else "") for v in a.verdicts),
             "verdict_changed": "" if changed is None or a.app_id not in changed else
             (YES if changed[a.app_id] else NO).get(lang),
         })
     return pd.DataFrame(rows, columns=SHEETS["register"][1])
+
+
+def people_headers(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
+    """``table`` (machine column names of this module) with its headers in words."""
+    return table.set_axis([HEADERS[c].get(lang) for c in table.columns], axis=1)
+
+
+def styled_register(table: pd.DataFrame, lang: str = "zh"):
+    """:func:`register_table` with headers in words, overdue rows and changed verdicts filled red and
+    Monday-to-Friday dates yellow (a pandas Styler, as the app shows it)."""
+    yes = YES.get(lang)
+    overdue = (table["overdue"] == yes).to_numpy()
+    changed = (table["verdict_changed"] == yes).to_numpy()
+    noted = (table["due_note"] != "").to_numpy()
+    columns = list(table.columns)
+
+    def fill(row_number: int) -> list[str]:
+        out = [f"background-color: #{FILL_WARNING}" if overdue[row_number] else ""] * len(columns)
+        if noted[row_number]:
+            out[columns.index("due_note")] = f"background-color: #{FILL_CAUTION}"
+        if changed[row_number]:
+            out[columns.index("verdict_changed")] = f"background-color: #{FILL_WARNING}"
+        return out
+
+    shown = people_headers(table, lang).reset_index(drop=True)
+    return shown.style.apply(lambda row: fill(row.name), axis=1)
 
 
 def state_tables(applications) -> dict[str, pd.DataFrame]:
@@ -116,15 +143,14 @@ def write_register_xlsx(applications, target, today: dt.date, *, lang: str = "zh
                         changed: dict[str, bool] | None = None) -> None:
     """The register workbook at ``target`` (path or binary file): the register sheet (overdue cells red,
     due dates counted Monday to Friday yellow, changed verdicts red) and the state sheets."""
-    table = register_table(applications, today, lang, changed)
+    tables = {"register": register_table(applications, today, lang, changed), **state_tables(applications)}
     yes = YES.get(lang)
-    tables = {"register": table, **state_tables(applications)}
     tables["history"]["stage"] = tables["history"]["stage"].map(lambda v: Stage(v).label(lang))
     fills = {"register": {"overdue": lambda v: FILL_WARNING if v == yes else None,
                           "due_note": lambda v: FILL_CAUTION if v else None,
                           "verdict_changed": lambda v: FILL_WARNING if v == yes else None}}
-    write_sheets([(title.get(lang), columns, tables[name].set_axis([HEADERS[c].get(lang) for c in columns], axis=1),
-                   fills.get(name)) for name, (title, columns) in SHEETS.items()], target)
+    write_sheets([(title.get(lang), columns, people_headers(tables[name], lang), fills.get(name))
+                  for name, (title, columns) in SHEETS.items()], target)
 
 
 def read_register_xlsx(source) -> list[Application]:

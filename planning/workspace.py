@@ -31,9 +31,13 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from planning import register, scenario, screening
 from planning.errors import PlanningError
 from planning.model import Service
+from planning.i18n import t
+from planning.text import Text
 
 #: Environment variable naming the workspace folder (default ``~/.pharmacy-planner``).
 WORKSPACE_ENV = "PHARMACY_PLANNER_WORKSPACE"
@@ -195,6 +199,13 @@ class Workspace:
                        (role, name, digest, len(content), content if keep_copy else None, _now()))
         return digest
 
+    def keep_inputs(self, files: dict[str, tuple[str, bytes]]) -> None:
+        """Record the input files (role -> (name, content)) not yet in the project, with a copy each."""
+        known = {(i.role, i.sha256) for i in self.inputs()}
+        for role, (name, content) in files.items():
+            if (role, hashlib.sha256(content).hexdigest()) not in known:
+                self.add_input(role, name, content)
+
     def inputs(self) -> list[InputFile]:
         rows = self._read("SELECT role, name, sha256, size, content IS NOT NULL, added_at FROM inputs ORDER BY added_at")
         return [InputFile(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
@@ -243,6 +254,21 @@ class Workspace:
     def checks(self) -> list[CheckRecord]:
         rows = self._read("SELECT id, applicant, result, checked_at, who FROM checks ORDER BY id")
         return [CheckRecord(r[0], from_json(r[2]), from_json(r[1]) if r[1] else None, r[3], r[4]) for r in rows]
+
+    def checks_table(self, lang: str = "zh") -> pd.DataFrame:
+        """The check history for people, newest first: number, time (UTC), who, point (WGS84 degrees),
+        sub-district, and each service's verdict with its rule ids."""
+        rows = []
+        for record in reversed(self.checks()):
+            result = record.result
+            verdicts = "；".join(f"{v.service.label(lang)}：{t('verdict_' + v.verdict, lang)}"
+                                + (f"（{','.join(v.rule_ids)}）" if v.rule_ids else "") for v in result.verdicts.values())
+            rows.append((record.check_id, record.checked_at, record.who, round(result.lon, 6), round(result.lat, 6),
+                         result.subdistrict_name or "—", verdicts))
+        headers = [Text(*pair).get(lang) for pair in (
+            ("编号", "no."), ("时间（UTC）", "time (UTC)"), ("操作人", "by"), ("经度", "longitude"),
+            ("纬度", "latitude"), ("街道/乡镇", "sub-district"), ("结论", "verdicts"))]
+        return pd.DataFrame(rows, columns=headers)
 
     # ----------------------------------------------------------------------------- register
     def save_application(self, application: register.Application) -> None:

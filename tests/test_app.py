@@ -12,7 +12,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def app():
+def workspace_dir(tmp_path, monkeypatch):
+    """A private workspace folder: the app's autosaved projects never touch the home directory."""
+    from planning.workspace import WORKSPACE_ENV
+
+    folder = tmp_path / "workspace"
+    monkeypatch.setenv(WORKSPACE_ENV, str(folder))
+    return folder
+
+
+def new_session():
+    """A fresh app session (as after a refresh, in a second tab or after a server restart)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def app(workspace_dir):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -41,7 +61,7 @@ def test_app_shows_the_fictional_demo_region_in_chinese(app):
     assert "示例市" in app.caption[0].value and "虚构" in app.caption[0].value
     pharmacies = next(m for m in app.metric if m.label == "定点药店")
     assert int(pharmacies.value) >= 150
-    assert [tab.label for tab in app.tabs] == ["地图", "选址核查", "情景模拟", "统计表", "下载"]
+    assert [tab.label for tab in app.tabs] == ["地图", "选址核查", "情景模拟", "申请台账", "统计表", "下载"]
     prepare = [b.label for b in app.button if b.label.startswith("生成：")]
     assert prepare == ["生成：下载缺口报告 GeoJSON", "生成：下载统计表 XLSX", "生成：下载评估报告（Word）",
                        "生成：下载离线地图 HTML"]
@@ -92,7 +112,8 @@ def test_app_switches_to_english(app):
     assert not app.exception
     assert app.title[0].value == "Designated pharmacy planning"
     assert "fictional" in app.caption[0].value
-    assert [tab.label for tab in app.tabs] == ["Map", "Designation check", "What-if", "Tables", "Downloads"]
+    assert [tab.label for tab in app.tabs] == ["Map", "Designation check", "What-if", "Register", "Tables",
+                                                "Downloads"]
 
 
 def test_what_if_withdrawing_a_countys_only_dual_channel_pharmacy_breaks_r2_and_undo_restores(app):
@@ -160,7 +181,7 @@ def test_downloads_are_built_when_asked_and_then_download(app):
     assert not app.exception and not app.get("download_button")
 
 
-def test_upload_of_pharmacies_and_streets_only_runs_and_says_what_is_not_judged(app):
+def test_upload_of_pharmacies_and_streets_only_runs_and_says_what_is_not_judged(app, workspace_dir):
     """No boundaries, population or fund table: the app assesses, the population metric says "not judged"
     and the completeness panel lists the missing layers with the rules they disable."""
     import io
@@ -183,3 +204,51 @@ def test_upload_of_pharmacies_and_streets_only_runs_and_says_what_is_not_judged(
     assert "B3" in by_layer.at["基金运行情况表", "无法判定的规则"]
     assert "“双通道”业务列" in by_layer.at["定点药店", "缺少"]
     assert any("B3、B4" in w.value and "无法判定" in w.value for w in app.warning)  # the fund-table warning
+    from planning import workspace  # the inputs used are kept in the project, with their hashes
+
+    kept = {(i.role, i.name, i.kept) for i in workspace.open(workspace_dir / "default.sqlite").inputs()}
+    assert kept == {("pharmacies", "药店.csv", True), ("network", "network.osm.gz", True)}
+
+
+def run_check_form(app, lon: float, lat: float) -> None:
+    app.number_input[0].set_value(lon)
+    app.number_input[1].set_value(lat)
+    next(b for b in app.button if b.label == "核查").click().run()
+    assert not app.exception, app.exception
+
+
+def test_edits_and_checks_survive_a_new_session(app, workspace_dir):
+    core = PLANTED["saturated_core_street"]["core_point"]
+    withdraw = next(m for m in app.multiselect if m.label == "按名称撤销定点药店")
+    first = withdraw.options[0]
+    withdraw.set_value([first])
+    next(b for b in app.button if b.label == "按名称撤销定点药店").click().run()
+    run_check_form(app, core[0], core[1])
+    again = new_session()  # a refresh, a second tab or a restarted server: same workspace folder
+    assert any(c.value == "情景：1 项修改" for c in again.sidebar.caption)
+    edits = next(t for t in again.dataframe if "内容" in t.value.columns).value
+    assert len(edits) == 1 and "撤销" in edits["内容"].iloc[0]
+    history = next(t for t in again.dataframe if "结论" in t.value.columns and "经度" in t.value.columns).value
+    assert len(history) == 1 and abs(history["经度"].iloc[0] - core[0]) < 1e-6
+    assert "禁止新增" in history["结论"].iloc[0] and "B1" in history["结论"].iloc[0]
+    assert (workspace_dir / "default.sqlite").is_file()
+
+
+def test_a_check_saved_as_an_application_shows_its_deadline_and_overdue_in_a_new_session(app):
+    import datetime as dt
+
+    core = PLANTED["saturated_core_street"]["core_point"]
+    run_check_form(app, core[0], core[1])
+    next(i for i in app.text_input if i.label == "申请机构名称").set_value("康宁大药房")
+    next(i for i in app.text_input if i.label == "地址").set_value("中山路 1 号")
+    next(d for d in app.date_input if d.label == "受理日期").set_value(dt.date(2025, 9, 26))
+    next(b for b in app.button if b.label == "将核查记录保存为申请").click().run()
+    assert not app.exception, app.exception
+    again = new_session()
+    register = next(t for t in again.dataframe if "截止日期" in t.value.columns).value
+    row = register.iloc[0]
+    assert row["申请机构"] == "康宁大药房" and row["当前阶段"] == "受理"
+    assert str(row["截止日期"])[:10] == "2025-10-10" and row["已逾期"] == "是"  # 5 working days over National Day
+    assert row["时限依据"] == "CX-2022 art. 12" and row["结论有变化"] == "否"
+    assert any("1 项申请已逾期" in e.value for e in again.error)
+    assert "下载申请台账 XLSX" in [b.label for b in again.get("download_button")]

@@ -35,7 +35,8 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     port = free_port()
-    env = {**os.environ, "PHARMACY_PLANNER_CACHE": str(tmp_path_factory.mktemp("cache"))}
+    env = {**os.environ, "PHARMACY_PLANNER_CACHE": str(tmp_path_factory.mktemp("cache")),
+           "PHARMACY_PLANNER_WORKSPACE": str(tmp_path_factory.mktemp("workspace"))}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
