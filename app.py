@@ -126,6 +126,18 @@ except PlanningError as exc:
     show_error(exc)
     st.stop()
 st.sidebar.caption(t("project_file", lang, path=project.path))
+with st.sidebar.expander(t("project_files", lang)):
+    st.caption(t("projects_known", lang, names="、".join(p.stem for p in workspace.list_projects())))
+    st.download_button(t("project_export", lang), project.export_bytes, file_name=project.path.name,
+                       mime="application/vnd.sqlite3")
+    imported = st.file_uploader(t("project_import", lang), type=["sqlite"], key="project_import")
+    if imported is not None and st.session_state.get("imported_project") != imported.file_id:
+        st.session_state["imported_project"] = imported.file_id  # import an upload once, not on every rerun
+        try:
+            target = workspace.import_project(imported.getvalue(), workspace.project_path(Path(imported.name).stem))
+            st.success(t("project_imported", lang, name=target.path.stem))
+        except PlanningError as exc:
+            show_error(exc)
 if project.policy() != (policy_name, {"walk_minutes": minutes, "speed_m_per_min": speed}):
     project.set_policy(policy_name, {"walk_minutes": minutes, "speed_m_per_min": speed})
 

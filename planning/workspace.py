@@ -28,6 +28,7 @@ import math
 import os
 import re
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,31 @@ def open(path: str | Path, *, who: str = "") -> Workspace:  # noqa: A001 - the m
     return workspace
 
 
+def import_project(content: bytes, target: Path) -> Workspace:
+    """Write an exported project file (:meth:`Workspace.export_bytes`) to ``target`` and open it (migrated
+    when older). Refused with a :class:`WorkspaceError`: an existing ``target``, a file that is not a
+    project, or one from a newer version (nothing is left behind then)."""
+    if target.exists():
+        raise WorkspaceError(f"项目 {target.stem} 已存在，请换一个名称", f"project {target.stem} exists: choose another name")
+    if not content.startswith(b"SQLite format 3\x00"):
+        raise WorkspaceError("这不是项目文件（SQLite）", "this is not a project file (SQLite)")
+    partial = target.with_name(target.name + ".importing")
+    partial.write_bytes(content)
+    try:
+        with contextlib.closing(sqlite3.connect(partial)) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"meta", "scenario_edits", "checks"} <= tables:
+            raise WorkspaceError("这个 SQLite 文件不是本软件的项目", "this SQLite file is not a project of this tool")
+        open(partial).migrate()
+        partial.rename(target)
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(f"项目文件无法读取：{exc}", f"the project file cannot be read: {exc}") from exc
+    finally:
+        for leftover in (partial, *(partial.with_name(partial.name + end) for end in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+    return open(target)
+
+
 @dataclass(frozen=True)
 class InputFile:
     role: str
@@ -159,6 +185,17 @@ class Workspace:
             if found == 0:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('name', ?)", (self.path.stem,))
         return found
+
+    def export_bytes(self) -> bytes:
+        """The whole project as one self-contained SQLite file (a consistent copy, taken while others
+        may be writing: SQLite's online backup)."""
+        with tempfile.TemporaryDirectory() as folder:
+            copy = Path(folder) / "export.sqlite"
+            with contextlib.closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as source, \
+                    contextlib.closing(sqlite3.connect(copy)) as target:
+                source.backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal beside it
+            return copy.read_bytes()
 
     def _read(self, sql: str, parameters=()) -> list[tuple]:
         with self.transaction() as db:

@@ -252,3 +252,17 @@ def test_a_check_saved_as_an_application_shows_its_deadline_and_overdue_in_a_new
     assert row["时限依据"] == "CX-2022 art. 12" and row["结论有变化"] == "否"
     assert any("1 项申请已逾期" in e.value for e in again.error)
     assert "下载申请台账 XLSX" in [b.label for b in again.get("download_button")]
+
+
+def test_an_exported_project_imports_and_opens_by_name(app, workspace_dir):
+    from planning import workspace
+    from planning.scenario import RemoveSite
+
+    source = workspace.open(workspace_dir / "elsewhere" / "楚雄.sqlite")
+    source.append_edit("what-if demo", RemoveSite("P99010200001"))
+    uploader = next(u for u in app.sidebar.get("file_uploader") if u.label == "导入项目文件")
+    uploader.set_value(("楚雄.sqlite", source.export_bytes(), "application/vnd.sqlite3")).run()
+    assert not app.exception, app.exception
+    assert any("已导入项目 楚雄" in s.value for s in app.sidebar.success)
+    next(i for i in app.sidebar.text_input if i.label == "项目（自动保存）").set_value("楚雄").run()
+    assert any(c.value == "情景：1 项修改" for c in app.sidebar.caption)

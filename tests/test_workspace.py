@@ -138,3 +138,24 @@ def test_project_paths_live_in_the_configured_folder(tmp_path, monkeypatch):
     assert path.parent == tmp_path / "ws" and path.name == "楚雄_2025.sqlite"
     workspace.open(path)
     assert workspace.list_projects() == [path]
+
+
+def test_a_project_exports_as_one_file_and_imports_elsewhere(tmp_path):
+    project = workspace.open(tmp_path / "a" / "规划.sqlite", who="x")
+    project.append_edit("s", RemoveSite("P1"))
+    content = project.export_bytes()
+    assert content.startswith(b"SQLite format 3\x00")
+    target = tmp_path / "b" / "规划.sqlite"
+    target.parent.mkdir()
+    imported = workspace.import_project(content, target)
+    assert imported.edits("s") == (RemoveSite("P1"),) and imported.name == "规划"
+    with pytest.raises(workspace.WorkspaceError):  # never overwrites a project
+        workspace.import_project(content, target)
+    with pytest.raises(workspace.WorkspaceError):
+        workspace.import_project(b"PK\x03\x04 a zip, not a project", tmp_path / "b" / "zip.sqlite")
+    plain = tmp_path / "plain.sqlite"
+    with sqlite3.connect(plain) as db:
+        db.execute("CREATE TABLE t (x)")
+    with pytest.raises(workspace.WorkspaceError):
+        workspace.import_project(plain.read_bytes(), tmp_path / "b" / "plain.sqlite")
+    assert not [p.name for p in (tmp_path / "b").iterdir() if not p.name.startswith("规划.sqlite")]  # nothing left
