@@ -17,6 +17,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from planning import report, workspace
+from planning.accounts import LOCAL_PLANNER, accounts_path, gate, load_accounts, sign_in
 from planning.assess import assess
 from planning.demo import load_demo_region
 from planning.errors import PlanningError
@@ -108,6 +109,36 @@ def show_error(exc: Exception) -> None:
         st.error(f"{t('error_internal', lang)} {type(exc).__name__}: {exc}")
 
 
+# ----------------------------------------------------------------------------- who may use the app
+try:
+    accounts_file = accounts_path()
+    accounts = load_accounts(accounts_file)
+except PlanningError as exc:
+    show_error(exc)
+    st.stop()
+serving = gate(st.get_option("server.address"), accounts, accounts_file)
+if serving.refused:  # beyond loopback without accounts: nothing but how to set them up
+    st.error(serving.reason.get(lang))
+    st.stop()
+user = st.session_state.get("user", LOCAL_PLANNER if not serving.sign_in else None)
+if user is None:
+    with st.form("sign_in"):
+        st.subheader(t("sign_in", lang))
+        name = st.text_input(t("user_name", lang))
+        password = st.text_input(t("password", lang), type="password")
+        if st.form_submit_button(t("sign_in", lang)):
+            user = sign_in(accounts, name.strip(), password)
+            if user is None:
+                st.error(t("sign_in_wrong", lang))
+            else:
+                st.session_state["user"] = user
+    if user is None:
+        st.stop()
+if serving.sign_in:
+    st.sidebar.caption(t("signed_in_as", lang, name=user.name, role=t(f"role_{user.role}", lang)))
+    st.sidebar.button(t("sign_out", lang), on_click=lambda: st.session_state.pop("user", None))
+can_write = user.can_write
+
 # ----------------------------------------------------------------------------- sidebar controls
 source = st.sidebar.radio(t("source", lang), ["demo", "upload"], format_func=lambda s: t(f"source_{s}", lang))
 policy_name = st.sidebar.selectbox(t("policy", lang), ["default", "hunan-2025", "mudanjiang-2025"])
@@ -121,7 +152,8 @@ shown_layers = st.sidebar.multiselect(t("layers", lang), ASSESSMENT_LAYERS, defa
 
 # ----------------------------------------------------------------------------- the project (autosaved work)
 try:
-    project = workspace.open(workspace.project_path(st.sidebar.text_input(t("project", lang), value="default")))
+    project = workspace.open(workspace.project_path(st.sidebar.text_input(t("project", lang), value="default")),
+                             who=user.name, read_only=not can_write)
 except PlanningError as exc:
     show_error(exc)
     st.stop()
@@ -130,7 +162,7 @@ with st.sidebar.expander(t("project_files", lang)):
     st.caption(t("projects_known", lang, names="、".join(p.stem for p in workspace.list_projects())))
     st.download_button(t("project_export", lang), project.export_bytes, file_name=project.path.name,
                        mime="application/vnd.sqlite3")
-    imported = st.file_uploader(t("project_import", lang), type=["sqlite"], key="project_import")
+    imported = st.file_uploader(t("project_import", lang), type=["sqlite"], key="project_import", disabled=not can_write)
     if imported is not None and st.session_state.get("imported_project") != imported.file_id:
         st.session_state["imported_project"] = imported.file_id  # import an upload once, not on every rerun
         try:
@@ -138,7 +170,7 @@ with st.sidebar.expander(t("project_files", lang)):
             st.success(t("project_imported", lang, name=target.path.stem))
         except PlanningError as exc:
             show_error(exc)
-if project.policy() != (policy_name, {"walk_minutes": minutes, "speed_m_per_min": speed}):
+if can_write and project.policy() != (policy_name, {"walk_minutes": minutes, "speed_m_per_min": speed}):
     project.set_policy(policy_name, {"walk_minutes": minutes, "speed_m_per_min": speed})
 
 # ----------------------------------------------------------------------------- inputs
@@ -161,7 +193,8 @@ try:
             st.info(t("upload_needed", lang))
             st.stop()
         digest = hashlib.sha256(b"".join(f.getvalue() for f in files.values()) + crs.encode()).hexdigest()
-        project.keep_inputs({role: (f.name, f.getvalue()) for role, f in files.items()})
+        if can_write:
+            project.keep_inputs({role: (f.name, f.getvalue()) for role, f in files.items()})
         choice = st.session_state.get(f"datum_choice_{digest}")
         try:
             region, network = uploaded_inputs(digest, files, choice or crs, choice == crs)
@@ -204,7 +237,8 @@ if edits:
                                                assessment, edits)
     except PlanningError as exc:  # an edit no longer fits (e.g. its pharmacy is gone): drop it and say why
         show_error(exc)
-        project.undo_edit(what_if)
+        if can_write:
+            project.undo_edit(what_if)
         edits = ()
 use_scenario = scenario is not None and st.sidebar.toggle(t("scenario_show", lang), value=True)
 shown = scenario.assess() if use_scenario else assessment
@@ -232,12 +266,12 @@ def what_if_buttons(lon: float, lat: float) -> None:
         chosen = st.multiselect(t("scenario_add_services", lang), SERVICES, default=[service],
                                 format_func=lambda s: s.label(lang), key="what_if_services")
         left, right = st.columns(2)
-        left.button(t("scenario_add", lang), disabled=not chosen, on_click=add_edit,
+        left.button(t("scenario_add", lang), disabled=not chosen or not can_write, on_click=add_edit,
                     args=(AddSite(new_site_id(), lon, lat, tuple(s.value for s in chosen)),))
         near = nearest_site(shown, lon, lat)
         if near is not None:
             right.button(t("scenario_withdraw", lang, name=near["name"], distance=near["distance_m"]),
-                         on_click=add_edit, args=(RemoveSite(near["pharmacy_id"]),))
+                         on_click=add_edit, args=(RemoveSite(near["pharmacy_id"]),), disabled=not can_write)
 
 
 st.title(t("app_title", lang))
@@ -257,7 +291,7 @@ st.sidebar.caption(t("network_summary", lang, nodes=network.n_nodes, edges=netwo
 def show_check(lon: float, lat: float, services, applicant: Applicant | None = None, *, save: bool = True) -> None:
     """The verdict of a point, saved in the project's check history when ``save``."""
     result = check_location(shown, lon, lat, services, applicant=applicant)
-    if save:
+    if save and can_write:
         project.record_check(result, applicant)
     where = result.subdistrict_name or "—"
     st.markdown(f"**{t('check_point', lang)}**: {lon:.6f}, {lat:.6f} (WGS84) · {where}")
@@ -363,8 +397,8 @@ with tab_scenario:
         st.subheader(t("scenario_edits", lang))
         st.dataframe(for_people(scenario.describe(lang), lang), hide_index=True, width="stretch")
         left, right = st.columns(2)
-        left.button(t("scenario_undo", lang), on_click=undo_edit)
-        right.button(t("scenario_clear", lang), on_click=lambda: project.set_edits(what_if, ()))
+        left.button(t("scenario_undo", lang), on_click=undo_edit, disabled=not can_write)
+        right.button(t("scenario_clear", lang), on_click=lambda: project.set_edits(what_if, ()), disabled=not can_write)
         for title, table in (("scenario_summary", change.summary), ("scenario_classes", change.class_changes),
                              ("scenario_requirements", change.requirements), ("scenario_zones", change.zones)):
             st.subheader(t(title, lang))
@@ -383,7 +417,7 @@ with tab_scenario:
         names = dict(zip(pharmacies["pharmacy_id"], pharmacies["name"]))
         picked = st.multiselect(t("scenario_withdraw_pick", lang), list(names),
                                 format_func=lambda i: f"{names[i]} ({i})")
-        if st.form_submit_button(t("scenario_withdraw_pick", lang)) and picked:
+        if st.form_submit_button(t("scenario_withdraw_pick", lang), disabled=not can_write) and picked:
             for pharmacy_id in picked:
                 project.append_edit(what_if, RemoveSite(pharmacy_id))
             st.rerun()  # the form's values are known only now, below the map that should show them
@@ -399,7 +433,7 @@ with tab_register:
             applicant_name = st.text_input(t("register_applicant", lang))
             address = st.text_input(t("register_address", lang))
             received = st.date_input(t("register_received", lang), value=today)
-            if st.form_submit_button(t("register_save", lang)) and check_id is not None:
+            if st.form_submit_button(t("register_save", lang), disabled=not can_write) and check_id is not None:
                 application = from_check(checks[check_id].result, app_id=project.new_application_id(),
                                          applicant=applicant_name, address=address, received=received)
                 project.save_application(application)
@@ -414,7 +448,7 @@ with tab_register:
                 on = st.date_input(t("register_stage_date", lang), value=today)
                 rule_id = st.text_input(t("register_rule", lang))
                 published = st.checkbox(t("register_published", lang))
-                if st.form_submit_button(t("register_advance", lang)):
+                if st.form_submit_button(t("register_advance", lang), disabled=not can_write):
                     try:
                         application = applications[app_id]
                         application = (application.published(on) if published else

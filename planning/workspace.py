@@ -88,10 +88,11 @@ def list_projects(folder: Path | None = None) -> list[Path]:
     return sorted((folder or workspace_folder()).glob(f"*{SUFFIX}"))
 
 
-def open(path: str | Path, *, who: str = "") -> Workspace:  # noqa: A001 - the module's documented entry point
+def open(path: str | Path, *, who: str = "", read_only: bool = False) -> Workspace:  # noqa: A001 - documented entry point
     """The project at ``path`` (created when missing, migrated when older); ``who`` is recorded with
-    every write. A file written by a newer version of the tool is refused (:class:`WorkspaceError`)."""
-    workspace = Workspace(Path(path), who)
+    every write; ``read_only`` refuses every change (a viewer). A file written by a newer version of the
+    tool is refused (:class:`WorkspaceError`)."""
+    workspace = Workspace(Path(path), who, read_only)
     workspace.migrate()
     return workspace
 
@@ -148,6 +149,15 @@ class Workspace:
 
     path: Path
     who: str = ""
+    read_only: bool = False
+
+    @contextlib.contextmanager
+    def writing(self):
+        """:meth:`transaction` for a change: refused on a read-only project (a viewer's)."""
+        if self.read_only:
+            raise WorkspaceError("只读账户（viewer）不能保存修改", "a read-only account (viewer) cannot save changes")
+        with self.transaction() as db:
+            yield db
 
     @contextlib.contextmanager
     def transaction(self):
@@ -223,7 +233,7 @@ class Workspace:
         return value["name"], value["parameters"]
 
     def _set_meta(self, key: str, value: str) -> None:
-        with self.transaction() as db:
+        with self.writing() as db:
             db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                        (key, value))
 
@@ -231,7 +241,7 @@ class Workspace:
     def add_input(self, role: str, name: str, content: bytes, *, keep_copy: bool = True) -> str:
         """Record an input file (``role`` e.g. ``pharmacies``, ``network``); returns its SHA-256."""
         digest = hashlib.sha256(content).hexdigest()
-        with self.transaction() as db:
+        with self.writing() as db:
             db.execute("INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?)",
                        (role, name, digest, len(content), content if keep_copy else None, _now()))
         return digest
@@ -261,19 +271,19 @@ class Workspace:
         return tuple(from_json(r[0]) for r in rows)
 
     def append_edit(self, name: str, edit) -> None:
-        with self.transaction() as db:
+        with self.writing() as db:
             db.execute("INSERT INTO scenario_edits (scenario, edit, added_at, who) VALUES (?, ?, ?, ?)",
                        (name, to_json(edit), _now(), self.who))
 
     def undo_edit(self, name: str) -> None:
         """Drop the scenario's last edit (nothing when it has none)."""
-        with self.transaction() as db:
+        with self.writing() as db:
             db.execute("DELETE FROM scenario_edits WHERE id = (SELECT MAX(id) FROM scenario_edits WHERE scenario = ?)",
                        (name,))
 
     def set_edits(self, name: str, edits) -> None:
         """Replace the scenario's edits (one transaction)."""
-        with self.transaction() as db:
+        with self.writing() as db:
             db.execute("DELETE FROM scenario_edits WHERE scenario = ?", (name,))
             db.executemany("INSERT INTO scenario_edits (scenario, edit, added_at, who) VALUES (?, ?, ?, ?)",
                            [(name, to_json(e), _now(), self.who) for e in edits])
@@ -281,7 +291,7 @@ class Workspace:
     # ----------------------------------------------------------------------------- checks
     def record_check(self, result: screening.DesignationCheck, applicant: screening.Applicant | None = None) -> int:
         """Store a designation check; returns its id."""
-        with self.transaction() as db:
+        with self.writing() as db:
             cursor = db.execute(
                 "INSERT INTO checks (lon, lat, services, applicant, result, checked_at, who) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (result.lon, result.lat, to_json([s.value for s in result.verdicts]),
@@ -310,7 +320,7 @@ class Workspace:
     # ----------------------------------------------------------------------------- register
     def save_application(self, application: register.Application) -> None:
         """Insert or replace an application (by its id)."""
-        with self.transaction() as db:
+        with self.writing() as db:
             db.execute("INSERT OR REPLACE INTO applications VALUES (?, ?, ?, ?)",
                        (application.app_id, to_json(application), _now(), self.who))
 

@@ -65,7 +65,8 @@ def test_app_shows_the_fictional_demo_region_in_chinese(app):
     prepare = [b.label for b in app.button if b.label.startswith("生成：")]
     assert prepare == ["生成：下载缺口报告 GeoJSON", "生成：下载统计表 XLSX", "生成：下载评估报告（Word）",
                        "生成：下载离线地图 HTML"]
-    assert not app.get("download_button")  # nothing is built before it is asked for
+    assert not app.main.get("download_button")  # nothing is built before it is asked for (the sidebar's
+    # project export builds its file only when pressed)
 
 
 def test_changing_the_minutes_recomputes_the_tables(app):
@@ -169,16 +170,16 @@ def test_downloads_are_built_when_asked_and_then_download(app):
     prepared_download) and puts its download button in place; the others stay unbuilt."""
     app.button(key="prepare_geojson").click().run()
     assert not app.exception
-    assert [b.label for b in app.get("download_button")] == ["下载缺口报告 GeoJSON"]
+    assert [b.label for b in app.main.get("download_button")] == ["下载缺口报告 GeoJSON"]
     assert [(s.label.split(" (")[0], s.state) for s in app.status] == [("已生成：下载缺口报告 GeoJSON", "complete")]
     for kind in ("xlsx", "docx", "html"):
         app.button(key=f"prepare_{kind}").click().run()
         assert not app.exception
-    assert [b.label for b in app.get("download_button")] == [
+    assert [b.label for b in app.main.get("download_button")] == [
         "下载缺口报告 GeoJSON", "下载统计表 XLSX", "下载评估报告（Word）", "下载离线地图 HTML"]
-    assert all(b.proto.url for b in app.get("download_button"))
+    assert all(b.proto.url for b in app.main.get("download_button"))
     app.sidebar.slider[0].set_value(10).run()  # a new assessment: its files are not built yet
-    assert not app.exception and not app.get("download_button")
+    assert not app.exception and not app.main.get("download_button")
 
 
 def test_upload_of_pharmacies_and_streets_only_runs_and_says_what_is_not_judged(app, workspace_dir):
@@ -266,3 +267,52 @@ def test_an_exported_project_imports_and_opens_by_name(app, workspace_dir):
     assert any("已导入项目 楚雄" in s.value for s in app.sidebar.success)
     next(i for i in app.sidebar.text_input if i.label == "项目（自动保存）").set_value("楚雄").run()
     assert any(c.value == "情景：1 项修改" for c in app.sidebar.caption)
+
+
+@pytest.fixture
+def served_beyond_loopback():
+    """The app as served on 0.0.0.0 (every interface), restored afterwards."""
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    yield
+    config.set_option("server.address", before)
+
+
+def test_beyond_loopback_without_accounts_the_app_refuses_and_says_how(workspace_dir, served_beyond_loopback):
+    at = new_session()
+    assert not at.title and not at.tabs  # nothing of the region is served
+    assert any("pharmacy-plan add-user" in e.value and "accounts.toml" in e.value for e in at.error)
+
+
+def sign_in_as(at, name: str, password: str):
+    next(i for i in at.text_input if i.label == "用户名").set_value(name)
+    next(i for i in at.text_input if i.label == "密码").set_value(password)
+    next(b for b in at.button if b.label == "登录").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_with_accounts_a_wrong_password_is_refused_and_a_viewer_cannot_save(workspace_dir, served_beyond_loopback):
+    from planning import workspace
+    from planning.accounts import add_user
+
+    add_user(workspace_dir / "accounts.toml", "li", "viewer", "viewer-pw")
+    add_user(workspace_dir / "accounts.toml", "zhang", "planner", "planner-pw")
+    at = sign_in_as(new_session(), "li", "wrong")
+    assert any("用户名或密码不正确" in e.value for e in at.error) and not at.title
+    viewer = sign_in_as(new_session(), "li", "viewer-pw")
+    assert viewer.title[0].value == "医保定点零售药店布局规划"
+    assert any("已登录：li（只读）" in c.value for c in viewer.sidebar.caption)
+    core = PLANTED["saturated_core_street"]["core_point"]
+    run_check_form(viewer, core[0], core[1])  # a viewer sees the verdict ...
+    assert "禁止新增" in " ".join(m.value for m in viewer.markdown)
+    project = workspace.open(workspace_dir / "default.sqlite")
+    assert project.checks() == []  # ... but nothing is saved
+    assert next(b for b in viewer.button if b.label == "按名称撤销定点药店").disabled
+    assert next(b for b in viewer.button if b.label == "将核查记录保存为申请").disabled
+    planner = sign_in_as(new_session(), "zhang", "planner-pw")
+    run_check_form(planner, core[0], core[1])
+    (saved,) = project.checks()
+    assert saved.who == "zhang"  # every write records who made it
