@@ -152,8 +152,10 @@ shown_layers = st.sidebar.multiselect(t("layers", lang), ASSESSMENT_LAYERS, defa
 
 # ----------------------------------------------------------------------------- the project (autosaved work)
 try:
-    project = workspace.open(workspace.project_path(st.sidebar.text_input(t("project", lang), value="default")),
-                             who=user.name, read_only=not can_write)
+    # the project's name travels in the address (?project=...), so a reload or a shared link opens it again
+    project_name = st.sidebar.text_input(t("project", lang), value=st.query_params.get("project", "default"))
+    st.query_params["project"] = project_name
+    project = workspace.open(workspace.project_path(project_name), who=user.name, read_only=not can_write)
 except PlanningError as exc:
     show_error(exc)
     st.stop()
@@ -255,8 +257,9 @@ def undo_edit() -> None:
     project.undo_edit(what_if)  # nothing to undo: nothing happens
 
 
-def new_site_id() -> str:
-    taken = set(shown.region.pharmacies["pharmacy_id"]) | {e.pharmacy_id for e in edits}
+def new_site_id(current_edits) -> str:
+    """A site id free in the baseline and in the edits saved so far (by this or another session)."""
+    taken = set(assessment.region.pharmacies["pharmacy_id"]) | {getattr(e, "pharmacy_id", "") for e in current_edits}
     return next(f"NEW-{n}" for n in range(1, len(taken) + 2) if f"NEW-{n}" not in taken)
 
 
@@ -267,7 +270,7 @@ def what_if_buttons(lon: float, lat: float) -> None:
                                 format_func=lambda s: s.label(lang), key="what_if_services")
         left, right = st.columns(2)
         left.button(t("scenario_add", lang), disabled=not chosen or not can_write, on_click=add_edit,
-                    args=(AddSite(new_site_id(), lon, lat, tuple(s.value for s in chosen)),))
+                    args=(lambda current: AddSite(new_site_id(current), lon, lat, tuple(s.value for s in chosen)),))
         near = nearest_site(shown, lon, lat)
         if near is not None:
             right.button(t("scenario_withdraw", lang, name=near["name"], distance=near["distance_m"]),

@@ -271,7 +271,13 @@ class Workspace:
         return tuple(from_json(r[0]) for r in rows)
 
     def append_edit(self, name: str, edit) -> None:
+        """Append ``edit`` to scenario ``name``; or, when ``edit`` is a function, append ``edit(current
+        edits)``, built inside the same transaction from every edit saved until then by any session (a
+        new site's id then stays free when two sessions add sites at once)."""
         with self.writing() as db:
+            if callable(edit):
+                rows = db.execute("SELECT edit FROM scenario_edits WHERE scenario = ? ORDER BY id", (name,)).fetchall()
+                edit = edit(tuple(from_json(r[0]) for r in rows))
             db.execute("INSERT INTO scenario_edits (scenario, edit, added_at, who) VALUES (?, ?, ?, ?)",
                        (name, to_json(edit), _now(), self.who))
 

@@ -33,10 +33,16 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def browser_workspace(tmp_path_factory) -> Path:
+    """The served app's workspace folder (its project files)."""
+    return tmp_path_factory.mktemp("workspace")
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, browser_workspace):
     port = free_port()
     env = {**os.environ, "PHARMACY_PLANNER_CACHE": str(tmp_path_factory.mktemp("cache")),
-           "PHARMACY_PLANNER_WORKSPACE": str(tmp_path_factory.mktemp("workspace"))}
+           "PHARMACY_PLANNER_WORKSPACE": str(browser_workspace)}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
@@ -107,6 +113,43 @@ def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
     assert outside_requests == []  # the map needed nothing from the internet
     # The streets came once as a file the app serves, not inside every rerun's map.
     assert any(urlparse(url).path.startswith("/app/static/generated/plannerStreets") for url in local_requests), local_requests
+
+
+def test_work_survives_a_reload_and_two_browser_contexts_edit_one_project(app_url, browser_workspace):
+    """Two sessions (separate browser contexts) on one project each add a pharmacy at a map click: both
+    edits and both checks are in the project file, and a reload shows both edits."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    from planning import workspace
+
+    url = f"{app_url}/?project=browser-shared"
+    outside: list[str] = []
+
+    def add_pharmacy_at_a_click(page, x: float, y: float, edits_after: int) -> None:
+        page.goto(url)
+        frame = page.frame_locator("iframe[title*='streamlit_folium']")
+        frame.locator(".leaflet-overlay-pane canvas").first.wait_for(timeout=90_000)
+        box = frame.locator(".leaflet-container").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+        page.get_by_text("核查位置").wait_for(timeout=60_000)
+        page.get_by_role("button", name="在此处新增定点药店（情景）").click()
+        page.get_by_text(f"情景：{edits_after} 项修改").wait_for(timeout=60_000)
+
+    with playwright.sync_playwright() as p:
+        browser, first = local_page(p, viewport=(1400, 900), allowed=is_loopback, blocked=outside)
+        second_context = browser.new_context(viewport={"width": 1400, "height": 900})
+        second = second_context.new_page()
+        second.route("**/*", lambda route: route.continue_() if is_loopback(route.request.url)
+                     else (outside.append(route.request.url), route.abort()))
+        add_pharmacy_at_a_click(first, 0.5, 0.45, 1)
+        add_pharmacy_at_a_click(second, 0.42, 0.55, 2)  # the second session sees the first's edit too
+        first.reload()
+        first.get_by_text("情景：2 项修改").wait_for(timeout=90_000)
+        browser.close()
+    project = workspace.open(browser_workspace / "browser-shared.sqlite")
+    added = project.edits("what-if demo")
+    assert [e.pharmacy_id for e in added] == ["NEW-1", "NEW-2"]
+    assert len(project.checks()) == 2
+    assert outside == []
 
 
 @pytest.fixture(scope="module")

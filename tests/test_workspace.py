@@ -159,3 +159,16 @@ def test_a_project_exports_as_one_file_and_imports_elsewhere(tmp_path):
     with pytest.raises(workspace.WorkspaceError):
         workspace.import_project(plain.read_bytes(), tmp_path / "b" / "plain.sqlite")
     assert not [p.name for p in (tmp_path / "b").iterdir() if not p.name.startswith("规划.sqlite")]  # nothing left
+
+
+def test_an_edit_built_from_the_current_edits_sees_the_other_sessions(tmp_path):
+    path = tmp_path / "p.sqlite"
+    first, second = workspace.open(path, who="a"), workspace.open(path, who="b")
+
+    def new_site(current):
+        taken = {getattr(e, "pharmacy_id", "") for e in current}
+        return AddSite(next(f"NEW-{n}" for n in range(1, 99) if f"NEW-{n}" not in taken), 101.5, 25.0, ("dual_channel",))
+
+    first.append_edit("s", new_site)
+    second.append_edit("s", new_site)  # its page was drawn before the first edit: the id is chosen at saving
+    assert [e.pharmacy_id for e in first.edits("s")] == ["NEW-1", "NEW-2"]
