@@ -22,6 +22,11 @@ from planning.report_xlsx import FILL_CAUTION, FILL_WARNING, write_sheets
 from planning.text import Text, check_lang
 
 YES, NO = Text("是", "yes"), Text("否", "no")
+LIST_SEPARATOR = Text("；", "; ")
+BAN_TEXT = Text("{what} {first}–{last}（{rule}）", "{what} {first} – {last} ({rule})")
+UNTIL_RESOLVED = Text("解除为止", "until resolved")
+VERDICT_TEXT = Text("{service}：{verdict}（{rules}）", "{service}: {verdict} ({rules})")
+VERDICT_TEXT_NO_RULE = Text("{service}：{verdict}", "{service}: {verdict}")
 KIND_LABELS = {Kind.DESIGNATION: Text("新增定点", "new designation"),
                Kind.PAYMENT_CATEGORY: Text("增加支付类别", "added payment category")}
 #: Header of every column, by machine name.
@@ -90,15 +95,22 @@ def register_table(applications, today: dt.date, lang: str = "zh", changed: dict
             "next_rule": pending.citation if pending else "",
             "overdue": (YES if pending and pending.overdue(today) else NO).get(lang),
             "due_note": note.get(lang) if note else "",
-            "bans": "；".join(f"{w.what.get(lang)} {w.first.isoformat()}–"
-                             f"{w.last.isoformat() if w.last else Text('解除为止', 'until resolved').get(lang)}"
-                             f"（{w.rule_id}）" for w in bans),
-            "verdicts": "；".join(f"{Service(v.service).label(lang)}：{t('verdict_' + v.verdict, lang)}"
-                                 + (f"（{','.join(v.rule_ids)}）" if v.rule_ids else "") for v in a.verdicts),
+            "bans": LIST_SEPARATOR.get(lang).join(
+                BAN_TEXT.format(what=w.what.get(lang), first=w.first.isoformat(), rule=w.rule_id,
+                                last=w.last.isoformat() if w.last else UNTIL_RESOLVED.get(lang)).get(lang) for w in bans),
+            "verdicts": verdicts_text(((v.service, v.verdict, v.rule_ids) for v in a.verdicts), lang),
             "verdict_changed": "" if changed is None or a.app_id not in changed else
             (YES if changed[a.app_id] else NO).get(lang),
         })
     return pd.DataFrame(rows, columns=SHEETS["register"][1])
+
+
+def verdicts_text(verdicts, lang: str = "zh") -> str:
+    """(service value, verdict, rule ids) triples in words: ``门诊慢特病：禁止新增（B1,B2）``."""
+    return LIST_SEPARATOR.get(lang).join(
+        (VERDICT_TEXT if rule_ids else VERDICT_TEXT_NO_RULE).format(
+            service=Service(service).label(lang), verdict=t("verdict_" + verdict, lang),
+            rules=",".join(rule_ids)).get(lang) for service, verdict, rule_ids in verdicts)
 
 
 def people_headers(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:

@@ -37,7 +37,7 @@ import pandas as pd
 from planning import register, scenario, screening
 from planning.errors import PlanningError
 from planning.model import Service
-from planning.i18n import t
+from planning.register_xlsx import verdicts_text
 from planning.text import Text
 
 #: Environment variable naming the workspace folder (default ``~/.pharmacy-planner``).
@@ -314,8 +314,7 @@ class Workspace:
         rows = []
         for record in reversed(self.checks()):
             result = record.result
-            verdicts = "；".join(f"{v.service.label(lang)}：{t('verdict_' + v.verdict, lang)}"
-                                + (f"（{','.join(v.rule_ids)}）" if v.rule_ids else "") for v in result.verdicts.values())
+            verdicts = verdicts_text(((v.service.value, v.verdict, v.rule_ids) for v in result.verdicts.values()), lang)
             rows.append((record.check_id, record.checked_at, record.who, round(result.lon, 6), round(result.lat, 6),
                          result.subdistrict_name or "—", verdicts))
         headers = [Text(*pair).get(lang) for pair in (
