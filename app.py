@@ -458,8 +458,8 @@ with tab_register:
                                        application.advanced(stage, on, rule_id=rule_id.strip()))
                         project.save_application(application)
                         applications[app_id] = application
-                    except ValueError as exc:  # a date before the last stage's, or not in publication
-                        st.error(str(exc))
+                    except PlanningError as exc:  # a date before the last stage's, or not in publication
+                        show_error(exc)
         changed = {i: any(c.changed for c in recheck(a, assessment)) for i, a in applications.items()}
         table = register_table(list(applications.values()), today, lang, changed)
         overdue = int((table["overdue"] == YES.get(lang)).sum())

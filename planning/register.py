@@ -25,6 +25,7 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, replace
 
+from planning.errors import ParameterError
 from planning.text import Text
 from planning.workdays import WorkdayDate, add_workdays, workdays_between
 
@@ -143,7 +144,9 @@ class Application:
             object.__setattr__(self, "history", (StageEvent(Stage.RECEIVED, self.received),))
         days = [e.on for e in self.history]
         if days != sorted(days):
-            raise ValueError(f"{self.app_id}: stage dates out of order: {[d.isoformat() for d in days]}")
+            shown = "、".join(d.isoformat() for d in days)
+            raise ParameterError(f"申请 {self.app_id} 的阶段日期早于上一阶段：{shown}",
+                                 f"application {self.app_id}: a stage dated before the previous one: {shown}")
 
     @property
     def stage(self) -> StageEvent:
@@ -158,7 +161,8 @@ class Application:
     def published(self, on: dt.date) -> Application:
         """This application with the current 公示 stage's list published on ``on``."""
         if self.stage.stage is not Stage.PUBLICATION:
-            raise ValueError(f"{self.app_id} is not in 公示 (publication) but in {self.stage.stage.value}")
+            raise ParameterError(f"申请 {self.app_id} 当前不在公示阶段（而在{self.stage.stage.value}）",
+                                 f"application {self.app_id} is not in publication but in {self.stage.stage.label('en')}")
         return replace(self, history=self.history[:-1] + (replace(self.stage, published_on=on),))
 
 

@@ -316,3 +316,28 @@ def test_with_accounts_a_wrong_password_is_refused_and_a_viewer_cannot_save(work
     run_check_form(planner, core[0], core[1])
     (saved,) = project.checks()
     assert saved.who == "zhang"  # every write records who made it
+
+
+def test_recording_stages_moves_the_next_deadline(app, workspace_dir):
+    import datetime as dt
+
+    from planning import workspace
+    from planning.register import Stage
+
+    core = PLANTED["saturated_core_street"]["core_point"]
+    run_check_form(app, core[0], core[1])
+    next(d for d in app.date_input if d.label == "受理日期").set_value(dt.date(2026, 9, 25))
+    next(b for b in app.button if b.label == "将核查记录保存为申请").click().run()
+    next(s for s in app.selectbox if s.label == "阶段").set_value(Stage.EVALUATION)
+    next(d for d in app.date_input if d.label == "日期").set_value(dt.date(2026, 9, 28))
+    next(b for b in app.button if b.label == "登记阶段").click().run()
+    assert not app.exception, app.exception
+    register = next(t for t in app.dataframe if "截止日期" in t.value.columns).value
+    # CX-15: 15 working days from receipt (Fri 25 Sep 2026): 1-7 Oct off, Sat 10 Oct worked
+    assert register["当前阶段"].tolist() == ["评估"] and str(register["截止日期"].iloc[0])[:10] == "2026-10-22"
+    (saved,) = workspace.open(workspace_dir / "default.sqlite").applications()
+    assert [e.stage for e in saved.history] == [Stage.RECEIVED, Stage.EVALUATION]
+    next(s for s in app.selectbox if s.label == "阶段").set_value(Stage.SIGNED)
+    next(d for d in app.date_input if d.label == "日期").set_value(dt.date(2026, 9, 1))  # before the last stage
+    next(b for b in app.button if b.label == "登记阶段").click().run()
+    assert any("早于上一阶段" in e.value for e in app.error)

@@ -18,6 +18,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from planning.demo import PLANTED
+from planning.errors import ParameterError
 from planning.model import Service
 from planning.register import (Application, Kind, Stage, StoredVerdict, add_months, ban_windows, banned_on,
                                deadlines, exclusions_of, from_check, is_overdue, next_deadline, recheck)
@@ -154,7 +155,7 @@ def test_months_end_on_the_corresponding_day_or_the_months_last():
 
 
 def test_stage_dates_out_of_order_are_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ParameterError, match="before the previous"):
         application(D(2025, 3, 3)).advanced(Stage.EVALUATION, D(2025, 3, 1))
 
 
