@@ -153,7 +153,8 @@ shown_layers = st.sidebar.multiselect(t("layers", lang), ASSESSMENT_LAYERS, defa
 # ----------------------------------------------------------------------------- the project (autosaved work)
 try:
     # the project's name travels in the address (?project=...), so a reload or a shared link opens it again
-    project_name = st.sidebar.text_input(t("project", lang), value=st.query_params.get("project", "default"))
+    project_name = st.sidebar.text_input(t("project", lang), value=st.query_params.get("project", "default"),
+                                         key="project_name")
     st.query_params["project"] = project_name
     project = workspace.open(workspace.project_path(project_name), who=user.name, read_only=not can_write)
 except PlanningError as exc:
@@ -164,6 +165,18 @@ with st.sidebar.expander(t("project_files", lang)):
     st.caption(t("projects_known", lang, names="、".join(p.stem for p in workspace.list_projects())))
     st.download_button(t("project_export", lang), project.export_bytes, file_name=project.path.name,
                        mime="application/vnd.sqlite3")
+    new_name = st.text_input(t("project_new_name", lang), disabled=not can_write)
+
+    def rename_project() -> None:
+        """Button callback: runs before the rerun, so the project field can take the new name."""
+        try:
+            st.session_state["project_name"] = workspace.rename_project(project.path, new_name.strip()).path.stem
+        except PlanningError as exc:
+            st.session_state["rename_error"] = exc
+
+    st.button(t("project_rename", lang), on_click=rename_project, disabled=not can_write or not new_name.strip())
+    if "rename_error" in st.session_state:
+        show_error(st.session_state.pop("rename_error"))
     imported = st.file_uploader(t("project_import", lang), type=["sqlite"], key="project_import", disabled=not can_write)
     if imported is not None and st.session_state.get("imported_project") != imported.file_id:
         st.session_state["imported_project"] = imported.file_id  # import an upload once, not on every rerun

@@ -150,6 +150,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     "role_planner": ("规划人员", "planner"),
     "project_files": ("项目文件：导出、导入", "Project files: export, import"),
     "projects_known": ("已有项目：{names}（在上方输入名称即可打开）", "Projects: {names} (type a name above to open it)"),
+    "project_new_name": ("新名称", "New name"),
+    "project_rename": ("重命名当前项目", "Rename this project"),
     "project_export": ("导出当前项目（单个文件）", "Export this project (one file)"),
     "project_import": ("导入项目文件", "Import a project file"),
     "project_imported": ("已导入项目 {name}：在上方输入该名称即可打开", "Project {name} imported: type its name above to open it"),

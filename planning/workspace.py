@@ -122,6 +122,22 @@ def import_project(content: bytes, target: Path) -> Workspace:
     return open(target)
 
 
+def rename_project(path: Path, name: str) -> Workspace:
+    """Move the project at ``path`` to ``name`` in the same folder (a consistent copy, then the old file
+    removed) and set its shown name; refused when a project of that name exists. Another session still
+    on the old name finds an empty project there afterwards."""
+    target = project_path(name, path.parent)
+    if target.exists():
+        raise WorkspaceError(f"项目 {target.stem} 已存在，请换一个名称", f"project {target.stem} exists: choose another name")
+    source = open(path)
+    target.write_bytes(source.export_bytes())
+    renamed = open(target, who=source.who)
+    renamed.rename(name)
+    for old in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm"))):
+        old.unlink(missing_ok=True)
+    return renamed
+
+
 @dataclass(frozen=True)
 class InputFile:
     role: str

@@ -341,3 +341,17 @@ def test_recording_stages_moves_the_next_deadline(app, workspace_dir):
     next(d for d in app.date_input if d.label == "日期").set_value(dt.date(2026, 9, 1))  # before the last stage
     next(b for b in app.button if b.label == "登记阶段").click().run()
     assert any("早于上一阶段" in e.value for e in app.error)
+
+
+def test_renaming_the_project_keeps_its_work_under_the_new_name(app, workspace_dir):
+    from planning import workspace
+    from planning.scenario import RemoveSite
+
+    workspace.open(workspace_dir / "default.sqlite").append_edit("what-if demo", RemoveSite("P99010200001"))
+    app.run()
+    next(i for i in app.sidebar.text_input if i.label == "新名称").set_value("楚雄 2026").run()
+    next(b for b in app.sidebar.button if b.label == "重命名当前项目").click().run()
+    assert not app.exception, app.exception
+    assert next(i for i in app.sidebar.text_input if i.label == "项目（自动保存）").value == "楚雄 2026"
+    assert any(c.value == "情景：1 项修改" for c in app.sidebar.caption)
+    assert [p.name for p in workspace.list_projects(workspace_dir)] == ["楚雄 2026.sqlite"]

@@ -172,3 +172,15 @@ def test_an_edit_built_from_the_current_edits_sees_the_other_sessions(tmp_path):
     first.append_edit("s", new_site)
     second.append_edit("s", new_site)  # its page was drawn before the first edit: the id is chosen at saving
     assert [e.pharmacy_id for e in first.edits("s")] == ["NEW-1", "NEW-2"]
+
+
+def test_a_project_is_renamed_with_its_work(tmp_path):
+    old = workspace.open(tmp_path / "旧名.sqlite")
+    old.append_edit("s", RemoveSite("P1"))
+    renamed = workspace.rename_project(old.path, "新名")
+    assert renamed.path == tmp_path / "新名.sqlite" and renamed.name == "新名"
+    assert renamed.edits("s") == (RemoveSite("P1"),)
+    assert workspace.list_projects(tmp_path) == [renamed.path]
+    workspace.open(tmp_path / "其他.sqlite")
+    with pytest.raises(workspace.WorkspaceError):
+        workspace.rename_project(renamed.path, "其他")
