@@ -153,8 +153,8 @@ shown_layers = st.sidebar.multiselect(t("layers", lang), ASSESSMENT_LAYERS, defa
 # ----------------------------------------------------------------------------- the project (autosaved work)
 try:
     # the project's name travels in the address (?project=...), so a reload or a shared link opens it again
-    project_name = st.sidebar.text_input(t("project", lang), value=st.query_params.get("project", "default"),
-                                         key="project_name")
+    st.session_state.setdefault("project_name", st.query_params.get("project", "default"))
+    project_name = st.sidebar.text_input(t("project", lang), key="project_name")
     st.query_params["project"] = project_name
     project = workspace.open(workspace.project_path(project_name), who=user.name, read_only=not can_write)
 except PlanningError as exc:

@@ -355,3 +355,4 @@ def test_renaming_the_project_keeps_its_work_under_the_new_name(app, workspace_d
     assert next(i for i in app.sidebar.text_input if i.label == "项目（自动保存）").value == "楚雄 2026"
     assert any(c.value == "情景：1 项修改" for c in app.sidebar.caption)
     assert [p.name for p in workspace.list_projects(workspace_dir)] == ["楚雄 2026.sqlite"]
+    assert not app.warning  # (no widget-state warning either)
