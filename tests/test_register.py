@@ -198,3 +198,17 @@ def test_register_xlsx_round_trips_and_marks_overdue(lang):
     assert first.value == {"zh": "是", "en": "yes"}[lang] and first.fill.fgColor.rgb.endswith("F4CCCC")
     assert sheet.cell(3, overdue).value == {"zh": "否", "en": "no"}[lang]
     assert sheet.cell(2, headers.index({"zh": "申请机构", "en": "applicant"}[lang]) + 1).data_type == "s"
+
+
+@settings(max_examples=100, deadline=None)
+@given(received=st.dates(D(2025, 1, 1), D(2026, 9, 30)), to_notice=st.integers(0, 12), gap=st.integers(1, 30))
+def test_evaluation_period_counts_fifteen_working_days_without_the_supplement_time(received, to_notice, gap):
+    notice = received + dt.timedelta(days=to_notice)
+    back = notice + dt.timedelta(days=gap)
+    a = application(received).advanced(Stage.SUPPLEMENT, notice).advanced(Stage.EVALUATION, back)
+    due = next(d for d in deadlines(a) if d.rule_id == "CX-15").due
+    one_day = dt.timedelta(days=1)
+    before = len(chinese_calendar.get_workdays(received + one_day, notice)) if notice > received else 0
+    after = len(chinese_calendar.get_workdays(back + one_day, due)) if due > back else 0
+    assert before + after == 15 or (before >= 15 and due == back)
+    assert due == back or chinese_calendar.is_workday(due)

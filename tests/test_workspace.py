@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from planning import workspace
 from planning.demo import PLANTED
@@ -184,3 +185,21 @@ def test_a_project_is_renamed_with_its_work(tmp_path):
     workspace.open(tmp_path / "其他.sqlite")
     with pytest.raises(workspace.WorkspaceError):
         workspace.rename_project(renamed.path, "其他")
+
+
+_ids = st.text(min_size=1, max_size=12)
+_services = st.lists(st.sampled_from([s.value for s in Service]), min_size=1, max_size=4, unique=True).map(tuple)
+EDIT_STRATEGY = st.one_of(
+    st.builds(AddSite, _ids, st.floats(-180, 180), st.floats(-90, 90), _services, name=st.text(max_size=20),
+              address=st.text(max_size=20), chain=st.booleans()),
+    st.builds(RemoveSite, _ids),
+    st.builds(ChangeServices, _ids, st.lists(st.sampled_from([s.value for s in Service]), unique=True).map(tuple)),
+    st.builds(ScalePopulation, st.floats(0, 10), st.none() | st.lists(_ids, max_size=3).map(tuple)),
+    st.builds(SetPopulation, _ids, st.integers(0, 10**7)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(edit=EDIT_STRATEGY)
+def test_every_edit_reads_back_equal_through_the_codec(edit):
+    assert workspace.from_json(workspace.to_json(edit)) == edit
