@@ -17,7 +17,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from planning import report, workspace
-from planning.accounts import LOCAL_PLANNER, accounts_path, gate, load_accounts, sign_in
+from planning.accounts import accounts_path, gate, load_accounts, local_planner, sign_in
 from planning.assess import assess
 from planning.demo import load_demo_region
 from planning.errors import PlanningError
@@ -120,7 +120,7 @@ serving = gate(st.get_option("server.address"), accounts, accounts_file)
 if serving.refused:  # beyond loopback without accounts: nothing but how to set them up
     st.error(serving.reason.get(lang))
     st.stop()
-user = st.session_state.get("user", LOCAL_PLANNER if not serving.sign_in else None)
+user = st.session_state.get("user", local_planner() if not serving.sign_in else None)
 if user is None:
     with st.form("sign_in"):
         st.subheader(t("sign_in", lang))

@@ -13,6 +13,7 @@ unless accounts are configured, and with accounts it asks everyone to sign in.
 
 from __future__ import annotations
 
+import getpass
 import ipaddress
 import os
 import tomllib
@@ -50,8 +51,14 @@ class Account:
         return self.role == "planner"
 
 
-#: The one local user of an app served on loopback without accounts.
-LOCAL_PLANNER = Account("", "planner", "")
+def local_planner() -> Account:
+    """The one user of an app served on loopback without accounts: a planner named after the account
+    the server runs under (so the project still records who wrote)."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no user name in the environment or the password database
+        name = ""
+    return Account(name, "planner", "")
 
 
 @dataclass(frozen=True)

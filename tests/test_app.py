@@ -233,6 +233,11 @@ def test_edits_and_checks_survive_a_new_session(app, workspace_dir):
     assert len(history) == 1 and abs(history["经度"].iloc[0] - core[0]) < 1e-6
     assert "禁止新增" in history["结论"].iloc[0] and "B1" in history["结论"].iloc[0]
     assert (workspace_dir / "default.sqlite").is_file()
+    import getpass
+
+    from planning import workspace
+
+    assert [c.who for c in workspace.open(workspace_dir / "default.sqlite").checks()] == [getpass.getuser()]
 
 
 def test_a_check_saved_as_an_application_shows_its_deadline_and_overdue_in_a_new_session(app):
