@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -15,7 +16,8 @@ import folium
 import streamlit as st
 from streamlit_folium import st_folium
 
-from planning import report
+from planning import report, workspace
+from planning.accounts import accounts_path, gate, load_accounts, local_planner, sign_in
 from planning.assess import assess
 from planning.demo import load_demo_region
 from planning.errors import PlanningError
@@ -28,6 +30,8 @@ from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
 from planning.present import for_people
+from planning.register import Stage, from_check, recheck
+from planning.register_xlsx import YES, register_table, styled_register, write_register_xlsx
 from planning.review import exit_safety, pharmacies_to_watch, review_scenario
 from planning.scenario import AddSite, RemoveSite, Scenario, nearest_site
 from planning.screening import Applicant, check_location
@@ -106,6 +110,36 @@ def show_error(exc: Exception) -> None:
         st.error(f"{t('error_internal', lang)} {type(exc).__name__}: {exc}")
 
 
+# ----------------------------------------------------------------------------- who may use the app
+try:
+    accounts_file = accounts_path()
+    accounts = load_accounts(accounts_file)
+except PlanningError as exc:
+    show_error(exc)
+    st.stop()
+serving = gate(st.get_option("server.address"), accounts, accounts_file)
+if serving.refused:  # beyond loopback without accounts: nothing but how to set them up
+    st.error(serving.reason.get(lang))
+    st.stop()
+user = st.session_state.get("user", local_planner() if not serving.sign_in else None)
+if user is None:
+    with st.form("sign_in"):
+        st.subheader(t("sign_in", lang))
+        name = st.text_input(t("user_name", lang))
+        password = st.text_input(t("password", lang), type="password")
+        if st.form_submit_button(t("sign_in", lang)):
+            user = sign_in(accounts, name.strip(), password)
+            if user is None:
+                st.error(t("sign_in_wrong", lang))
+            else:
+                st.session_state["user"] = user
+    if user is None:
+        st.stop()
+if serving.sign_in:
+    st.sidebar.caption(t("signed_in_as", lang, name=user.name, role=t(f"role_{user.role}", lang)))
+    st.sidebar.button(t("sign_out", lang), on_click=lambda: st.session_state.pop("user", None))
+can_write = user.can_write
+
 # ----------------------------------------------------------------------------- sidebar controls
 source = st.sidebar.radio(t("source", lang), ["demo", "upload"], format_func=lambda s: t(f"source_{s}", lang))
 policy_name = st.sidebar.selectbox(t("policy", lang), ["default", "hunan-2025", "mudanjiang-2025"])
@@ -116,6 +150,44 @@ basemap = st.sidebar.selectbox(t("basemap", lang), BASEMAPS, format_func=lambda 
 tianditu_key = st.sidebar.text_input(t("tianditu_key", lang), type="password") if basemap == "tianditu" else ""
 shown_layers = st.sidebar.multiselect(t("layers", lang), ASSESSMENT_LAYERS, default=DEFAULT_LAYERS,
                                       format_func=lambda key: t(key, lang))
+
+# ----------------------------------------------------------------------------- the project (autosaved work)
+try:
+    # the project's name travels in the address (?project=...), so a reload or a shared link opens it again
+    st.session_state.setdefault("project_name", st.query_params.get("project", "default"))
+    project_name = st.sidebar.text_input(t("project", lang), key="project_name")
+    st.query_params["project"] = project_name
+    project = workspace.open(workspace.project_path(project_name), who=user.name, read_only=not can_write)
+except PlanningError as exc:
+    show_error(exc)
+    st.stop()
+st.sidebar.caption(t("project_file", lang, path=project.path))
+with st.sidebar.expander(t("project_files", lang)):
+    st.caption(t("projects_known", lang, names="、".join(p.stem for p in workspace.list_projects())))
+    st.download_button(t("project_export", lang), project.export_bytes, file_name=project.path.name,
+                       mime="application/vnd.sqlite3")
+    new_name = st.text_input(t("project_new_name", lang), disabled=not can_write)
+
+    def rename_project() -> None:
+        """Button callback: runs before the rerun, so the project field can take the new name."""
+        try:
+            st.session_state["project_name"] = workspace.rename_project(project.path, new_name.strip()).path.stem
+        except PlanningError as exc:
+            st.session_state["rename_error"] = exc
+
+    st.button(t("project_rename", lang), on_click=rename_project, disabled=not can_write or not new_name.strip())
+    if "rename_error" in st.session_state:
+        show_error(st.session_state.pop("rename_error"))
+    imported = st.file_uploader(t("project_import", lang), type=["sqlite"], key="project_import", disabled=not can_write)
+    if imported is not None and st.session_state.get("imported_project") != imported.file_id:
+        st.session_state["imported_project"] = imported.file_id  # import an upload once, not on every rerun
+        try:
+            target = workspace.import_project(imported.getvalue(), workspace.project_path(Path(imported.name).stem))
+            st.success(t("project_imported", lang, name=target.path.stem))
+        except PlanningError as exc:
+            show_error(exc)
+if can_write and project.policy() != (policy_name, {"walk_minutes": minutes, "speed_m_per_min": speed}):
+    project.set_policy(policy_name, {"walk_minutes": minutes, "speed_m_per_min": speed})
 
 # ----------------------------------------------------------------------------- inputs
 try:
@@ -137,6 +209,8 @@ try:
             st.info(t("upload_needed", lang))
             st.stop()
         digest = hashlib.sha256(b"".join(f.getvalue() for f in files.values()) + crs.encode()).hexdigest()
+        if can_write:
+            project.keep_inputs({role: (f.name, f.getvalue()) for role, f in files.items()})
         choice = st.session_state.get(f"datum_choice_{digest}")
         try:
             region, network = uploaded_inputs(digest, files, choice or crs, choice == crs)
@@ -168,11 +242,9 @@ except Exception as exc:  # noqa: BLE001 - a planner's upload must never end in 
     show_error(exc)
     st.stop()
 
-# ----------------------------------------------------------------------------- what-if edits (kept per region)
-what_if = st.session_state.setdefault("what_if", {"region": region_key, "edits": []})
-if what_if["region"] != region_key:
-    what_if.update(region=region_key, edits=[])
-edits = tuple(what_if["edits"])
+# ----------------------------------------------------------------------------- what-if edits (per region, in the project)
+what_if = f"what-if {region_key}"
+edits = project.edits(what_if)
 scenario = change = None
 if edits:
     try:
@@ -181,7 +253,8 @@ if edits:
                                                assessment, edits)
     except PlanningError as exc:  # an edit no longer fits (e.g. its pharmacy is gone): drop it and say why
         show_error(exc)
-        what_if["edits"] = list(edits[:-1])
+        if can_write:
+            project.undo_edit(what_if)
         edits = ()
 use_scenario = scenario is not None and st.sidebar.toggle(t("scenario_show", lang), value=True)
 shown = scenario.assess() if use_scenario else assessment
@@ -191,16 +264,16 @@ if scenario is not None:
 
 def add_edit(edit) -> None:
     """Button callback: runs before the rerun the click starts, so that rerun already shows the edit."""
-    what_if["edits"].append(edit)
+    project.append_edit(what_if, edit)
 
 
 def undo_edit() -> None:
-    if what_if["edits"]:  # a double click must not pop an empty list
-        what_if["edits"].pop()
+    project.undo_edit(what_if)  # nothing to undo: nothing happens
 
 
-def new_site_id() -> str:
-    taken = set(shown.region.pharmacies["pharmacy_id"]) | {e.pharmacy_id for e in edits}
+def new_site_id(current_edits) -> str:
+    """A site id free in the baseline and in the edits saved so far (by this or another session)."""
+    taken = set(assessment.region.pharmacies["pharmacy_id"]) | {getattr(e, "pharmacy_id", "") for e in current_edits}
     return next(f"NEW-{n}" for n in range(1, len(taken) + 2) if f"NEW-{n}" not in taken)
 
 
@@ -210,12 +283,12 @@ def what_if_buttons(lon: float, lat: float) -> None:
         chosen = st.multiselect(t("scenario_add_services", lang), SERVICES, default=[service],
                                 format_func=lambda s: s.label(lang), key="what_if_services")
         left, right = st.columns(2)
-        left.button(t("scenario_add", lang), disabled=not chosen, on_click=add_edit,
-                    args=(AddSite(new_site_id(), lon, lat, tuple(s.value for s in chosen)),))
+        left.button(t("scenario_add", lang), disabled=not chosen or not can_write, on_click=add_edit,
+                    args=(lambda current: AddSite(new_site_id(current), lon, lat, tuple(s.value for s in chosen)),))
         near = nearest_site(shown, lon, lat)
         if near is not None:
             right.button(t("scenario_withdraw", lang, name=near["name"], distance=near["distance_m"]),
-                         on_click=add_edit, args=(RemoveSite(near["pharmacy_id"]),))
+                         on_click=add_edit, args=(RemoveSite(near["pharmacy_id"]),), disabled=not can_write)
 
 
 st.title(t("app_title", lang))
@@ -232,8 +305,11 @@ st.sidebar.caption(t("network_summary", lang, nodes=network.n_nodes, edges=netwo
                      km=network.edge_length.sum() / 1000, pieces=network.n_components))
 
 
-def show_check(lon: float, lat: float, services, applicant: Applicant | None = None) -> None:
+def show_check(lon: float, lat: float, services, applicant: Applicant | None = None, *, save: bool = True) -> None:
+    """The verdict of a point, saved in the project's check history when ``save``."""
     result = check_location(shown, lon, lat, services, applicant=applicant)
+    if save and can_write:
+        project.record_check(result, applicant)
     where = result.subdistrict_name or "—"
     st.markdown(f"**{t('check_point', lang)}**: {lon:.6f}, {lat:.6f} (WGS84) · {where}")
     for verdict in result.verdicts.values():
@@ -250,8 +326,8 @@ def show_check(lon: float, lat: float, services, applicant: Applicant | None = N
                                for f in result.applicant_findings))
 
 
-tab_map, tab_check, tab_scenario, tab_tables, tab_downloads = st.tabs(
-    [t("tab_map", lang), t("tab_check", lang), t("tab_scenario", lang), t("tab_tables", lang),
+tab_map, tab_check, tab_scenario, tab_register, tab_tables, tab_downloads = st.tabs(
+    [t("tab_map", lang), t("tab_check", lang), t("tab_scenario", lang), t("tab_register", lang), t("tab_tables", lang),
      t("tab_downloads", lang)])
 
 with tab_map:
@@ -282,7 +358,10 @@ with tab_map:
     st.caption(t("map_parameters", lang, policy=policy_name, minutes=minutes, speed=speed))
     point = (clicked or {}).get("last_clicked")
     if point:
-        show_check(point["lng"], point["lat"], [service])
+        # the component repeats its last click on every rerun: save a click once
+        click = (point["lng"], point["lat"], service.value)
+        new_click, st.session_state["saved_click"] = st.session_state.get("saved_click") != click, click
+        show_check(point["lng"], point["lat"], [service], save=new_click)
         what_if_buttons(point["lng"], point["lat"])
 
 with tab_check:
@@ -321,6 +400,12 @@ with tab_check:
             show_check(float(x), float(y), chosen or [service], applicant)
         except PlanningError as exc:
             show_error(exc)
+    st.subheader(t("check_history", lang))
+    history = project.checks_table(lang)
+    if len(history):
+        st.dataframe(history, hide_index=True, width="stretch")
+    else:
+        st.caption(t("no_checks", lang))
 
 with tab_scenario:
     if scenario is None:
@@ -329,8 +414,8 @@ with tab_scenario:
         st.subheader(t("scenario_edits", lang))
         st.dataframe(for_people(scenario.describe(lang), lang), hide_index=True, width="stretch")
         left, right = st.columns(2)
-        left.button(t("scenario_undo", lang), on_click=undo_edit)
-        right.button(t("scenario_clear", lang), on_click=lambda: what_if["edits"].clear())
+        left.button(t("scenario_undo", lang), on_click=undo_edit, disabled=not can_write)
+        right.button(t("scenario_clear", lang), on_click=lambda: project.set_edits(what_if, ()), disabled=not can_write)
         for title, table in (("scenario_summary", change.summary), ("scenario_classes", change.class_changes),
                              ("scenario_requirements", change.requirements), ("scenario_zones", change.zones)):
             st.subheader(t(title, lang))
@@ -346,17 +431,17 @@ with tab_scenario:
     with st.form("review"):
         st.subheader(t("review_title", lang))
         lowest = st.number_input(t("review_lowest", lang), min_value=0, max_value=50, value=0, step=1)
-        if st.form_submit_button(t("review_button", lang)):
+        if st.form_submit_button(t("review_button", lang), disabled=not can_write):
             try:
                 review = review_scenario(assessment, lowest=int(lowest))
             except PlanningError as exc:
                 show_error(exc)
             else:
-                what_if["edits"] = list(review.scenario.edits)
-                what_if["review_exits"] = (review.scenario.edits, review.exit_table)
+                project.set_edits(what_if, review.scenario.edits)
+                st.session_state[f"review_exits {what_if}"] = (tuple(review.scenario.edits), review.exit_table)
                 st.rerun()
-    review_edits, exit_table = what_if.get("review_exits", ((), None))
-    if exit_table is not None and review_edits == edits:
+    review_edits, exit_table = st.session_state.get(f"review_exits {what_if}", ((), None))
+    if exit_table is not None and review_edits == tuple(edits):
         st.subheader(t("review_exits", lang))
         if len(exit_table):
             st.dataframe(for_people(exit_safety(assessment, change, exit_table), lang), hide_index=True,
@@ -369,9 +454,60 @@ with tab_scenario:
         names = dict(zip(pharmacies["pharmacy_id"], pharmacies["name"]))
         picked = st.multiselect(t("scenario_withdraw_pick", lang), list(names),
                                 format_func=lambda i: f"{names[i]} ({i})")
-        if st.form_submit_button(t("scenario_withdraw_pick", lang)) and picked:
-            what_if["edits"].extend(RemoveSite(i) for i in picked)
+        if st.form_submit_button(t("scenario_withdraw_pick", lang), disabled=not can_write) and picked:
+            for pharmacy_id in picked:
+                project.append_edit(what_if, RemoveSite(pharmacy_id))
             st.rerun()  # the form's values are known only now, below the map that should show them
+
+with tab_register:
+    today = dt.date.today()
+    checks = {c.check_id: c for c in project.checks()}
+    with st.expander(t("register_save", lang), expanded=not project.applications()):
+        with st.form("register_save"):
+            check_id = st.selectbox(t("register_check", lang), sorted(checks, reverse=True),
+                                    format_func=lambda i: f"#{i} · {checks[i].checked_at} · "
+                                                          f"{checks[i].result.lon:.6f}, {checks[i].result.lat:.6f}")
+            applicant_name = st.text_input(t("register_applicant", lang))
+            address = st.text_input(t("register_address", lang))
+            received = st.date_input(t("register_received", lang), value=today)
+            if st.form_submit_button(t("register_save", lang), disabled=not can_write) and check_id is not None:
+                application = from_check(checks[check_id].result, app_id=project.new_application_id(),
+                                         applicant=applicant_name, address=address, received=received)
+                project.save_application(application)
+                st.success(t("register_saved", lang, app_id=application.app_id))
+    applications = {a.app_id: a for a in project.applications()}
+    if applications:
+        with st.expander(t("register_advance", lang)):
+            with st.form("register_advance"):
+                app_id = st.selectbox(t("register_application", lang), list(applications),
+                                      format_func=lambda i: f"{i} · {applications[i].applicant}")
+                stage = st.selectbox(t("register_stage", lang), list(Stage), format_func=lambda s: s.label(lang))
+                on = st.date_input(t("register_stage_date", lang), value=today)
+                rule_id = st.text_input(t("register_rule", lang))
+                published = st.checkbox(t("register_published", lang))
+                if st.form_submit_button(t("register_advance", lang), disabled=not can_write):
+                    try:
+                        application = applications[app_id]
+                        application = (application.published(on) if published else
+                                       application.advanced(stage, on, rule_id=rule_id.strip()))
+                        project.save_application(application)
+                        applications[app_id] = application
+                    except PlanningError as exc:  # a date before the last stage's, or not in publication
+                        show_error(exc)
+        changed = {i: any(c.changed for c in recheck(a, assessment)) for i, a in applications.items()}
+        table = register_table(list(applications.values()), today, lang, changed)
+        overdue = int((table["overdue"] == YES.get(lang)).sum())
+        if overdue:
+            st.error(t("register_overdue", lang, n=overdue))
+        if any(changed.values()):
+            st.warning(t("register_changed", lang, n=sum(changed.values())))
+        st.dataframe(styled_register(table, lang), hide_index=True, width="stretch")
+        workbook = io.BytesIO()
+        write_register_xlsx(list(applications.values()), workbook, today, lang=lang, changed=changed)
+        st.download_button(t("download_register", lang), workbook.getvalue(), file_name="register.xlsx",
+                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    else:
+        st.info(t("register_empty", lang))
 
 with tab_tables:
     st.subheader(t("requirements_sd", lang))

@@ -73,7 +73,7 @@ def start_server(tree: Path) -> tuple[subprocess.Popen, str, float]:
     was launched (perf_counter), once it answers its health check."""
     port = free_port()
     env = {**os.environ, "PHARMACY_PLANNER_CACHE": tempfile.mkdtemp(prefix="bench-app-cache-"),
-           "PYTHONPATH": str(tree)}
+           "PHARMACY_PLANNER_WORKSPACE": tempfile.mkdtemp(prefix="bench-app-workspace-"), "PYTHONPATH": str(tree)}
     started = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(tree / "app.py"), "--server.port", str(port),
@@ -199,7 +199,8 @@ def main() -> None:
 
 def single_session(chromium: str) -> None:
     port = free_port()
-    env = {**os.environ, "PHARMACY_PLANNER_CACHE": tempfile.mkdtemp(prefix="bench-app-cache-")}
+    env = {**os.environ, "PHARMACY_PLANNER_CACHE": tempfile.mkdtemp(prefix="bench-app-cache-"),
+           "PHARMACY_PLANNER_WORKSPACE": tempfile.mkdtemp(prefix="bench-app-workspace-")}
     started = time.perf_counter()
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),

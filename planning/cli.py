@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pharmacy-plan", description="医保定点零售药店布局规划 / pharmacy planning",
                                      add_help=False)
     _help(parser)
-    sub = parser.add_subparsers(required=True, metavar="{assess,check}")
+    sub = parser.add_subparsers(required=True, metavar="{assess,check,add-user}")
 
     def common(p: argparse.ArgumentParser) -> None:
         _help(p)
@@ -140,7 +140,36 @@ def _parser() -> argparse.ArgumentParser:
     check_p.add_argument("--lang", default="zh", choices=["zh", "en"], help="输出语言 / output language (default zh)")
     check_p.add_argument("--json", action="store_true", help="以 JSON 输出 / print the result as JSON")
     check_p.set_defaults(run=_run_check)
+
+    user_p = sub.add_parser("add-user", add_help=False,
+                            help="添加或更新应用账户（密码以 bcrypt 散列保存）/ add or update an app account (bcrypt-hashed password)")
+    _help(user_p)
+    user_p.add_argument("name", help="用户名 / user name")
+    user_p.add_argument("--role", default="viewer", choices=["viewer", "planner"],
+                        help="viewer 只读；planner 可修改、核查、登记申请 / viewer reads; planner edits, checks, registers")
+    user_p.add_argument("--accounts", type=Path,
+                        help="账户文件（默认工作区文件夹中的 accounts.toml）/ accounts file (default accounts.toml in the workspace folder)")
+    user_p.add_argument("--password-stdin", action="store_true",
+                        help="从标准输入读取密码（脚本用）/ read the password from standard input (for scripts)")
+    user_p.set_defaults(run=_run_add_user, quiet=False, debug=False)
     return parser
+
+
+def _run_add_user(args, progress) -> int:
+    import getpass
+
+    from planning.accounts import accounts_path, add_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("密码 / password: ")
+        if getpass.getpass("再次输入 / again: ") != password:
+            raise PlanningError("两次输入的密码不一致", "the two passwords differ")
+    path = args.accounts or accounts_path()
+    account = add_user(path, args.name, args.role, password)
+    print(f"{account.name} ({account.role}) → {path}")
+    return EXIT_OK
 
 
 def _help(parser: argparse.ArgumentParser) -> None:

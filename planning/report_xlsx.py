@@ -160,9 +160,28 @@ def _format_properties(properties: dict) -> dict:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _write_table(sheet, machine: list[str], shown: pd.DataFrame, first_row: int, formats: _Formats) -> None:
+def write_sheets(sheets, target) -> None:
+    """A workbook of plain tables at ``target`` (a path or a binary file object), written like the report's
+    (text never a formula, header frozen, columns sized, dates as dates). ``sheets``: (title, machine column
+    names, table with the headers in words, fills) per sheet; ``fills`` maps a machine column to a function
+    giving a cell's fill colour (rrggbb) or None from its shown value."""
+    book = xlsxwriter.Workbook(target, {"nan_inf_to_errors": True, "strings_to_formulas": False,
+                                        "strings_to_urls": False})
+    formats = _Formats(book)
+    for title, machine, shown, fills in sheets:
+        _write_table(book.add_worksheet(_sheet_title(title)), machine, shown, 0, formats, fills)
+    book.close()
+
+
+#: Fill colours of plain tables (:func:`write_sheets`): a warning (red) and a caution (yellow).
+FILL_WARNING, FILL_CAUTION = _FILL_NO, "fff2cc"
+
+
+def _write_table(sheet, machine: list[str], shown: pd.DataFrame, first_row: int, formats: _Formats,
+                 fills: dict | None = None) -> None:
     """``shown`` (headers in words) from ``first_row`` (0-based) down, row by row: text always as strings,
-    whole numbers of 1,000 or more with a thousands separator, class and outcome cells filled."""
+    whole numbers of 1,000 or more with a thousands separator, class and outcome cells filled (or those of
+    ``fills``: machine column -> function of the shown value giving a fill or None)."""
     header = formats.get(bold=True, fill=_FILL_HEADER, text_wrap=True, valign="top")
     for index, text in enumerate(shown.columns):
         sheet.write_string(first_row, index, _clean_text(str(text)), header)
@@ -174,7 +193,9 @@ def _write_table(sheet, machine: list[str], shown: pd.DataFrame, first_row: int,
                   for v in values.astype(object).tolist()]
         if ILLEGAL_CHARACTERS_RE.search("".join(v for v in values if isinstance(v, str))):  # rare: clean cell by cell
             values = [_clean_text(v) if isinstance(v, str) else v for v in values]
-        if column in _CLASS_COLUMNS:
+        if fills and column in fills:
+            styles = [formats.get(fill=f) if (f := fills[column](v)) else None for v in values]
+        elif column in _CLASS_COLUMNS:
             styles = [formats.get(fill=class_fills[c]) if (c := _class_of(v)) in class_fills else None for v in values]
         elif column in _OUTCOMES:
             styles = [formats.get(fill=_outcome_fill(v)) for v in values]

@@ -12,7 +12,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def app():
+def workspace_dir(tmp_path, monkeypatch):
+    """A private workspace folder: the app's autosaved projects never touch the home directory."""
+    from planning.workspace import WORKSPACE_ENV
+
+    folder = tmp_path / "workspace"
+    monkeypatch.setenv(WORKSPACE_ENV, str(folder))
+    return folder
+
+
+def new_session():
+    """A fresh app session (as after a refresh, in a second tab or after a server restart)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+@pytest.fixture
+def app(workspace_dir):
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
@@ -41,11 +61,12 @@ def test_app_shows_the_fictional_demo_region_in_chinese(app):
     assert "示例市" in app.caption[0].value and "虚构" in app.caption[0].value
     pharmacies = next(m for m in app.metric if m.label == "定点药店")
     assert int(pharmacies.value) >= 150
-    assert [tab.label for tab in app.tabs] == ["地图", "选址核查", "情景模拟", "统计表", "下载"]
+    assert [tab.label for tab in app.tabs] == ["地图", "选址核查", "情景模拟", "申请台账", "统计表", "下载"]
     prepare = [b.label for b in app.button if b.label.startswith("生成：")]
     assert prepare == ["生成：下载缺口报告 GeoJSON", "生成：下载统计表 XLSX", "生成：下载评估报告（Word）",
                        "生成：下载离线地图 HTML"]
-    assert not app.get("download_button")  # nothing is built before it is asked for
+    assert not app.main.get("download_button")  # nothing is built before it is asked for (the sidebar's
+    # project export builds its file only when pressed)
 
 
 def test_changing_the_minutes_recomputes_the_tables(app):
@@ -92,7 +113,8 @@ def test_app_switches_to_english(app):
     assert not app.exception
     assert app.title[0].value == "Designated pharmacy planning"
     assert "fictional" in app.caption[0].value
-    assert [tab.label for tab in app.tabs] == ["Map", "Designation check", "What-if", "Tables", "Downloads"]
+    assert [tab.label for tab in app.tabs] == ["Map", "Designation check", "What-if", "Register", "Tables",
+                                                "Downloads"]
 
 
 def test_what_if_withdrawing_a_countys_only_dual_channel_pharmacy_breaks_r2_and_undo_restores(app):
@@ -148,19 +170,19 @@ def test_downloads_are_built_when_asked_and_then_download(app):
     prepared_download) and puts its download button in place; the others stay unbuilt."""
     app.button(key="prepare_geojson").click().run()
     assert not app.exception
-    assert [b.label for b in app.get("download_button")] == ["下载缺口报告 GeoJSON"]
+    assert [b.label for b in app.main.get("download_button")] == ["下载缺口报告 GeoJSON"]
     assert [(s.label.split(" (")[0], s.state) for s in app.status] == [("已生成：下载缺口报告 GeoJSON", "complete")]
     for kind in ("xlsx", "docx", "html"):
         app.button(key=f"prepare_{kind}").click().run()
         assert not app.exception
-    assert [b.label for b in app.get("download_button")] == [
+    assert [b.label for b in app.main.get("download_button")] == [
         "下载缺口报告 GeoJSON", "下载统计表 XLSX", "下载评估报告（Word）", "下载离线地图 HTML"]
-    assert all(b.proto.url for b in app.get("download_button"))
+    assert all(b.proto.url for b in app.main.get("download_button"))
     app.sidebar.slider[0].set_value(10).run()  # a new assessment: its files are not built yet
-    assert not app.exception and not app.get("download_button")
+    assert not app.exception and not app.main.get("download_button")
 
 
-def test_upload_of_pharmacies_and_streets_only_runs_and_says_what_is_not_judged(app):
+def test_upload_of_pharmacies_and_streets_only_runs_and_says_what_is_not_judged(app, workspace_dir):
     """No boundaries, population or fund table: the app assesses, the population metric says "not judged"
     and the completeness panel lists the missing layers with the rules they disable."""
     import io
@@ -183,6 +205,11 @@ def test_upload_of_pharmacies_and_streets_only_runs_and_says_what_is_not_judged(
     assert "B3" in by_layer.at["基金运行情况表", "无法判定的规则"]
     assert "“双通道”业务列" in by_layer.at["定点药店", "缺少"]
     assert any("B3、B4" in w.value and "无法判定" in w.value for w in app.warning)  # the fund-table warning
+    from planning import workspace  # the inputs used are kept in the project, with their hashes
+
+    kept = {(i.role, i.name, i.kept) for i in workspace.open(workspace_dir / "default.sqlite").inputs()}
+    assert kept == {("pharmacies", "药店.csv", True), ("network", "network.osm.gz", True)}
+
 
 
 def test_review_button_builds_the_exit_scenario_and_shows_each_exit(app, demo):
@@ -197,3 +224,154 @@ def test_review_button_builds_the_exit_scenario_and_shows_each_exit(app, demo):
     exits = next(t for t in app.dataframe if "可安全退出" in t.value.columns).value
     assert exits["药店编码"].tolist() == expected
     assert set(exits["退出原因"]) <= {"自然退出（MDJ-2025 第十六条）", "触发解除协议（CX-2022 第三十四、三十五条）"}
+
+def run_check_form(app, lon: float, lat: float) -> None:
+    app.number_input[0].set_value(lon)
+    app.number_input[1].set_value(lat)
+    next(b for b in app.button if b.label == "核查").click().run()
+    assert not app.exception, app.exception
+
+
+def test_edits_and_checks_survive_a_new_session(app, workspace_dir):
+    core = PLANTED["saturated_core_street"]["core_point"]
+    withdraw = next(m for m in app.multiselect if m.label == "按名称撤销定点药店")
+    first = withdraw.options[0]
+    withdraw.set_value([first])
+    next(b for b in app.button if b.label == "按名称撤销定点药店").click().run()
+    run_check_form(app, core[0], core[1])
+    again = new_session()  # a refresh, a second tab or a restarted server: same workspace folder
+    assert any(c.value == "情景：1 项修改" for c in again.sidebar.caption)
+    edits = next(t for t in again.dataframe if "内容" in t.value.columns).value
+    assert len(edits) == 1 and "撤销" in edits["内容"].iloc[0]
+    history = next(t for t in again.dataframe if "结论" in t.value.columns and "经度" in t.value.columns).value
+    assert len(history) == 1 and abs(history["经度"].iloc[0] - core[0]) < 1e-6
+    assert "禁止新增" in history["结论"].iloc[0] and "B1" in history["结论"].iloc[0]
+    assert (workspace_dir / "default.sqlite").is_file()
+    import getpass
+
+    from planning import workspace
+
+    assert [c.who for c in workspace.open(workspace_dir / "default.sqlite").checks()] == [getpass.getuser()]
+
+
+def test_a_check_saved_as_an_application_shows_its_deadline_and_overdue_in_a_new_session(app):
+    import datetime as dt
+
+    core = PLANTED["saturated_core_street"]["core_point"]
+    run_check_form(app, core[0], core[1])
+    next(i for i in app.text_input if i.label == "申请机构名称").set_value("康宁大药房")
+    next(i for i in app.text_input if i.label == "地址").set_value("中山路 1 号")
+    next(d for d in app.date_input if d.label == "受理日期").set_value(dt.date(2025, 9, 26))
+    next(b for b in app.button if b.label == "将核查记录保存为申请").click().run()
+    assert not app.exception, app.exception
+    again = new_session()
+    register = next(t for t in again.dataframe if "截止日期" in t.value.columns).value
+    row = register.iloc[0]
+    assert row["申请机构"] == "康宁大药房" and row["当前阶段"] == "受理"
+    assert str(row["截止日期"])[:10] == "2025-10-10" and row["已逾期"] == "是"  # 5 working days over National Day
+    assert row["时限依据"] == "CX-2022 art. 12" and row["结论有变化"] == "否"
+    assert any("1 项申请已逾期" in e.value for e in again.error)
+    assert "下载申请台账 XLSX" in [b.label for b in again.get("download_button")]
+
+
+def test_an_exported_project_imports_and_opens_by_name(app, workspace_dir):
+    from planning import workspace
+    from planning.scenario import RemoveSite
+
+    source = workspace.open(workspace_dir / "elsewhere" / "楚雄.sqlite")
+    source.append_edit("what-if demo", RemoveSite("P99010200001"))
+    uploader = next(u for u in app.sidebar.get("file_uploader") if u.label == "导入项目文件")
+    uploader.set_value(("楚雄.sqlite", source.export_bytes(), "application/vnd.sqlite3")).run()
+    assert not app.exception, app.exception
+    assert any("已导入项目 楚雄" in s.value for s in app.sidebar.success)
+    next(i for i in app.sidebar.text_input if i.label == "项目（自动保存）").set_value("楚雄").run()
+    assert any(c.value == "情景：1 项修改" for c in app.sidebar.caption)
+
+
+@pytest.fixture
+def served_beyond_loopback():
+    """The app as served on 0.0.0.0 (every interface), restored afterwards."""
+    from streamlit import config
+
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    yield
+    config.set_option("server.address", before)
+
+
+def test_beyond_loopback_without_accounts_the_app_refuses_and_says_how(workspace_dir, served_beyond_loopback):
+    at = new_session()
+    assert not at.title and not at.tabs  # nothing of the region is served
+    assert any("pharmacy-plan add-user" in e.value and "accounts.toml" in e.value for e in at.error)
+
+
+def sign_in_as(at, name: str, password: str):
+    next(i for i in at.text_input if i.label == "用户名").set_value(name)
+    next(i for i in at.text_input if i.label == "密码").set_value(password)
+    next(b for b in at.button if b.label == "登录").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_with_accounts_a_wrong_password_is_refused_and_a_viewer_cannot_save(workspace_dir, served_beyond_loopback):
+    from planning import workspace
+    from planning.accounts import add_user
+
+    add_user(workspace_dir / "accounts.toml", "li", "viewer", "viewer-pw")
+    add_user(workspace_dir / "accounts.toml", "zhang", "planner", "planner-pw")
+    at = sign_in_as(new_session(), "li", "wrong")
+    assert any("用户名或密码不正确" in e.value for e in at.error) and not at.title
+    viewer = sign_in_as(new_session(), "li", "viewer-pw")
+    assert viewer.title[0].value == "医保定点零售药店布局规划"
+    assert any("已登录：li（只读）" in c.value for c in viewer.sidebar.caption)
+    core = PLANTED["saturated_core_street"]["core_point"]
+    run_check_form(viewer, core[0], core[1])  # a viewer sees the verdict ...
+    assert "禁止新增" in " ".join(m.value for m in viewer.markdown)
+    project = workspace.open(workspace_dir / "default.sqlite")
+    assert project.checks() == []  # ... but nothing is saved
+    assert next(b for b in viewer.button if b.label == "按名称撤销定点药店").disabled
+    assert next(b for b in viewer.button if b.label == "将核查记录保存为申请").disabled
+    planner = sign_in_as(new_session(), "zhang", "planner-pw")
+    run_check_form(planner, core[0], core[1])
+    (saved,) = project.checks()
+    assert saved.who == "zhang"  # every write records who made it
+
+
+def test_recording_stages_moves_the_next_deadline(app, workspace_dir):
+    import datetime as dt
+
+    from planning import workspace
+    from planning.register import Stage
+
+    core = PLANTED["saturated_core_street"]["core_point"]
+    run_check_form(app, core[0], core[1])
+    next(d for d in app.date_input if d.label == "受理日期").set_value(dt.date(2026, 9, 25))
+    next(b for b in app.button if b.label == "将核查记录保存为申请").click().run()
+    next(s for s in app.selectbox if s.label == "阶段").set_value(Stage.EVALUATION)
+    next(d for d in app.date_input if d.label == "日期").set_value(dt.date(2026, 9, 28))
+    next(b for b in app.button if b.label == "登记阶段").click().run()
+    assert not app.exception, app.exception
+    register = next(t for t in app.dataframe if "截止日期" in t.value.columns).value
+    # CX-15: 15 working days from receipt (Fri 25 Sep 2026): 1-7 Oct off, Sat 10 Oct worked
+    assert register["当前阶段"].tolist() == ["评估"] and str(register["截止日期"].iloc[0])[:10] == "2026-10-22"
+    (saved,) = workspace.open(workspace_dir / "default.sqlite").applications()
+    assert [e.stage for e in saved.history] == [Stage.RECEIVED, Stage.EVALUATION]
+    next(s for s in app.selectbox if s.label == "阶段").set_value(Stage.SIGNED)
+    next(d for d in app.date_input if d.label == "日期").set_value(dt.date(2026, 9, 1))  # before the last stage
+    next(b for b in app.button if b.label == "登记阶段").click().run()
+    assert any("早于上一阶段" in e.value for e in app.error)
+
+
+def test_renaming_the_project_keeps_its_work_under_the_new_name(app, workspace_dir):
+    from planning import workspace
+    from planning.scenario import RemoveSite
+
+    workspace.open(workspace_dir / "default.sqlite").append_edit("what-if demo", RemoveSite("P99010200001"))
+    app.run()
+    next(i for i in app.sidebar.text_input if i.label == "新名称").set_value("楚雄 2026").run()
+    next(b for b in app.sidebar.button if b.label == "重命名当前项目").click().run()
+    assert not app.exception, app.exception
+    assert next(i for i in app.sidebar.text_input if i.label == "项目（自动保存）").value == "楚雄 2026"
+    assert any(c.value == "情景：1 项修改" for c in app.sidebar.caption)
+    assert [p.name for p in workspace.list_projects(workspace_dir)] == ["楚雄 2026.sqlite"]
+    assert not app.warning  # (no widget-state warning either)

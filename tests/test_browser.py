@@ -33,12 +33,17 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def browser_workspace(tmp_path_factory) -> Path:
+    """The served app's workspace folder (its project files)."""
+    return tmp_path_factory.mktemp("workspace")
+
+
+def started_app(env: dict, address: str) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` bound to ``address`` on a free port, once it answers; (process, loopback URL)."""
     port = free_port()
-    env = {**os.environ, "PHARMACY_PLANNER_CACHE": str(tmp_path_factory.mktemp("cache"))}
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+         "--server.address", address, "--server.headless", "true", "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
@@ -53,9 +58,51 @@ def app_url(tmp_path_factory):
     else:
         process.kill()
         pytest.fail(f"streamlit did not start: {process.stdout.read().decode(errors='replace')[-2000:]}")
+    return process, url
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory, browser_workspace):
+    env = {**os.environ, "PHARMACY_PLANNER_CACHE": str(tmp_path_factory.mktemp("cache")),
+           "PHARMACY_PLANNER_WORKSPACE": str(browser_workspace)}
+    process, url = started_app(env, "127.0.0.1")
     yield url
     process.terminate()
     process.wait(timeout=20)
+
+
+def test_beyond_loopback_the_app_refuses_without_accounts_and_signs_in_with_them(tmp_path):
+    """Bound to every interface: without accounts the page says how to set them up and shows nothing else;
+    once an account exists, a wrong password is refused and the right one opens the app."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    from planning.accounts import add_user
+
+    folder = tmp_path / "workspace"
+    env = {**os.environ, "PHARMACY_PLANNER_CACHE": str(tmp_path / "cache"), "PHARMACY_PLANNER_WORKSPACE": str(folder)}
+    process, url = started_app(env, "0.0.0.0")
+    outside: list[str] = []
+    try:
+        with playwright.sync_playwright() as p:
+            browser, page = local_page(p, viewport=(1400, 900), allowed=is_loopback, blocked=outside)
+            page.goto(url)
+            page.get_by_text("pharmacy-plan add-user").first.wait_for(timeout=60_000)
+            assert page.get_by_text("医保定点零售药店布局规划").count() == 0
+            add_user(folder / "accounts.toml", "zhang", "planner", "right-password")
+            page.reload()
+            page.get_by_label("用户名").fill("zhang")
+            page.get_by_label("密码").fill("wrong-password")
+            page.get_by_role("button", name="登录").click()
+            page.get_by_text("用户名或密码不正确").wait_for(timeout=30_000)
+            assert page.get_by_text("医保定点零售药店布局规划").count() == 0
+            page.get_by_label("密码").fill("right-password")
+            page.get_by_role("button", name="登录").click()
+            page.get_by_text("医保定点零售药店布局规划").wait_for(timeout=90_000)
+            page.get_by_text("已登录：zhang（规划人员）").wait_for(timeout=10_000)
+            browser.close()
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert outside == []
 
 
 def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
@@ -106,6 +153,43 @@ def test_map_renders_offline_and_a_click_gives_a_verdict(app_url):
     assert outside_requests == []  # the map needed nothing from the internet
     # The streets came once as a file the app serves, not inside every rerun's map.
     assert any(urlparse(url).path.startswith("/app/static/generated/plannerStreets") for url in local_requests), local_requests
+
+
+def test_work_survives_a_reload_and_two_browser_contexts_edit_one_project(app_url, browser_workspace):
+    """Two sessions (separate browser contexts) on one project each add a pharmacy at a map click: both
+    edits and both checks are in the project file, and a reload shows both edits."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    from planning import workspace
+
+    url = f"{app_url}/?project=browser-shared"
+    outside: list[str] = []
+
+    def add_pharmacy_at_a_click(page, x: float, y: float, edits_after: int) -> None:
+        page.goto(url)
+        frame = page.frame_locator("iframe[title*='streamlit_folium']")
+        frame.locator(".leaflet-overlay-pane canvas").first.wait_for(timeout=90_000)
+        box = frame.locator(".leaflet-container").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * x, box["y"] + box["height"] * y)
+        page.get_by_text("核查位置").wait_for(timeout=60_000)
+        page.get_by_role("button", name="在此处新增定点药店（情景）").click()
+        page.get_by_text(f"情景：{edits_after} 项修改").wait_for(timeout=60_000)
+
+    with playwright.sync_playwright() as p:
+        browser, first = local_page(p, viewport=(1400, 900), allowed=is_loopback, blocked=outside)
+        second_context = browser.new_context(viewport={"width": 1400, "height": 900})
+        second = second_context.new_page()
+        second.route("**/*", lambda route: route.continue_() if is_loopback(route.request.url)
+                     else (outside.append(route.request.url), route.abort()))
+        add_pharmacy_at_a_click(first, 0.5, 0.45, 1)
+        add_pharmacy_at_a_click(second, 0.42, 0.55, 2)  # the second session sees the first's edit too
+        first.reload()
+        first.get_by_text("情景：2 项修改").wait_for(timeout=90_000)
+        browser.close()
+    project = workspace.open(browser_workspace / "browser-shared.sqlite")
+    added = project.edits("what-if demo")
+    assert [e.pharmacy_id for e in added] == ["NEW-1", "NEW-2"]
+    assert len(project.checks()) == 2
+    assert outside == []
 
 
 @pytest.fixture(scope="module")

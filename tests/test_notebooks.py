@@ -14,11 +14,11 @@ nbclient = pytest.importorskip("nbclient", reason="nbclient (a dev dependency) i
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
-EXPECTED = {"01_quick_start", "02_what_if", "03_site_suggestion", "04_bring_your_own_city"}
-EXPORTING = {"01_quick_start", "02_what_if", "04_bring_your_own_city"}
+EXPECTED = {"01_quick_start", "02_what_if", "03_site_suggestion", "04_bring_your_own_city", "05_project_and_register"}
+EXPORTING = {"01_quick_start", "02_what_if", "04_bring_your_own_city", "05_project_and_register"}
 
 
-def test_the_four_notebooks_exist():
+def test_the_notebooks_exist():
     assert EXPECTED <= {p.stem for p in NOTEBOOKS}
 
 

@@ -1,0 +1,438 @@
+"""A planner's project on disk: one SQLite file per project in a workspace folder.
+
+``planning.workspace.open(path)`` opens (or creates) a project; the app and a notebook read and write
+the same file, so a notebook continues what the app started. A project holds
+
+- the input files used (name, role, SHA-256, size, and a copy of the bytes unless told not to keep one);
+- the policy name and its parameters;
+- named scenarios: their edit lists (:mod:`planning.scenario` edits), one row per edit;
+- every designation check: point (WGS84 degrees), services, applicant record, verdicts, findings, when, who;
+- the register's applications (:mod:`planning.register`).
+
+Everything is stored as JSON written by this module's codec, which builds only the allowed classes
+(never pickle, never eval). Each write is one transaction (``BEGIN IMMEDIATE``, WAL journal, a busy
+timeout), on a connection of its own: two sessions saving at once both land; an edit is appended, not a
+list overwritten. The schema version is SQLite's ``user_version``: an older file is migrated step by
+step on opening, a newer one refused with a message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import enum
+import hashlib
+import json
+import math
+import os
+import re
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from planning import register, scenario, screening
+from planning.errors import PlanningError
+from planning.model import Service
+from planning.register_xlsx import verdicts_text
+from planning.text import Text
+
+#: Environment variable naming the workspace folder (default ``~/.pharmacy-planner``).
+WORKSPACE_ENV = "PHARMACY_PLANNER_WORKSPACE"
+SUFFIX = ".sqlite"
+#: Schema migrations: version N is reached by running MIGRATIONS[N - 1] on a version N - 1 file.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # version 1: project meta, inputs, scenarios, checks
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE inputs (role TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
+        " content BLOB, added_at TEXT NOT NULL, PRIMARY KEY (role, sha256))",
+        "CREATE TABLE scenario_edits (id INTEGER PRIMARY KEY AUTOINCREMENT, scenario TEXT NOT NULL,"
+        " edit TEXT NOT NULL, added_at TEXT NOT NULL)",
+        "CREATE TABLE checks (id INTEGER PRIMARY KEY AUTOINCREMENT, lon REAL NOT NULL, lat REAL NOT NULL,"
+        " services TEXT NOT NULL, applicant TEXT, result TEXT NOT NULL, checked_at TEXT NOT NULL)",
+    ),
+    (  # version 2: who made each write; the application register
+        "ALTER TABLE scenario_edits ADD COLUMN who TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE checks ADD COLUMN who TEXT NOT NULL DEFAULT ''",
+        "CREATE TABLE applications (app_id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at TEXT NOT NULL,"
+        " who TEXT NOT NULL)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+BUSY_TIMEOUT_S = 30.0
+
+
+class WorkspaceError(PlanningError):
+    """A project file that cannot be used (newer schema, not a project, bad content)."""
+
+
+def workspace_folder() -> Path:
+    """The workspace folder: ``$PHARMACY_PLANNER_WORKSPACE`` or ``~/.pharmacy-planner`` (created)."""
+    folder = Path(os.environ.get(WORKSPACE_ENV) or Path.home() / ".pharmacy-planner")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def project_path(name: str, folder: Path | None = None) -> Path:
+    """The file of project ``name`` in ``folder`` (default :func:`workspace_folder`); the name is kept
+    readable, only path separators and control characters replaced."""
+    safe = re.sub(r"[\x00-\x1f/\\:*?\"<>|]", "_", name.strip()) or "project"
+    return (folder or workspace_folder()) / f"{safe}{SUFFIX}"
+
+
+def list_projects(folder: Path | None = None) -> list[Path]:
+    """The project files of a workspace folder, by name."""
+    return sorted((folder or workspace_folder()).glob(f"*{SUFFIX}"))
+
+
+def open(path: str | Path, *, who: str = "", read_only: bool = False) -> Workspace:  # noqa: A001 - documented entry point
+    """The project at ``path`` (created when missing, migrated when older); ``who`` is recorded with
+    every write; ``read_only`` refuses every change (a viewer). A file written by a newer version of the
+    tool is refused (:class:`WorkspaceError`)."""
+    workspace = Workspace(Path(path), who, read_only)
+    workspace.migrate()
+    return workspace
+
+
+def import_project(content: bytes, target: Path) -> Workspace:
+    """Write an exported project file (:meth:`Workspace.export_bytes`) to ``target`` and open it (migrated
+    when older). Refused with a :class:`WorkspaceError`: an existing ``target``, a file that is not a
+    project, or one from a newer version (nothing is left behind then)."""
+    if target.exists():
+        raise WorkspaceError(f"项目 {target.stem} 已存在，请换一个名称", f"project {target.stem} exists: choose another name")
+    if not content.startswith(b"SQLite format 3\x00"):
+        raise WorkspaceError("这不是项目文件（SQLite）", "this is not a project file (SQLite)")
+    partial = target.with_name(target.name + ".importing")
+    partial.write_bytes(content)
+    try:
+        with contextlib.closing(sqlite3.connect(partial)) as db:
+            tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not {"meta", "scenario_edits", "checks"} <= tables:
+            raise WorkspaceError("这个 SQLite 文件不是本软件的项目", "this SQLite file is not a project of this tool")
+        open(partial).migrate()
+        partial.rename(target)
+    except sqlite3.DatabaseError as exc:
+        raise WorkspaceError(f"项目文件无法读取：{exc}", f"the project file cannot be read: {exc}") from exc
+    finally:
+        for leftover in (partial, *(partial.with_name(partial.name + end) for end in ("-wal", "-shm"))):
+            leftover.unlink(missing_ok=True)
+    return open(target)
+
+
+def rename_project(path: Path, name: str) -> Workspace:
+    """Move the project at ``path`` to ``name`` in the same folder (a consistent copy, then the old file
+    removed) and set its shown name; refused when a project of that name exists. Another session still
+    on the old name finds an empty project there afterwards."""
+    target = project_path(name, path.parent)
+    if target.exists():
+        raise WorkspaceError(f"项目 {target.stem} 已存在，请换一个名称", f"project {target.stem} exists: choose another name")
+    source = open(path)
+    target.write_bytes(source.export_bytes())
+    renamed = open(target, who=source.who)
+    renamed.rename(name)
+    for old in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm"))):
+        old.unlink(missing_ok=True)
+    return renamed
+
+
+@dataclass(frozen=True)
+class InputFile:
+    role: str
+    name: str
+    sha256: str
+    size: int
+    kept: bool
+    added_at: str
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One stored designation check; ``result`` is the :class:`planning.screening.DesignationCheck`."""
+
+    check_id: int
+    result: screening.DesignationCheck
+    applicant: screening.Applicant | None
+    checked_at: str
+    who: str
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """A project file; every method opens its own connection and transaction (thread- and process-safe)."""
+
+    path: Path
+    who: str = ""
+    read_only: bool = False
+
+    @contextlib.contextmanager
+    def writing(self):
+        """:meth:`transaction` for a change: refused on a read-only project (a viewer's)."""
+        if self.read_only:
+            raise WorkspaceError("只读账户（viewer）不能保存修改", "a read-only account (viewer) cannot save changes")
+        with self.transaction() as db:
+            yield db
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """A connection inside one write transaction (committed on success, rolled back on error)."""
+        connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise WorkspaceError(f"无法使用项目文件 {self.path.name}：{exc}",
+                                 f"cannot use project file {self.path.name}: {exc}") from exc
+        finally:
+            connection.close()
+
+    def migrate(self) -> int:
+        """Bring the file to :data:`SCHEMA_VERSION` (a new file from zero); returns the version found."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.transaction() as db:
+            found = db.execute("PRAGMA user_version").fetchone()[0]
+            if found > SCHEMA_VERSION:
+                raise WorkspaceError(
+                    f"项目文件 {self.path.name} 由更新版本的软件写入（结构版本 {found}，本软件支持到 {SCHEMA_VERSION}），"
+                    "请升级软件后再打开", f"project file {self.path.name} was written by a newer version of the tool "
+                    f"(schema {found}; this one reads up to {SCHEMA_VERSION}): upgrade the tool to open it")
+            for version in range(found, SCHEMA_VERSION):
+                for statement in MIGRATIONS[version]:
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if found == 0:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('name', ?)", (self.path.stem,))
+        return found
+
+    def export_bytes(self) -> bytes:
+        """The whole project as one self-contained SQLite file (a consistent copy, taken while others
+        may be writing: SQLite's online backup)."""
+        with tempfile.TemporaryDirectory() as folder:
+            copy = Path(folder) / "export.sqlite"
+            with contextlib.closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as source, \
+                    contextlib.closing(sqlite3.connect(copy)) as target:
+                source.backup(target)
+                target.execute("PRAGMA journal_mode=DELETE")  # one file, no -wal beside it
+            return copy.read_bytes()
+
+    def _read(self, sql: str, parameters=()) -> list[tuple]:
+        with self.transaction() as db:
+            return db.execute(sql, parameters).fetchall()
+
+    # ----------------------------------------------------------------------------- project and policy
+    @property
+    def name(self) -> str:
+        rows = self._read("SELECT value FROM meta WHERE key = 'name'")
+        return rows[0][0] if rows else self.path.stem
+
+    def rename(self, name: str) -> None:
+        """Set the project's shown name (the file keeps its path)."""
+        self._set_meta("name", name)
+
+    def set_policy(self, name: str, parameters: dict) -> None:
+        """The policy preset or file name and the parameters changed from it (JSON values)."""
+        self._set_meta("policy", to_json({"name": name, "parameters": parameters}))
+
+    def policy(self) -> tuple[str, dict] | None:
+        rows = self._read("SELECT value FROM meta WHERE key = 'policy'")
+        if not rows:
+            return None
+        value = from_json(rows[0][0])
+        return value["name"], value["parameters"]
+
+    def _set_meta(self, key: str, value: str) -> None:
+        with self.writing() as db:
+            db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                       (key, value))
+
+    # ----------------------------------------------------------------------------- inputs
+    def add_input(self, role: str, name: str, content: bytes, *, keep_copy: bool = True) -> str:
+        """Record an input file (``role`` e.g. ``pharmacies``, ``network``); returns its SHA-256."""
+        digest = hashlib.sha256(content).hexdigest()
+        with self.writing() as db:
+            db.execute("INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?)",
+                       (role, name, digest, len(content), content if keep_copy else None, _now()))
+        return digest
+
+    def keep_inputs(self, files: dict[str, tuple[str, bytes]]) -> None:
+        """Record the input files (role -> (name, content)) not yet in the project, with a copy each."""
+        known = {(i.role, i.sha256) for i in self.inputs()}
+        for role, (name, content) in files.items():
+            if (role, hashlib.sha256(content).hexdigest()) not in known:
+                self.add_input(role, name, content)
+
+    def inputs(self) -> list[InputFile]:
+        rows = self._read("SELECT role, name, sha256, size, content IS NOT NULL, added_at FROM inputs ORDER BY added_at")
+        return [InputFile(r[0], r[1], r[2], r[3], bool(r[4]), r[5]) for r in rows]
+
+    def input_content(self, role: str, sha256: str) -> bytes | None:
+        rows = self._read("SELECT content FROM inputs WHERE role = ? AND sha256 = ?", (role, sha256))
+        return rows[0][0] if rows else None
+
+    # ----------------------------------------------------------------------------- scenarios
+    def scenario_names(self) -> list[str]:
+        return [r[0] for r in self._read("SELECT scenario FROM scenario_edits GROUP BY scenario ORDER BY MIN(id)")]
+
+    def edits(self, name: str) -> tuple:
+        """The edits of scenario ``name``, in the order made (empty for an unknown scenario)."""
+        rows = self._read("SELECT edit FROM scenario_edits WHERE scenario = ? ORDER BY id", (name,))
+        return tuple(from_json(r[0]) for r in rows)
+
+    def append_edit(self, name: str, edit) -> None:
+        """Append ``edit`` to scenario ``name``; or, when ``edit`` is a function, append ``edit(current
+        edits)``, built inside the same transaction from every edit saved until then by any session (a
+        new site's id then stays free when two sessions add sites at once)."""
+        with self.writing() as db:
+            if callable(edit):
+                rows = db.execute("SELECT edit FROM scenario_edits WHERE scenario = ? ORDER BY id", (name,)).fetchall()
+                edit = edit(tuple(from_json(r[0]) for r in rows))
+            db.execute("INSERT INTO scenario_edits (scenario, edit, added_at, who) VALUES (?, ?, ?, ?)",
+                       (name, to_json(edit), _now(), self.who))
+
+    def undo_edit(self, name: str) -> None:
+        """Drop the scenario's last edit (nothing when it has none)."""
+        with self.writing() as db:
+            db.execute("DELETE FROM scenario_edits WHERE id = (SELECT MAX(id) FROM scenario_edits WHERE scenario = ?)",
+                       (name,))
+
+    def set_edits(self, name: str, edits) -> None:
+        """Replace the scenario's edits (one transaction)."""
+        with self.writing() as db:
+            db.execute("DELETE FROM scenario_edits WHERE scenario = ?", (name,))
+            db.executemany("INSERT INTO scenario_edits (scenario, edit, added_at, who) VALUES (?, ?, ?, ?)",
+                           [(name, to_json(e), _now(), self.who) for e in edits])
+
+    # ----------------------------------------------------------------------------- checks
+    def record_check(self, result: screening.DesignationCheck, applicant: screening.Applicant | None = None) -> int:
+        """Store a designation check; returns its id."""
+        with self.writing() as db:
+            cursor = db.execute(
+                "INSERT INTO checks (lon, lat, services, applicant, result, checked_at, who) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (result.lon, result.lat, to_json([s.value for s in result.verdicts]),
+                 to_json(applicant) if applicant is not None else None, to_json(result), _now(), self.who))
+            return int(cursor.lastrowid)
+
+    def checks(self) -> list[CheckRecord]:
+        rows = self._read("SELECT id, applicant, result, checked_at, who FROM checks ORDER BY id")
+        return [CheckRecord(r[0], from_json(r[2]), from_json(r[1]) if r[1] else None, r[3], r[4]) for r in rows]
+
+    def checks_table(self, lang: str = "zh") -> pd.DataFrame:
+        """The check history for people, newest first: number, time (UTC), who, point (WGS84 degrees),
+        sub-district, and each service's verdict with its rule ids."""
+        rows = []
+        for record in reversed(self.checks()):
+            result = record.result
+            verdicts = verdicts_text(((v.service.value, v.verdict, v.rule_ids) for v in result.verdicts.values()), lang)
+            rows.append((record.check_id, record.checked_at, record.who, round(result.lon, 6), round(result.lat, 6),
+                         result.subdistrict_name or "—", verdicts))
+        headers = [Text(*pair).get(lang) for pair in (
+            ("编号", "no."), ("时间（UTC）", "time (UTC)"), ("操作人", "by"), ("经度", "longitude"),
+            ("纬度", "latitude"), ("街道/乡镇", "sub-district"), ("结论", "verdicts"))]
+        return pd.DataFrame(rows, columns=headers)
+
+    # ----------------------------------------------------------------------------- register
+    def save_application(self, application: register.Application) -> None:
+        """Insert or replace an application (by its id)."""
+        with self.writing() as db:
+            db.execute("INSERT OR REPLACE INTO applications VALUES (?, ?, ?, ?)",
+                       (application.app_id, to_json(application), _now(), self.who))
+
+    def applications(self) -> list[register.Application]:
+        return [from_json(r[0]) for r in self._read("SELECT record FROM applications ORDER BY rowid")]
+
+    def new_application_id(self) -> str:
+        """The next free ``SQ-n`` id."""
+        taken = {r[0] for r in self._read("SELECT app_id FROM applications")}
+        return next(f"SQ-{n}" for n in range(1, len(taken) + 2) if f"SQ-{n}" not in taken)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# ============================================================================= JSON codec (allow-listed classes)
+#: The dataclasses and enums the codec may build, by name.
+CLASSES = {cls.__name__: cls for cls in (
+    scenario.AddSite, scenario.RemoveSite, scenario.ChangeServices, scenario.ScalePopulation,
+    scenario.SetPopulation, scenario.ScaleDemand, screening.Applicant, screening.Finding, screening.ServiceVerdict,
+    screening.DesignationCheck, register.Application, register.StageEvent, register.StoredVerdict,
+    register.Exclusion)}
+ENUMS = {cls.__name__: cls for cls in (Service, register.Stage, register.Kind)}
+
+
+def to_json(value) -> str:
+    """``value`` (edits, checks, applications, plain data) as JSON text."""
+    return json.dumps(_encode(value), ensure_ascii=False, allow_nan=False)
+
+
+def from_json(text: str):
+    """The value :func:`to_json` wrote; a class outside :data:`CLASSES` is refused."""
+    return _decode(json.loads(text))
+
+
+def _encode(value):
+    if isinstance(value, enum.Enum):  # before str: Service is a str enum
+        return {"$enum": type(value).__name__, "value": value.value}
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, (int, float)) or hasattr(value, "item"):  # numpy scalars too
+        number = value.item() if hasattr(value, "item") else value
+        if isinstance(number, float) and not math.isfinite(number):
+            return {"$float": repr(number)}  # nan, inf, -inf: not JSON numbers
+        return number
+    if isinstance(value, scenario.ChangePolicy):
+        return {"$class": "ChangePolicy", "changes": _encode(value.as_dict())}
+    if dataclasses.is_dataclass(value):
+        name = type(value).__name__
+        if CLASSES.get(name) is not type(value):
+            raise WorkspaceError(f"无法保存类型 {name}", f"cannot store a {name}")
+        return {"$class": name, **{f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)
+                                   if f.init}}
+    if isinstance(value, dt.date):
+        return {"$date": value.isoformat()}
+    if isinstance(value, (frozenset, set)):
+        return {"$frozenset": sorted(_encode(v) for v in value)}
+    if isinstance(value, tuple):
+        return {"$tuple": [_encode(v) for v in value]}
+    if isinstance(value, list):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        if all(isinstance(k, str) and not isinstance(k, enum.Enum) for k in value):
+            return {"$dict": {k: _encode(v) for k, v in value.items()}}
+        return {"$pairs": [[_encode(k), _encode(v)] for k, v in value.items()]}
+    raise WorkspaceError(f"无法保存值 {value!r}", f"cannot store the value {value!r}")
+
+
+def _decode(value):
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "$enum" in value:
+        return ENUMS[value["$enum"]](value["value"])
+    if "$date" in value:
+        return dt.date.fromisoformat(value["$date"])
+    if "$float" in value:
+        return float(value["$float"])
+    if "$tuple" in value:
+        return tuple(_decode(v) for v in value["$tuple"])
+    if "$frozenset" in value:
+        return frozenset(_decode(v) for v in value["$frozenset"])
+    if "$dict" in value:
+        return {k: _decode(v) for k, v in value["$dict"].items()}
+    if "$pairs" in value:
+        return {_decode(k): _decode(v) for k, v in value["$pairs"]}
+    name = value.get("$class")
+    if name == "ChangePolicy":
+        return scenario.ChangePolicy(**_decode(value["changes"]))
+    if name not in CLASSES:
+        raise WorkspaceError(f"项目文件含未知类型 {name!r}", f"the project file holds an unknown type {name!r}")
+    return CLASSES[name](**{k: _decode(v) for k, v in value.items() if k != "$class"})
