@@ -50,6 +50,8 @@ DEFAULT_CELL_M = 20.0
 #: (half a typical Chinese residential block depth between mapped streets is 50-100 m). The circles
 #: need no width: each cell has its own walk time (module docstring).
 DEFAULT_ACCESS_WIDTH_M = 50.0
+#: Cells whose walk distance is computed at once (bounds the temporaries of a large surface).
+_CELL_CHUNK = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)
@@ -252,8 +254,10 @@ def walk_surface(
     if net.n_edges:
         cells, centres = net.snap_cells(grid.x0, grid.y_top, grid.n_rows, grid.n_cols, grid.cell_m,
                                         max_snap_m=max_snap_m)
-        value, _ = access.point_distance(centres)
-        distance[cells] = np.where(np.isnan(value), np.inf, value)
+        for start in range(0, len(cells), _CELL_CHUNK):  # bounded temporaries (millions of cells)
+            part = slice(start, start + _CELL_CHUNK)
+            value, _ = access.point_distance(centres.subset(part))
+            distance[cells[part]] = np.where(np.isnan(value), np.inf, value)
     return WalkSurface(distance.reshape(grid.shape), grid.transform, net.crs, float(grid.cell_m), float(max_snap_m),
                        access.speed_m_per_min, access.max_distance_m)
 
