@@ -5,6 +5,8 @@ Coordinates are whatever CRS the caller's geometries share; nothing here reproje
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import shapely
@@ -98,3 +100,28 @@ def union_of(geometry: gpd.GeoSeries, codes) -> shapely.MultiPolygon:
     """The union of the geometries indexed by ``codes`` (an empty MultiPolygon for no code)."""
     codes = list(codes)
     return shapely.union_all(geometry.reindex(codes).to_numpy()) if codes else shapely.MultiPolygon()
+
+
+def geojson_geometry(geometry) -> dict | None:
+    """``geometry`` as a GeoJSON geometry dict (None when empty), coordinates as Python floats.
+
+    Polygons and multipolygons are built from one ``shapely.get_coordinates`` array (one C call, then list
+    slicing per ring): for the demo's gap report a tenth of the time of parsing ``shapely.to_geojson`` text
+    back with ``json.loads``, and the same numbers (the doubles themselves, which ``json.dumps`` writes
+    exactly). Other types go through ``shapely.to_geojson``."""
+    if geometry is None or geometry.is_empty:
+        return None
+    kind = geometry.geom_type
+    if kind not in ("Polygon", "MultiPolygon"):
+        return json.loads(shapely.to_geojson(geometry))
+    polygons = shapely.get_parts(geometry) if kind == "MultiPolygon" else np.array([geometry], dtype=object)
+    rings, ring_polygon = shapely.get_rings(polygons, return_index=True)
+    coordinates = shapely.get_coordinates(rings).tolist()
+    ends = np.cumsum(shapely.get_num_coordinates(rings)).tolist()
+    starts = [0, *ends[:-1]]
+    per_polygon: list[list] = [[] for _ in range(len(polygons))]
+    for polygon, start, end in zip(ring_polygon.tolist(), starts, ends):
+        per_polygon[polygon].append(coordinates[start:end])
+    if kind == "Polygon":
+        return {"type": "Polygon", "coordinates": per_polygon[0]}
+    return {"type": "MultiPolygon", "coordinates": per_polygon}

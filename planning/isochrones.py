@@ -29,7 +29,7 @@ All coordinates are in the network's metric CRS until :func:`service_circles` re
 
 from __future__ import annotations
 
-import json
+import itertools
 import math
 from dataclasses import dataclass, replace
 
@@ -40,6 +40,7 @@ from rasterio import features
 from scipy import ndimage
 
 from planning.access import DEFAULT_BUDGET_MIN, DEFAULT_SPEED_M_PER_MIN, ServiceAccess, service_access
+from planning.bulk import collector_paused
 from planning.errors import ParameterError
 from planning.network import DEFAULT_MAX_SNAP_M, Snap, WalkNetwork
 
@@ -49,6 +50,8 @@ DEFAULT_CELL_M = 20.0
 #: (half a typical Chinese residential block depth between mapped streets is 50-100 m). The circles
 #: need no width: each cell has its own walk time (module docstring).
 DEFAULT_ACCESS_WIDTH_M = 50.0
+#: Cells whose walk distance is computed at once (bounds the temporaries of a large surface).
+_CELL_CHUNK = 1 << 18
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,10 +177,22 @@ def polygonize_mask(mask: np.ndarray, transform: Affine) -> shapely.MultiPolygon
     transform's CRS."""
     if not mask.any():
         return shapely.MultiPolygon()
-    rings = [geometry["coordinates"]
-             for geometry, _ in features.shapes(mask.view(np.uint8), mask=mask, connectivity=4, transform=transform)]
-    # One GEOS parse of all pieces is far cheaper than a Python Polygon per piece.
-    result = shapely.from_geojson(json.dumps({"type": "MultiPolygon", "coordinates": rings}))
+    # Only the rows and columns holding a true cell are traced (the same rings: the transform moves with
+    # the window by whole cells).
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    window = np.ascontiguousarray(mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1])
+    window_transform = transform @ Affine.translation(int(cols[0]), int(rows[0]))
+    with collector_paused():  # rasterio returns every vertex as a Python tuple (planning.bulk)
+        polygons = [geometry["coordinates"] for geometry, _ in
+                    features.shapes(window.view(np.uint8), mask=window, connectivity=4, transform=window_transform)]
+        rings = [ring for polygon in polygons for ring in polygon]
+        xy = np.array(list(itertools.chain.from_iterable(rings)), dtype=float)
+    # One GEOS call per level (rings, polygons: the first ring of each is its shell) instead of a Python
+    # Polygon per piece.
+    ring_sizes = np.fromiter(map(len, rings), dtype=np.int64, count=len(rings))
+    linear_rings = shapely.linearrings(xy, indices=np.repeat(np.arange(len(rings)), ring_sizes))
+    polygon_of_ring = np.repeat(np.arange(len(polygons)), [len(polygon) for polygon in polygons])
+    result = shapely.multipolygons(shapely.polygons(linear_rings, indices=polygon_of_ring))
     if not result.is_valid:  # rings touching at a cell corner
         result = shapely.make_valid(result)
     return result
@@ -239,8 +254,10 @@ def walk_surface(
     if net.n_edges:
         cells, centres = net.snap_cells(grid.x0, grid.y_top, grid.n_rows, grid.n_cols, grid.cell_m,
                                         max_snap_m=max_snap_m)
-        value, _ = access.point_distance(centres)
-        distance[cells] = np.where(np.isnan(value), np.inf, value)
+        for start in range(0, len(cells), _CELL_CHUNK):  # bounded temporaries (millions of cells)
+            part = slice(start, start + _CELL_CHUNK)
+            value, _ = access.point_distance(centres.subset(part))
+            distance[cells[part]] = np.where(np.isnan(value), np.inf, value)
     return WalkSurface(distance.reshape(grid.shape), grid.transform, net.crs, float(grid.cell_m), float(max_snap_m),
                        access.speed_m_per_min, access.max_distance_m)
 

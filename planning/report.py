@@ -40,6 +40,8 @@ import shapely
 from planning.assess import Assessment
 from planning import rules
 from planning.rules import CLASSIFIED_SERVICES, R1_SERVICES
+from planning.bulk import collector_paused
+from planning.geometry import geojson_geometry
 from planning.model import Service
 from planning.report_docx import docx_bytes, write_docx  # noqa: F401 (the report's public writers live here too)
 from planning.report_whatif import scenario_docx_bytes, write_scenario_docx  # noqa: F401 (the what-if report)
@@ -55,6 +57,11 @@ COORDINATE_PRECISION_DEG = 1e-7
 
 def gap_report(assessment: Assessment) -> dict:
     """The gap report as a GeoJSON FeatureCollection (a dict ready for ``json.dump``)."""
+    with collector_paused():  # a million coordinate lists (planning.bulk)
+        return _gap_report(assessment)
+
+
+def _gap_report(assessment: Assessment) -> dict:
     features = []
     features += _subdistrict_features(assessment)
     features += _county_features(assessment)
@@ -295,8 +302,7 @@ def _feature(layer: str, geometry, **properties) -> dict:
     # for the demo's zones; rounding to 1 cm cannot invalidate polygons drawn from 20 m cells).
     geometry = (shapely.set_precision(geometry, COORDINATE_PRECISION_DEG, mode="pointwise")
                 if not geometry.is_empty else geometry)
-    return {"type": "Feature", "properties": clean,
-            "geometry": None if geometry.is_empty else json.loads(shapely.to_geojson(geometry))}
+    return {"type": "Feature", "properties": clean, "geometry": geojson_geometry(geometry)}
 
 
 def _finite(value: float) -> float | None:

@@ -30,8 +30,8 @@ from planning.model import Service
 from planning.present import column_label, for_people
 from planning.policy import DOCUMENTS, RULES, Policy, cited_documents
 from planning.report_docx import (ReportDocument, cell_text, class_handles, context_handles, has_classes, map_rc,
-                                  plot_classes, plot_context, plot_zones, png_bytes, save_document, scale_bar,
-                                  zone_handles)
+                                  map_figure, plot_classes, plot_context, plot_zones, png_bytes, save_document,
+                                  scale_bar, zone_handles)
 from planning.text import Text
 
 #: Columns of the report's tables (machine names; headers come from planning.present).
@@ -118,12 +118,11 @@ def scenario_map_png(diff, service: Service | str, lang: str = "zh", *, dpi: int
     the blocked / priority / review zones, county boundaries and the service's pharmacies; sites withdrawn
     (×, on both panels) and added (★, after) for this service, sub-districts whose class changed outlined
     (after). A scale bar on each panel, one legend under both. PNG bytes."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     import geopandas as gpd
-    import matplotlib.pyplot as plt
+    import matplotlib
     from matplotlib.lines import Line2D
+
+    matplotlib.use("Agg", force=False)  # geopandas imports pyplot: never a GUI backend here
 
     service = Service(service)
     crs = diff.before.network.crs
@@ -140,8 +139,8 @@ def scenario_map_png(diff, service: Service | str, lang: str = "zh", *, dpi: int
     sd_after = diff.after.subdistricts
     outlined = sd_after[(sd_after["service"] == service.value) & sd_after["code"].isin(changed_codes)].to_crs(crs)
     label = service.label(lang)
-    with plt.rc_context(map_rc()):
-        figure, panels = plt.subplots(1, 2, figsize=(11, 4.3), dpi=dpi)
+    with matplotlib.rc_context(map_rc()):
+        figure, panels = map_figure((11, 4.3), dpi)
         for ax, assessment, title in ((panels[0], diff.before, Text(f"{label}：情景前", f"{label}: before")),
                                       (panels[1], diff.after, Text(f"{label}：情景后", f"{label}: after"))):
             plot_classes(ax, assessment, service)

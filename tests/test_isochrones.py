@@ -229,3 +229,29 @@ def test_property_nesting_and_cut_back_on_random_grids(side, n_sites, seed, cell
     direct = walk_surface(small, cell_m=cell, grid=surface.grid)
     cut = surface.within(small.max_distance_m)
     assert np.array_equal(cut.distance_m, direct.distance_m)
+
+
+def test_cells_in_small_chunks_give_the_same_snap_and_surface(monkeypatch):
+    """The cell snap and the surface work through their cells in chunks (bounded memory on large grids):
+    chunks of a few dozen cells give exactly what one chunk gives."""
+    import planning.isochrones as isochrones
+    import planning.network as network_module
+
+    def build():
+        network = street_grid(12, spacing_m=70, jitter_m=20, drop_fraction=0.15, seed=4)
+        sites = network.snap(network.node_xy[[5, 70, 131]])
+        access = service_access(network, sites, max_minutes=6)
+        surface = walk_surface(access, cell_m=CELL, max_snap_m=120.0)
+        grid = surface.grid
+        return network.snap_cells(grid.x0, grid.y_top, grid.n_rows, grid.n_cols, grid.cell_m, max_snap_m=120.0), \
+            surface
+
+    (cells, snap), surface = build()
+    assert len(cells) > 1000
+    monkeypatch.setattr(network_module, "_CELL_CHUNK", 97)
+    monkeypatch.setattr(isochrones, "_CELL_CHUNK", 89)
+    (cells_small, snap_small), surface_small = build()
+    np.testing.assert_array_equal(cells_small, cells)
+    for name in ("edge", "offset_m", "access_m", "snapped_xy", "on_network"):
+        np.testing.assert_array_equal(getattr(snap_small, name), getattr(snap, name))
+    np.testing.assert_array_equal(surface_small.distance_m, surface.distance_m)
