@@ -101,3 +101,53 @@ def test_real_extract_circles_are_what_the_point_query_reads(osm_path, extract):
         clicked = np.isfinite(point) & (point <= minutes)
         assert_agree(drawn, clicked, settled, f"{extract}, {minutes:g} min")
         assert clicked.any()
+
+
+@pytest.mark.osm
+@pytest.mark.parametrize("extract", ["nanjing_xuanwu", "shenzhen_longgang"])
+def test_real_extract_zones_are_what_the_click_reads(osm_path, extract, tmp_path):
+    """Zones B1 and R3 on real streets: a region built from a pharmacy sheet (25 pharmacies near random
+    streets) and one sub-district over the extract, as a bureau's files would give it."""
+    import geopandas as gpd
+    import shapely
+    from cli_text import write_csv
+
+    from planning import ingest
+    from planning.policy import load_policy
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        network = load_network(osm_path(extract))
+    rng = np.random.default_rng(11)
+    edges = rng.choice(network.n_edges, 25, p=network.edge_length / network.edge_length.sum())
+    at = network.points_at(edges, rng.uniform(0, 1, 25) * network.edge_length[edges]) + rng.normal(0, 20, (25, 2))
+    lon, lat = network.to_lonlat.transform(at[:, 0], at[:, 1])
+    sheet = write_csv(tmp_path / "p.csv", ["名称", "地址", "经度", "纬度", "个人账户", "门诊统筹", "门诊慢特病", "双通道"],
+                      [[f"药店{i}", f"路{i}号", repr(float(x)), repr(float(y)), "是", "是", "是", "是"]
+                       for i, (x, y) in enumerate(zip(lon, lat))])
+    lo, hi = network.coords.min(axis=0), network.coords.max(axis=0)
+    corners = np.array(network.to_lonlat.transform([lo[0], hi[0]], [lo[1], hi[1]])).T
+    gpd.GeoDataFrame({"code": ["990102001"], "name": ["测试街道"], "kind": ["street"], "population": [400_000]},
+                     geometry=[shapely.box(*(corners.min(axis=0) - 0.01), *(corners.max(axis=0) + 0.01))],
+                     crs="EPSG:4326").to_file(tmp_path / "sd.geojson", driver="GeoJSON")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        region = ingest.build_region(pharmacies=sheet, subdistricts=tmp_path / "sd.geojson", network=network,
+                                     crs="wgs84")
+    xy = random_places(network, np.concatenate([lo, hi]), seed=19)
+    snap = network.snap(xy, max_snap_m=load_policy().max_snap_m)
+    place_lon, place_lat = network.to_lonlat.transform(xy[:, 0], xy[:, 1])
+    widest = assess(region, network, load_policy().with_changes(walk_minutes=max(BUDGETS)))
+    r3_seen = False
+    for minutes in BUDGETS:
+        assessment = assess(region, network, widest.policy.with_changes(walk_minutes=minutes), reuse=widest)
+        grid = assessment.rasters.grid
+        for service in (Service.OUTPATIENT_POOLING, Service.CHRONIC_DISEASE):
+            reading = read_places(assessment, service, snap, place_lon, place_lat)
+            parts = {part.rule_ids: part.mask for part in assessment.zone_parts(service)}
+            for rule in ("B1", "R3"):
+                mask = parts.get(rule, np.zeros(grid.shape, dtype=bool))
+                r3_seen |= rule == "R3" and bool(mask.any())
+                drawn, settled = drawn_at(mask, grid, xy)
+                assert_agree(drawn, reading.flags[rule], settled, f"{extract} {service.value} zone {rule}, {minutes:g} min")
+    assert r3_seen  # the sub-district is underserved: the R3 zone is drawn and compared
