@@ -23,7 +23,7 @@ from planning.demo import load_demo_region
 from planning.errors import PlanningError
 from planning.i18n import t
 from planning.ingest.datum import DatumMismatchError
-from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
+from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, CLASS_VIEW_LAYERS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
                            checked_point_group, escape_user_text, serve_scripts_from, site_changes_group,
                            use_local_leaflet)
 from planning.model import Service
@@ -148,8 +148,10 @@ speed = st.sidebar.number_input(t("speed", lang), min_value=MIN_SPEED, max_value
 service = st.sidebar.selectbox(t("service", lang), SERVICES, index=1, format_func=lambda s: s.label(lang))
 basemap = st.sidebar.selectbox(t("basemap", lang), BASEMAPS, format_func=lambda b: t(f"basemap_{b}", lang))
 tianditu_key = st.sidebar.text_input(t("tianditu_key", lang), type="password") if basemap == "tianditu" else ""
-shown_layers = st.sidebar.multiselect(t("layers", lang), ASSESSMENT_LAYERS, default=DEFAULT_LAYERS,
-                                      format_func=lambda key: t(key, lang))
+VIEWS = {"view_decision": DEFAULT_LAYERS, "view_classes": CLASS_VIEW_LAYERS, "view_custom": None}
+view = st.sidebar.radio(t("map_view", lang), list(VIEWS), format_func=lambda key: t(key, lang), horizontal=True)
+shown_layers = VIEWS[view] or tuple(st.sidebar.multiselect(t("layers", lang), ASSESSMENT_LAYERS, default=DEFAULT_LAYERS,
+                                                           format_func=lambda key: t(key, lang)))
 
 # ----------------------------------------------------------------------------- the project (autosaved work)
 try:
@@ -335,7 +337,7 @@ with tab_map:
         # The base (streets, boundaries, legend) stays the same across reruns, so the browser keeps it;
         # the assessment's layers (classes, circles, zones, pharmacies on top) travel as feature groups.
         fmap = base_map(region, service=service, network=network if basemap == "none" else None, lang=lang,
-                        layer_control=False)
+                        layer_control=False, layers=tuple(shown_layers))
         add_basemap(fmap, basemap, tianditu_key=tianditu_key)
         layers = assessment_layers(shown, service=service, lang=lang, layers=tuple(shown_layers))
         if use_scenario:
@@ -348,21 +350,27 @@ with tab_map:
     except PlanningError as exc:
         show_error(exc)
         st.stop()
-    st.caption(t("click_hint", lang))
     for element in (fmap, *layers):  # user names in layers made outside planning.maps (site changes)
         escape_user_text(element)
-    clicked = st_folium(serve_scripts_from(use_local_leaflet(fmap), GENERATED_SCRIPTS, GENERATED_URL),
-                        feature_group_to_add=layers,
-                        layer_control=folium.LayerControl(collapsed=False), height=640, use_container_width=True,
-                        returned_objects=["last_clicked"], key=map_key)
-    st.caption(t("map_parameters", lang, policy=policy_name, minutes=minutes, speed=speed))
-    point = (clicked or {}).get("last_clicked")
-    if point:
-        # the component repeats its last click on every rerun: save a click once
-        click = (point["lng"], point["lat"], service.value)
-        new_click, st.session_state["saved_click"] = st.session_state.get("saved_click") != click, click
-        show_check(point["lng"], point["lat"], [service], save=new_click)
-        what_if_buttons(point["lng"], point["lat"])
+    # the verdict of a click beside the map, in view without scrolling (1400 x 900)
+    map_column, verdict_column = st.columns([3, 1])
+    with map_column:
+        clicked = st_folium(serve_scripts_from(use_local_leaflet(fmap), GENERATED_SCRIPTS, GENERATED_URL),
+                            feature_group_to_add=layers,
+                            layer_control=folium.LayerControl(collapsed=False), height=600, use_container_width=True,
+                            returned_objects=["last_clicked"], key=map_key)
+        st.caption(t("map_parameters", lang, policy=policy_name, minutes=minutes, speed=speed))
+        point = (clicked or {}).get("last_clicked")
+        if point:  # the what-if buttons of the clicked place, under the map (they need its width)
+            what_if_buttons(point["lng"], point["lat"])
+    with verdict_column, st.container(key="verdict-panel"):
+        if point:
+            # the component repeats its last click on every rerun: save a click once
+            click = (point["lng"], point["lat"], service.value)
+            new_click, st.session_state["saved_click"] = st.session_state.get("saved_click") != click, click
+            show_check(point["lng"], point["lat"], [service], save=new_click)
+        else:
+            st.info(t("verdict_panel_hint", lang))
 
 with tab_check:
     with st.form("check"):

@@ -26,7 +26,7 @@ from planning.model import WGS84, Region, Service, SubdistrictKind
 from planning.network import Snap, WalkNetwork
 from planning.policy import DENSITY_BASES, Policy, load_policy
 from planning.settlement import SUSPENDED, serves, settlement_status
-from planning.zones import ZonePart, ZoneRasters, build_zones, zone_parts
+from planning.zones import ZonePart, ZoneRasters, build_zones, cell_decisions, zone_parts
 
 #: The search horizon is this many times the walk budget, so walk times just beyond it are known.
 HORIZON_FACTOR = 2.0
@@ -115,6 +115,13 @@ class Assessment:
         service = Service(service)
         return self.memo.get(("zone_parts", service), lambda: zone_parts(
             self.region, self.network.crs, self.area_facts(service), self.rasters, self.policy, service))
+
+    def decisions(self, service: Service | str) -> np.ndarray:
+        """The verdict a click would read at every cell of ``rasters.grid`` for one service, as
+        :data:`planning.zones.DECISION_CODES` (uint8; 0 outside every sub-district): the decision map."""
+        service = Service(service)
+        return self.memo.get(("decisions", service), lambda: cell_decisions(
+            self.area_facts(service), self.rasters, self.policy, service))
 
     def area_facts(self, service: Service | str) -> rules.AreaFacts:
         """What the tables decided per sub-district and county for one service, the input of

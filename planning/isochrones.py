@@ -61,7 +61,10 @@ class WalkSurface:
     ``distance_m[row, col]`` (float32, metres) is the walk distance from the cell's centre
     (:meth:`ServiceAccess.point_distance` of the centre snapped within ``max_snap_m``); ``inf`` where it
     exceeds ``horizon_m`` or no street is within ``max_snap_m``. ``transform`` maps (col, row) to ``crs``
-    metres (row 0 at the top, rasterio convention).
+    metres (row 0 at the top, rasterio convention). ``judgeable`` (bool, same shape; None when not
+    computed) is where a click would get a walk time at all: the centre snaps to a street within
+    ``max_snap_m``, on a network piece that holds a site of the service (elsewhere the click answers
+    "not judged": off the network, or no site on its piece; :func:`planning.screening.read_places`).
     """
 
     distance_m: np.ndarray
@@ -71,6 +74,7 @@ class WalkSurface:
     max_snap_m: float
     speed_m_per_min: float
     horizon_m: float
+    judgeable: np.ndarray | None = None
 
     @property
     def minutes(self) -> np.ndarray:
@@ -251,15 +255,21 @@ def walk_surface(
     net = access.network
     grid = grid or _reached_grid(access, cell_m=float(cell_m), max_snap_m=float(max_snap_m))
     distance = np.full(grid.n_rows * grid.n_cols, np.inf, dtype=np.float32)
+    judgeable = np.zeros(grid.n_rows * grid.n_cols, dtype=bool)
     if net.n_edges:
         cells, centres = net.snap_cells(grid.x0, grid.y_top, grid.n_rows, grid.n_cols, grid.cell_m,
                                         max_snap_m=max_snap_m)
+        site_pieces = np.unique(net.components[net.edge_u[access.sites.edge[access.sites.on_network]]])
         for start in range(0, len(cells), _CELL_CHUNK):  # bounded temporaries (millions of cells)
             part = slice(start, start + _CELL_CHUNK)
-            value, _ = access.point_distance(centres.subset(part))
+            chunk = centres.subset(part)
+            value, _ = access.point_distance(chunk)
             distance[cells[part]] = np.where(np.isnan(value), np.inf, value)
+            # no site on any piece: every click there reads "beyond the walk time", as the surface does
+            on_piece = np.isin(net.components[net.edge_u[chunk.edge]], site_pieces) if len(site_pieces) else True
+            judgeable[cells[part]] = chunk.on_network & on_piece
     return WalkSurface(distance.reshape(grid.shape), grid.transform, net.crs, float(grid.cell_m), float(max_snap_m),
-                       access.speed_m_per_min, access.max_distance_m)
+                       access.speed_m_per_min, access.max_distance_m, judgeable.reshape(grid.shape))
 
 
 def _reached_grid(access: ServiceAccess, *, cell_m: float, max_snap_m: float) -> RasterGrid:

@@ -27,6 +27,7 @@ from planning.rules import CLASS_LABELS
 from planning.settlement import STATUS_LABELS, SUSPENDED, TERMINATED, status_text
 from planning.text import Text
 from planning.network import WalkNetwork
+from planning.zones import DECISION_CODES
 
 #: One colour per service, used for markers and legends (colour-blind-safe Okabe-Ito palette).
 SERVICE_COLOURS = {
@@ -569,22 +570,27 @@ def site_changes_group(diff, lang: str = "zh") -> folium.FeatureGroup:
 
 #: The layers :func:`assessment_layers` can draw: vectors bottom to top (classes, zones, pharmacies) and the
 #: raster layers (walk time, circles, uncovered area) in :data:`RASTER_PANE` above them.
-ASSESSMENT_LAYERS = ("classes", "walk_time", "circles", "uncovered", "zone_blocked", "zone_priority", "zone_review",
-                     "pharmacies")
-DEFAULT_LAYERS = ("classes", "circles", "uncovered", "pharmacies")
+ASSESSMENT_LAYERS = ("decision", "classes", "walk_time", "circles", "uncovered", "zone_blocked", "zone_priority",
+                     "zone_review", "pharmacies")
+#: The first view: the decision map, circles and uncovered area as outlines over it, the pharmacies.
+DEFAULT_LAYERS = ("decision", "circles", "uncovered", "pharmacies")
+#: The second view: the saturation classes instead of the decision.
+CLASS_VIEW_LAYERS = ("classes", "circles", "uncovered", "pharmacies")
 #: Layers left unticked in the layer control when every layer is drawn (the HTML export).
-_OFF_WHEN_ALL = {"walk_time", "zone_blocked", "zone_priority", "zone_review"}
+_OFF_WHEN_ALL = {"classes", "walk_time", "zone_blocked", "zone_priority", "zone_review"}
 #: Leaflet pane of the raster layers: above the vector overlays (z-index 400), so class fills do not
 #: hide them, and below markers. Images take no pointer events, so tooltips and clicks reach the vectors.
 RASTER_PANE = "plannerRasters"
 
 
 def base_map(region: Region, *, service: Service | str, network: WalkNetwork | None = None, lang: str = "zh",
-             layer_control: bool = True) -> folium.Map:
-    """What does not change with the assessment: counties, streets and the legend of ``service``."""
+             layer_control: bool = True, layers: tuple[str, ...] = DEFAULT_LAYERS) -> folium.Map:
+    """What does not change with the assessment: counties, streets and the legend of ``service`` for the
+    assessment ``layers`` drawn over it (:func:`legend_html`)."""
     fmap = region_map(region, network=network, lang=lang, subdistricts=False, layer_control=layer_control,
                       pharmacies=False)
-    fmap.get_root().html.add_child(folium.Element(legend_html(Service(service), lang)))
+    fmap.get_root().html.add_child(folium.Element(legend_html(Service(service), lang, layers=layers)))
+    folium.map.CustomPane(DECISION_PANE, z_index=390, pointer_events=False).add_to(fmap)
     folium.map.CustomPane(RASTER_PANE, z_index=450, pointer_events=False).add_to(fmap)
     return fmap
 
@@ -603,6 +609,17 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
         return groups[-1]
 
     table = assessment.subdistricts[assessment.subdistricts["service"] == service.value]
+    if "decision" in wanted:
+        url, bounds = assessment.memo.get(("maps.image_decision", service), lambda: decision_image(assessment, service))
+        decision = group("decision")
+        _image_layer(url, bounds, pane=DECISION_PANE).add_to(decision)
+        # the zones, invisible, over the colours: hovering a place names the rules deciding it
+        zones = assessment.memo.get(("maps.display_zones", service), lambda: _for_display(assessment.zones_for(service)))
+        if len(zones):
+            _safe_layer(assessment.memo.get(("maps.geojson_zone_tips", service),
+                                              lambda: _geojson(zones[["zone", "rule_ids", "geometry"]])),
+                        style_function=lambda f: {"weight": 0, "fillOpacity": 0, "opacity": 0},
+                        tooltip=folium.GeoJsonTooltip(["rule_ids"], aliases=[t("rule_ids", lang)])).add_to(decision)
     if "classes" in wanted and table["class"].notna().any():
         reason = Text("class_reason_zh", "class_reason").get(lang)
         columns = ["name", "code", "class", reason, "per_10k", "e2sfca_per_10k", "covered_share", "rule_ids",
@@ -621,7 +638,7 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
                                           aliases=["", t("class", lang), t("measure", lang), t("per_10k", lang),
                                                    t("e2sfca_per_10k", lang), t("covered_share", lang),
                                                    t("rule_ids", lang)]),
-        ).add_to(group("classes"))
+        ).add_to(group("classes", show=set(layers) != set(ASSESSMENT_LAYERS)))
     policy = assessment.policy
     if "walk_time" in wanted:
         url, bounds = assessment.memo.get(("maps.image_walk_time", service), lambda: walk_time_image(assessment, service))
@@ -629,12 +646,12 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
     if "circles" in wanted:
         url, bounds = assessment.memo.get(("maps.image_circles", service), lambda: mask_image(
             assessment.rasters.circle_mask(service), assessment.rasters.grid.transform, assessment.rasters.crs,
-            SERVICE_COLOURS[service], fill_alpha=0.18, edge_alpha=0.9))
+            SERVICE_COLOURS[service], fill_alpha=0.0, edge_alpha=0.95, edge_px=2))
         _image_layer(url, bounds).add_to(group("circles", name=t("circles_minutes", lang, minutes=policy.walk_minutes)))
     if "uncovered" in wanted:
         url, bounds = assessment.memo.get(("maps.image_uncovered", service), lambda: mask_image(
             assessment.rasters.uncovered_mask(service), assessment.rasters.grid.transform, assessment.rasters.crs,
-            UNCOVERED_COLOUR, fill_alpha=0.45, edge_alpha=0.45))
+            UNCOVERED_COLOUR, fill_alpha=0.0, edge_alpha=0.8, edge_px=1))
         _image_layer(url, bounds).add_to(group("uncovered"))
     zones_wanted = [z for z in ("blocked", "priority", "review") if f"zone_{z}" in wanted]
     zones = (assessment.memo.get(("maps.display_zones", service), lambda: _for_display(assessment.zones_for(service)))
@@ -658,8 +675,19 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
 
 
 CLASS_COLOURS = {"saturated": "#7b3294", "balanced": "#a6dba0", "underserved": "#fdb863", "blank": "#e66101"}
-ZONE_COLOURS = {"blocked": "#b2182b", "priority": "#2166ac", "review": "#f1a340"}
-UNCOVERED_COLOUR = "#d7301f"
+#: The decision map's outcomes (planning.rules.VERDICTS) in the Okabe-Ito palette, told apart with every
+#: common colour-vision deficiency: vermillion, yellow, sky blue, bluish green, and a light grey for "not
+#: judged" (the pharmacies' blue, orange, grey and pink dots stay distinct from them).
+DECISION_COLOURS = {"blocked": "#d55e00", "review": "#f0e442", "priority": "#56b4e9", "allowed": "#009e73",
+                    "not_judged": "#dddddd"}
+#: The zone layers mean what the decision colours mean: the same colours.
+ZONE_COLOURS = {zone: DECISION_COLOURS[zone] for zone in ("blocked", "priority", "review")}
+DECISION_ALPHA = 0.5
+UNCOVERED_COLOUR = "#cc0000"
+#: Pharmacies holding no listed service (drawn black).
+NO_SERVICE_COLOUR = "#000000"
+#: Leaflet pane of the decision colours: under the outlines of the raster pane, above the vector overlays.
+DECISION_PANE = "plannerDecision"
 #: Walk-time bands (thirds of the walk time), nearest first.
 WALK_BAND_COLOURS = ("#08519c", "#4292c6", "#9ecae1")
 
@@ -670,14 +698,24 @@ WALK_BAND_COLOURS = ("#08519c", "#4292c6", "#9ecae1")
 # vertices, 190 kB and 0.13 s per map. Exported files (gap report, GeoTIFF) keep the exact layers.
 
 def mask_image(mask: np.ndarray, transform, crs: str, colour: str, *, fill_alpha: float,
-               edge_alpha: float) -> tuple[str, list[list[float]]]:
+               edge_alpha: float, edge_px: int = 1) -> tuple[str, list[list[float]]]:
     """A boolean raster (``transform`` in the metric ``crs``) as a PNG data URL in Web Mercator: true cells
-    in ``colour`` at ``fill_alpha``, the outermost ring of pixels at ``edge_alpha``, the rest transparent.
-    Returns the URL and its ``[[south, west], [north, east]]`` bounds (WGS84 degrees) for Leaflet."""
+    in ``colour`` at ``fill_alpha``, the outer ``edge_px`` rings of pixels at ``edge_alpha``, the rest
+    transparent (``fill_alpha`` 0: an outline that never muddies the colours under it). Returns the URL
+    and its ``[[south, west], [north, east]]`` bounds (WGS84 degrees) for Leaflet."""
     codes, bounds = _to_web_mercator(mask.view(np.uint8), transform, crs)
     inside = codes > 0
-    codes[inside & ~ndimage.binary_erosion(inside)] = 2
+    codes[inside & ~ndimage.binary_erosion(inside, iterations=edge_px)] = 2
     return _png_url(codes, [(colour, fill_alpha), (colour, edge_alpha)]), bounds
+
+
+def decision_image(assessment, service: Service) -> tuple[str, list[list[float]]]:
+    """The decision map of ``service`` (:meth:`planning.assess.Assessment.decisions`, the click's verdict
+    at every cell) in :data:`DECISION_COLOURS`, as :func:`mask_image` returns it."""
+    codes = assessment.decisions(Service(service))
+    codes, bounds = _to_web_mercator(codes, assessment.rasters.grid.transform, assessment.rasters.crs)
+    palette = [(DECISION_COLOURS[name], DECISION_ALPHA) for name in DECISION_CODES]
+    return _png_url(codes, palette), bounds
 
 
 def walk_time_image(assessment, service: Service) -> tuple[str, list[list[float]]]:
@@ -719,33 +757,48 @@ def _png_url(codes: np.ndarray, palette: list[tuple[str, float]]) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _image_layer(url: str, bounds: list[list[float]]) -> folium.raster_layers.ImageOverlay:
-    return folium.raster_layers.ImageOverlay(url, bounds=bounds, pane=RASTER_PANE, interactive=False,
+def _image_layer(url: str, bounds: list[list[float]], pane: str = RASTER_PANE) -> folium.raster_layers.ImageOverlay:
+    return folium.raster_layers.ImageOverlay(url, bounds=bounds, pane=pane, interactive=False,
                                              pixelated=True, control=False)
 
 
-def legend_html(service: Service, lang: str = "zh") -> str:
-    """A fixed legend box: classes, zones, uncovered area, pharmacy colours and the rings of suspended
-    and terminated pharmacies."""
+def legend_entries(service: Service, lang: str = "zh", *, layers: tuple[str, ...] = DEFAULT_LAYERS
+                   ) -> list[tuple[str, str, str]]:
+    """What the legend lists for the drawn ``layers``, exactly those: ``(kind, colour, label)`` with kind
+    "fill", "outline", "dot" or "ring", in drawing order."""
+    wanted = set(layers)
+    entries: list[tuple[str, str, str]] = []
+    if "decision" in wanted:
+        entries += [("fill", DECISION_COLOURS[v], t(f"verdict_{v}", lang)) for v in DECISION_COLOURS]
+    if "classes" in wanted:
+        entries += [("fill", CLASS_COLOURS[c], CLASS_LABELS[c].get(lang)) for c in CLASS_COLOURS]
+    if "walk_time" in wanted:
+        entries += [("fill", c, f"{t('walk_time', lang)} {i}/3") for i, c in enumerate(WALK_BAND_COLOURS, start=1)]
+    if "circles" in wanted:
+        entries.append(("outline", SERVICE_COLOURS[service], t("circles", lang)))
+    if "uncovered" in wanted:
+        entries.append(("outline", UNCOVERED_COLOUR, t("uncovered", lang)))
+    if "decision" not in wanted:  # with the decision map drawn, its entries already name these colours
+        entries += [("fill", ZONE_COLOURS[z], t(f"zone_{z}", lang)) for z in ZONE_COLOURS if f"zone_{z}" in wanted]
+    if "pharmacies" in wanted:
+        entries += [("dot", SERVICE_COLOURS[s], s.label(lang)) for s in Service]
+        entries.append(("dot", NO_SERVICE_COLOUR, t("no_listed_service", lang)))
+        entries += [("ring", ring, STATUS_LABELS[status].get(lang)) for status, (ring, _w) in STATUS_RINGS.items()]
+    return entries
 
-    def swatch(colour: str, label: str, round_: bool = False) -> str:
-        radius = "50%" if round_ else "2px"
-        return (f'<div><span style="display:inline-block;width:12px;height:12px;margin-right:6px;'
-                f'border-radius:{radius};background:{colour};border:1px solid #555"></span>{label}</div>')
 
+def legend_html(service: Service, lang: str = "zh", *, layers: tuple[str, ...] = DEFAULT_LAYERS) -> str:
+    """A fixed legend box listing exactly the drawn ``layers`` (:func:`legend_entries`); each swatch carries
+    ``data-legend`` (its kind) for the browser test's colour check."""
+    styles = {"fill": "background:{c};border:1px solid #555",
+              "outline": "background:transparent;border:2px solid {c}",
+              "dot": "background:{c};border:1px solid #555;border-radius:50%",
+              "ring": "background:#ffffff;border:3px solid {c};border-radius:50%;width:8px;height:8px"}
     rows = [f"<b>{t('legend', lang)} · {service.label(lang)}</b>"]
-    rows += [swatch(CLASS_COLOURS[c], CLASS_LABELS[c].get(lang)) for c in CLASS_COLOURS]
-    rows += [swatch(ZONE_COLOURS[z], t(f"zone_{z}", lang)) for z in ZONE_COLOURS]
-    rows.append(swatch(UNCOVERED_COLOUR, t("uncovered", lang)))
-    bands = "".join(f'<span style="display:inline-block;width:12px;height:12px;background:{c};border:1px solid #555">'
-                    "</span>" for c in WALK_BAND_COLOURS)
-    brackets = Text("（{}）", " ({})").get(lang).format(t("walk_bands", lang))
-    rows.append(f'<div>{bands}<span style="margin-left:6px">{t("walk_time", lang)}{brackets}</span></div>')
-    rows += [swatch(SERVICE_COLOURS[s], s.label(lang), round_=True) for s in Service]
-    for status, (ring, _weight) in STATUS_RINGS.items():
-        rows.append(f'<div><span style="display:inline-block;width:10px;height:10px;margin-right:6px;'
-                    f'border-radius:50%;background:#ffffff;border:3px solid {ring}"></span>'
-                    f'{STATUS_LABELS[status].get(lang)}</div>')
+    for kind, colour, label in legend_entries(service, lang, layers=layers):
+        style = styles[kind].format(c=colour)
+        rows.append(f'<div><span data-legend="{kind}" data-colour="{colour}" style="display:inline-block;width:12px;'
+                    f'height:12px;margin-right:6px;vertical-align:middle;{style}"></span>{safe_text(label)}</div>')
     return ('<div id="planner-legend" style="position:fixed;bottom:24px;left:12px;z-index:9999;background:white;'
             'padding:8px 10px;border:1px solid #999;border-radius:4px;font:12px/1.5 sans-serif">'
             + "".join(rows) + "</div>")

@@ -301,15 +301,33 @@ def hard_blocked(flags: dict[str, np.ndarray]) -> np.ndarray:
     return _any(flags, [r for r in BLOCK_RULES if r in HARD_BLOCKS])
 
 
-def verdicts(flags: dict[str, np.ndarray], unjudged: np.ndarray | None = None) -> np.ndarray:
-    """The verdict of each place (one of :data:`VERDICTS`) from its :func:`rule_flags`; ``not_judged``
-    wherever ``unjudged`` (a reason per place, None where judged) names a reason."""
+def missing_input(area: AreaFacts, flags: dict[str, np.ndarray]) -> np.ndarray:
+    """Where missing inputs leave a place unjudged: a rule that could still block or plead there is
+    unknown (``area.unjudged``), and no judged hard block already stands."""
+    hard = hard_blocked(flags)
+    return ~hard if area.unjudged else np.zeros(np.shape(hard), dtype=bool)
+
+
+def verdict_codes(flags: dict[str, np.ndarray], unjudged: np.ndarray | None = None) -> np.ndarray:
+    """The verdict of each place as its position in :data:`VERDICTS` (int8), from its :func:`rule_flags`:
+    a hard block is "blocked", a soft block meeting a gap "review", a block "blocked", a gap "priority",
+    nothing "allowed"; "not_judged" wherever the bool array ``unjudged`` is True. The one precedence of
+    the verdicts (cells of the decision map, clicks and candidates)."""
     hard, block, gap = hard_blocked(flags), _any(flags, BLOCK_RULES), _any(flags, GAP_RULES)
-    verdict = np.select([hard, block & gap, block, gap], ["blocked", "review", "blocked", "priority"],
-                        default="allowed").astype(object)
+    position = {name: i for i, name in enumerate(VERDICTS)}
+    code = np.select([hard, block & gap, block, gap],
+                     [position["blocked"], position["review"], position["blocked"], position["priority"]],
+                     default=position["allowed"]).astype(np.int8)
     if unjudged is not None:
-        verdict[np.asarray([r is not None for r in unjudged], dtype=bool)] = "not_judged"
-    return verdict.astype(str)
+        code[np.asarray(unjudged, dtype=bool)] = position["not_judged"]
+    return code
+
+
+def verdicts(flags: dict[str, np.ndarray], unjudged: np.ndarray | None = None) -> np.ndarray:
+    """The verdict of each place (one of :data:`VERDICTS`, :func:`verdict_codes`); ``not_judged`` wherever
+    ``unjudged`` (a reason per place, None where judged) names a reason."""
+    mask = None if unjudged is None else np.asarray([r is not None for r in np.ravel(unjudged)], dtype=bool)
+    return np.asarray(VERDICTS)[verdict_codes(flags, mask)]
 
 
 def review_pairs(flags: dict[str, np.ndarray]) -> list[tuple[str, str, np.ndarray]]:

@@ -168,6 +168,32 @@ def zone_parts(region: Region, crs: str, area: rules.AreaFacts, layers: ZoneRast
     return parts
 
 
+#: Code of each verdict in :func:`cell_decisions`: 1 + its position in :data:`planning.rules.VERDICTS`
+#: (0: outside every sub-district, nothing drawn).
+DECISION_CODES: dict[str, int] = {name: i + 1 for i, name in enumerate(rules.VERDICTS)}
+
+
+def cell_decisions(area: rules.AreaFacts, layers: ZoneRasters, policy: Policy, service: Service) -> np.ndarray:
+    """The verdict a click would read at every cell of one service, as :data:`DECISION_CODES` (uint8 on
+    ``layers.grid``): the flags of :func:`planning.rules.rule_flags` at the cells (as :func:`zone_parts`),
+    then "not judged" where the click is (:func:`planning.screening.read_places`): the centre off the
+    network or on a piece without the service's sites (``WalkSurface.judgeable``), or missing inputs
+    leaving a rule unknown (:func:`planning.rules.missing_input`). Outside every sub-district: 0."""
+    service = Service(service)
+    subdistrict, county = layers.cell_areas()
+    cells = rules.PlaceFacts(subdistrict=subdistrict.ravel(), county=county.ravel(),
+                             inside_circle=layers.circle_mask(service).ravel(),
+                             uncovered_residential=layers.uncovered_mask(service).ravel())
+    flags = rules.rule_flags(area, cells, policy)
+    judgeable = layers.surfaces[service].judgeable
+    unjudged = rules.missing_input(area, flags)
+    if judgeable is not None:
+        unjudged = unjudged | ~judgeable.ravel()
+    codes = rules.verdict_codes(flags, unjudged).astype(np.uint8) + 1
+    codes[cells.subdistrict < 0] = 0
+    return codes.reshape(layers.grid.shape)
+
+
 def _area_boundaries(region: Region, crs: str, area: rules.AreaFacts, policy: Policy) -> dict[str, shapely.Geometry]:
     """Exact boundary unions of the rules decided for whole areas (:data:`planning.rules.AREA_RULES`):
     the same :func:`~planning.rules.rule_flags` asked once per sub-district and once per county."""

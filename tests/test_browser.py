@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+import numpy as np
 import pytest
 from browser import CHROMIUM, NO_CHROMIUM, is_loopback, local_page
 
@@ -246,3 +247,47 @@ def test_exported_map_opens_with_every_outside_request_blocked(exported_map_url)
     assert leaflet, "Leaflet did not initialise"
     assert streets and all(n > 0 for n in streets), streets
     assert errors == [], errors
+
+
+@pytest.mark.parametrize("width, height", [(1400, 900), (1100, 800)])
+def test_decision_map_legend_and_verdict_panel_in_view(app_url, width, height):
+    """The first view is the decision map (its colours in their own pane); the legend lists the drawn layers
+    in colours far enough apart; a click's verdict appears beside the map without scrolling."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    from test_maps import MIN_DELTA_E, cie_lab
+
+    from planning.maps import DEFAULT_LAYERS, legend_entries
+    from planning.model import Service
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    outside: list[str] = []
+    with playwright.sync_playwright() as p:
+        browser, page = local_page(p, viewport=(width, height), allowed=is_loopback, blocked=outside)
+        page.goto(app_url)
+        page.get_by_text("医保定点零售药店布局规划").wait_for(timeout=90_000)
+        frame = page.frame_locator("iframe[title*='streamlit_folium']")
+        frame.locator(".leaflet-plannerDecision-pane img.leaflet-image-layer").first.wait_for(timeout=90_000)
+        swatches = frame.locator("#planner-legend [data-legend]")
+        swatches.first.wait_for(timeout=10_000)
+        drawn = [(swatches.nth(i).get_attribute("data-legend"), swatches.nth(i).get_attribute("data-colour"))
+                 for i in range(swatches.count())]
+        expected = legend_entries(Service.OUTPATIENT_POOLING, "zh", layers=DEFAULT_LAYERS)
+        assert drawn == [(kind, colour) for kind, colour, _ in expected]
+        fills = [cie_lab(c) for kind, c in drawn if kind == "fill"]
+        assert min(np.linalg.norm(a - b) for i, a in enumerate(fills) for b in fills[i + 1:]) >= MIN_DELTA_E
+        page.get_by_text("点击地图上任意位置").wait_for(timeout=10_000)
+        box = frame.locator(".leaflet-container").bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
+        page.get_by_text("核查位置").wait_for(timeout=60_000)
+        panel = page.locator(".st-key-verdict-panel")
+        verdict = panel.locator("h3").first
+        verdict.wait_for(timeout=10_000)
+        shown = verdict.bounding_box()
+        assert page.evaluate("window.scrollY") == 0
+        assert shown["y"] >= 0 and shown["y"] + shown["height"] <= height, shown  # in view, no scrolling
+        assert shown["x"] >= box["x"] + box["width"] - 5  # beside the map, not under it
+        page.mouse.move(box["x"] + 60, box["y"] + 12, steps=8)
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(ARTIFACTS / f"app-decision-{width}x{height}.png"))
+        browser.close()
+    assert outside == []

@@ -19,6 +19,7 @@ from planning.assess import assess
 from planning import maps
 from planning.maps import (
     ASSESSMENT_LAYERS,
+    DECISION_PANE,
     RASTER_PANE,
     assessment_map,
     base_map,
@@ -120,9 +121,9 @@ def test_streets_travel_once_as_a_data_script_and_the_export_opens_offline(small
     assert f'window["{name}"]' in html and '"coordinates"' not in html.split("<script src=")[0]
     assert "imperial: false" in html  # a metric scale bar
     exported = assessment_map(small, service=POOLING, network=small.network).get_root().render()
-    assert exported.count("data:image/png;base64,") == 3  # walk time, circles, uncovered
-    assert f'"pane": "{RASTER_PANE}"' in exported
-    assert len(ASSESSMENT_LAYERS) == 8
+    assert exported.count("data:image/png;base64,") == 4  # decision, walk time, circles, uncovered
+    assert f'"pane": "{RASTER_PANE}"' in exported and f'"pane": "{DECISION_PANE}"' in exported
+    assert len(ASSESSMENT_LAYERS) == 9
 
 
 def test_the_checked_point_is_marked_where_it_was_clicked():
@@ -177,3 +178,61 @@ def _scripts(fmap) -> list[tuple[str, str]]:
         stack.extend(getattr(element, "_children", {}).values())
         found += getattr(element, "default_js", [])
     return found
+
+
+def cie_lab(colour: str) -> np.ndarray:
+    """CIE L*a*b* (D65) of a "#rrggbb" colour: the space the legend's colour distances are measured in."""
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)]) / 255
+    linear = np.where(rgb > 0.04045, ((rgb + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])  # relative to the D65 white
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+#: Least CIE76 distance between two legend swatches of one kind drawn together (about where colours
+#: stop being confused at a glance; the Okabe-Ito set keeps it under colour-vision deficiencies).
+MIN_DELTA_E = 20.0
+
+
+def assert_distinct(entries) -> None:
+    from itertools import combinations
+
+    for kind in {k for k, _, _ in entries}:
+        same = [(c, label) for k, c, label in entries if k == kind]
+        for (a, la), (b, lb) in combinations(same, 2):
+            assert np.linalg.norm(cie_lab(a) - cie_lab(b)) >= MIN_DELTA_E, (kind, la, lb)
+
+
+def test_the_legend_lists_exactly_the_drawn_layers_in_distinct_colours():
+    from planning.maps import CLASS_VIEW_LAYERS, DECISION_COLOURS, DEFAULT_LAYERS, legend_entries, legend_html
+
+    decision = legend_entries(POOLING, "zh", layers=DEFAULT_LAYERS)
+    labels = [label for _, _, label in decision]
+    assert labels[:5] == ["禁止新增", "需审核", "优先配置", "允许", "无法判定"]
+    assert "无已登记业务的药店" in labels and "服务圈" in labels and "未覆盖居住区" in labels
+    assert not {"相对饱和", "禁止新增区"} & set(labels)  # classes and zones are not drawn: not listed
+    classes = legend_entries(POOLING, "zh", layers=CLASS_VIEW_LAYERS)
+    assert [label for _, _, label in classes][:4] == ["相对饱和", "均衡", "相对不足", "空白"]
+    assert "禁止新增" not in [label for _, _, label in classes]
+    zones_only = legend_entries(POOLING, "en", layers=("zone_blocked", "zone_review"))
+    assert [label for _, _, label in zones_only] == ["blocked zone", "review zone"]
+    for view in (DEFAULT_LAYERS, CLASS_VIEW_LAYERS, ("zone_blocked", "zone_priority", "zone_review", "pharmacies")):
+        assert_distinct(legend_entries(POOLING, "zh", layers=view))
+    assert len(set(DECISION_COLOURS.values())) == 5
+    html = legend_html(POOLING, "zh", layers=DEFAULT_LAYERS)
+    assert html.count("data-legend=") == len(decision)
+
+
+def test_the_decision_map_is_the_rules_verdict_at_every_cell(small):
+    """Its codes come from the one precedence (rules.verdict_codes) and leave out only what lies outside
+    every sub-district; a click's verdict is checked against it in tests/test_one_truth.py."""
+    from planning.zones import DECISION_CODES
+
+    codes = small.decisions(POOLING)
+    assert codes.shape == small.rasters.grid.shape and codes.dtype == np.uint8
+    subdistrict, _ = small.rasters.cell_areas()
+    assert ((codes == 0) == (subdistrict < 0)).all()
+    inside_circle = small.rasters.circle_mask(POOLING) & (subdistrict >= 0)
+    assert np.isin(codes[inside_circle], [DECISION_CODES["blocked"], DECISION_CODES["review"]]).all()  # B1
+    assert set(np.unique(codes)) <= {0, *DECISION_CODES.values()}

@@ -49,6 +49,32 @@ def drawn_at(mask: np.ndarray, grid, xy: np.ndarray) -> tuple[np.ndarray, np.nda
     return inside, settled
 
 
+def decisions_at(codes: np.ndarray, grid, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The decision map's verdict at each place (one of rules.VERDICTS, "outside" for code 0) and whether
+    its cell's 3 x 3 neighbourhood holds one code only."""
+    from scipy import ndimage
+
+    from planning.rules import VERDICTS
+
+    rows, cols = grid.cells(xy)
+    on = rows >= 0
+    names = np.array(("outside", *VERDICTS), dtype=object)
+    verdict = np.full(len(xy), "outside", dtype=object)
+    settled = np.zeros(len(xy), dtype=bool)
+    same = ndimage.minimum_filter(codes, size=3) == ndimage.maximum_filter(codes, size=3)
+    verdict[on], settled[on] = names[codes[rows[on], cols[on]]], same[rows[on], cols[on]]
+    return verdict, settled
+
+
+def assert_same_verdicts(codes: np.ndarray, grid, xy: np.ndarray, reading, what: str) -> None:
+    """The decision map's colour equals the click's verdict at >= 99.9 % of the settled places inside
+    the region (outside every sub-district the map draws nothing and the click says "not judged")."""
+    drawn, settled = decisions_at(codes, grid, xy)
+    clicked = np.asarray(reading.verdict, dtype=object)
+    inside = drawn != "outside"
+    assert_agree(np.where(inside, drawn, "not_judged"), clicked, settled, what)
+
+
 def assert_agree(drawn: np.ndarray, point: np.ndarray, settled: np.ndarray, what: str) -> None:
     for name, part in (("uniform", slice(0, N_UNIFORM)), ("near streets", slice(N_UNIFORM, None))):
         compared = settled[part]
@@ -79,6 +105,8 @@ def test_demo_circles_and_zones_are_what_the_click_reads(demo, demo_places, minu
             mask = parts.get(rule, np.zeros(grid.shape, dtype=bool))
             drawn, settled = drawn_at(mask, grid, xy)
             assert_agree(drawn, reading.flags[rule], settled, f"{service.value} zone {rule}, {minutes:g} min")
+        assert_same_verdicts(assessment.decisions(service), grid, xy, reading,
+                             f"{service.value} decision map, {minutes:g} min")
 
 
 @pytest.mark.osm
@@ -150,4 +178,6 @@ def test_real_extract_zones_are_what_the_click_reads(osm_path, extract, tmp_path
                 r3_seen |= rule == "R3" and bool(mask.any())
                 drawn, settled = drawn_at(mask, grid, xy)
                 assert_agree(drawn, reading.flags[rule], settled, f"{extract} {service.value} zone {rule}, {minutes:g} min")
+            assert_same_verdicts(assessment.decisions(service), grid, xy, reading,
+                                 f"{extract} {service.value} decision map, {minutes:g} min")
     assert r3_seen  # the sub-district is underserved: the R3 zone is drawn and compared
