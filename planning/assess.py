@@ -15,7 +15,7 @@ import pandas as pd
 
 from planning import rules
 from planning.access import ServiceAccess, service_access
-from planning.capacity import area_access_per_10k, e2sfca_at_nodes, site_capacity
+from planning.capacity import NodePairs, area_access_per_10k, e2sfca_at_nodes, site_capacity
 from planning.coverage import Residents, coverage_table, resident_minutes, residents_along_streets
 from planning.demand import ServiceDemand, point_weights, service_demand
 from planning.errors import ParameterError
@@ -241,6 +241,10 @@ def assess(
     capacity, _ = site_capacity(pharmacies, policy.capacity_column)
     capacity_by_id = dict(zip(pharmacies["pharmacy_id"].astype(str), capacity))
     reach: dict[Service, np.ndarray] = {}
+    # one walk search from every serving pharmacy for the E2SFCA of all services (each takes its subset)
+    every_site, every_id = serving_sites(network, pharmacies, policy)
+    pairs = NodePairs.search(network, every_site, policy.budget_m)
+    position_of = {str(i): k for k, i in enumerate(every_id)}
     for service in Service:
         sites, site_ids = service_sites(network, pharmacies, service, policy)
         if reuse is not None and _reusable(reuse, service, sites, site_ids, grid, policy, horizon_m):
@@ -254,7 +258,8 @@ def assess(
             searched.append(service)
         minutes[service.value] = resident_minutes(access[service], residents)
         found = e2sfca_at_nodes(network, sites, np.array([capacity_by_id[str(i)] for i in site_ids]), residents.snap,
-                       weights[service.value], catchment_m=policy.budget_m)
+                                weights[service.value], catchment_m=policy.budget_m, pairs=pairs,
+                                subset=np.array([position_of[str(i)] for i in site_ids], dtype=np.int64))
         reach[service] = area_access_per_10k(found.point_access, weights[service.value], residents.subdistrict,
                                              len(region.subdistricts))
     coverage = coverage_table(region.subdistricts, residents, minutes, policy.walk_minutes, weights_by_service=weights,
@@ -332,6 +337,18 @@ def service_holders(pharmacies: gpd.GeoDataFrame, service: Service) -> gpd.GeoDa
     if "serves" in pharmacies.columns:
         held &= pharmacies["serves"].astype(bool)
     return pharmacies[held]
+
+
+def serving_sites(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, policy: Policy) -> tuple[Snap, np.ndarray]:
+    """The pharmacies holding any service that serve, snapped as :func:`service_sites` snaps each service's
+    (the same rule for the same point), and their ids: the union of every service's sites."""
+    held = np.zeros(len(pharmacies), dtype=bool)
+    for service in Service:
+        held |= pharmacies["pharmacy_id"].isin(service_holders(pharmacies, service)["pharmacy_id"]).to_numpy()
+    holders = pharmacies[held]
+    snap = network.snap_lonlat(holders.geometry.x.to_numpy(), holders.geometry.y.to_numpy(),
+                               max_snap_m=policy.max_snap_m)
+    return snap, holders["pharmacy_id"].to_numpy()
 
 
 def service_sites(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, service: Service,

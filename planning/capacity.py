@@ -73,27 +73,51 @@ def e2sfca(network: WalkNetwork, sites: Snap, capacity: np.ndarray, points: Snap
                              np.asarray(demand, dtype=float), catchment_m=catchment_m, weights=weights)
 
 
+@dataclass(frozen=True, eq=False)
+class NodePairs:
+    """Every (site, network node) pair within ``catchment_m`` metres of walk (site: index into the sites
+    searched; :func:`planning.access.nodes_within`). One search serves every service whose sites are a
+    subset of those searched (:func:`e2sfca_at_nodes` with ``subset``)."""
+
+    site: np.ndarray
+    node: np.ndarray
+    distance_m: np.ndarray
+    catchment_m: float
+
+    @classmethod
+    def search(cls, network: WalkNetwork, sites: Snap, catchment_m: float) -> NodePairs:
+        found = list(nodes_within(network, sites, catchment_m))
+        site, node = (np.concatenate([f[k] for f in found]) if found else np.empty(0, dtype=np.int64) for k in (0, 1))
+        distance = np.concatenate([f[2] for f in found]) if found else np.empty(0)
+        return cls(site=site, node=node, distance_m=distance, catchment_m=float(catchment_m))
+
+
 def e2sfca_at_nodes(network: WalkNetwork, sites: Snap, capacity: np.ndarray, points: Snap, demand: np.ndarray, *,
-                    catchment_m: float, weights: tuple[float, float, float] = E2SFCA_WEIGHTS) -> E2sfca:
+                    catchment_m: float, weights: tuple[float, float, float] = E2SFCA_WEIGHTS,
+                    pairs: NodePairs | None = None, subset: np.ndarray | None = None) -> E2sfca:
     """:func:`e2sfca` with each demand point moved to the nearer end of its street segment: the pairs are
-    (site, node) within the catchment (:func:`planning.access.nodes_within`), a few times fewer than
-    (site, point) pairs, and each point takes its node's access. The walk of a point differs from the
-    exact one by at most its offset to that end plus its access walk (half a segment and the snap);
-    ``site_ratio`` and ``point_access`` are as in :func:`e2sfca`. What the assessment uses."""
+    (site, node) within the catchment (:class:`NodePairs`), a few times fewer than (site, point) pairs,
+    and each point takes its node's access. The walk of a point differs from the exact one by at most its
+    offset to that end plus its access walk (half a segment and the snap); ``site_ratio`` and
+    ``point_access`` are as in :func:`e2sfca`. What the assessment uses.
+
+    ``pairs`` searched once for a larger set of sites, with ``subset`` (the indices of these ``sites``
+    in it, in order), gives the same result without a new search."""
     on = points.on_network
     length = network.edge_length[points.edge]
     node = np.where(points.offset_m <= length / 2, network.edge_u[points.edge], network.edge_v[points.edge])
     node_demand = np.bincount(node[on], weights=np.asarray(demand, dtype=float)[on], minlength=network.n_nodes)
-    rows, cols, dists = [], [], []
-    for s, t, d in nodes_within(network, sites, catchment_m):
-        keep = node_demand[t] > 0
-        rows.append(s[keep])
-        cols.append(t[keep])
-        dists.append(d[keep])
-    site, where = (np.concatenate(x) if x else np.empty(0, dtype=np.int64) for x in (rows, cols))
-    distance = np.concatenate(dists) if dists else np.empty(0)
-    at_nodes = e2sfca_from_pairs(site, where, distance, np.asarray(capacity, dtype=float), node_demand,
-                                 catchment_m=catchment_m, weights=weights)
+    if pairs is None:
+        pairs, subset = NodePairs.search(network, sites, catchment_m), np.arange(len(sites.edge))
+    if pairs.catchment_m != float(catchment_m):
+        raise ValueError("pairs were searched for another catchment")
+    position = np.full(int(max(pairs.site.max(initial=-1), subset.max(initial=-1))) + 1, -1, dtype=np.int64)
+    position[subset] = np.arange(len(subset))
+    site = position[pairs.site] if len(position) else pairs.site
+    keep = (site >= 0) & (node_demand[pairs.node] > 0)
+    at_nodes = e2sfca_from_pairs(site[keep], pairs.node[keep], pairs.distance_m[keep],
+                                 np.asarray(capacity, dtype=float), node_demand, catchment_m=catchment_m,
+                                 weights=weights)
     return E2sfca(site_ratio=at_nodes.site_ratio, point_access=np.where(on, at_nodes.point_access[node], 0.0),
                   catchment_m=float(catchment_m))
 
