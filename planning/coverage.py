@@ -62,12 +62,17 @@ def residents_along_streets(
     Sub-districts holding no street get no point: :func:`coverage_table` reports them with
     ``street_km = 0`` and their residents as not covered.
     """
-    counts = np.maximum(np.ceil(network.edge_length / spacing_m).astype(np.int64), 1)
-    edge = np.repeat(np.arange(network.n_edges), counts)
-    rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    piece = network.edge_length[edge] / counts[edge]
-    offset = (rank + 0.5) * piece
-    xy = network.points_at(edge, offset)
+    def street_points():  # the points and their snaps depend on the network only: kept on it
+        counts = np.maximum(np.ceil(network.edge_length / spacing_m).astype(np.int64), 1)
+        edge = np.repeat(np.arange(network.n_edges), counts)
+        rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        piece = network.edge_length[edge] / counts[edge]
+        offset = (rank + 0.5) * piece
+        return (edge, piece, network.points_at(edge, offset),
+                network.place_street_points(edge, offset, max_snap_m=max_snap_m))
+
+    edge, piece, xy, snap = network.memo.get(("coverage.street_points", float(spacing_m), float(max_snap_m)),
+                                             street_points)
     polygons = subdistricts.to_crs(network.crs).geometry.to_numpy()
     subdistrict = first_containing(polygons, xy)
     street_length = np.bincount(subdistrict[subdistrict >= 0], weights=piece[subdistrict >= 0],
@@ -76,7 +81,6 @@ def residents_along_streets(
     persons = np.zeros(len(edge))
     inside = subdistrict >= 0
     persons[inside] = population[subdistrict[inside]] * piece[inside] / street_length[subdistrict[inside]]
-    snap = network.place_street_points(edge, offset, max_snap_m=max_snap_m)
     return Residents(snap=snap, persons=persons, subdistrict=subdistrict, xy=xy, street_m=piece)
 
 
