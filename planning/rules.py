@@ -213,6 +213,7 @@ class AreaFacts:
     fund_b4: np.ndarray  # bool
     r2_shortfall: np.ndarray  # bool
     unjudged: tuple[str, ...] = ()  # rule ids that missing inputs leave unjudged for this service
+    fund_unknown: np.ndarray | None = None  # bool per county: B3/B4 apply but its fund row is missing
 
     @classmethod
     def from_tables(cls, subdistricts: pd.DataFrame, counties: pd.DataFrame, service: Service, *,
@@ -237,6 +238,7 @@ class AreaFacts:
             fund_b4=holds(county_rows["fund_b4"].reindex(ct_codes)),
             r2_shortfall=failed(county_rows["r2_ok"].reindex(ct_codes)),
             unjudged=tuple(unjudged),
+            fund_unknown=_fund_unknown(county_rows, ct_codes, unjudged),
         )
 
 
@@ -301,11 +303,27 @@ def hard_blocked(flags: dict[str, np.ndarray]) -> np.ndarray:
     return _any(flags, [r for r in BLOCK_RULES if r in HARD_BLOCKS])
 
 
-def missing_input(area: AreaFacts, flags: dict[str, np.ndarray]) -> np.ndarray:
-    """Where missing inputs leave a place unjudged: a rule that could still block or plead there is
-    unknown (``area.unjudged``), and no judged hard block already stands."""
+def _fund_unknown(county_rows: pd.DataFrame, county_codes, unjudged) -> np.ndarray:
+    """Per county: its fund rules B3/B4 are unknown (NA: a county the fund table did not list; the tables
+    give False where the policy leaves the rule out). Where the whole table is missing, ``unjudged``
+    already says so for every place."""
+    if "B3" in unjudged or "B4" in unjudged:
+        return np.zeros(len(county_codes), dtype=bool)
+    b3 = tri_state(county_rows["fund_b3"].reindex(county_codes))
+    b4 = tri_state(county_rows["fund_b4"].reindex(county_codes))
+    return (b3.isna() & b4.isna()).to_numpy(dtype=bool)
+
+
+def missing_input(area: AreaFacts, flags: dict[str, np.ndarray], county: np.ndarray | None = None) -> np.ndarray:
+    """Where missing inputs leave a place unjudged and no judged hard block already stands: a rule that
+    could still block or plead there is unknown (``area.unjudged``), or the place lies in a county whose
+    fund status is unknown (``area.fund_unknown``; ``county``: each place's county position, -1 none)."""
     hard = hard_blocked(flags)
-    return ~hard if area.unjudged else np.zeros(np.shape(hard), dtype=bool)
+    unknown = np.full(np.shape(hard), bool(area.unjudged))
+    if county is not None and area.fund_unknown is not None and area.fund_unknown.any():
+        county = np.asarray(county)
+        unknown |= (county >= 0) & area.fund_unknown[np.maximum(county, 0)]
+    return unknown & ~hard
 
 
 def verdict_codes(flags: dict[str, np.ndarray], unjudged: np.ndarray | None = None) -> np.ndarray:

@@ -179,9 +179,10 @@ def read_places(assessment: Assessment, service: Service | str, snap: Snap, lon,
                              unjudged=_unjudged(assessment, access, snap, subdistrict))
     area = assessment.area_facts(service)
     flags = rules.rule_flags(area, facts, policy)
-    if area.unjudged:  # a rule that could still block or plead here is unknown: only a hard block stands
+    missing = rules.missing_input(area, flags, county)  # a rule that could block or plead here is unknown
+    if missing.any():
         reason = facts.unjudged.copy()
-        reason[np.equal(reason, None) & rules.missing_input(area, flags)] = "missing_input"
+        reason[np.equal(reason, None) & missing] = "missing_input"
         facts = replace(facts, unjudged=reason)
     return PlaceReading(service=service, facts=facts, flags=flags, verdict=rules.verdicts(flags, facts.unjudged),
                         walk_minutes=minutes, nearest_site=site)

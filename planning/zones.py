@@ -186,7 +186,7 @@ def cell_decisions(area: rules.AreaFacts, layers: ZoneRasters, policy: Policy, s
                              uncovered_residential=layers.uncovered_mask(service).ravel())
     flags = rules.rule_flags(area, cells, policy)
     judgeable = layers.surfaces[service].judgeable
-    unjudged = rules.missing_input(area, flags)
+    unjudged = rules.missing_input(area, flags, cells.county)
     if judgeable is not None:
         unjudged = unjudged | ~judgeable.ravel()
     codes = rules.verdict_codes(flags, unjudged).astype(np.uint8) + 1

@@ -120,8 +120,23 @@ def test_a_county_missing_from_the_fund_table_is_not_judged_not_no_deficit(demo_
                    counties=tmp_path / "counties.geojson", fund_status=fund, network=demo_layers["network"])
     result = assess(built, demo_layers["network"], load_policy())
     rows = result.counties.drop_duplicates("code").set_index("code")
-    assert pd.isna(rows.at[counties["code"].iloc[0], "fund_b3"]) and pd.isna(rows.at[counties["code"].iloc[0], "fund_b4"])
+    absent = counties["code"].iloc[0]
+    assert pd.isna(rows.at[absent, "fund_b3"]) and pd.isna(rows.at[absent, "fund_b4"])
     assert rows.loc[listed["code"], "fund_b3"].notna().all()
+    # a place in the unlisted county is not judged (its B3/B4 are unknown), on the map and on click
+    from planning.zones import DECISION_CODES
+
+    subs = built.subdistricts
+    inside = subs.loc[subs["county_code"] == absent].geometry.representative_point().iloc[0]
+    for service in (Service.OUTPATIENT_POOLING, Service.CHRONIC_DISEASE):
+        verdict = check_location(result, inside.x, inside.y, [service]).verdicts[service]
+        assert verdict.verdict == "not_judged", verdict
+        codes = result.decisions(service)
+        _, county = result.rasters.cell_areas()
+        in_absent = county == list(built.counties["code"]).index(absent)
+        assert np.isin(codes[in_absent], [DECISION_CODES["not_judged"]]).all()
+        elsewhere = (county >= 0) & ~in_absent
+        assert (codes[elsewhere] != DECISION_CODES["not_judged"]).any()  # the listed counties are judged
 
 
 def test_subdistricts_from_the_networks_admin_relations(tmp_path):
