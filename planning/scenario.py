@@ -119,6 +119,29 @@ class ChangeServices:
                     f"{self.pharmacy_id} holds {services or 'no service'}").get(lang)
 
 
+def _check_scaling(edit, bad_factor: Text) -> None:
+    """The factor of a scaling edit is a finite number >= 0 (else ``bad_factor``); its codes become a tuple
+    of strings (one code may be given alone)."""
+    factor = edit.factor
+    if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor >= 0):
+        raise ParameterError(bad_factor.zh, bad_factor.en)
+    if edit.subdistrict_codes is not None:
+        codes = (edit.subdistrict_codes,) if isinstance(edit.subdistrict_codes, str) else edit.subdistrict_codes
+        object.__setattr__(edit, "subdistrict_codes", tuple(str(c) for c in codes))
+
+
+def _where_words(codes: tuple[str, ...] | None, lang: str) -> str:
+    """The sub-districts a scaling edit names, in words ("all sub-districts" for None)."""
+    return Text("全部街道/乡镇", "all sub-districts").get(lang) if codes is None else join((Text(c, c) for c in codes), lang)
+
+
+def _rows_of(codes: tuple[str, ...] | None, code_index: dict[str, int]) -> np.ndarray:
+    """Row positions of the named sub-districts (every row for None)."""
+    if codes is None:
+        return np.arange(len(code_index))
+    return np.array([code_index[c] for c in codes], dtype=np.int64)
+
+
 @dataclass(frozen=True)
 class ScalePopulation:
     """Multiply the population of some sub-districts (all when ``subdistrict_codes`` is None) by ``factor``;
@@ -129,16 +152,10 @@ class ScalePopulation:
     subdistrict_codes: tuple[str, ...] | None = None
 
     def __post_init__(self):
-        if not (isinstance(self.factor, (int, float)) and math.isfinite(self.factor) and self.factor >= 0):
-            raise ParameterError("人口倍数必须是非负数", "the population factor must be a number >= 0")
-        if self.subdistrict_codes is not None:
-            codes = (self.subdistrict_codes,) if isinstance(self.subdistrict_codes, str) else self.subdistrict_codes
-            object.__setattr__(self, "subdistrict_codes", tuple(str(c) for c in codes))
+        _check_scaling(self, Text("人口倍数必须是非负数", "the population factor must be a number >= 0"))
 
     def describe(self, lang: str = "zh") -> str:
-        codes = self.subdistrict_codes
-        everywhere = Text("全部街道/乡镇", "all sub-districts")
-        where = everywhere.get(lang) if codes is None else join((Text(c, c) for c in codes), lang)
+        where = _where_words(self.subdistrict_codes, lang)
         return Text(f"{where}人口 × {self.factor:g}", f"population x {self.factor:g} in {where}").get(lang)
 
 
@@ -174,15 +191,10 @@ class ScaleDemand:
 
     def __post_init__(self):
         object.__setattr__(self, "service", Service(self.service))
-        if not (isinstance(self.factor, (int, float)) and math.isfinite(self.factor) and self.factor >= 0):
-            raise ParameterError("需求倍数必须是非负数", "the demand factor must be a number >= 0")
-        if self.subdistrict_codes is not None:
-            codes = (self.subdistrict_codes,) if isinstance(self.subdistrict_codes, str) else self.subdistrict_codes
-            object.__setattr__(self, "subdistrict_codes", tuple(str(c) for c in codes))
+        _check_scaling(self, Text("需求倍数必须是非负数", "the demand factor must be a number >= 0"))
 
     def describe(self, lang: str = "zh") -> str:
-        codes = self.subdistrict_codes
-        where = Text("全部街道/乡镇", "all sub-districts").get(lang) if codes is None else join((Text(c, c) for c in codes), lang)
+        where = _where_words(self.subdistrict_codes, lang)
         return Text(f"{where}{self.service.label('zh')}需求 × {self.factor:g}",
                     f"{self.service.label('en')} demand x {self.factor:g} in {where}").get(lang)
 
@@ -322,8 +334,7 @@ class Scenario:
                 for column in SERVICE_COLUMNS:
                     pharmacies.loc[row, column] = column in edit.services
             elif isinstance(edit, ScalePopulation):
-                rows = (np.arange(len(population)) if edit.subdistrict_codes is None
-                        else np.array([code_index[c] for c in edit.subdistrict_codes], dtype=np.int64))
+                rows = _rows_of(edit.subdistrict_codes, code_index)
                 factor = np.full(len(rows), float(edit.factor))
                 population[rows] = np.rint(population[rows] * edit.factor)
                 subdistricts = _demand_follows(subdistricts, rows, factor)
@@ -437,15 +448,12 @@ def _scaled_demand(subdistricts: pd.DataFrame, population: np.ndarray, column: s
                    code_index: dict[str, int]) -> pd.DataFrame:
     """``subdistricts`` with ``column`` scaled by ``edit`` in its sub-districts (the current ``population``
     where the column has no value: the residents the demand fell back to)."""
+    rows = _rows_of(edit.subdistrict_codes, code_index)
     if column == "population":
-        rows = (np.arange(len(population)) if edit.subdistrict_codes is None
-                else np.array([code_index[c] for c in edit.subdistrict_codes], dtype=np.int64))
         population[rows] = np.rint(population[rows] * edit.factor)  # in place: residents are this column
         return subdistricts
     values = (pd.to_numeric(subdistricts[column], errors="coerce").to_numpy(dtype=float).copy()
               if column in subdistricts.columns else np.full(len(subdistricts), np.nan))
-    rows = (np.arange(len(values)) if edit.subdistrict_codes is None
-            else np.array([code_index[c] for c in edit.subdistrict_codes], dtype=np.int64))
     base = np.where(np.isfinite(values[rows]), values[rows], population[rows])
     values[rows] = np.rint(base * edit.factor)
     return subdistricts.assign(**{column: values})
