@@ -229,7 +229,7 @@ def assess(
         else:
             residents = residents_along_streets(network, region.subdistricts, max_snap_m=policy.max_snap_m)
     grid = region_grid(region, network, policy)
-    horizon_m = _horizon_m(policy)
+    horizon_m = search_horizon_m(policy)
     access: dict[Service, ServiceAccess] = {}
     surfaces: dict[Service, WalkSurface] = {}
     minutes: dict[str, np.ndarray] = {}
@@ -275,7 +275,7 @@ def assess(
                       resident_weights=weights)
 
 
-def _horizon_m(policy: Policy) -> float:
+def search_horizon_m(policy: Policy) -> float:
     """The walk search's horizon, metres (the budget times :data:`HORIZON_FACTOR`), computed exactly as
     :func:`planning.access.service_access` does from minutes and speed."""
     return float(policy.walk_minutes * HORIZON_FACTOR) * policy.speed_m_per_min

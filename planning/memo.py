@@ -40,6 +40,13 @@ class Memo:
                 self._values[key] = build()
         return self._values[key]
 
+    def __getstate__(self) -> dict:
+        """Pickled empty (a Dask task's input, a tile's saved state): derived values are rebuilt there."""
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()
+
     def keys(self) -> list[Hashable]:
         """The keys built so far."""
         return list(self._values)

@@ -66,7 +66,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 
@@ -211,6 +211,16 @@ def _numbers(value: str | None) -> list[float]:
 
 
 @dataclass(frozen=True, eq=False)
+class NetworkPieces:
+    """The connected pieces of a whole network, carried by a part cut from it: ``node_component`` (int,
+    per node of the part: the whole's piece label, 0 for its largest) and ``edge_small_piece`` (bool, per
+    edge of the part: its piece in the whole holds less than :data:`SMALL_PIECE_M` metres of street)."""
+
+    node_component: np.ndarray
+    edge_small_piece: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
 class WalkNetwork:
     """An undirected walking network in a local metric CRS.
 
@@ -240,6 +250,10 @@ class WalkNetwork:
     filter_counts : dict
         What the OSM reader's passage rules did (``gates_cut``, ``barrier_ways_excluded``,
         ``tunnels_excluded``, ``off_ground_edges``); empty for networks not read from OSM.
+    pieces : NetworkPieces or None
+        For a network cut from a larger one (a tile of :mod:`planning.netstore`): the connected pieces
+        of that whole network, so a street cut off at the tile's edge is not taken for a small piece
+        and the pieces a site stands on are the whole network's. None: computed from this network.
     """
 
     crs: str
@@ -254,6 +268,7 @@ class WalkNetwork:
     source: str = ""
     edge_off_ground: np.ndarray | None = None
     filter_counts: dict = field(default_factory=dict)
+    pieces: NetworkPieces | None = None
     memo: Memo = field(default_factory=Memo, repr=False)  # derived values: edge samples, map layers, tilings
 
     def __post_init__(self):
@@ -262,6 +277,18 @@ class WalkNetwork:
         if flags.shape != (len(self.edge_u),):
             raise ParameterError("离地标记数量与边数不一致", "edge_off_ground and edges differ in length")
         object.__setattr__(self, "edge_off_ground", flags)
+        if self.pieces is not None and (self.pieces.node_component.shape != (len(self.node_xy),)
+                                        or self.pieces.edge_small_piece.shape != (len(self.edge_u),)):
+            raise ParameterError("连通片标记数量与节点/边数不一致", "pieces and nodes/edges differ in length")
+
+    def __getstate__(self) -> dict:
+        """Pickled (a Dask task's input, a tile's saved state) as its arrays only: the caches (adjacency,
+        trees, samples) are rebuilt where it is unpickled."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -308,7 +335,7 @@ class WalkNetwork:
         osmid = np.arange(n, dtype=np.int64) if node_osmid is None else np.asarray(node_osmid, dtype=np.int64)
         return cls(
             crs=str(crs), node_osmid=osmid, node_xy=node_xy, edge_u=edge_u, edge_v=edge_v,
-            edge_length=_polyline_lengths(coords, coord_start), edge_highway=highway,
+            edge_length=polyline_lengths(coords, coord_start), edge_highway=highway,
             coord_start=coord_start, coords=coords, source=source, edge_off_ground=edge_off_ground,
         )
 
@@ -346,7 +373,10 @@ class WalkNetwork:
 
     @cached_property
     def components(self) -> np.ndarray:
-        """Connected-piece label of every node (int array (n,)), 0 for the largest piece."""
+        """Connected-piece label of every node (int array (n,)), 0 for the largest piece (of the whole
+        network when this one was cut from it: :attr:`pieces`)."""
+        if self.pieces is not None:
+            return self.pieces.node_component
         if self.n_nodes == 0:
             return np.zeros(0, dtype=np.int64)
         _, labels = connected_components(self.adjacency, directed=False)
@@ -366,7 +396,9 @@ class WalkNetwork:
     @cached_property
     def edge_on_small_piece(self) -> np.ndarray:
         """Bool per edge: its connected piece holds less than :data:`SMALL_PIECE_M` metres of street
-        and is not the largest piece (piece 0)."""
+        and is not the largest piece (piece 0); for a cut network, as in the whole (:attr:`pieces`)."""
+        if self.pieces is not None:
+            return self.pieces.edge_small_piece
         if self.n_edges == 0:
             return np.zeros(0, dtype=bool)
         piece = self.components[self.edge_u]
@@ -853,8 +885,8 @@ def load_network(
         )
     cache_path = None
     if use_cache:
-        digest = _file_sha256(path)
-        cache_path = _cache_root(cache_dir) / f"walk-v{CACHE_VERSION}-{digest[:32]}.npz"
+        digest = file_sha256(path)
+        cache_path = network_cache_root(cache_dir) / f"walk-v{CACHE_VERSION}-{digest[:32]}.npz"
         cached = _read_cache(cache_path)
         if cached is not None:
             network, messages = cached
@@ -882,7 +914,7 @@ def load_network_bytes(data: bytes, filename: str, *, cache_dir: str | os.PathLi
     suffix = "".join(Path(filename).suffixes[-2:]).lower() or ".osm"
     if not suffix.endswith((".osm", ".osm.gz", ".osm.bz2", ".pbf", ".graphml")):
         suffix = Path(filename).suffix.lower()
-    folder = _cache_root(cache_dir) / "uploads"
+    folder = network_cache_root(cache_dir) / "uploads"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(data).hexdigest()[:32]}{suffix}"
     if not path.exists():
@@ -1111,14 +1143,14 @@ def _network_from_ways(
                      **dict(counts or {}), "off_ground_edges": int(off_ground.sum())}
     return WalkNetwork(
         crs=crs, node_osmid=osmids, node_xy=node_xy, edge_u=edge_u, edge_v=edge_v,
-        edge_length=_polyline_lengths(flat_xy, coord_start),
+        edge_length=polyline_lengths(flat_xy, coord_start),
         edge_highway=np.asarray(highways, dtype="U24"), coord_start=coord_start, coords=flat_xy,
         source=source, edge_off_ground=off_ground, filter_counts=filter_counts,
     )
 
 
 # ====================================================================== helpers
-def _polyline_lengths(coords: np.ndarray, coord_start: np.ndarray) -> np.ndarray:
+def polyline_lengths(coords: np.ndarray, coord_start: np.ndarray) -> np.ndarray:
     """Length in metres of each polyline stored as coords[coord_start[i]:coord_start[i+1]]."""
     if len(coord_start) <= 1:
         return np.zeros(0)
@@ -1169,7 +1201,7 @@ def _warn_if_disconnected(network: WalkNetwork) -> None:
         )
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
         for block in iter(lambda: stream.read(1 << 20), b""):
@@ -1177,7 +1209,7 @@ def _file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _cache_root(cache_dir: str | os.PathLike | None) -> Path:
+def network_cache_root(cache_dir: str | os.PathLike | None) -> Path:
     if cache_dir is not None:
         return Path(cache_dir)
     env = os.environ.get("PHARMACY_PLANNER_CACHE")

@@ -1,0 +1,507 @@
+"""Tiled assessment: a city or a province cut into tiles with a halo, one Dask task per tile, merged into
+the answers one machine would give.
+
+A :class:`Tile` owns a set of sub-districts (its *core*: one county by default, or the sub-districts of a
+large county whose representative point falls in one grid square). Around the core it reads:
+
+- the *context*: every sub-district within :func:`context_m` of the core, whose residents are spread on
+  their streets as in the whole region, so the pharmacies near the core see all the demand in their
+  catchment (E2SFCA's first step);
+- the network meeting the bounding box of core and context grown by :func:`halo_m` (walk horizon, two
+  snap distances and the access width), so every walk that reaches a core resident or cell, and every
+  street a core point may snap to, lies inside it;
+- every pharmacy inside that box: a pharmacy across the county line still covers and blocks.
+
+Pass 1 (:func:`run_tile`) assesses a tile with :func:`planning.assess.assess` and keeps its core's
+rows. The merge concatenates them (each row from the tile owning it) and rolls counties up from the
+merged rows (R2, B3/B4 and the county classes need the whole county). Pass 2 (:func:`finish_tile`)
+gives each tile the merged rows and draws its zones, circles, uncovered area and decision rasters,
+clipped to the core. Both passes run on ``dask.distributed``: one task per tile, paths and small
+tables in and out, the heavy state on disk in the output folder (which must be shared by the workers
+of a multi-machine cluster). A task that fails on bad data fails the run naming the tile
+(:class:`TileError`); a task whose worker dies is rerun by Dask, with the same result.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import pickle
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from affine import Affine
+
+from planning import assess as assessing
+from planning.errors import ParameterError, PlanningError
+from planning.geometry import polygonal_parts
+from planning.memo import Memo
+from planning.model import WGS84, Region, Service
+from planning.netstore import NetworkStore, store_for_file
+from planning.policy import Policy, load_policy
+
+#: Counties larger than this (km²) are cut into grid tiles of :data:`DEFAULT_GRID_M` by default.
+LARGE_COUNTY_KM2 = 2_500.0
+#: Side of the grid squares a large county is cut into, metres.
+DEFAULT_GRID_M = 40_000.0
+#: Format version of a tile's saved state (pass 1 output); another version is recomputed.
+STATE_VERSION = 1
+
+
+class TileError(PlanningError):
+    """A tile's task failed: the run stops and names the tile and the reason (never a gap in the map)."""
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile: ``core`` (sub-district codes it owns and reports), ``context`` (sub-districts around it,
+    assessed only for their residents' demand), ``bounds`` (network CRS, metres: the network and
+    pharmacies it reads) and the ``county_code`` of its core."""
+
+    tile_id: str
+    county_code: str
+    core: tuple[str, ...]
+    context: tuple[str, ...]
+    bounds: tuple[float, float, float, float]
+
+
+def halo_m(policy: Policy) -> float:
+    """How far beyond its areas a tile reads the network, metres: the walk search's horizon, one snap
+    distance at each end of a walk and the uncovered area's access width."""
+    return assessing.search_horizon_m(policy) + 2 * policy.max_snap_m + policy.access_width_m
+
+
+def context_m(policy: Policy) -> float:
+    """How far from its core a tile spreads residents, metres: a pharmacy within the budget of a core
+    resident counts every resident within the budget of itself (two budgets, four snap distances)."""
+    return 2 * (policy.budget_m + 2 * policy.max_snap_m)
+
+
+def plan_tiles(region: Region, crs: str, policy: Policy | None = None, *, grid_m: float | None = None,
+               large_county_km2: float = LARGE_COUNTY_KM2) -> tuple[Tile, ...]:
+    """Tiles of ``region`` on a network in ``crs`` (metres): one per county, except that a county larger
+    than ``large_county_km2`` — or every county, when ``grid_m`` is given — is cut into grid squares of
+    ``grid_m`` (default :data:`DEFAULT_GRID_M`) by each sub-district's representative point. Every
+    sub-district is in exactly one core."""
+    policy = policy or load_policy()
+    if grid_m is not None and not grid_m > 0:
+        raise ParameterError("分块边长必须大于 0 米", "the tile side must be more than 0 metres")
+    subdistricts = region.subdistricts.to_crs(crs)
+    counties = region.counties.to_crs(crs)
+    county_area = dict(zip(counties["code"], counties.geometry.area / 1e6))
+    point = subdistricts.geometry.representative_point()
+    groups: dict[tuple[str, str], list[int]] = {}
+    for position, (code, county) in enumerate(zip(subdistricts["code"], subdistricts["county_code"])):
+        side = grid_m if grid_m is not None else (DEFAULT_GRID_M if county_area.get(county, 0) > large_county_km2
+                                                  else None)
+        key = "" if side is None else f"{math.floor(point.iloc[position].x / side)}_{math.floor(point.iloc[position].y / side)}"
+        groups.setdefault((county, key), []).append(position)
+    reach, halo = context_m(policy), halo_m(policy)
+    tree = shapely.STRtree(subdistricts.geometry.to_numpy())
+    tiles = []
+    for (county, key), positions in groups.items():
+        core = subdistricts.geometry.iloc[positions]
+        near = tree.query(shapely.union_all(core.to_numpy()), predicate="dwithin", distance=reach)
+        context = sorted(set(near.tolist()) - set(positions))
+        xmin, ymin, xmax, ymax = subdistricts.geometry.iloc[sorted(positions) + context].total_bounds
+        tiles.append(Tile(tile_id=county if not key else f"{county}/{key}", county_code=county,
+                          core=tuple(subdistricts["code"].iloc[positions]),
+                          context=tuple(subdistricts["code"].iloc[context]),
+                          bounds=(xmin - halo, ymin - halo, xmax + halo, ymax + halo)))
+    return tuple(tiles)
+
+
+def tile_region(region: Region, tile: Tile, crs: str) -> Region:
+    """The part of ``region`` a tile assesses: its core and context sub-districts (in the region's order),
+    their counties, and every pharmacy inside the tile's bounds."""
+    keep = set(tile.core) | set(tile.context)
+    subdistricts = region.subdistricts[region.subdistricts["code"].isin(keep)]
+    counties = region.counties[region.counties["code"].isin(set(subdistricts["county_code"]))]
+    xy = region.pharmacies.to_crs(crs).geometry
+    xmin, ymin, xmax, ymax = tile.bounds
+    inside = (xy.x >= xmin) & (xy.x <= xmax) & (xy.y >= ymin) & (xy.y <= ymax)
+    return replace(region, name=f"{region.name} [{tile.tile_id}]", subdistricts=subdistricts, counties=counties,
+                   pharmacies=region.pharmacies[inside.to_numpy()])
+
+
+@dataclass(frozen=True)
+class TileResult:
+    """Pass 1 of one tile: its core's rows (sub-districts, coverage; pharmacies it owns) and where its
+    state (the tile's :class:`planning.assess.Assessment`) was saved. ``seconds``: the task's wall time;
+    ``peak_mb``: the worker's peak resident memory after it (MB)."""
+
+    tile: Tile
+    subdistricts: pd.DataFrame
+    coverage: pd.DataFrame
+    pharmacies: pd.DataFrame
+    state_path: str
+    nodes: int
+    seconds: float
+    peak_mb: float
+
+
+@dataclass(frozen=True)
+class TileLayers:
+    """Pass 2 of one tile, clipped to its core: zones, circles and uncovered area (network CRS, metres)
+    and the paths of its rasters (:func:`raster_paths`)."""
+
+    tile_id: str
+    zones: gpd.GeoDataFrame
+    circles: gpd.GeoDataFrame
+    uncovered: gpd.GeoDataFrame
+    rasters: dict
+    seconds: float
+
+
+def run_tile(tile: Tile, store_path: str, region: Region, policy: Policy, work_dir: str, owned: Sequence[str]
+             ) -> TileResult:
+    """Pass 1 (a Dask task): assess one tile on the store's network; ``region`` is the tile's part
+    (:func:`tile_region`) and ``owned`` the ids of the pharmacies this tile reports."""
+    started = time.perf_counter()
+    try:
+        store = NetworkStore.open(store_path)
+        network = store.read(tile.bounds)
+        found = assessing.assess(region, network, policy)
+        path = Path(work_dir) / "tiles" / f"{_file_name(tile.tile_id)}.pkl"
+        _save(path, found)
+    except Exception as exc:  # noqa: BLE001 (named and re-raised: the run stops with the tile's name)
+        raise TileError(f"分块 {tile.tile_id} 评估失败：{exc}", f"tile {tile.tile_id} failed: {exc}") from exc
+    core = set(tile.core)
+    rows = lambda table: pd.DataFrame(table[table["code"].isin(core)].drop(columns="geometry", errors="ignore"))
+    owned_rows = found.pharmacies[found.pharmacies["pharmacy_id"].astype(str).isin(set(map(str, owned)))]
+    return TileResult(tile=tile, subdistricts=rows(found.subdistricts), coverage=rows(found.coverage),
+                      pharmacies=pd.DataFrame(owned_rows), state_path=str(path), nodes=network.n_nodes,
+                      seconds=time.perf_counter() - started, peak_mb=_peak_mb())
+
+
+def finish_tile(result: TileResult, subdistricts: pd.DataFrame, counties: pd.DataFrame, core_outline,
+                work_dir: str) -> TileLayers:
+    """Pass 2 (a Dask task): the tile's state with the merged rows of its areas (``subdistricts``,
+    ``counties``: machine columns, no geometry), its layers clipped to ``core_outline`` (network CRS) and
+    its rasters written under ``work_dir``."""
+    started = time.perf_counter()
+    try:
+        found = with_rows(_load(result.state_path), subdistricts, counties)
+        rasters = write_tile_rasters(found, result.tile, Path(work_dir))
+        clip = lambda layer: _clipped(layer, core_outline, found.network.crs)
+        zones = clip(found.zones)
+        circles = clip(found.circles)
+        uncovered = clip(found.uncovered)
+    except Exception as exc:  # noqa: BLE001
+        raise TileError(f"分块 {result.tile.tile_id} 出图失败：{exc}",
+                        f"tile {result.tile.tile_id} failed drawing its layers: {exc}") from exc
+    return TileLayers(tile_id=result.tile.tile_id, zones=zones, circles=circles, uncovered=uncovered,
+                      rasters=rasters, seconds=time.perf_counter() - started)
+
+
+def with_rows(found: assessing.Assessment, subdistricts: pd.DataFrame, counties: pd.DataFrame
+              ) -> assessing.Assessment:
+    """A tile's assessment with the merged rows of its own sub-districts and counties in place of its own
+    (the context's and a cut county's rows are the whole region's, not the tile's partial view)."""
+    def take(mine: gpd.GeoDataFrame, merged: pd.DataFrame) -> gpd.GeoDataFrame:
+        keys = mine[["code", "service"]]
+        rows = merged.merge(keys, on=["code", "service"], how="right")
+        return gpd.GeoDataFrame(rows, geometry=mine.geometry.to_numpy(), crs=WGS84)
+
+    return replace(found, subdistricts=take(found.subdistricts, subdistricts),
+                   counties=take(found.counties, counties), memo=Memo())
+
+
+@dataclass(frozen=True, eq=False)
+class TiledAssessment:
+    """A merged tiled assessment: the tables of :class:`planning.assess.Assessment` for the whole region
+    (``subdistricts``, ``counties``, ``coverage``, ``pharmacies``), the province layers (``zones``,
+    ``circles``, ``uncovered``, EPSG:4326, clipped per core and joined) and per tile its result and
+    raster files. :meth:`detail` opens one tile as an ordinary assessment."""
+
+    region: Region
+    policy: Policy
+    crs: str
+    tiles: tuple[Tile, ...]
+    subdistricts: gpd.GeoDataFrame
+    counties: gpd.GeoDataFrame
+    coverage: pd.DataFrame
+    pharmacies: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame
+    circles: gpd.GeoDataFrame
+    uncovered: gpd.GeoDataFrame
+    results: dict[str, TileResult]
+    layers: dict[str, TileLayers]
+    work_dir: Path
+    seconds: float
+    memo: Memo = field(default_factory=Memo, repr=False)
+
+    def tile_of(self, code: str) -> Tile:
+        """The tile owning a sub-district code, or holding a county's first sub-district."""
+        for tile in self.tiles:
+            if code in tile.core or tile.county_code == code:
+                return tile
+        raise ParameterError(f"没有包含 {code} 的分块", f"no tile holds {code}")
+
+    def detail(self, code: str) -> assessing.Assessment:
+        """One tile (owning sub-district ``code``, or the first tile of county ``code``) as an ordinary
+        assessment with the merged rows: its core is exact; its context (the ring around the core it
+        read) is there for the map's surroundings only."""
+        tile = self.tile_of(code)
+        return self.memo.get(("detail", tile.tile_id), lambda: with_rows(
+            _load(self.results[tile.tile_id].state_path), _plain(self.subdistricts), _plain(self.counties)))
+
+
+def assess_tiled(region: Region, network_source, policy: Policy | None = None, *, client=None,
+                 workers: int | None = None, scheduler: str | None = None, grid_m: float | None = None,
+                 tiles: Sequence[Tile] | None = None, work_dir: str | os.PathLike | None = None,
+                 progress: Callable[[str, str, int, int], None] | None = None) -> TiledAssessment:
+    """Assess ``region`` tile by tile on Dask and merge (see the module docstring).
+
+    ``network_source``: a :class:`NetworkStore`, a store folder, or a network file (written into a store
+    once per file content, :func:`planning.netstore.store_for_file`). ``client``: a
+    ``dask.distributed.Client``; else ``scheduler`` (``tcp://host:8786``) is connected to, else a
+    ``LocalCluster`` of ``workers`` processes (default: one per core) is started and closed. ``tiles``
+    default to :func:`plan_tiles` (``grid_m`` as there). ``work_dir`` holds the tiles' states and rasters
+    (default: a temporary folder); ``progress(pass, tile_id, done, total)`` is called as tiles finish.
+    """
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    policy = policy or load_policy()
+    started = time.perf_counter()
+    store = _store(network_source)
+    tiles = tuple(tiles) if tiles is not None else plan_tiles(region, store.crs, policy, grid_m=grid_m)
+    _check_partition(region, tiles)
+    work = Path(work_dir) if work_dir is not None else Path(_temporary_folder())
+    (work / "tiles").mkdir(parents=True, exist_ok=True)
+    owner = pharmacy_owners(region, tiles, store.crs)
+    own_cluster = None
+    if client is None:
+        if scheduler:
+            client = Client(scheduler)
+        else:
+            own_cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                                       processes=True, dashboard_address=None)
+            client = Client(own_cluster)
+    try:
+        futures = {client.submit(run_tile, tile, str(store.path), tile_region(region, tile, store.crs), policy,
+                                 str(work), tuple(owner.get(tile.tile_id, ())), key=f"tile-{tile.tile_id}",
+                                 pure=False): tile for tile in tiles}
+        results = _gather(futures, as_completed, progress, "assess")
+        merged = merge_tables(region, policy, [results[t.tile_id] for t in tiles])
+        subdistricts, counties = _plain(merged["subdistricts"]), _plain(merged["counties"])
+        outlines = core_outlines(region, tiles, store.crs)
+        sd_rows, ct_rows = client.scatter(subdistricts, broadcast=True), client.scatter(counties, broadcast=True)
+        finishing = {client.submit(finish_tile, results[t.tile_id], sd_rows, ct_rows, outlines[t.tile_id], str(work),
+                                   key=f"layers-{t.tile_id}", pure=False): t for t in tiles}
+        layers = _gather(finishing, as_completed, progress, "draw")
+    finally:
+        if own_cluster is not None:
+            client.close()
+            own_cluster.close()
+    joined = {name: _joined([getattr(layers[t.tile_id], name) for t in tiles], name, store.crs) for name in
+              ("zones", "circles", "uncovered")}
+    return TiledAssessment(region=region, policy=policy, crs=store.crs, tiles=tiles, results=results, layers=layers,
+                           work_dir=work, seconds=time.perf_counter() - started, **merged, **joined)
+
+
+def merge_tables(region: Region, policy: Policy, results: Sequence[TileResult]) -> dict:
+    """The whole region's tables from the tiles' core rows, in the region's order; counties rolled up
+    from the merged rows (:func:`planning.assess.classify_counties`)."""
+    order = {code: i for i, code in enumerate(region.subdistricts["code"])}
+    service_order = {s.value: i for i, s in enumerate(Service)}
+
+    def ordered(frames, *, service_first: bool):
+        # infer_objects: a tile whose column held only None (no urban street there) joins others' numbers
+        # as one column, as the whole's table built from all rows at once would hold it
+        table = pd.concat(frames, ignore_index=True).infer_objects()
+        area, service = table["code"].map(order).to_numpy(), table["service"].map(service_order).to_numpy()
+        key = service * len(order) + area if service_first else area * len(service_order) + service
+        return table.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+
+    coverage = ordered([r.coverage for r in results], service_first=True)  # as coverage_table orders it
+    rows = ordered([r.subdistricts for r in results], service_first=False)
+    geometry = region.subdistricts.set_index("code").geometry
+    subdistricts = gpd.GeoDataFrame(rows, geometry=geometry.reindex(rows["code"]).to_numpy(), crs=WGS84)
+    position = {pid: i for i, pid in enumerate(region.pharmacies["pharmacy_id"].astype(str))}
+    located = pd.concat([r.pharmacies for r in results], ignore_index=True)
+    located = located.iloc[np.argsort(located["pharmacy_id"].astype(str).map(position).to_numpy(), kind="stable")]
+    pharmacies = gpd.GeoDataFrame(located.reset_index(drop=True), geometry="geometry", crs=WGS84)
+    counties = assessing.classify_counties(region, pharmacies, coverage, policy, subdistricts)
+    return {"subdistricts": subdistricts, "counties": counties, "coverage": coverage, "pharmacies": pharmacies}
+
+
+def pharmacy_owners(region: Region, tiles: Sequence[Tile], crs: str) -> dict[str, list[str]]:
+    """Pharmacy ids per tile id: each pharmacy is reported by the tile owning the first sub-district that
+    holds it, one outside every sub-district by the tile owning the nearest one."""
+    tile_of = {code: tile.tile_id for tile in tiles for code in tile.core}
+    subdistricts = region.subdistricts.to_crs(crs)
+    points = region.pharmacies.to_crs(crs).geometry
+    tree = shapely.STRtree(subdistricts.geometry.to_numpy())
+    where = np.full(len(points), -1, dtype=np.int64)
+    point_at, polygon_at = tree.query(points.to_numpy(), predicate="intersects")
+    first = pd.Series(polygon_at).groupby(point_at).min()
+    where[first.index.to_numpy()] = first.to_numpy()
+    outside = np.flatnonzero(where < 0)
+    if len(outside):
+        where[outside] = tree.query_nearest(points.to_numpy()[outside], return_distance=False, all_matches=False)[1]
+    owners: dict[str, list[str]] = {}
+    for pid, position in zip(region.pharmacies["pharmacy_id"].astype(str), where):
+        owners.setdefault(tile_of[subdistricts["code"].iloc[position]], []).append(pid)
+    return owners
+
+
+def core_outlines(region: Region, tiles: Sequence[Tile], crs: str) -> dict:
+    """Per tile id, the union of its core sub-districts (network CRS, metres)."""
+    geometry = region.subdistricts.set_index("code").geometry.to_crs(crs)
+    return {tile.tile_id: shapely.union_all(geometry.loc[list(tile.core)].to_numpy()) for tile in tiles}
+
+
+def raster_paths(work_dir: Path, tile_id: str) -> dict:
+    """Per service value, the tile's GeoTIFFs: ``walk_minutes`` (float32, NaN outside the core and
+    beyond the horizon) and ``decisions`` (uint8 bands: decision code, circle 0/1, uncovered 0/1; 0
+    outside the core)."""
+    name = _file_name(tile_id)
+    return {s.value: {"walk_minutes": work_dir / "rasters" / f"walk_minutes_{s.value}_{name}.tif",
+                      "decisions": work_dir / "rasters" / f"decisions_{s.value}_{name}.tif"} for s in Service}
+
+
+def write_tile_rasters(found: assessing.Assessment, tile: Tile, work_dir: Path) -> dict:
+    """Write one tile's rasters (:func:`raster_paths`), cut to the core's cells: walk minutes, decision
+    codes, circle and uncovered masks. Returns the paths (str) per service."""
+    import rasterio
+
+    grid = found.rasters.grid
+    core = np.isin(found.rasters.subdistrict_labels - 1,
+                   np.flatnonzero(np.isin(found.rasters.subdistrict_codes, list(tile.core))))
+    rows, cols = np.flatnonzero(core.any(axis=1)), np.flatnonzero(core.any(axis=0))
+    window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)) if len(rows) else (slice(0, 0), slice(0, 0))
+    inside = core[window]
+    transform = grid.transform @ Affine.translation(window[1].start, window[0].start)
+    paths = raster_paths(work_dir, tile.tile_id)
+    (work_dir / "rasters").mkdir(parents=True, exist_ok=True)
+    profile = {"driver": "GTiff", "height": inside.shape[0], "width": inside.shape[1], "crs": found.network.crs,
+               "transform": transform, "compress": "deflate", "tiled": inside.shape[0] >= 256 and inside.shape[1] >= 256}
+    for service in Service:
+        minutes = found.surfaces[service].minutes[window].astype(np.float32)
+        minutes[~inside | ~np.isfinite(minutes)] = np.nan
+        with rasterio.open(paths[service.value]["walk_minutes"], "w", count=1, dtype="float32", nodata=np.nan,
+                           **profile) as target:
+            target.write(minutes, 1)
+        bands = [found.decisions(service)[window], found.rasters.circle_mask(service)[window],
+                 found.rasters.uncovered_mask(service)[window]]
+        with rasterio.open(paths[service.value]["decisions"], "w", count=3, dtype="uint8", nodata=0,
+                           **profile) as target:
+            for band, values in enumerate(bands, start=1):
+                target.write(np.where(inside, values, 0).astype(np.uint8), band)
+    return {s: {k: str(v) for k, v in p.items()} for s, p in paths.items()}
+
+
+def _gather(futures: dict, as_completed, progress, stage: str) -> dict:
+    """Results by tile id as tasks finish; a failed task stops the run with its tile's name."""
+    out = {}
+    for future in as_completed(list(futures)):
+        tile = futures[future]
+        try:
+            out[tile.tile_id] = future.result()
+        except TileError:
+            for other in futures:
+                other.cancel()
+            raise
+        except Exception as exc:  # a task lost beyond Dask's retries, or a transport failure
+            for other in futures:
+                other.cancel()
+            raise TileError(f"分块 {tile.tile_id} 未完成：{exc}", f"tile {tile.tile_id} did not finish: {exc}") from exc
+        if progress is not None:
+            progress(stage, tile.tile_id, len(out), len(futures))
+    return out
+
+
+def _check_partition(region: Region, tiles: Sequence[Tile]) -> None:
+    """Every sub-district in exactly one core (else a gap or a double count would follow)."""
+    cores = [code for tile in tiles for code in tile.core]
+    codes = set(region.subdistricts["code"])
+    twice = sorted({c for c in cores if cores.count(c) > 1}) if len(cores) != len(set(cores)) else []
+    missing = sorted(codes - set(cores))
+    if twice or missing or set(cores) - codes:
+        raise ParameterError(f"分块与街道/乡镇不对应：重复 {twice[:5]}，遗漏 {missing[:5]}",
+                             f"the tiles do not partition the sub-districts: twice {twice[:5]}, missing {missing[:5]}")
+
+
+def _store(source) -> NetworkStore:
+    if isinstance(source, NetworkStore):
+        return source
+    path = Path(source)
+    if path.is_dir():
+        return NetworkStore.open(path)
+    return store_for_file(path)
+
+
+def _joined(frames: list[gpd.GeoDataFrame], name: str, crs: str) -> gpd.GeoDataFrame:
+    """One layer (EPSG:4326) from the tiles' clipped pieces (``crs``, metres): each feature's pieces (same
+    key columns) unioned, area figures summed."""
+    keys = {"zones": ["service", "zone", "rule_ids"], "circles": ["service"], "uncovered": ["service"]}[name]
+    table = pd.concat(frames, ignore_index=True)
+    if table.empty:
+        return gpd.GeoDataFrame(table, geometry="geometry", crs=WGS84)
+    rows = []
+    for key, group in table.groupby(keys, sort=False):
+        row = dict(zip(keys, key if isinstance(key, tuple) else (key,)))
+        for column in group.columns:
+            if column not in keys and column != "geometry" and pd.api.types.is_numeric_dtype(group[column]):
+                row[column] = group[column].sum(min_count=1)
+        row["geometry"] = polygonal_parts(shapely.union_all(group.geometry.to_numpy()))
+        rows.append(row)
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=crs).to_crs(WGS84)
+
+
+def _clipped(layer: gpd.GeoDataFrame, outline, crs: str) -> gpd.GeoDataFrame:
+    """A layer (EPSG:4326) clipped to a core outline, in the network CRS ``crs`` (metres): joined there,
+    then projected once (pieces projected apart may not meet exactly)."""
+    metric = layer.to_crs(crs)
+    metric["geometry"] = [polygonal_parts(shapely.intersection(shapely.make_valid(g), outline))
+                          for g in metric.geometry.to_numpy()]
+    if "area_km2" in metric.columns:
+        metric["area_km2"] = metric.geometry.area / 1e6
+    if "persons" in metric.columns:  # the persons beyond the budget are the core's own (the tables hold them)
+        metric = metric.drop(columns="persons")
+    return metric
+
+
+def _plain(table: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame(table.drop(columns="geometry", errors="ignore"))
+
+
+def _file_name(tile_id: str) -> str:
+    return tile_id.replace("/", "-")
+
+
+def _save(path: Path, found: assessing.Assessment) -> None:
+    """Write a tile's state atomically (a rerun task overwrites it with the same content)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as stream:
+        pickle.dump({"version": STATE_VERSION, "assessment": found}, stream, protocol=5)
+    os.replace(temporary, path)
+
+
+def _load(path: str) -> assessing.Assessment:
+    """A tile state written by :func:`_save` in this run's work folder (never a file from elsewhere)."""
+    with open(path, "rb") as stream:
+        state = pickle.load(stream)  # noqa: S301 (our own file, written by pass 1 of this run)
+    if state.get("version") != STATE_VERSION:
+        raise TileError(f"分块状态文件版本不符：{path}", f"tile state {path} has another version")
+    return state["assessment"]
+
+
+def _peak_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _temporary_folder() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="pharmacy-tiles-")

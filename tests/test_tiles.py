@@ -1,0 +1,211 @@
+"""Tiled assessment on a 2-worker Dask LocalCluster gives the answers of one machine (issue 19).
+
+Oracle: the same region assessed whole by :func:`planning.assess.assess`. Compared: the sub-district,
+county and coverage tables; every core node's and resident point's walk time; the decision code, circle
+and uncovered masks and the walk minutes cell for cell (each tile's GeoTIFFs against the whole's grid).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import replace
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from scipy.spatial import cKDTree
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from planning.assess import assess
+from planning.demo import load_demo_region
+from planning.model import Service
+from planning.netstore import NetworkStore, write_store
+from planning.network import load_network
+from planning.synthetic import street_grid, synthetic_region
+from planning.tiles import TileError, assess_tiled, plan_tiles
+from planning.zones import DECISION_CODES
+
+distributed = pytest.importorskip("dask.distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with distributed.Client(cluster) as dask_client:
+        yield dask_client
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    region = load_demo_region()
+    network = load_network(region.network_path)
+    store = write_store(network, tmp_path_factory.mktemp("demo") / "store", chunk_m=2_000)
+    return region, network, store, assess(region, network)
+
+
+@pytest.fixture(scope="module")
+def province(tmp_path_factory):
+    """A synthetic region of 3 x 3 counties (2 x 2 sub-districts each) on a 7.2 km street grid."""
+    network = street_grid(120, seed=3)
+    region = synthetic_region(network, counties_per_side=3, subdistricts_per_county_side=2, n_pharmacies=90, seed=3)
+    store = write_store(network, tmp_path_factory.mktemp("grid") / "store", chunk_m=1_500)
+    return region, network, store, assess(region, network)
+
+
+def assert_same_as_whole(whole, tiled) -> None:
+    plain = lambda t: pd.DataFrame(t.drop(columns="geometry", errors="ignore")).reset_index(drop=True)
+    for name in ("subdistricts", "counties", "coverage"):
+        pd.testing.assert_frame_equal(plain(getattr(tiled, name)), plain(getattr(whole, name)), check_dtype=False,
+                                      check_exact=False, rtol=1e-9, atol=1e-9, obj=name)
+    columns = ["pharmacy_id", "subdistrict_code", "county_code", "snap_m", "on_network", "serves"]
+    pd.testing.assert_frame_equal(plain(tiled.pharmacies)[columns], plain(whole.pharmacies)[columns], check_dtype=False)
+    grid = whole.rasters.grid
+    whole_index = {int(osmid): i for i, osmid in enumerate(whole.network.node_osmid)}
+    cells = 0
+    for tile in tiled.tiles:
+        part = tiled.detail(tile.core[0])
+        core = np.isin(part.residents.subdistrict, np.flatnonzero(part.region.subdistricts["code"].isin(tile.core)))
+        gap, same_points = cKDTree(whole.residents.xy).query(part.residents.xy[core])
+        assert gap.max() < 1e-6  # the same points (positions along edges are summed in another order: ulps)
+        core_nodes = np.unique(np.concatenate([part.network.edge_u[part.residents.snap.edge[core]],
+                                               part.network.edge_v[part.residents.snap.edge[core]]]))
+        nodes_in_whole = np.array([whole_index[int(o)] for o in part.network.node_osmid[core_nodes]])
+        for service in Service:
+            np.testing.assert_allclose(part.access[service].node_distance_m[core_nodes],
+                                       whole.access[service].node_distance_m[nodes_in_whole], rtol=1e-12)
+            mine = part.access[service].point_minutes(part.residents.snap.subset(core))[0]
+            theirs = whole.access[service].point_minutes(whole.residents.snap.subset(
+                np.isin(np.arange(len(whole.residents.persons)), same_points)))[0]
+            order = np.argsort(same_points)
+            np.testing.assert_allclose(mine[order], theirs, rtol=1e-12)
+            paths = tiled.layers[tile.tile_id].rasters[service.value]
+            with rasterio.open(paths["decisions"]) as source:
+                bands, transform = source.read(), source.transform
+            col0, row0 = round((transform.c - grid.x0) / grid.cell_m), round((grid.y_top - transform.f) / grid.cell_m)
+            window = (slice(row0, row0 + bands.shape[1]), slice(col0, col0 + bands.shape[2]))
+            inside = bands[0] > 0
+            np.testing.assert_array_equal(bands[0][inside], whole.decisions(service)[window][inside])
+            np.testing.assert_array_equal(bands[1][inside].astype(bool), whole.rasters.circle_mask(service)[window][inside])
+            np.testing.assert_array_equal(bands[2][inside].astype(bool),
+                                          whole.rasters.uncovered_mask(service)[window][inside])
+            with rasterio.open(paths["walk_minutes"]) as source:
+                minutes = source.read(1)
+            expected = whole.surfaces[service].minutes[window].astype(np.float32)
+            finite = inside & np.isfinite(expected)
+            np.testing.assert_array_equal(minutes[finite], expected[finite])
+            assert np.isnan(minutes[inside & ~np.isfinite(expected)]).all()
+            if service is Service.PERSONAL_ACCOUNT:
+                cells += int(inside.sum())
+    assert cells == int((whole.decisions(Service.PERSONAL_ACCOUNT) > 0).sum())  # the cores tile the whole map
+
+
+def test_the_demo_cut_into_its_four_counties_equals_the_whole(client, demo, tmp_path):
+    region, _, store, whole = demo
+    tiled = assess_tiled(region, store, whole.policy, client=client, work_dir=tmp_path)
+    assert sorted(t.tile_id for t in tiled.tiles) == sorted(region.counties["code"])
+    assert_same_as_whole(whole, tiled)
+    areas = shapely.union_all(region.subdistricts.geometry.to_numpy())
+    for service in Service:  # the joined layers are what the whole drew inside the sub-districts
+        joined = shapely.union_all(tiled.circles[tiled.circles["service"] == service.value].geometry.to_numpy())
+        drawn = whole.circles_for(service).geometry.iloc[0].intersection(areas)
+        assert joined.symmetric_difference(drawn).area <= 1e-6 * drawn.area
+
+
+def test_a_three_by_three_county_region_cut_by_county_equals_the_whole(client, province, tmp_path):
+    region, _, store, whole = province
+    tiled = assess_tiled(region, store, whole.policy, client=client, work_dir=tmp_path)
+    assert len(tiled.tiles) == 9
+    assert_same_as_whole(whole, tiled)
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(side_m=st.floats(min_value=1_200, max_value=5_000))
+def test_random_grid_tiles_equal_the_whole(client, province, tmp_path_factory, side_m):
+    region, _, store, whole = province
+    tiled = assess_tiled(region, store, whole.policy, client=client, grid_m=side_m,
+                         work_dir=tmp_path_factory.mktemp("grid-tiles"))
+    assert len(tiled.tiles) >= 9  # a county holds one or more grid squares
+    assert_same_as_whole(whole, tiled)
+
+
+def test_a_pharmacy_across_the_county_line_covers_and_blocks_in_both_tiles(client, tmp_path):
+    network = street_grid(120, seed=5)
+    region = synthetic_region(network, counties_per_side=3, subdistricts_per_county_side=1, n_pharmacies=0, seed=5)
+    metric = region.counties.to_crs(network.crs)
+    west, east = metric.iloc[0], metric.iloc[3]  # counties 1 and 4 share a vertical border
+    border_x = west.geometry.bounds[2]
+    y = (west.geometry.bounds[1] + west.geometry.bounds[3]) / 2
+    spot = gpd.GeoSeries([shapely.Point(border_x - 100, y)], crs=network.crs).to_crs("EPSG:4326")
+    row = {"pharmacy_id": "P-border", "name": "边界药店", "address": "合成路1号", "personal_account": True,
+           "outpatient_pooling": True, "chronic_disease": True, "dual_channel": True, "chain": False,
+           "info_system_ready": True, "cross_region_settlement": True}
+    region = replace(region, pharmacies=gpd.GeoDataFrame([row], geometry=spot, crs="EPSG:4326"))
+    store = write_store(network, tmp_path / "store", chunk_m=1_500)
+    whole = assess(region, network)
+    tiled = assess_tiled(region, store, whole.policy, client=client, work_dir=tmp_path / "work")
+    assert_same_as_whole(whole, tiled)
+    paths = tiled.layers[east["code"]].rasters[Service.OUTPATIENT_POOLING.value]["decisions"]
+    with rasterio.open(paths) as source:
+        row_, col_ = source.index(border_x + 300, y)
+        circle = source.read(2)[row_, col_]
+        blocked = source.read(1)[row_, col_]
+    assert circle == 1  # 300 m into the east county, inside the west pharmacy's circle
+    assert blocked == DECISION_CODES["blocked"]  # and blocked by B1 there
+    zones = tiled.zones[(tiled.zones["service"] == Service.OUTPATIENT_POOLING.value) & (tiled.zones["rule_ids"] == "B1")]
+    east_outline = region.counties.set_index("code").geometry.loc[east["code"]]
+    assert zones.geometry.iloc[0].intersection(east_outline).area > 0
+
+
+def test_a_worker_killed_mid_run_still_gives_the_same_answer(client, province, tmp_path):
+    region, _, store, whole = province
+    killed = []
+
+    def kill_a_busy_worker(stage, tile_id, done, total):
+        if killed or stage != "assess":
+            return
+        busy = [address for address, keys in client.processing().items() if keys]
+        if busy:
+            pid = client.run(os.getpid, workers=[busy[0]])[busy[0]]
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    tiled = assess_tiled(region, store, whole.policy, client=client, work_dir=tmp_path, progress=kill_a_busy_worker)
+    assert killed, "no worker was busy when the first tile finished"
+    assert_same_as_whole(whole, tiled)
+    client.wait_for_workers(2, timeout=60)
+    assert killed[0] not in client.run(os.getpid).values()
+
+
+def test_a_tile_that_fails_on_bad_data_fails_the_run_with_its_name(client, demo, tmp_path):
+    region, _, store, whole = demo
+    tiles = list(plan_tiles(region, store.crs, whole.policy))
+    far = tiles[1].bounds[2] + 500_000
+    tiles[1] = replace(tiles[1], bounds=(far, 0.0, far + 1_000, 1_000.0))
+    with pytest.raises(TileError, match=tiles[1].tile_id):
+        assess_tiled(region, store, whole.policy, client=client, tiles=tiles, work_dir=tmp_path)
+
+
+def test_the_store_reads_back_the_network_it_was_given(tmp_path):
+    network = load_network(load_demo_region().network_path)
+    store = NetworkStore.open(write_store(network, tmp_path / "s", chunk_m=700).path)
+    part = store.read(store.bounds)
+    for name in ("node_xy", "node_osmid", "edge_u", "edge_v", "edge_length", "edge_highway", "coord_start", "coords",
+                 "edge_off_ground"):
+        np.testing.assert_array_equal(getattr(part, name), getattr(network, name), err_msg=name)
+    np.testing.assert_array_equal(part.components, network.components)
+    np.testing.assert_array_equal(part.edge_on_small_piece, network.edge_on_small_piece)
+    xmin, ymin, xmax, ymax = store.bounds
+    corner = (xmin, ymin, (xmin + xmax) / 2, (ymin + ymax) / 2)
+    cut = store.read(corner)
+    lines = network.edge_lines[shapely.intersects(network.edge_lines, shapely.box(*corner))]
+    inside = {tuple(line.coords[0]) + tuple(line.coords[-1]) for line in lines}
+    read = {tuple(line.coords[0]) + tuple(line.coords[-1]) for line in cut.edge_lines}
+    assert len(lines) > 0 and inside <= read  # every edge meeting the box, whole (bounding boxes may add a few)
+    boxes = shapely.bounds(cut.edge_lines)
+    assert ((boxes[:, 2] >= xmin) & (boxes[:, 0] <= corner[2]) & (boxes[:, 3] >= ymin) & (boxes[:, 1] <= corner[3])).all()
