@@ -139,6 +139,23 @@ class Assessment:
         (:func:`planning.rules.unjudged_rules` of ``region.completeness``; empty when nothing is missing)."""
         return rules.unjudged_rules(_missing_inputs(self.region), Service(service), self.policy)
 
+    @property
+    def metric_crs(self) -> str:
+        """The projected CRS (metres) of the network, the rasters and every area figure."""
+        return self.network.crs
+
+    def zone_areas_km2(self, service: Service | str) -> dict[str, float]:
+        """Area (km²) of each zone kind (blocked / priority / review) of one service inside the region's
+        sub-districts (where the decision map draws), counted on the grid's cells (a cell in two parts of
+        one kind counts once); kinds without such a cell are left out."""
+        union: dict[str, np.ndarray] = {}
+        for part in self.zone_parts(service):
+            union[part.zone] = part.mask | union[part.zone] if part.zone in union else part.mask
+        inside = self.rasters.subdistrict_labels > 0
+        cell_km2 = self.rasters.cell_m ** 2 / 1e6
+        areas = {zone: float((mask & inside).sum()) * cell_km2 for zone, mask in union.items()}
+        return {zone: km2 for zone, km2 in areas.items() if km2 > 0}
+
     def uncovered_for(self, service: Service | str) -> gpd.GeoDataFrame:
         """One row: the residential area beyond the walk budget for one service, with its persons."""
         service = Service(service)

@@ -395,8 +395,9 @@ def _service_words(value, lang: str):
 
 
 def summary_text(assessment, lang: str = "zh") -> str:
-    """A planner's summary of one assessment as plain text: the region and policy, then one block per
-    service (covered share, classes, R1/R2 shortfalls by name, zone areas), in ``lang``. Names, not codes;
+    """A planner's summary of one assessment (or a merged :class:`planning.tiles.TiledAssessment`) as
+    plain text: the region and policy, then one block per service (covered share, classes, R1/R2
+    shortfalls by name, zone areas), in ``lang``. Names, not codes;
     what a rule could not judge is said, never shown as passed. The CLI prints it; notebooks may too."""
     policy = assessment.policy
     region = assessment.region
@@ -410,7 +411,6 @@ def summary_text(assessment, lang: str = "zh") -> str:
                   f"{len(region.pharmacies)} designated pharmacies, {len(region.rejected)} input rows rejected").get(lang)]
     lines.append(status_summary(assessment.pharmacies, policy).get(lang))
     sd, counties = assessment.subdistricts, assessment.counties
-    cell_km2 = assessment.rasters.cell_m ** 2 / 1e6
     for service in Service:
         mine = sd[sd["service"] == service.value]
         lines += ["", f"【{service.label(lang)}】"]
@@ -456,10 +456,7 @@ def summary_text(assessment, lang: str = "zh") -> str:
             lines.append(Text("  未判定（缺少数据）：", "  not judged (data missing): ").get(lang) + service_list(ordered, lang)
                          + Text("（缺少", " (missing ").get(lang) + service_list([completeness_label(k, lang) for k in inputs], lang)
                          + Text("）", ")").get(lang))
-        union: dict[str, object] = {}
-        for part in assessment.zone_parts(service):
-            union[part.zone] = part.mask | union[part.zone] if part.zone in union else part.mask
-        areas = {zone: float(mask.sum()) * cell_km2 for zone, mask in union.items()}
+        areas = assessment.zone_areas_km2(service)
         if areas:
             lines.append("  " + " · ".join(f"{t('zone_' + zone, lang)} {areas[zone]:,.1f} km²"
                                            for zone in ("blocked", "priority", "review") if zone in areas))

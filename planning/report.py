@@ -109,9 +109,10 @@ def write_gap_report(assessment: Assessment, path: str | Path, *, split: bool = 
     return written
 
 
-def tables(assessment: Assessment) -> dict[str, pd.DataFrame]:
-    """The report tables by sheet name: sub-districts, counties, coverage, pharmacies, zones, rejected and,
-    for a region built from files, completeness (:meth:`planning.completeness.DataCompleteness.frame`)."""
+def tables(assessment) -> dict[str, pd.DataFrame]:
+    """The report tables of an assessment (or a merged :class:`planning.tiles.TiledAssessment`) by sheet
+    name: sub-districts, counties, coverage, pharmacies, zones, rejected and, for a region built from
+    files, completeness (:meth:`planning.completeness.DataCompleteness.frame`)."""
     subdistricts = pd.DataFrame(assessment.subdistricts.drop(columns="geometry"))
     counties = pd.DataFrame(assessment.counties.drop(columns="geometry"))
     pharmacies = pd.DataFrame(assessment.pharmacies.drop(columns="geometry")).assign(
@@ -119,7 +120,7 @@ def tables(assessment: Assessment) -> dict[str, pd.DataFrame]:
     flags = pharmacy_flags(assessment.pharmacies)
     pharmacies = pharmacies.merge(flags, on="pharmacy_id", how="left")
     zones = pd.DataFrame(assessment.zones.drop(columns="geometry")).assign(
-        area_km2=_areas_km2(assessment.zones, assessment.network.crs))
+        area_km2=_areas_km2(assessment.zones, assessment.metric_crs))
     found = {"subdistricts": subdistricts, "counties": counties, "coverage": assessment.coverage,
              "pharmacies": pharmacies, "zones": zones, "rejected": assessment.region.rejected}
     if assessment.region.completeness is not None:

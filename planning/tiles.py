@@ -39,6 +39,7 @@ import shapely
 from affine import Affine
 
 from planning import assess as assessing
+from planning import rules
 from planning.errors import ParameterError, PlanningError
 from planning.geometry import polygonal_parts
 from planning.memo import Memo
@@ -156,6 +157,7 @@ class TileLayers:
     circles: gpd.GeoDataFrame
     uncovered: gpd.GeoDataFrame
     rasters: dict
+    zone_km2: dict  # service value -> zone kind -> km² of the core's cells in that kind's zones
     seconds: float
 
 
@@ -189,6 +191,10 @@ def finish_tile(result: TileResult, subdistricts: pd.DataFrame, counties: pd.Dat
     try:
         found = with_rows(_load(result.state_path), subdistricts, counties)
         rasters = write_tile_rasters(found, result.tile, Path(work_dir))
+        core = core_cells(found, result.tile)
+        cell_km2 = found.rasters.cell_m ** 2 / 1e6
+        zone_km2 = {s.value: {zone: float((mask & core).sum()) * cell_km2 for zone, mask in _zone_unions(found, s).items()}
+                    for s in Service}
         clip = lambda layer: _clipped(layer, core_outline, found.network.crs)
         zones = clip(found.zones)
         circles = clip(found.circles)
@@ -197,7 +203,21 @@ def finish_tile(result: TileResult, subdistricts: pd.DataFrame, counties: pd.Dat
         raise TileError(f"分块 {result.tile.tile_id} 出图失败：{exc}",
                         f"tile {result.tile.tile_id} failed drawing its layers: {exc}") from exc
     return TileLayers(tile_id=result.tile.tile_id, zones=zones, circles=circles, uncovered=uncovered,
-                      rasters=rasters, seconds=time.perf_counter() - started)
+                      rasters=rasters, zone_km2=zone_km2, seconds=time.perf_counter() - started)
+
+
+def core_cells(found: assessing.Assessment, tile: Tile) -> np.ndarray:
+    """Bool raster on the tile's grid: the cells of its core sub-districts."""
+    rasters = found.rasters
+    return np.isin(rasters.subdistrict_labels - 1, np.flatnonzero(np.isin(rasters.subdistrict_codes, list(tile.core))))
+
+
+def _zone_unions(found: assessing.Assessment, service: Service) -> dict[str, np.ndarray]:
+    """Per zone kind, the union of one service's zone parts (cells)."""
+    union: dict[str, np.ndarray] = {}
+    for part in found.zone_parts(service):
+        union[part.zone] = part.mask | union[part.zone] if part.zone in union else part.mask
+    return union
 
 
 def with_rows(found: assessing.Assessment, subdistricts: pd.DataFrame, counties: pd.DataFrame
@@ -236,6 +256,29 @@ class TiledAssessment:
     work_dir: Path
     seconds: float
     memo: Memo = field(default_factory=Memo, repr=False)
+
+    @property
+    def metric_crs(self) -> str:
+        """The projected CRS (metres) of the network store, the rasters and every area figure."""
+        return self.crs
+
+    def unjudged(self, service: Service | str) -> dict[str, tuple[str, ...]]:
+        """As :meth:`planning.assess.Assessment.unjudged` (the region's missing inputs decide it)."""
+        missing = self.region.completeness.missing if self.region.completeness is not None else ()
+        return rules.unjudged_rules(missing, Service(service), self.policy)
+
+    def zone_areas_km2(self, service: Service | str) -> dict[str, float]:
+        """As :meth:`planning.assess.Assessment.zone_areas_km2`, summed over the tiles' cores."""
+        total: dict[str, float] = {}
+        for layers in self.layers.values():
+            for zone, km2 in layers.zone_km2[Service(service).value].items():
+                total[zone] = total.get(zone, 0.0) + km2
+        return {zone: km2 for zone, km2 in total.items() if km2 > 0}
+
+    @property
+    def demand(self) -> dict:
+        """Per service, whom it is for (:class:`planning.demand.ServiceDemand`, as every tile reads it)."""
+        return self.detail(self.tiles[0].core[0]).demand
 
     def tile_of(self, code: str) -> Tile:
         """The tile owning a sub-district code, or holding a county's first sub-district."""
@@ -373,8 +416,7 @@ def write_tile_rasters(found: assessing.Assessment, tile: Tile, work_dir: Path) 
     import rasterio
 
     grid = found.rasters.grid
-    core = np.isin(found.rasters.subdistrict_labels - 1,
-                   np.flatnonzero(np.isin(found.rasters.subdistrict_codes, list(tile.core))))
+    core = core_cells(found, tile)
     rows, cols = np.flatnonzero(core.any(axis=1)), np.flatnonzero(core.any(axis=0))
     window = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1)) if len(rows) else (slice(0, 0), slice(0, 0))
     inside = core[window]

@@ -25,6 +25,7 @@ from planning.assess import assess
 from planning.demo import load_demo_region
 from planning.model import Service
 from planning.netstore import NetworkStore, write_store
+from planning.present import summary_text
 from planning.network import load_network
 from planning.synthetic import street_grid, synthetic_region
 from planning.tiles import TileError, assess_tiled, plan_tiles
@@ -103,6 +104,9 @@ def assert_same_as_whole(whole, tiled) -> None:
             if service is Service.PERSONAL_ACCOUNT:
                 cells += int(inside.sum())
     assert cells == int((whole.decisions(Service.PERSONAL_ACCOUNT) > 0).sum())  # the cores tile the whole map
+    for service in Service:
+        assert tiled.zone_areas_km2(service) == pytest.approx(whole.zone_areas_km2(service), rel=1e-12)
+    assert summary_text(tiled, "en") == summary_text(whole, "en")
 
 
 def test_the_demo_cut_into_its_four_counties_equals_the_whole(client, demo, tmp_path):
