@@ -125,6 +125,15 @@ def _parser() -> argparse.ArgumentParser:
                           help="输出语言（地图、tables.xlsx、报告）/ language of the map, tables.xlsx and report (default zh)")
     assess_p.add_argument("--report", action="store_true",
                           help="另写 Word 评估报告 report.docx / also write the Word assessment report report.docx")
+    tiled = assess_p.add_argument_group(
+        "分块并行（省级规模，Dask）/ tiled on Dask (province scale; also when --network is a network store folder)")
+    tiled.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="本机并行进程数（启动本地 Dask 集群）/ worker processes of a local Dask cluster")
+    tiled.add_argument("--scheduler", metavar="ADDRESS",
+                       help="已有 Dask 集群的调度器地址 / address of a running Dask scheduler, e.g. tcp://host:8786")
+    tiled.add_argument("--tile-km", type=float, metavar="KM",
+                       help="把每个县再按此边长（公里）切块；默认按县分块，特大县按 40 公里 / cut every county into "
+                            "squares of this side (km); default one tile per county, 40 km squares for very large ones")
     assess_p.set_defaults(run=_run_assess)
 
     check_p = sub.add_parser("check", add_help=False, help="核查候选地点能否新增定点 / check a candidate location for new designation")
@@ -190,15 +199,8 @@ def _date(text: str):
 def _load(args, progress: _Progress):
     from planning.assess import assess
     from planning.network import load_network
-    from planning.policy import load_policy
 
-    policy = load_policy(args.policy)
-    overrides = {k: v for k, v in (("walk_minutes", args.minutes), ("speed_m_per_min", args.speed),
-                                   ("assessment_date", args.assessment_date)) if v is not None}
-    if args.suspended_serve:
-        overrides["suspended_serve"] = True
-    if overrides:
-        policy = policy.with_changes(**overrides)
+    policy = _policy(args)
     if args.population_grid is not None and args.buildings is not None:
         raise PlanningError("--population-grid 与 --buildings 只能选一个（两者都给会重复计算居民）",
                             "give --population-grid or --buildings, not both (residents would be counted twice)")
@@ -223,6 +225,18 @@ def _load(args, progress: _Progress):
     with progress.step(f"评估 / assessing ({network.n_nodes:,} nodes, {len(region.pharmacies)} pharmacies)"):
         assessment = assess(region, network, policy, residents=residents)
     return assessment
+
+
+def _policy(args):
+    """The policy preset or file with the command line's overrides."""
+    from planning.policy import load_policy
+
+    policy = load_policy(args.policy)
+    overrides = {k: v for k, v in (("walk_minutes", args.minutes), ("speed_m_per_min", args.speed),
+                                   ("assessment_date", args.assessment_date)) if v is not None}
+    if args.suspended_serve:
+        overrides["suspended_serve"] = True
+    return policy.with_changes(**overrides) if overrides else policy
 
 
 def _region(args):
@@ -304,6 +318,8 @@ def _run_assess(args, progress: _Progress) -> int:
     from planning.outputs import check_output_folder, final_path, staged_folder
 
     out = check_output_folder(args.out)  # before any work
+    if _tiled(args):
+        return _run_assess_tiled(args, progress, out)
     assessment = _load(args, progress)
     with progress.step(f"写出报告 / writing outputs to {out}"), staged_folder(out) as stage:
         geojson = report.write_gap_report(assessment, stage / "gap_report.geojson", split=args.split)
@@ -322,6 +338,69 @@ def _run_assess(args, progress: _Progress) -> int:
     for path in written:
         print(f"  {path}")
     return EXIT_OK
+
+
+def _tiled(args) -> bool:
+    """Whether ``assess`` runs tile by tile on Dask: asked for, or the network is a store folder."""
+    from planning.netstore import is_store
+
+    return bool(args.workers or args.scheduler or args.tile_km
+                or (args.network is not None and is_store(args.network)))
+
+
+def _run_assess_tiled(args, progress: _Progress, out: Path) -> int:
+    import shutil
+
+    from planning.outputs import final_path, staged_folder
+    from planning.present import summary_text
+    from planning.report_tiled import write_tiled
+    from planning.tiles import assess_tiled
+
+    if args.population_grid is not None or args.buildings is not None:
+        raise PlanningError("分块评估暂不支持 --population-grid / --buildings（请用各街道/乡镇人口表）",
+                            "a tiled assessment does not take --population-grid / --buildings yet "
+                            "(give the population per sub-district)")
+    policy = _policy(args)
+    with progress.step("读取地区 / reading region"):
+        region = _region(args)
+    network = args.network if args.network is not None else region.network_path
+
+    def tile_done(stage: str, tile_id: str, done: int, total: int) -> None:
+        if not args.quiet:
+            label = {"assess": "评估 / assessed", "draw": "出图 / drawn"}[stage]
+            print(f"  {label} {tile_id} ({done}/{total})", file=sys.stderr, flush=True)
+
+    with staged_folder(out) as stage:
+        work = stage / ".tiles"
+        with progress.step(f"分块评估 / assessing tile by tile ({len(region.subdistricts)} sub-districts, "
+                           f"{len(region.pharmacies):,} pharmacies)"):
+            tiled = assess_tiled(region, network, policy, workers=args.workers, scheduler=args.scheduler,
+                                 grid_m=args.tile_km * 1000 if args.tile_km else None, work_dir=work,
+                                 progress=tile_done)
+        with progress.step(f"写出结果 / writing outputs to {out}"):
+            written = [final_path(p, stage, out) for p in write_tiled(tiled, stage, lang=args.lang)]
+        shutil.rmtree(work, ignore_errors=True)  # the tiles' states: this run's own scratch
+    _print_rejected(args, region, out / "rejected.csv")
+    print(summary_text(tiled, args.lang))
+    print(Text(f"{len(tiled.tiles)} 个分块，用时 {tiled.seconds:,.0f} 秒；各分块峰值内存最高 "
+               f"{max(r.peak_mb for r in tiled.results.values()):,.0f} MB",
+               f"{len(tiled.tiles)} tiles in {tiled.seconds:,.0f} s; highest tile peak memory "
+               f"{max(r.peak_mb for r in tiled.results.values()):,.0f} MB").get(args.lang))
+    for path in written:
+        print(f"  {path}")
+    return EXIT_OK
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"应为正整数：{text} / must be a positive whole number: {text}")
+    return value
 
 
 def _run_check(args, progress: _Progress) -> int:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+import shapely
 from scipy.sparse.csgraph import connected_components
 
 from planning.errors import NetworkInputError
@@ -106,16 +107,31 @@ class NetworkStore:
         rows = range(math.floor((ymin - reach) / self.chunk_m), math.floor((ymax + reach) / self.chunk_m) + 1)
         return [name for c in cols for r in rows if (self.path / "chunks" / (name := f"{c}_{r}.npz")).is_file()]
 
+    def read_around(self, xy: np.ndarray, radius_m: float) -> WalkNetwork:
+        """The streets within ``radius_m`` (metres, by bounding box) of some points (k x 2, store CRS): a
+        sample of the network near a sample of pharmacies, e.g. to decide their datum, without reading
+        the whole. Edges and nodes as :meth:`read` gives them."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        boxes = np.column_stack([xy - radius_m, xy + radius_m])
+        names = sorted({name for box in boxes for name in self.chunk_names(tuple(box))})
+        return self._assemble(names, lambda part: _edges_meeting_any(part, boxes),
+                              f"{self.source} [{len(xy)} sample points, {radius_m:.0f} m]")
+
     def read(self, bounds: tuple[float, float, float, float]) -> WalkNetwork:
         """The part of the network whose edges meet ``bounds`` (xmin, ymin, xmax, ymax; metres, store CRS):
         whole edges with both their nodes, in the whole network's order, carrying the whole's pieces."""
+        return self._assemble(self.chunk_names(bounds), lambda part: _edges_meeting(part, bounds),
+                              f"{self.source} [{', '.join(f'{b:.0f}' for b in bounds)}]")
+
+    def _assemble(self, names: list[str], keep, source: str) -> WalkNetwork:
         parts = []
-        for name in self.chunk_names(bounds):
+        for name in names:
             with np.load(self.path / "chunks" / name, allow_pickle=False) as data:
                 parts.append({k: data[k] for k in data.files})
-        if not parts:
-            raise NetworkInputError("所选范围内没有道路", f"the network store has no street within {bounds}")
-        kept = [_edges_meeting(part, bounds) for part in parts]
+        kept = [keep(part) for part in parts]
+        if not sum(len(k) for k in kept):
+            raise NetworkInputError(f"路网分块中没有道路在所选范围内（{source}）",
+                                    f"the network store has no street within the range read ({source})")
         edge_id = np.concatenate([p["edge_id"][k] for p, k in zip(parts, kept)])
         order = np.argsort(edge_id, kind="stable")
         u = np.concatenate([p["u"][k] for p, k in zip(parts, kept)])[order]
@@ -143,8 +159,7 @@ class NetworkStore:
             crs=self.crs, node_osmid=node_osmid[first][where], node_xy=node_xy[first][where],
             edge_u=np.searchsorted(used, u), edge_v=np.searchsorted(used, v), edge_length=lengths,
             edge_highway=np.asarray(self.highways, dtype="U24")[highway_code], coord_start=coord_start,
-            coords=coords, source=f"{self.source} [{', '.join(f'{b:.0f}' for b in bounds)}]",
-            edge_off_ground=off_ground,
+            coords=coords, source=source, edge_off_ground=off_ground,
             pieces=NetworkPieces(node_component=node_component[used], edge_small_piece=edge_small[edge_id[order]]))
 
 
@@ -252,6 +267,19 @@ def _edges_meeting(part: dict, bounds: tuple[float, float, float, float]) -> np.
     xmin, ymin, xmax, ymax = bounds
     lo, hi = part["box_lo"], part["box_hi"]
     return np.flatnonzero((hi[:, 0] >= xmin) & (lo[:, 0] <= xmax) & (hi[:, 1] >= ymin) & (lo[:, 1] <= ymax))
+
+
+def _edges_meeting_any(part: dict, boxes: np.ndarray) -> np.ndarray:
+    """Edges of one chunk whose bounding box meets any of ``boxes`` (k x 4: xmin, ymin, xmax, ymax)."""
+    tree = shapely.STRtree(shapely.box(*boxes.T))
+    edge_boxes = shapely.box(part["box_lo"][:, 0], part["box_lo"][:, 1], part["box_hi"][:, 0], part["box_hi"][:, 1])
+    return np.unique(tree.query(edge_boxes, predicate="intersects")[0])
+
+
+def is_store(path) -> bool:
+    """Whether ``path`` is a network store folder (holds ``meta.json`` and ``chunks/``)."""
+    path = Path(path)
+    return path.is_dir() and (path / "meta.json").is_file() and (path / "chunks").is_dir()
 
 
 def _polylines(part: dict, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -40,6 +40,7 @@ from affine import Affine
 
 from planning import assess as assessing
 from planning import rules
+from planning.demand import service_demand
 from planning.errors import ParameterError, PlanningError
 from planning.geometry import polygonal_parts
 from planning.memo import Memo
@@ -277,8 +278,10 @@ class TiledAssessment:
 
     @property
     def demand(self) -> dict:
-        """Per service, whom it is for (:class:`planning.demand.ServiceDemand`, as every tile reads it)."""
-        return self.detail(self.tiles[0].core[0]).demand
+        """Per service, whom it is for (:class:`planning.demand.ServiceDemand`), read from the whole
+        region's sub-districts as :func:`planning.assess.assess` reads it."""
+        return self.memo.get("demand", lambda: {
+            s: service_demand(self.region.subdistricts, s, self.policy.demand[s]) for s in Service})
 
     def tile_of(self, code: str) -> Tile:
         """The tile owning a sub-district code, or holding a county's first sub-district."""

@@ -7,6 +7,7 @@ and uncovered masks and the walk minutes cell for cell (each tile's GeoTIFFs aga
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from dataclasses import replace
@@ -213,3 +214,36 @@ def test_the_store_reads_back_the_network_it_was_given(tmp_path):
     assert len(lines) > 0 and inside <= read  # every edge meeting the box, whole (bounding boxes may add a few)
     boxes = shapely.bounds(cut.edge_lines)
     assert ((boxes[:, 2] >= xmin) & (boxes[:, 0] <= corner[2]) & (boxes[:, 3] >= ymin) & (boxes[:, 1] <= corner[3])).all()
+
+
+def test_the_command_line_runs_tiled_and_its_mosaics_read_as_the_whole(demo, tmp_path, capsys):
+    from planning.cli import main
+
+    region, _, _, whole = demo
+    out = tmp_path / "out"
+    assert main(["assess", "--demo", "--workers", "2", "--out", str(out), "--lang", "en", "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    assert summary_text(whole, "en") in printed and "4 tiles" in printed
+    grid = whole.rasters.grid
+    inside = whole.rasters.subdistrict_labels > 0
+    for service in Service:
+        with rasterio.open(out / "walk_time" / f"{service.value}.vrt") as mosaic:
+            minutes, transform = mosaic.read(1), mosaic.transform
+            col0, row0 = round((transform.c - grid.x0) / grid.cell_m), round((grid.y_top - transform.f) / grid.cell_m)
+            window = (slice(row0, row0 + mosaic.height), slice(col0, col0 + mosaic.width))
+        expected = whole.surfaces[service].minutes[window].astype(np.float32)
+        here = inside[window]
+        finite = here & np.isfinite(expected)
+        np.testing.assert_array_equal(minutes[finite], expected[finite])
+        assert np.isnan(minutes[here & ~np.isfinite(expected)]).all()
+        with rasterio.open(out / "decisions" / f"{service.value}.vrt") as mosaic:
+            codes = mosaic.read(1)
+        np.testing.assert_array_equal(codes[here], whole.decisions(service)[window][here])
+    layers = gpd.list_layers(out / "province.gpkg")["name"].tolist()
+    assert layers == ["subdistricts", "counties", "pharmacies", "zones", "circles", "uncovered"]
+    rows = gpd.read_file(out / "province.gpkg", layer="subdistricts")
+    assert len(rows) == len(whole.subdistricts)
+    county = json.loads((out / "counties" / f"{region.counties['code'].iloc[0]}.geojson").read_text(encoding="utf-8"))
+    kinds = {f["properties"]["layer"] for f in county["features"]}
+    assert kinds == {"subdistricts", "counties", "zones"}
+    assert not (out / ".tiles").exists()  # the tiles' states are scratch, removed after the run

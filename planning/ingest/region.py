@@ -28,6 +28,7 @@ from planning.settlement import missing_status_inputs
 from planning.model import (
     COUNTY_SCHEMA, PHARMACY_SCHEMA, SUBDISTRICT_SCHEMA, WGS84, Region, Service, service_labels, validate_region,
 )
+from planning.netstore import NetworkStore, is_store
 from planning.network import WalkNetwork, load_network
 from planning.text import Text
 
@@ -138,7 +139,7 @@ def _build(*, pharmacies, subdistricts, counties, population, fund_status, netwo
     for given in (ph, sd, ct, pop, fund):  # a layer with every row rejected stops here, before any work
         if given is not None:
             given.require_rows()
-    walk = network if isinstance(network, WalkNetwork) or network is None else load_network(network)
+    walk = _checking_network(network, ph)
     extra: list[pd.DataFrame] = []
     given_sd = sd
     if sd is None:
@@ -178,6 +179,28 @@ def _build(*, pharmacies, subdistricts, counties, population, fund_status, netwo
         completeness=completeness,
     )
     return validate_region(region)
+
+
+#: Pharmacies sampled (evenly through the sheet) to decide the datum against a network store's streets.
+DATUM_SAMPLE_PHARMACIES = 400
+#: Streets read around each sampled pharmacy, metres (a GCJ-02 or BD-09 offset is under about 1 km).
+DATUM_SAMPLE_RADIUS_M = 1_500.0
+
+
+def _checking_network(network, ph: IngestResult) -> WalkNetwork | None:
+    """The streets the ingest checks the pharmacies against (datum, stand-in areas): the network given,
+    the file read, or for a network store (:mod:`planning.netstore`, a province read tile by tile) the
+    streets around an even sample of :data:`DATUM_SAMPLE_PHARMACIES` pharmacies."""
+    if network is None or isinstance(network, WalkNetwork):
+        return network
+    if not is_store(network):
+        return load_network(network)
+    store = NetworkStore.open(network)
+    points = ph.clean.geometry
+    sample = points.iloc[np.unique(np.linspace(0, len(points) - 1, min(len(points), DATUM_SAMPLE_PHARMACIES))
+                                   .astype(np.int64))]
+    xy = shapely.get_coordinates(sample.to_crs(store.crs).to_numpy())
+    return store.read_around(xy, DATUM_SAMPLE_RADIUS_M)
 
 
 def _apply_datum(ph: IngestResult, crs, trust_crs: bool, network: WalkNetwork | None,
@@ -251,7 +274,11 @@ def _completeness(ph, sd, ct, pop, fund, walk, network, rejected, *, fund_given:
     sd_layer = status("subdistricts", sd) if sd is not None else LayerStatus(
         layer="subdistricts", missing=("subdistricts",), notes=(_stand_in_note(ct).both(),))
     network_notes = ()
-    if walk is not None:
+    if network is not None and not isinstance(network, WalkNetwork) and is_store(network):
+        store = NetworkStore.open(network)
+        network_notes = (f"路网分块文件夹：{store.n_nodes:,} 个节点，{store.n_edges:,} 条边（按分块读取） / "
+                         f"network store: {store.n_nodes:,} nodes, {store.n_edges:,} edges (read tile by tile)",)
+    elif walk is not None:
         network_notes = (f"{walk.n_nodes:,} 个节点，{walk.n_edges:,} 条边，{walk.n_components} 个连通片 / "
                          f"{walk.n_nodes:,} nodes, {walk.n_edges:,} edges, {walk.n_components} connected piece(s)",)
     source = "" if network is None else Path(network).name if not isinstance(network, WalkNetwork) else "(loaded)"
