@@ -367,7 +367,7 @@ def _run_assess_tiled(args, progress: _Progress, out: Path) -> int:
 
     def tile_done(stage: str, tile_id: str, done: int, total: int) -> None:
         if not args.quiet:
-            label = {"assess": "评估 / assessed", "draw": "出图 / drawn"}[stage]
+            label = {"streets": "量路网 / streets measured", "assess": "评估 / assessed", "draw": "出图 / drawn"}[stage]
             print(f"  {label} {tile_id} ({done}/{total})", file=sys.stderr, flush=True)
 
     with staged_folder(out) as stage:

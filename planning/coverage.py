@@ -51,6 +51,7 @@ def residents_along_streets(
     *,
     spacing_m: float = DEFAULT_RESIDENT_SPACING_M,
     max_snap_m: float = DEFAULT_MAX_SNAP_M,
+    street_m: np.ndarray | None = None,
 ) -> Residents:
     """Spread each sub-district's ``population`` over its walkable streets by length.
 
@@ -61,27 +62,49 @@ def residents_along_streets(
     ``max_snap_m`` when there is one (their access walk counted), so nobody lives in a tunnel.
     Sub-districts holding no street get no point: :func:`coverage_table` reports them with
     ``street_km = 0`` and their residents as not covered.
+
+    ``street_m`` (metres per sub-district, in the layer's order) is the street length to divide by when
+    ``network`` is a part of a larger one (a tile, :mod:`planning.tiles`) and a sub-district reaches
+    beyond it: :func:`street_length_by_subdistrict` measured where the sub-district lies whole.
     """
     def street_points():  # the points and their snaps depend on the network only: kept on it
-        counts = np.maximum(np.ceil(network.edge_length / spacing_m).astype(np.int64), 1)
-        edge = np.repeat(np.arange(network.n_edges), counts)
-        rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        piece = network.edge_length[edge] / counts[edge]
-        offset = (rank + 0.5) * piece
-        return (edge, piece, network.points_at(edge, offset),
-                network.place_street_points(edge, offset, max_snap_m=max_snap_m))
+        edge, piece, offset, xy = _street_pieces(network, spacing_m)
+        return edge, piece, xy, network.place_street_points(edge, offset, max_snap_m=max_snap_m)
 
     edge, piece, xy, snap = network.memo.get(("coverage.street_points", float(spacing_m), float(max_snap_m)),
                                              street_points)
     polygons = subdistricts.to_crs(network.crs).geometry.to_numpy()
     subdistrict = first_containing(polygons, xy)
-    street_length = np.bincount(subdistrict[subdistrict >= 0], weights=piece[subdistrict >= 0],
-                                minlength=len(polygons))
+    street_length = _street_length(subdistrict, piece, len(polygons)) if street_m is None else np.asarray(street_m, float)
     population = subdistricts["population"].to_numpy(dtype=float)
     persons = np.zeros(len(edge))
     inside = subdistrict >= 0
     persons[inside] = population[subdistrict[inside]] * piece[inside] / street_length[subdistrict[inside]]
     return Residents(snap=snap, persons=persons, subdistrict=subdistrict, xy=xy, street_m=piece)
+
+
+def street_length_by_subdistrict(network: WalkNetwork, subdistricts: gpd.GeoDataFrame, *,
+                                 spacing_m: float = DEFAULT_RESIDENT_SPACING_M) -> np.ndarray:
+    """Walkable street length (metres) in each sub-district, as :func:`residents_along_streets`
+    measures it (its pieces' middles inside the polygon), in the layer's order."""
+    _, piece, _, xy = _street_pieces(network, spacing_m)
+    polygons = subdistricts.to_crs(network.crs).geometry.to_numpy()
+    return _street_length(first_containing(polygons, xy), piece, len(polygons))
+
+
+def _street_pieces(network: WalkNetwork, spacing_m: float):
+    """Every edge cut into pieces of at most ``spacing_m``: (edge, piece length, middle offset, middle xy)."""
+    counts = np.maximum(np.ceil(network.edge_length / spacing_m).astype(np.int64), 1)
+    edge = np.repeat(np.arange(network.n_edges), counts)
+    rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    piece = network.edge_length[edge] / counts[edge]
+    offset = (rank + 0.5) * piece
+    return edge, piece, offset, network.points_at(edge, offset)
+
+
+def _street_length(subdistrict: np.ndarray, piece: np.ndarray, n_areas: int) -> np.ndarray:
+    inside = subdistrict >= 0
+    return np.bincount(subdistrict[inside], weights=piece[inside], minlength=n_areas)
 
 
 def residents_from_points(

@@ -189,7 +189,7 @@ def write_store(network: WalkNetwork, path: str | os.PathLike, *, chunk_m: float
 def write_store_chunks(chunks: Iterable[EdgeChunk], path: str | os.PathLike, *, crs: str, source: str,
                        n_nodes: int, chunk_m: float = DEFAULT_CHUNK_M, source_sha256: str = "") -> NetworkStore:
     """Write a network handed over part by part (global node ids ``0 .. n_nodes - 1``, global edge ids
-    unique) into a store folder, then the whole network's connected pieces from every chunk's ends.
+    unique and not negative, in the order a whole network would hold its edges) into a store folder, then the whole network's connected pieces from every chunk's ends.
 
     Each part is split by the chunk of each edge's first vertex, so parts need not follow chunks; only
     one part is held at a time, plus the whole's edge ends (16 bytes per edge) for the pieces."""
@@ -214,12 +214,13 @@ def write_store_chunks(chunks: Iterable[EdgeChunk], path: str | os.PathLike, *, 
             lo, hi = np.minimum(lo, box_lo.min(axis=0)), np.maximum(hi, box_hi.max(axis=0))
         codes = np.array([highways.setdefault(str(h), len(highways)) for h in chunk.highway], dtype=np.int32)
         key = np.floor(first / chunk_m).astype(np.int64)
-        node_pos = {int(n): i for i, n in enumerate(chunk.node_id)}
+        node_order = np.argsort(chunk.node_id, kind="stable")
+        sorted_nodes = chunk.node_id[node_order]
         for cell in np.unique(key, axis=0):
             group = np.flatnonzero((key == cell).all(axis=1))
             take = _ranges(chunk.coord_start[group], counts[group])
             nodes = np.unique(np.concatenate([chunk.u[group], chunk.v[group]]))
-            at = np.array([node_pos[int(n)] for n in nodes], dtype=np.int64)
+            at = node_order[np.searchsorted(sorted_nodes, nodes)]
             name = f"{int(cell[0])}_{int(cell[1])}"
             target = staging / "chunks" / f"{name}.npz"
             if target.exists():  # another part already wrote edges here: keep both under one name
@@ -238,7 +239,7 @@ def write_store_chunks(chunks: Iterable[EdgeChunk], path: str | os.PathLike, *, 
     _merge_shared_chunk_names(staging / "chunks")
     u, v, edge_id, length = (np.concatenate(a) if a else np.zeros(0) for a in (ends_u, ends_v, ends_id, ends_len))
     node_component, edge_small = _whole_pieces(u.astype(np.int64), v.astype(np.int64), edge_id.astype(np.int64),
-                                               length, n_nodes, n_edges)
+                                               length, n_nodes)
     np.savez(staging / "pieces.npz", node_component=node_component, edge_small_piece=edge_small)
     meta = {"version": STORE_VERSION, "crs": crs, "source": source, "chunk_m": chunk_m, "n_nodes": int(n_nodes),
             "n_edges": int(n_edges), "max_edge_extent_m": extent, "highways": list(highways),
@@ -311,21 +312,23 @@ def _merge_shared_chunk_names(folder: Path) -> None:
         path.unlink()
 
 
-def _whole_pieces(u: np.ndarray, v: np.ndarray, edge_id: np.ndarray, length: np.ndarray, n_nodes: int,
-                  n_edges: int) -> tuple[np.ndarray, np.ndarray]:
+def _whole_pieces(u: np.ndarray, v: np.ndarray, edge_id: np.ndarray, length: np.ndarray, n_nodes: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Piece label per node (0: the largest, by node count, as :attr:`WalkNetwork.components`) and the
-    small-piece flag per global edge id (as :attr:`WalkNetwork.edge_on_small_piece`)."""
-    if n_edges and (edge_id.min() < 0 or edge_id.max() >= n_edges or len(np.unique(edge_id)) != n_edges):
-        raise NetworkInputError("路网边编号不连续或重复", "the network's edge ids are not 0 .. n-1, each once")
+    small-piece flag by edge id (as :attr:`WalkNetwork.edge_on_small_piece`; ids need not be dense:
+    the array runs to the largest id, unused ids False)."""
+    if len(edge_id) and (edge_id.min() < 0 or len(np.unique(edge_id)) != len(edge_id)):
+        raise NetworkInputError("路网边编号为负或重复", "the network's edge ids are negative or repeated")
+    if len(u) and (min(u.min(), v.min()) < 0 or max(u.max(), v.max()) >= n_nodes):
+        raise NetworkInputError("路网边引用了不存在的节点", "an edge of the network references a node id out of range")
     graph = sp.coo_matrix((np.ones(len(u), dtype=np.int8), (u, v)), shape=(n_nodes, n_nodes)).tocsr()
     _, labels = connected_components(graph, directed=False)
     sizes = np.bincount(labels)
     rank = np.empty_like(sizes)
     rank[np.argsort(-sizes, kind="stable")] = np.arange(len(sizes))
     component = rank[labels]
-    by_id = np.empty(n_edges, dtype=np.int64)
-    by_id[edge_id] = component[u]
-    street_by_id = np.empty(n_edges)
-    street_by_id[edge_id] = length
-    street = np.bincount(by_id, weights=street_by_id, minlength=int(component.max()) + 1 if n_nodes else 0)
-    return component, (street[by_id] < SMALL_PIECE_M) & (by_id != 0)
+    piece = component[u]
+    street = np.bincount(piece, weights=length, minlength=int(component.max()) + 1 if n_nodes else 0)
+    small = np.zeros(int(edge_id.max()) + 1 if len(edge_id) else 0, dtype=bool)
+    small[edge_id] = (street[piece] < SMALL_PIECE_M) & (piece != 0)
+    return component, small

@@ -2,16 +2,16 @@
 the answers one machine would give.
 
 A :class:`Tile` owns a set of sub-districts (its *core*: one county by default, or the sub-districts of a
-large county whose representative point falls in one grid square). Around the core it reads:
+large county whose representative point falls in one grid square). It reads the network meeting the
+core's bounding box grown by :func:`halo_m`, every pharmacy in that box (a pharmacy across the county
+line still covers and blocks) and the *context*: the other sub-districts meeting the box, whose
+residents there are spread on the streets as in the whole region. The halo holds every walk that
+reaches a core resident or cell (walk horizon, two snap distances, the access width) and every
+resident a pharmacy near the core counts in its catchment (E2SFCA's first step: two budgets, four snap
+distances).
 
-- the *context*: every sub-district within :func:`context_m` of the core, whose residents are spread on
-  their streets as in the whole region, so the pharmacies near the core see all the demand in their
-  catchment (E2SFCA's first step);
-- the network meeting the bounding box of core and context grown by :func:`halo_m` (walk horizon, two
-  snap distances and the access width), so every walk that reaches a core resident or cell, and every
-  street a core point may snap to, lies inside it;
-- every pharmacy inside that box: a pharmacy across the county line still covers and blocks.
-
+Pass 0 (:func:`measure_streets`) measures each sub-district's street length where it lies whole, so a
+context sub-district cut by the box gives its residents the same weight as in the whole region.
 Pass 1 (:func:`run_tile`) assesses a tile with :func:`planning.assess.assess` and keeps its core's
 rows. The merge concatenates them (each row from the tile owning it) and rolls counties up from the
 merged rows (R2, B3/B4 and the county classes need the whole county). Pass 2 (:func:`finish_tile`)
@@ -40,6 +40,7 @@ from affine import Affine
 
 from planning import assess as assessing
 from planning import rules
+from planning.coverage import residents_along_streets, street_length_by_subdistrict
 from planning.demand import service_demand
 from planning.errors import ParameterError, PlanningError
 from planning.geometry import polygonal_parts
@@ -62,9 +63,10 @@ class TileError(PlanningError):
 
 @dataclass(frozen=True)
 class Tile:
-    """One tile: ``core`` (sub-district codes it owns and reports), ``context`` (sub-districts around it,
-    assessed only for their residents' demand), ``bounds`` (network CRS, metres: the network and
-    pharmacies it reads) and the ``county_code`` of its core."""
+    """One tile: ``core`` (sub-district codes it owns and reports), ``context`` (the other sub-districts
+    meeting its bounds, there for their residents' demand only), ``bounds`` (network CRS, metres: the
+    core's bounding box grown by :func:`halo_m`; the network and pharmacies it reads) and the
+    ``county_code`` of its core."""
 
     tile_id: str
     county_code: str
@@ -74,15 +76,12 @@ class Tile:
 
 
 def halo_m(policy: Policy) -> float:
-    """How far beyond its areas a tile reads the network, metres: the walk search's horizon, one snap
-    distance at each end of a walk and the uncovered area's access width."""
-    return assessing.search_horizon_m(policy) + 2 * policy.max_snap_m + policy.access_width_m
-
-
-def context_m(policy: Policy) -> float:
-    """How far from its core a tile spreads residents, metres: a pharmacy within the budget of a core
-    resident counts every resident within the budget of itself (two budgets, four snap distances)."""
-    return 2 * (policy.budget_m + 2 * policy.max_snap_m)
+    """How far beyond its core's bounding box a tile reads the network and pharmacies, metres: the walk
+    search's horizon with a snap distance at each end and the uncovered area's access width (every walk
+    to a core place), or two budgets and four snap distances (a pharmacy within the budget of a core
+    resident counts every resident within the budget of itself), whichever is longer."""
+    walk = assessing.search_horizon_m(policy) + 2 * policy.max_snap_m + policy.access_width_m
+    return max(walk, 2 * (policy.budget_m + 2 * policy.max_snap_m))
 
 
 def plan_tiles(region: Region, crs: str, policy: Policy | None = None, *, grid_m: float | None = None,
@@ -104,18 +103,16 @@ def plan_tiles(region: Region, crs: str, policy: Policy | None = None, *, grid_m
                                                   else None)
         key = "" if side is None else f"{math.floor(point.iloc[position].x / side)}_{math.floor(point.iloc[position].y / side)}"
         groups.setdefault((county, key), []).append(position)
-    reach, halo = context_m(policy), halo_m(policy)
+    halo = halo_m(policy)
     tree = shapely.STRtree(subdistricts.geometry.to_numpy())
     tiles = []
     for (county, key), positions in groups.items():
-        core = subdistricts.geometry.iloc[positions]
-        near = tree.query(shapely.union_all(core.to_numpy()), predicate="dwithin", distance=reach)
-        context = sorted(set(near.tolist()) - set(positions))
-        xmin, ymin, xmax, ymax = subdistricts.geometry.iloc[sorted(positions) + context].total_bounds
+        xmin, ymin, xmax, ymax = subdistricts.geometry.iloc[positions].total_bounds
+        bounds = (xmin - halo, ymin - halo, xmax + halo, ymax + halo)
+        context = sorted(set(tree.query(shapely.box(*bounds), predicate="intersects").tolist()) - set(positions))
         tiles.append(Tile(tile_id=county if not key else f"{county}/{key}", county_code=county,
                           core=tuple(subdistricts["code"].iloc[positions]),
-                          context=tuple(subdistricts["code"].iloc[context]),
-                          bounds=(xmin - halo, ymin - halo, xmax + halo, ymax + halo)))
+                          context=tuple(subdistricts["code"].iloc[context]), bounds=bounds))
     return tuple(tiles)
 
 
@@ -162,15 +159,31 @@ class TileLayers:
     seconds: float
 
 
-def run_tile(tile: Tile, store_path: str, region: Region, policy: Policy, work_dir: str, owned: Sequence[str]
-             ) -> TileResult:
+def measure_streets(tile: Tile, store_path: str, core: gpd.GeoDataFrame) -> dict[str, float]:
+    """Pass 0 (a Dask task): the street length (metres) of each core sub-district (``core``: their rows),
+    on the network meeting the core's bounding box (:func:`planning.coverage.street_length_by_subdistrict`)."""
+    try:
+        store = NetworkStore.open(store_path)
+        network = store.read(tuple(core.to_crs(store.crs).total_bounds))
+        lengths = street_length_by_subdistrict(network, core)
+    except Exception as exc:  # noqa: BLE001 (named and re-raised: the run stops with the tile's name)
+        raise TileError(f"分块 {tile.tile_id} 道路长度计算失败：{exc}",
+                        f"tile {tile.tile_id} failed measuring its streets: {exc}") from exc
+    return dict(zip(core["code"], lengths.tolist()))
+
+
+def run_tile(tile: Tile, store_path: str, region: Region, policy: Policy, work_dir: str, owned: Sequence[str],
+             street_m: Sequence[float]) -> TileResult:
     """Pass 1 (a Dask task): assess one tile on the store's network; ``region`` is the tile's part
-    (:func:`tile_region`) and ``owned`` the ids of the pharmacies this tile reports."""
+    (:func:`tile_region`), ``owned`` the ids of the pharmacies this tile reports and ``street_m`` the
+    street length (metres) of each of ``region``'s sub-districts, from pass 0."""
     started = time.perf_counter()
     try:
         store = NetworkStore.open(store_path)
         network = store.read(tile.bounds)
-        found = assessing.assess(region, network, policy)
+        residents = residents_along_streets(network, region.subdistricts, max_snap_m=policy.max_snap_m,
+                                            street_m=np.asarray(street_m, dtype=float))
+        found = assessing.assess(region, network, policy, residents=residents)
         path = Path(work_dir) / "tiles" / f"{_file_name(tile.tile_id)}.pkl"
         _save(path, found)
     except Exception as exc:  # noqa: BLE001 (named and re-raised: the run stops with the tile's name)
@@ -331,9 +344,17 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
                                        processes=True, dashboard_address=None)
             client = Client(own_cluster)
     try:
-        futures = {client.submit(run_tile, tile, str(store.path), tile_region(region, tile, store.crs), policy,
-                                 str(work), tuple(owner.get(tile.tile_id, ())), key=f"tile-{tile.tile_id}",
-                                 pure=False): tile for tile in tiles}
+        position = {code: i for i, code in enumerate(region.subdistricts["code"])}
+        measuring = {client.submit(measure_streets, tile, str(store.path),
+                                   region.subdistricts.iloc[[position[c] for c in tile.core]],
+                                   key=f"streets-{tile.tile_id}", pure=False): tile for tile in tiles}
+        street_m = {code: m for found in _gather(measuring, as_completed, progress, "streets").values()
+                    for code, m in found.items()}
+        parts = {tile.tile_id: tile_region(region, tile, store.crs) for tile in tiles}
+        futures = {client.submit(run_tile, tile, str(store.path), parts[tile.tile_id], policy, str(work),
+                                 tuple(owner.get(tile.tile_id, ())),
+                                 [street_m[c] for c in parts[tile.tile_id].subdistricts["code"]],
+                                 key=f"tile-{tile.tile_id}", pure=False): tile for tile in tiles}
         results = _gather(futures, as_completed, progress, "assess")
         merged = merge_tables(region, policy, [results[t.tile_id] for t in tiles])
         subdistricts, counties = _plain(merged["subdistricts"]), _plain(merged["counties"])
