@@ -382,10 +382,14 @@ def _run_assess_tiled(args, progress: _Progress, out: Path) -> int:
         shutil.rmtree(work, ignore_errors=True)  # the tiles' states: this run's own scratch
     _print_rejected(args, region, out / "rejected.csv")
     print(summary_text(tiled, args.lang))
-    print(Text(f"{len(tiled.tiles)} 个分块，用时 {tiled.seconds:,.0f} 秒；各分块峰值内存最高 "
-               f"{max(r.peak_mb for r in tiled.results.values()):,.0f} MB",
-               f"{len(tiled.tiles)} tiles in {tiled.seconds:,.0f} s; highest tile peak memory "
-               f"{max(r.peak_mb for r in tiled.results.values()):,.0f} MB").get(args.lang))
+    import resource
+
+    worker_mb = max(r.peak_mb for r in tiled.results.values())
+    main_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(Text(f"{len(tiled.tiles)} 个分块，用时 {tiled.seconds:,.0f} 秒；各分块峰值内存最高 {worker_mb:,.0f} MB；"
+               f"主进程 {main_mb:,.0f} MB",
+               f"{len(tiled.tiles)} tiles in {tiled.seconds:,.0f} s; highest tile peak memory {worker_mb:,.0f} MB; "
+               f"main process {main_mb:,.0f} MB").get(args.lang))
     for path in written:
         print(f"  {path}")
     return EXIT_OK
