@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="本机并行进程数（启动本地 Dask 集群）/ worker processes of a local Dask cluster")
     tiled.add_argument("--scheduler", metavar="ADDRESS",
                        help="已有 Dask 集群的调度器地址 / address of a running Dask scheduler, e.g. tcp://host:8786")
+    tiled.add_argument("--dashboard", metavar="HOST:PORT",
+                       help="在此地址提供 Dask 监控面板（需安装 bokeh）/ serve the local cluster's Dask dashboard here, "
+                            "e.g. 127.0.0.1:8787 (needs the bokeh package)")
     tiled.add_argument("--tile-km", type=float, metavar="KM",
                        help="把每个县再按此边长（公里）切块；默认按县分块，特大县按 40 公里 / cut every county into "
                             "squares of this side (km); default one tile per county, 40 km squares for very large ones")
@@ -376,7 +379,7 @@ def _run_assess_tiled(args, progress: _Progress, out: Path) -> int:
                            f"{len(region.pharmacies):,} pharmacies)"):
             tiled = assess_tiled(region, network, policy, workers=args.workers, scheduler=args.scheduler,
                                  grid_m=args.tile_km * 1000 if args.tile_km else None, work_dir=work,
-                                 progress=tile_done)
+                                 progress=tile_done, dashboard=args.dashboard)
         with progress.step(f"写出结果 / writing outputs to {out}"):
             written = [final_path(p, stage, out) for p in write_tiled(tiled, stage, lang=args.lang)]
         shutil.rmtree(work, ignore_errors=True)  # the tiles' states: this run's own scratch

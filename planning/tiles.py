@@ -315,7 +315,8 @@ class TiledAssessment:
 def assess_tiled(region: Region, network_source, policy: Policy | None = None, *, client=None,
                  workers: int | None = None, scheduler: str | None = None, grid_m: float | None = None,
                  tiles: Sequence[Tile] | None = None, work_dir: str | os.PathLike | None = None,
-                 progress: Callable[[str, str, int, int], None] | None = None) -> TiledAssessment:
+                 progress: Callable[[str, str, int, int], None] | None = None,
+                 dashboard: str | None = None) -> TiledAssessment:
     """Assess ``region`` tile by tile on Dask and merge (see the module docstring).
 
     ``network_source``: a :class:`NetworkStore`, a store folder, or a network file (written into a store
@@ -323,7 +324,9 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
     ``dask.distributed.Client``; else ``scheduler`` (``tcp://host:8786``) is connected to, else a
     ``LocalCluster`` of ``workers`` processes (default: one per core) is started and closed. ``tiles``
     default to :func:`plan_tiles` (``grid_m`` as there). ``work_dir`` holds the tiles' states and rasters
-    (default: a temporary folder); ``progress(pass, tile_id, done, total)`` is called as tiles finish.
+    (default: a temporary folder); ``progress(pass, tile_id, done, total)`` is called as tiles finish
+    (pass: ``streets``, ``assess``, ``draw``). ``dashboard`` (e.g. ``127.0.0.1:8787``) serves the own
+    LocalCluster's Dask dashboard there (it needs the ``bokeh`` package; off by default).
     """
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -335,14 +338,12 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
     work = Path(work_dir) if work_dir is not None else Path(_temporary_folder())
     (work / "tiles").mkdir(parents=True, exist_ok=True)
     owner = pharmacy_owners(region, tiles, store.crs)
-    own_cluster = None
+    own_cluster = own_client = None
     if client is None:
-        if scheduler:
-            client = Client(scheduler)
-        else:
+        if not scheduler:
             own_cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                       processes=True, dashboard_address=None)
-            client = Client(own_cluster)
+                                       processes=True, dashboard_address=dashboard)
+        client = own_client = Client(scheduler or own_cluster)
     try:
         position = {code: i for i, code in enumerate(region.subdistricts["code"])}
         measuring = {client.submit(measure_streets, tile, str(store.path),
@@ -364,8 +365,9 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
                                    key=f"layers-{t.tile_id}", pure=False): t for t in tiles}
         layers = _gather(finishing, as_completed, progress, "draw")
     finally:
+        if own_client is not None:
+            own_client.close()
         if own_cluster is not None:
-            client.close()
             own_cluster.close()
     joined = {name: _joined([getattr(layers[t.tile_id], name) for t in tiles], name, store.crs) for name in
               ("zones", "circles", "uncovered")}

@@ -193,8 +193,8 @@ def test_a_tile_that_fails_on_bad_data_fails_the_run_with_its_name(client, demo,
     tiles = list(plan_tiles(region, store.crs, whole.policy))
     far = tiles[1].bounds[2] + 500_000
     tiles[1] = replace(tiles[1], bounds=(far, 0.0, far + 1_000, 1_000.0))
-    with pytest.raises(TileError, match=tiles[1].tile_id):
-        assess_tiled(region, store, whole.policy, client=client, tiles=tiles, work_dir=tmp_path)
+    with pytest.raises(TileError, match=tiles[1].tile_id):  # on a LocalCluster of its own, as --workers 1 starts
+        assess_tiled(region, store, whole.policy, workers=1, tiles=tiles, work_dir=tmp_path)
 
 
 def test_the_store_reads_back_the_network_it_was_given(tmp_path):
@@ -217,12 +217,13 @@ def test_the_store_reads_back_the_network_it_was_given(tmp_path):
     assert ((boxes[:, 2] >= xmin) & (boxes[:, 0] <= corner[2]) & (boxes[:, 3] >= ymin) & (boxes[:, 1] <= corner[3])).all()
 
 
-def test_the_command_line_runs_tiled_and_its_mosaics_read_as_the_whole(demo, tmp_path, capsys):
+def test_the_command_line_runs_tiled_on_a_scheduler_and_its_mosaics_read_as_the_whole(client, demo, tmp_path, capsys):
     from planning.cli import main
 
     region, _, _, whole = demo
     out = tmp_path / "out"
-    assert main(["assess", "--demo", "--workers", "2", "--out", str(out), "--lang", "en", "--quiet"]) == 0
+    address = client.scheduler.address  # a running cluster, as --scheduler tcp://host:8786 would name it
+    assert main(["assess", "--demo", "--scheduler", address, "--out", str(out), "--lang", "en", "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert summary_text(whole, "en") in printed and "4 tiles" in printed
     grid = whole.rasters.grid
