@@ -113,22 +113,26 @@ class NetworkStore:
         the whole. Edges and nodes as :meth:`read` gives them."""
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         boxes = np.column_stack([xy - radius_m, xy + radius_m])
-        names = sorted({name for box in boxes for name in self.chunk_names(tuple(box))})
-        return self._assemble(names, lambda part: _edges_meeting_any(part, boxes),
+        near: dict[str, list[int]] = {}
+        for i, box in enumerate(boxes):
+            for name in self.chunk_names(tuple(box)):
+                near.setdefault(name, []).append(i)
+        return self._assemble(sorted(near), lambda name, part: _edges_meeting_any(part, boxes[near[name]]),
                               f"{self.source} [{len(xy)} sample points, {radius_m:.0f} m]")
 
     def read(self, bounds: tuple[float, float, float, float]) -> WalkNetwork:
         """The part of the network whose edges meet ``bounds`` (xmin, ymin, xmax, ymax; metres, store CRS):
         whole edges with both their nodes, in the whole network's order, carrying the whole's pieces."""
-        return self._assemble(self.chunk_names(bounds), lambda part: _edges_meeting(part, bounds),
+        return self._assemble(self.chunk_names(bounds), lambda name, part: _edges_meeting(part, bounds),
                               f"{self.source} [{', '.join(f'{b:.0f}' for b in bounds)}]")
 
     def _assemble(self, names: list[str], keep, source: str) -> WalkNetwork:
+        """The network of the edges ``keep(name, chunk)`` picks (positions) from the chunks ``names``."""
         parts = []
         for name in names:
             with np.load(self.path / "chunks" / name, allow_pickle=False) as data:
                 parts.append({k: data[k] for k in data.files})
-        kept = [keep(part) for part in parts]
+        kept = [keep(name, part) for name, part in zip(names, parts)]
         if not sum(len(k) for k in kept):
             raise NetworkInputError(f"路网分块中没有道路在所选范围内（{source}）",
                                     f"the network store has no street within the range read ({source})")
@@ -271,10 +275,12 @@ def _edges_meeting(part: dict, bounds: tuple[float, float, float, float]) -> np.
 
 
 def _edges_meeting_any(part: dict, boxes: np.ndarray) -> np.ndarray:
-    """Edges of one chunk whose bounding box meets any of ``boxes`` (k x 4: xmin, ymin, xmax, ymax)."""
-    tree = shapely.STRtree(shapely.box(*boxes.T))
-    edge_boxes = shapely.box(part["box_lo"][:, 0], part["box_lo"][:, 1], part["box_hi"][:, 0], part["box_hi"][:, 1])
-    return np.unique(tree.query(edge_boxes, predicate="intersects")[0])
+    """Edges of one chunk whose bounding box meets any of ``boxes`` (k x 4: xmin, ymin, xmax, ymax; the
+    few boxes near this chunk)."""
+    lo, hi = part["box_lo"][:, None, :], part["box_hi"][:, None, :]
+    meets = ((hi[..., 0] >= boxes[:, 0]) & (lo[..., 0] <= boxes[:, 2]) & (hi[..., 1] >= boxes[:, 1])
+             & (lo[..., 1] <= boxes[:, 3]))
+    return np.flatnonzero(meets.any(axis=1))
 
 
 def is_store(path) -> bool:

@@ -395,6 +395,10 @@ def merge_tables(region: Region, policy: Policy, results: Sequence[TileResult]) 
     subdistricts = gpd.GeoDataFrame(rows, geometry=geometry.reindex(rows["code"]).to_numpy(), crs=WGS84)
     position = {pid: i for i, pid in enumerate(region.pharmacies["pharmacy_id"].astype(str))}
     located = pd.concat([r.pharmacies for r in results], ignore_index=True)
+    missing = sorted(set(position) - set(located["pharmacy_id"].astype(str)))
+    if missing:  # a pharmacy far outside every sub-district lies in no tile: said, never dropped
+        raise TileError(f"{len(missing)} 家药店不在任何分块范围内（如 {missing[:5]}）",
+                        f"{len(missing)} pharmacies lie in no tile's bounds (e.g. {missing[:5]})")
     located = located.iloc[np.argsort(located["pharmacy_id"].astype(str).map(position).to_numpy(), kind="stable")]
     pharmacies = gpd.GeoDataFrame(located.reset_index(drop=True), geometry="geometry", crs=WGS84)
     counties = assessing.classify_counties(region, pharmacies, coverage, policy, subdistricts)

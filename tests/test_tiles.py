@@ -265,3 +265,25 @@ def test_a_province_generated_county_by_county_is_one_network_and_tiles_to_its_w
     whole = assess(region, whole_network)
     tiled = assess_tiled(region, store, whole.policy, client=client, work_dir=tmp_path / "work")
     assert_same_as_whole(whole, tiled)
+
+
+@pytest.mark.osm
+def test_a_network_store_decides_the_datum_from_a_sample_of_its_streets(osm_path, tmp_path):
+    from planning import coords
+    from planning.ingest import build_region
+
+    network = load_network(osm_path("nanjing_xuanwu"))
+    store = write_store(network, tmp_path / "store", chunk_m=500)
+    rng = np.random.default_rng(19)
+    edges = rng.choice(np.flatnonzero(network.edge_length > 20), 120, replace=False)
+    on_street = shapely.line_interpolate_point(network.edge_lines[edges], 0.5, normalized=True)
+    lon, lat = network.to_lonlat.transform(shapely.get_x(on_street), shapely.get_y(on_street))
+    glon, glat = coords.wgs84_to_gcj02(lon, lat)
+    sheet = tmp_path / "pharmacies.csv"
+    pd.DataFrame({"名称": [f"药店{i}" for i in range(120)], "地址": [f"玄武区{i}号" for i in range(120)],
+                  "经度": glon, "纬度": glat, "门诊统筹": ["是"] * 120}).to_csv(sheet, index=False)
+    region = build_region(pharmacies=sheet, network=store.path)
+    decision = region.completeness.datum
+    assert decision.used is coords.Datum.GCJ02 and decision.decided_by != "undecided"
+    assert decision.median_snap_m[coords.Datum.GCJ02] < 1.0 < decision.median_snap_m[coords.Datum.WGS84]
+    assert any("network store" in note for layer in region.completeness.layers for note in layer.notes)

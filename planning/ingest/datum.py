@@ -78,6 +78,7 @@ def decide_datum(
     ids: Sequence[str] | None = None,
     names: Sequence[str] | None = None,
     trust_crs: bool = False,
+    fit_points: np.ndarray | None = None,
 ) -> DatumDecision:
     """Decide the datum of pharmacy coordinates (see the module docstring).
 
@@ -98,6 +99,9 @@ def decide_datum(
         Input row number, pharmacy id and name per point (to list the address mismatches).
     trust_crs : bool
         Keep a declared datum even when the data contradicts it.
+    fit_points : int array, optional
+        The points whose streets ``network`` holds (positions; a sample read from a network store around
+        them): only they enter the street fit. None: every point.
 
     Raises
     ------
@@ -108,7 +112,9 @@ def decide_datum(
     raw_lon, raw_lat = np.asarray(raw_lon, dtype=float), np.asarray(raw_lat, dtype=float)
     n = len(raw_lon)
     converted = {d: coords.to_wgs84(raw_lon, raw_lat, d) for d in coords.Datum}
-    street_best, medians = _street_fit(converted, network) if network is not None and n else (None, {})
+    fitted = converted if fit_points is None else {d: (lon[fit_points], lat[fit_points])
+                                                   for d, (lon, lat) in converted.items()}
+    street_best, medians = _street_fit(fitted, network) if network is not None and n else (None, {})
     address_best, shares, located, named, levels = _address_fit(converted, addresses, areas) \
         if addresses is not None and len(areas) and n else (None, {}, {}, [], [])
     n_named = sum(1 for names_of_row in named if names_of_row)

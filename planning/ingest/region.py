@@ -139,7 +139,7 @@ def _build(*, pharmacies, subdistricts, counties, population, fund_status, netwo
     for given in (ph, sd, ct, pop, fund):  # a layer with every row rejected stops here, before any work
         if given is not None:
             given.require_rows()
-    walk = _checking_network(network, ph)
+    walk, fit_points = _checking_network(network, ph)
     extra: list[pd.DataFrame] = []
     given_sd = sd
     if sd is None:
@@ -152,7 +152,7 @@ def _build(*, pharmacies, subdistricts, counties, population, fund_status, netwo
     named_areas = [("county", county_layer)] if ct is not None else []
     if given_sd is not None:
         named_areas.append(("subdistrict", given_sd.clean))
-    ph = _apply_datum(ph, crs, trust_crs, walk, named_areas)
+    ph = _apply_datum(ph, crs, trust_crs, walk, named_areas, fit_points=fit_points)
     subs, rejected_subs = _assign_counties(sd, county_layer)
     extra.append(rejected_subs)
     subs, pop_rejected, no_population, population_unknown = _attach_population(subs, pop, sd)
@@ -182,29 +182,30 @@ def _build(*, pharmacies, subdistricts, counties, population, fund_status, netwo
 
 
 #: Pharmacies sampled (evenly through the sheet) to decide the datum against a network store's streets.
-DATUM_SAMPLE_PHARMACIES = 400
-#: Streets read around each sampled pharmacy, metres (a GCJ-02 or BD-09 offset is under about 1 km).
-DATUM_SAMPLE_RADIUS_M = 1_500.0
+DATUM_SAMPLE_PHARMACIES = 200
+#: Streets read around each sampled pharmacy, metres (a GCJ-02 or BD-09 offset in China is 100-700 m).
+DATUM_SAMPLE_RADIUS_M = 1_000.0
 
 
-def _checking_network(network, ph: IngestResult) -> WalkNetwork | None:
-    """The streets the ingest checks the pharmacies against (datum, stand-in areas): the network given,
-    the file read, or for a network store (:mod:`planning.netstore`, a province read tile by tile) the
-    streets around an even sample of :data:`DATUM_SAMPLE_PHARMACIES` pharmacies."""
+def _checking_network(network, ph: IngestResult) -> tuple[WalkNetwork | None, np.ndarray | None]:
+    """The streets the ingest checks the pharmacies against (datum, stand-in areas) and the pharmacies
+    (positions in ``ph.clean``) whose streets they hold, None for all: the network given, the file read,
+    or for a network store (:mod:`planning.netstore`, a province read tile by tile) the streets around
+    an even sample of :data:`DATUM_SAMPLE_PHARMACIES` pharmacies."""
     if network is None or isinstance(network, WalkNetwork):
-        return network
+        return network, None
     if not is_store(network):
-        return load_network(network)
+        return load_network(network), None
     store = NetworkStore.open(network)
     points = ph.clean.geometry
-    sample = points.iloc[np.unique(np.linspace(0, len(points) - 1, min(len(points), DATUM_SAMPLE_PHARMACIES))
-                                   .astype(np.int64))]
-    xy = shapely.get_coordinates(sample.to_crs(store.crs).to_numpy())
-    return store.read_around(xy, DATUM_SAMPLE_RADIUS_M)
+    sample = np.unique(np.linspace(0, len(points) - 1, min(len(points), DATUM_SAMPLE_PHARMACIES)).astype(np.int64))
+    xy = shapely.get_coordinates(points.iloc[sample].to_crs(store.crs).to_numpy())
+    return store.read_around(xy, DATUM_SAMPLE_RADIUS_M), sample
 
 
 def _apply_datum(ph: IngestResult, crs, trust_crs: bool, network: WalkNetwork | None,
-                 named_areas: list[tuple[str, gpd.GeoDataFrame]]) -> IngestResult:
+                 named_areas: list[tuple[str, gpd.GeoDataFrame]], *, fit_points: np.ndarray | None = None
+                 ) -> IngestResult:
     """The pharmacies re-read in the datum the data decides (street fit, and the address check against
     the given ``named_areas``: (level, layer) pairs of real boundaries, never a stand-in)."""
     earlier = ph.datum_decision
@@ -220,7 +221,7 @@ def _apply_datum(ph: IngestResult, crs, trust_crs: bool, network: WalkNetwork | 
     decision = decide_datum(raw_lon, raw_lat, declared=declared, network=network,
                             addresses=clean["address"].tolist(), areas=named_areas,
                             rows=list(clean.index), ids=clean["pharmacy_id"].tolist(), names=clean["name"].tolist(),
-                            trust_crs=trust_crs)
+                            trust_crs=trust_crs, fit_points=fit_points)
     if decision.decided_by == "undecided" and (decision.median_snap_m or decision.address_match_share):
         warnings.warn(f"{decision.message('zh')} / {decision.message('en')}", IngestWarning, stacklevel=4)
     if decision.mismatches:
