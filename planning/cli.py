@@ -352,8 +352,6 @@ def _tiled(args) -> bool:
 
 
 def _run_assess_tiled(args, progress: _Progress, out: Path) -> int:
-    import shutil
-
     from planning.outputs import final_path, staged_folder
     from planning.present import summary_text
     from planning.report_tiled import write_tiled
@@ -374,15 +372,13 @@ def _run_assess_tiled(args, progress: _Progress, out: Path) -> int:
             print(f"  {label} {tile_id} ({done}/{total})", file=sys.stderr, flush=True)
 
     with staged_folder(out) as stage:
-        work = stage / ".tiles"
         with progress.step(f"分块评估 / assessing tile by tile ({len(region.subdistricts)} sub-districts, "
                            f"{len(region.pharmacies):,} pharmacies)"):
             tiled = assess_tiled(region, network, policy, workers=args.workers, scheduler=args.scheduler,
-                                 grid_m=args.tile_km * 1000 if args.tile_km else None, work_dir=work,
+                                 grid_m=args.tile_km * 1000 if args.tile_km else None, work_dir=stage,
                                  progress=tile_done, dashboard=args.dashboard)
         with progress.step(f"写出结果 / writing outputs to {out}"):
             written = [final_path(p, stage, out) for p in write_tiled(tiled, stage, lang=args.lang)]
-        shutil.rmtree(work, ignore_errors=True)  # the tiles' states: this run's own scratch
     _print_rejected(args, region, out / "rejected.csv")
     print(summary_text(tiled, args.lang))
     import resource

@@ -14,11 +14,13 @@ Pass 0 (:func:`measure_streets`) measures each sub-district's street length wher
 context sub-district cut by the box gives its residents the same weight as in the whole region.
 Pass 1 (:func:`run_tile`) assesses a tile with :func:`planning.assess.assess` and keeps its core's
 rows. The merge concatenates them (each row from the tile owning it) and rolls counties up from the
-merged rows (R2, B3/B4 and the county classes need the whole county). Pass 2 (:func:`finish_tile`)
-gives each tile the merged rows and draws its zones, circles, uncovered area and decision rasters,
-clipped to the core. Both passes run on ``dask.distributed``: one task per tile, paths and small
-tables in and out, the heavy state on disk in the output folder (which must be shared by the workers
-of a multi-machine cluster). A task that fails on bad data fails the run naming the tile
+merged rows (R2, B3/B4 and the county classes need the whole county). A tile whose core is a whole
+county draws its zones, circles, uncovered area and decision rasters, clipped to the core, in pass 1
+(its core cells depend on its own rows only); the tiles of a county cut into grid squares are assessed
+again in pass 2 (:func:`finish_tile`) with the merged county rows, and draw then. Every pass runs on
+``dask.distributed``: one task per tile, paths and small tables in and out, nothing kept between passes
+but those tables; the rasters are written to the work folder (which the workers of a multi-machine
+cluster must share). A task that fails on bad data fails the run naming the tile
 (:class:`TileError`); a task whose worker dies is rerun by Dask, with the same result.
 """
 
@@ -26,7 +28,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -53,8 +54,6 @@ from planning.policy import Policy, load_policy
 LARGE_COUNTY_KM2 = 2_500.0
 #: Side of the grid squares a large county is cut into, metres.
 DEFAULT_GRID_M = 40_000.0
-#: Format version of a tile's saved state (pass 1 output); another version is recomputed.
-STATE_VERSION = 1
 
 
 class TileError(PlanningError):
@@ -130,22 +129,6 @@ def tile_region(region: Region, tile: Tile, crs: str) -> Region:
 
 
 @dataclass(frozen=True)
-class TileResult:
-    """Pass 1 of one tile: its core's rows (sub-districts, coverage; pharmacies it owns) and where its
-    state (the tile's :class:`planning.assess.Assessment`) was saved. ``seconds``: the task's wall time;
-    ``peak_mb``: the worker's peak resident memory after it (MB)."""
-
-    tile: Tile
-    subdistricts: pd.DataFrame
-    coverage: pd.DataFrame
-    pharmacies: pd.DataFrame
-    state_path: str
-    nodes: int
-    seconds: float
-    peak_mb: float
-
-
-@dataclass(frozen=True)
 class TileLayers:
     """Pass 2 of one tile, clipped to its core: zones, circles and uncovered area (network CRS, metres)
     and the paths of its rasters (:func:`raster_paths`)."""
@@ -157,6 +140,22 @@ class TileLayers:
     rasters: dict
     zone_km2: dict  # service value -> zone kind -> km² of the core's cells in that kind's zones
     seconds: float
+
+
+@dataclass(frozen=True)
+class TileResult:
+    """Pass 1 of one tile: its core's rows (sub-districts, coverage; pharmacies it owns), its layers when
+    its core is a whole county (else None: pass 2 draws them), its network's node count. ``seconds``:
+    the task's wall time; ``peak_mb``: the worker's peak resident memory after it (MB)."""
+
+    tile: Tile
+    subdistricts: pd.DataFrame
+    coverage: pd.DataFrame
+    pharmacies: pd.DataFrame
+    layers: TileLayers | None
+    nodes: int
+    seconds: float
+    peak_mb: float
 
 
 def measure_streets(tile: Tile, store_path: str, core: gpd.GeoDataFrame) -> dict[str, float]:
@@ -172,52 +171,63 @@ def measure_streets(tile: Tile, store_path: str, core: gpd.GeoDataFrame) -> dict
     return dict(zip(core["code"], lengths.tolist()))
 
 
+def assess_tile(tile: Tile, store_path: str, region: Region, policy: Policy, street_m: Sequence[float]
+                ) -> assessing.Assessment:
+    """One tile's own assessment (its core exact, its context partial) on the store's network: ``region``
+    is the tile's part (:func:`tile_region`), ``street_m`` the street length (metres) of each of its
+    sub-districts from pass 0. Deterministic: pass 1, pass 2 and :meth:`TiledAssessment.detail` each
+    compute it and get the same."""
+    network = NetworkStore.open(store_path).read(tile.bounds)
+    residents = residents_along_streets(network, region.subdistricts, max_snap_m=policy.max_snap_m,
+                                        street_m=np.asarray(street_m, dtype=float))
+    return assessing.assess(region, network, policy, residents=residents)
+
+
 def run_tile(tile: Tile, store_path: str, region: Region, policy: Policy, work_dir: str, owned: Sequence[str],
-             street_m: Sequence[float]) -> TileResult:
-    """Pass 1 (a Dask task): assess one tile on the store's network; ``region`` is the tile's part
-    (:func:`tile_region`), ``owned`` the ids of the pharmacies this tile reports and ``street_m`` the
-    street length (metres) of each of ``region``'s sub-districts, from pass 0."""
+             street_m: Sequence[float], *, whole_county: bool) -> TileResult:
+    """Pass 1 (a Dask task): assess one tile (:func:`assess_tile`) and keep its core's rows and the
+    pharmacies ``owned`` (ids) it reports. A tile whose core is its whole county (``whole_county``)
+    also draws its layers here: its core cells depend on its own sub-districts' and county's rows only,
+    and both are complete in it; a cut county's tiles draw in pass 2 with the merged county rows."""
     started = time.perf_counter()
     try:
-        store = NetworkStore.open(store_path)
-        network = store.read(tile.bounds)
-        residents = residents_along_streets(network, region.subdistricts, max_snap_m=policy.max_snap_m,
-                                            street_m=np.asarray(street_m, dtype=float))
-        found = assessing.assess(region, network, policy, residents=residents)
-        path = Path(work_dir) / "tiles" / f"{_file_name(tile.tile_id)}.pkl"
-        _save(path, found)
+        found = assess_tile(tile, store_path, region, policy, street_m)
+        layers = draw_tile(found, tile, Path(work_dir)) if whole_county else None
     except Exception as exc:  # noqa: BLE001 (named and re-raised: the run stops with the tile's name)
         raise TileError(f"分块 {tile.tile_id} 评估失败：{exc}", f"tile {tile.tile_id} failed: {exc}") from exc
     core = set(tile.core)
     rows = lambda table: pd.DataFrame(table[table["code"].isin(core)].drop(columns="geometry", errors="ignore"))
     owned_rows = found.pharmacies[found.pharmacies["pharmacy_id"].astype(str).isin(set(map(str, owned)))]
     return TileResult(tile=tile, subdistricts=rows(found.subdistricts), coverage=rows(found.coverage),
-                      pharmacies=pd.DataFrame(owned_rows), state_path=str(path), nodes=network.n_nodes,
+                      pharmacies=pd.DataFrame(owned_rows), layers=layers, nodes=found.network.n_nodes,
                       seconds=time.perf_counter() - started, peak_mb=_peak_mb())
 
 
-def finish_tile(result: TileResult, subdistricts: pd.DataFrame, counties: pd.DataFrame, core_outline,
-                work_dir: str) -> TileLayers:
-    """Pass 2 (a Dask task): the tile's state with the merged rows of its areas (``subdistricts``,
-    ``counties``: machine columns, no geometry), its layers clipped to ``core_outline`` (network CRS) and
-    its rasters written under ``work_dir``."""
-    started = time.perf_counter()
+def finish_tile(tile: Tile, store_path: str, region: Region, policy: Policy, street_m: Sequence[float],
+                subdistricts: pd.DataFrame, counties: pd.DataFrame, work_dir: str) -> TileLayers:
+    """Pass 2 (a Dask task, for a tile of a cut county): the tile assessed again with the merged rows of
+    its areas (``subdistricts``, ``counties``: machine columns, no geometry), and its layers drawn."""
     try:
-        found = with_rows(_load(result.state_path), subdistricts, counties)
-        rasters = write_tile_rasters(found, result.tile, Path(work_dir))
-        core = core_cells(found, result.tile)
-        cell_km2 = found.rasters.cell_m ** 2 / 1e6
-        zone_km2 = {s.value: {zone: float((mask & core).sum()) * cell_km2 for zone, mask in _zone_unions(found, s).items()}
-                    for s in Service}
-        clip = lambda layer: _clipped(layer, core_outline, found.network.crs)
-        zones = clip(found.zones)
-        circles = clip(found.circles)
-        uncovered = clip(found.uncovered)
+        found = with_rows(assess_tile(tile, store_path, region, policy, street_m), subdistricts, counties)
+        return draw_tile(found, tile, Path(work_dir))
     except Exception as exc:  # noqa: BLE001
-        raise TileError(f"分块 {result.tile.tile_id} 出图失败：{exc}",
-                        f"tile {result.tile.tile_id} failed drawing its layers: {exc}") from exc
-    return TileLayers(tile_id=result.tile.tile_id, zones=zones, circles=circles, uncovered=uncovered,
-                      rasters=rasters, zone_km2=zone_km2, seconds=time.perf_counter() - started)
+        raise TileError(f"分块 {tile.tile_id} 出图失败：{exc}", f"tile {tile.tile_id} failed drawing its layers: {exc}") from exc
+
+
+def draw_tile(found: assessing.Assessment, tile: Tile, work_dir: Path) -> TileLayers:
+    """A tile's layers clipped to its core (network CRS) and its rasters written under ``work_dir``."""
+    started = time.perf_counter()
+    rasters = write_tile_rasters(found, tile, work_dir)
+    core = core_cells(found, tile)
+    cell_km2 = found.rasters.cell_m ** 2 / 1e6
+    zone_km2 = {s.value: {zone: float((mask & core).sum()) * cell_km2 for zone, mask in _zone_unions(found, s).items()}
+                for s in Service}
+    geometry = found.region.subdistricts.set_index("code").geometry.to_crs(found.network.crs)
+    outline = shapely.union_all(geometry.loc[list(tile.core)].to_numpy())
+    clip = lambda layer: _clipped(layer, outline, found.network.crs)
+    return TileLayers(tile_id=tile.tile_id, zones=clip(found.zones), circles=clip(found.circles),
+                      uncovered=clip(found.uncovered), rasters=rasters, zone_km2=zone_km2,
+                      seconds=time.perf_counter() - started)
 
 
 def core_cells(found: assessing.Assessment, tile: Tile) -> np.ndarray:
@@ -267,6 +277,8 @@ class TiledAssessment:
     uncovered: gpd.GeoDataFrame
     results: dict[str, TileResult]
     layers: dict[str, TileLayers]
+    store_path: Path
+    street_m: dict[str, float]  # per sub-district code, its street length (metres), from pass 0
     work_dir: Path
     seconds: float
     memo: Memo = field(default_factory=Memo, repr=False)
@@ -304,12 +316,18 @@ class TiledAssessment:
         raise ParameterError(f"没有包含 {code} 的分块", f"no tile holds {code}")
 
     def detail(self, code: str) -> assessing.Assessment:
-        """One tile (owning sub-district ``code``, or the first tile of county ``code``) as an ordinary
-        assessment with the merged rows: its core is exact; its context (the ring around the core it
-        read) is there for the map's surroundings only."""
+        """One tile (owning sub-district ``code``, or the first tile of county ``code``) assessed again in
+        this process as an ordinary assessment, with the merged rows: its core is exact; its context
+        (the sub-districts around the core it read) is there for the map's surroundings only."""
         tile = self.tile_of(code)
-        return self.memo.get(("detail", tile.tile_id), lambda: with_rows(
-            _load(self.results[tile.tile_id].state_path), _plain(self.subdistricts), _plain(self.counties)))
+
+        def build():
+            part = tile_region(self.region, tile, self.crs)
+            street_m = [self.street_m[c] for c in part.subdistricts["code"]]
+            return with_rows(assess_tile(tile, str(self.store_path), part, self.policy, street_m),
+                             _plain(self.subdistricts), _plain(self.counties))
+
+        return self.memo.get(("detail", tile.tile_id), build)
 
 
 def assess_tiled(region: Region, network_source, policy: Policy | None = None, *, client=None,
@@ -323,8 +341,8 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
     once per file content, :func:`planning.netstore.store_for_file`). ``client``: a
     ``dask.distributed.Client``; else ``scheduler`` (``tcp://host:8786``) is connected to, else a
     ``LocalCluster`` of ``workers`` processes (default: one per core) is started and closed. ``tiles``
-    default to :func:`plan_tiles` (``grid_m`` as there). ``work_dir`` holds the tiles' states and rasters
-    (default: a temporary folder); ``progress(pass, tile_id, done, total)`` is called as tiles finish
+    default to :func:`plan_tiles` (``grid_m`` as there). ``work_dir`` receives the tiles' rasters (default: a
+    temporary folder); ``progress(pass, tile_id, done, total)`` is called as tiles finish
     (pass: ``streets``, ``assess``, ``draw``). ``dashboard`` (e.g. ``127.0.0.1:8787``) serves the own
     LocalCluster's Dask dashboard there (it needs the ``bokeh`` package; off by default).
     """
@@ -336,7 +354,7 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
     tiles = tuple(tiles) if tiles is not None else plan_tiles(region, store.crs, policy, grid_m=grid_m)
     _check_partition(region, tiles)
     work = Path(work_dir) if work_dir is not None else Path(_temporary_folder())
-    (work / "tiles").mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     owner = pharmacy_owners(region, tiles, store.crs)
     own_cluster = own_client = None
     if client is None:
@@ -352,18 +370,21 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
         street_m = {code: m for found in _gather(measuring, as_completed, progress, "streets").values()
                     for code, m in found.items()}
         parts = {tile.tile_id: tile_region(region, tile, store.crs) for tile in tiles}
+        lengths = {tile.tile_id: [street_m[c] for c in parts[tile.tile_id].subdistricts["code"]] for tile in tiles}
+        whole = whole_county_tiles(region, tiles)
         futures = {client.submit(run_tile, tile, str(store.path), parts[tile.tile_id], policy, str(work),
-                                 tuple(owner.get(tile.tile_id, ())),
-                                 [street_m[c] for c in parts[tile.tile_id].subdistricts["code"]],
-                                 key=f"tile-{tile.tile_id}", pure=False): tile for tile in tiles}
+                                 tuple(owner.get(tile.tile_id, ())), lengths[tile.tile_id],
+                                 whole_county=tile.tile_id in whole, key=f"tile-{tile.tile_id}", pure=False): tile
+                   for tile in tiles}
         results = _gather(futures, as_completed, progress, "assess")
         merged = merge_tables(region, policy, [results[t.tile_id] for t in tiles])
-        subdistricts, counties = _plain(merged["subdistricts"]), _plain(merged["counties"])
-        outlines = core_outlines(region, tiles, store.crs)
-        sd_rows, ct_rows = client.scatter(subdistricts, broadcast=True), client.scatter(counties, broadcast=True)
-        finishing = {client.submit(finish_tile, results[t.tile_id], sd_rows, ct_rows, outlines[t.tile_id], str(work),
-                                   key=f"layers-{t.tile_id}", pure=False): t for t in tiles}
-        layers = _gather(finishing, as_completed, progress, "draw")
+        layers = {t.tile_id: results[t.tile_id].layers for t in tiles if t.tile_id in whole}
+        cut = [t for t in tiles if t.tile_id not in whole]
+        if cut:
+            rows = [client.scatter(_plain(merged[name]), broadcast=True) for name in ("subdistricts", "counties")]
+            finishing = {client.submit(finish_tile, t, str(store.path), parts[t.tile_id], policy, lengths[t.tile_id],
+                                       *rows, str(work), key=f"layers-{t.tile_id}", pure=False): t for t in cut}
+            layers.update(_gather(finishing, as_completed, progress, "draw"))
     finally:
         if own_client is not None:
             own_client.close()
@@ -372,7 +393,14 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
     joined = {name: _joined([getattr(layers[t.tile_id], name) for t in tiles], name, store.crs) for name in
               ("zones", "circles", "uncovered")}
     return TiledAssessment(region=region, policy=policy, crs=store.crs, tiles=tiles, results=results, layers=layers,
-                           work_dir=work, seconds=time.perf_counter() - started, **merged, **joined)
+                           store_path=store.path, street_m=street_m, work_dir=work,
+                           seconds=time.perf_counter() - started, **merged, **joined)
+
+
+def whole_county_tiles(region: Region, tiles: Sequence[Tile]) -> set[str]:
+    """Ids of the tiles whose core is every sub-district of their county."""
+    per_county = region.subdistricts.groupby("county_code")["code"].apply(frozenset).to_dict()
+    return {t.tile_id for t in tiles if frozenset(t.core) == per_county.get(t.county_code)}
 
 
 def merge_tables(region: Region, policy: Policy, results: Sequence[TileResult]) -> dict:
@@ -423,12 +451,6 @@ def pharmacy_owners(region: Region, tiles: Sequence[Tile], crs: str) -> dict[str
     for pid, position in zip(region.pharmacies["pharmacy_id"].astype(str), where):
         owners.setdefault(tile_of[subdistricts["code"].iloc[position]], []).append(pid)
     return owners
-
-
-def core_outlines(region: Region, tiles: Sequence[Tile], crs: str) -> dict:
-    """Per tile id, the union of its core sub-districts (network CRS, metres)."""
-    geometry = region.subdistricts.set_index("code").geometry.to_crs(crs)
-    return {tile.tile_id: shapely.union_all(geometry.loc[list(tile.core)].to_numpy()) for tile in tiles}
 
 
 def raster_paths(work_dir: Path, tile_id: str) -> dict:
@@ -547,24 +569,6 @@ def _plain(table: pd.DataFrame) -> pd.DataFrame:
 
 def _file_name(tile_id: str) -> str:
     return tile_id.replace("/", "-")
-
-
-def _save(path: Path, found: assessing.Assessment) -> None:
-    """Write a tile's state atomically (a rerun task overwrites it with the same content)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as stream:
-        pickle.dump({"version": STATE_VERSION, "assessment": found}, stream, protocol=5)
-    os.replace(temporary, path)
-
-
-def _load(path: str) -> assessing.Assessment:
-    """A tile state written by :func:`_save` in this run's work folder (never a file from elsewhere)."""
-    with open(path, "rb") as stream:
-        state = pickle.load(stream)  # noqa: S301 (our own file, written by pass 1 of this run)
-    if state.get("version") != STATE_VERSION:
-        raise TileError(f"分块状态文件版本不符：{path}", f"tile state {path} has another version")
-    return state["assessment"]
 
 
 def _peak_mb() -> float:
