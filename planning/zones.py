@@ -71,8 +71,10 @@ class ZoneRasters:
         demand weight of each resident point (persons beyond the budget are counted with it; default the
         residents' own weights)."""
         # where someone lives beyond the budget; with the population unknown, every street point beyond it
+        # (and where someone works, for a service whose demand counts the workplace points)
         lived_in = residents.persons > 0 if region.population_known else residents.street_m > 0
-        beyond = {service: ~(resident_min <= policy.walk_minutes) & lived_in
+        beyond = {service: ~(resident_min <= policy.walk_minutes)
+                  & (lived_in | (residents.worker_points & (weights[service] > 0) if weights is not None else lived_in))
                   for service, resident_min in minutes.items()}
         if labels_from is None:
             sd = region.subdistricts.to_crs(network.crs)
