@@ -63,14 +63,17 @@ BASES: dict[str, Text] = {
 @dataclass(frozen=True, eq=False)
 class WorkerLayer:
     """Where people work: ``places`` (GeoDataFrame, EPSG:4326) with ``workers`` (float persons >= 0),
-    ``kind`` (text: "workplace", "subdistrict", an OSM tag value) and a Point or (Multi)Polygon geometry;
+    ``kind`` (text: "workplace", "subdistrict", an OSM tag value), optionally ``name``, and a Point or
+    (Multi)Polygon geometry;
     ``basis`` one of :data:`BASES`; ``source`` the file it came from ("" when built in code);
-    ``unmatched`` the rows of a per-sub-district table that named no sub-district."""
+    ``unmatched`` the rows of a per-sub-district table that named no sub-district; ``rows_rejected`` the
+    rows the reader rejected."""
 
     places: gpd.GeoDataFrame
     basis: str
     source: str = ""
     unmatched: tuple[str, ...] = ()
+    rows_rejected: int = 0  # rows of the file the reader rejected (blank workers, bad coordinates)
 
     def __post_init__(self):
         if self.basis not in BASES:
@@ -119,7 +122,7 @@ def worker_points(places: gpd.GeoDataFrame, *, column: str = "workers", source: 
     if column not in places.columns:
         raise SchemaError(f"就业地点缺少“{column}”列", f"the workplaces lack a '{column}' column")
     renamed = places.rename(columns={column: "workers"})
-    keep = [c for c in ("workers", "kind") if c in renamed.columns] + [renamed.geometry.name]
+    keep = [c for c in ("workers", "kind", "name") if c in renamed.columns] + [renamed.geometry.name]
     return WorkerLayer(places=gpd.GeoDataFrame(renamed[keep], geometry=renamed.geometry.name, crs=places.crs),
                        basis="points", source=source)
 
@@ -250,8 +253,9 @@ def attach_workers(region: Region, layer: WorkerLayer) -> Region:
         return region
     from planning.completeness import LayerStatus
 
-    status = LayerStatus(layer="workers", source=layer.source, rows_read=len(layer.places) + len(layer.unmatched),
-                         clean=len(layer.places), rejected=len(layer.unmatched), notes=(layer.note().both(),))
+    rejected = len(layer.unmatched) + layer.rows_rejected
+    status = LayerStatus(layer="workers", source=layer.source, rows_read=len(layer.places) + rejected,
+                         clean=len(layer.places), rejected=rejected, notes=(layer.note().both(),))
     layers = tuple(s for s in region.completeness.layers if s.layer != "workers") + (status,)
     return dataclasses.replace(region, completeness=dataclasses.replace(region.completeness, layers=layers))
 
@@ -283,3 +287,33 @@ def worker_status(region: Region, policy) -> tuple[Region, tuple[str, ...]]:
         region = dataclasses.replace(region, completeness=dataclasses.replace(
             region.completeness, layers=region.completeness.layers + (status,)))
     return region, (NO_WORKER_LAYER.both(),)
+
+
+#: ``load_workers(OSM_ESTIMATE, region)``: estimate the worker layer from the region's network file.
+OSM_ESTIMATE = "osm"
+
+
+def load_workers(source, region: Region, *, crs: str = "wgs84") -> Region:
+    """The notebook's and the CLI's one call: ``region`` with its worker layer read from ``source`` and
+    attached (:func:`attach_workers`), the rejected rows of the file appended to ``region.rejected``.
+
+    ``source`` is :data:`OSM_ESTIMATE` (estimate from ``region.network_path``,
+    :func:`estimate_workers_from_osm`) or a file read by :func:`planning.ingest.read_workers`:
+    workplaces as points or polygons, or a table of workers per sub-district (matched by code, then
+    name). ``crs`` declares a GCJ-02/BD-09 offset of the coordinates."""
+    from planning.ingest import read_workers, rejected_table
+
+    if str(source) == OSM_ESTIMATE and not os.path.exists(str(source)):
+        if region.network_path is None:
+            raise SchemaError("没有路网文件，无法估算就业人员", "no network file to estimate the workers from")
+        return attach_workers(region, estimate_workers_from_osm(region.network_path))
+    result = read_workers(source, crs=crs)
+    if isinstance(result.clean, gpd.GeoDataFrame):
+        layer = worker_points(result.clean, source=result.source)
+    else:
+        layer = workers_per_subdistrict(result.clean, region.subdistricts, source=result.source)
+    rejected = rejected_table(result)
+    if len(rejected):
+        region = dataclasses.replace(region, rejected=pd.concat([region.rejected, rejected], ignore_index=True)
+                                     if len(region.rejected) else rejected)
+    return attach_workers(region, dataclasses.replace(layer, rows_rejected=result.n_rejected))
