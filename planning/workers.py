@@ -159,8 +159,10 @@ def estimate_workers_from_osm(path: str | os.PathLike) -> WorkerLayer:
     import osmium
 
     buildings, land = [], []
-    processor = osmium.FileProcessor(str(path), osmium.osm.WAY).with_locations()
+    processor = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
     for way in processor:
+        if not way.is_way():
+            continue
         tags = way.tags
         kind = "office" if "office" in tags and "building" in tags else tags.get("building")
         use = tags.get("landuse")
