@@ -270,3 +270,20 @@ def test_cli_passes_the_worker_layer(tmp_path):
     row = table[(table["code"] == "990102004") & (table["service"] == ACCOUNT.value)].iloc[0]
     assert row["demand"] == pytest.approx(52_300 + 0.5 * 10_000)
     assert str(row["r3_ok"]).lower() in ("false", "0", "0.0")
+
+
+def test_scenarios_keep_the_workplaces(grid_case):
+    """A what-if on a weighted assessment re-places the workplaces: a new pharmacy at the park lifts its
+    R3; doubling the residents doubles them and leaves the workers as they are."""
+    from planning.scenario import AddSite, Scenario, ScalePopulation
+
+    weighted = assess(grid_case["with_layer"], grid_case["network"], weighing(1.0))
+    park, code = grid_case["places"].geometry.iloc[0], grid_case["region"].subdistricts["code"].iloc[3]
+    assert not _rows(weighted).at[code, "r3_ok"]
+    served = Scenario(weighted).with_edits(AddSite("NEW1", park.x, park.y, ("personal_account",))).assess()
+    assert _rows(served).at[code, "r3_ok"]
+    assert served.residents.workers.sum() == pytest.approx(PARK_WORKERS + OFFICE_WORKERS)
+    doubled = Scenario(weighted).with_edits(ScalePopulation(2.0)).assess()
+    population = grid_case["region"].subdistricts.set_index("code")["population"]
+    assert _rows(doubled).at[code, "demand"] == pytest.approx(2 * population[code] + PARK_WORKERS)
+    assert doubled.residents.worker_points.sum() == weighted.residents.worker_points.sum()
