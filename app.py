@@ -25,7 +25,7 @@ from planning.i18n import t
 from planning.ingest.datum import DatumMismatchError
 from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, CLASS_VIEW_LAYERS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
                            checked_point_group, escape_user_text, serve_scripts_from, site_changes_group,
-                           use_local_leaflet)
+                           use_local_leaflet, with_worker_layer)
 from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
@@ -341,8 +341,8 @@ with tab_map:
     try:
         # The base (streets, boundaries, legend) stays the same across reruns, so the browser keeps it;
         # the assessment's layers (classes, circles, zones, pharmacies on top) travel as feature groups.
-        if VIEWS[view] is not None and region.workers is not None:  # the preset views show where people work
-            shown_layers = (*shown_layers[:-1], "workers", shown_layers[-1])
+        if VIEWS[view] is not None:  # the preset views show where people work, when it is known
+            shown_layers = with_worker_layer(shown_layers, region)
         fmap = base_map(region, service=service, network=network if basemap == "none" else None, lang=lang,
                         layer_control=False, layers=tuple(shown_layers))
         add_basemap(fmap, basemap, tianditu_key=tianditu_key)

@@ -34,9 +34,11 @@ from planning.text import Text, check_lang, join
 #:   either), ``column:cross_region_settlement`` (R4): optional pharmacy columns;
 #: - ``column:traceability_accepted``, ``column:agreement_status``, ``column:principal_status``: the
 #:   settlement-status inputs (:data:`planning.settlement.STATUS_INPUTS`); without them the status of
-#:   every pharmacy is "not judged" (they still count as serving: the data cannot remove them);
-#: - ``workers``: the worker layer a policy with ``workers_weight`` > 0 asks for (:mod:`planning.workers`).
-#:   No rule goes unjudged without it: the demand is then the residents alone, which the note says.
+#:   every pharmacy is "not judged" (they still count as serving: the data cannot remove them).
+#:
+#: A layer can also be missing without disabling a rule: ``workers``, the worker layer a policy with
+#: ``workers_weight`` > 0 asks for (:mod:`planning.workers`); without it the demand is the residents
+#: alone, which its note says.
 RULES_DISABLED_BY: dict[str, tuple[str, ...]] = {
     "fund_status": ("B3", "B4"),
     "subdistricts": ("R1", "R2", "S", "B2", "R3-priorities"),
@@ -50,7 +52,6 @@ RULES_DISABLED_BY: dict[str, tuple[str, ...]] = {
     "column:traceability_accepted": ("ST-trace",),
     "column:agreement_status": ("ST-suspended", "ST-terminated", "ST-180", "ST-twice"),
     "column:principal_status": ("ST-principal",),
-    "workers": (),
 }
 
 #: Display names of the layers and missing inputs, (Chinese, English).

@@ -577,6 +577,15 @@ ASSESSMENT_LAYERS = ("decision", "classes", "walk_time", "circles", "uncovered",
 DEFAULT_LAYERS = ("decision", "circles", "uncovered", "pharmacies")
 #: The second view: the saturation classes instead of the decision.
 CLASS_VIEW_LAYERS = ("classes", "circles", "uncovered", "pharmacies")
+def with_worker_layer(layers: tuple[str, ...], region: Region) -> tuple[str, ...]:
+    """``layers`` with the worker layer drawn under the pharmacies when ``region`` has one (the app's
+    preset views show where people work whenever it is known), else ``layers`` unchanged."""
+    if region.workers is None or "workers" in layers:
+        return tuple(layers)
+    rest = tuple(x for x in layers if x != "pharmacies")
+    return (*rest, "workers", *(("pharmacies",) if "pharmacies" in layers else ()))
+
+
 #: Layers left unticked in the layer control when every layer is drawn (the HTML export).
 _OFF_WHEN_ALL = {"classes", "walk_time", "zone_blocked", "zone_priority", "zone_review"}
 #: Leaflet pane of the raster layers: above the vector overlays (z-index 400), so class fills do not

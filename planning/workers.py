@@ -232,6 +232,7 @@ def place_workers(residents: Residents, network: WalkNetwork, subdistricts: gpd.
     share = np.where(length[mine] > 0, base.street_m[inside] / np.where(length[mine] > 0, length[mine], 1),
                      1 / np.maximum(count[mine], 1))
     spread_workers = workers[areal][mine] * share
+    inside, spread_workers = inside[spread_workers > 0], spread_workers[spread_workers > 0]  # a point of no street
     lone = np.concatenate([np.flatnonzero(~areal), np.flatnonzero(areal)[count == 0]])
     lone_xy = shapely.get_coordinates(shapely.point_on_surface(geoms[lone])).reshape(-1, 2)
     lone_snap = network.snap(lone_xy, max_snap_m=max_snap_m)

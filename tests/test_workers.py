@@ -287,3 +287,20 @@ def test_scenarios_keep_the_workplaces(grid_case):
     population = grid_case["region"].subdistricts.set_index("code")["population"]
     assert _rows(doubled).at[code, "demand"] == pytest.approx(2 * population[code] + PARK_WORKERS)
     assert doubled.residents.worker_points.sum() == weighted.residents.worker_points.sum()
+
+
+def test_the_worker_layer_is_its_own_map_layer_with_a_legend_entry(grid_case):
+    from test_maps import assert_distinct
+
+    from planning.maps import DEFAULT_LAYERS, WORKERS_COLOUR, assessment_layers, legend_entries, with_worker_layer
+
+    assert with_worker_layer(DEFAULT_LAYERS, grid_case["region"]) == DEFAULT_LAYERS  # no layer: not drawn
+    layers = with_worker_layer(DEFAULT_LAYERS, grid_case["with_layer"])
+    assert layers == ("decision", "circles", "uncovered", "workers", "pharmacies")
+    for lang, words in (("zh", "就业人员（工作地）"), ("en", "where people work")):
+        entries = legend_entries(ACCOUNT, lang, layers=layers)
+        assert ("outline", WORKERS_COLOUR, words) in entries
+        assert_distinct(entries)
+    weighted = assess(grid_case["with_layer"], grid_case["network"], weighing(1.0))
+    groups = assessment_layers(weighted, service=ACCOUNT, lang="en", layers=layers)
+    assert [g.layer_name for g in groups].count("where people work") == 1
