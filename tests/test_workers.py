@@ -304,3 +304,14 @@ def test_the_worker_layer_is_its_own_map_layer_with_a_legend_entry(grid_case):
     weighted = assess(grid_case["with_layer"], grid_case["network"], weighing(1.0))
     groups = assessment_layers(weighted, service=ACCOUNT, lang="en", layers=layers)
     assert [g.layer_name for g in groups].count("where people work") == 1
+
+
+def test_counting_workers_is_a_what_if_against_today(grid_case):
+    """ChangePolicy(workers_weight=...) compares the plan that counts work areas with today's."""
+    from planning.scenario import ChangePolicy, Scenario
+
+    base = assess(grid_case["with_layer"], grid_case["network"], load_policy())
+    diff = Scenario(base).with_edits(ChangePolicy(workers_weight={s: 1.0 for s in Service})).diff()
+    code = grid_case["region"].subdistricts["code"].iloc[3]
+    broken = diff.requirements[diff.requirements["change"] == "broken"]
+    assert ((broken["code"] == code) & (broken["rule"] == "R3") & (broken["service"] == ACCOUNT.value)).any()
