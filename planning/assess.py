@@ -242,14 +242,18 @@ def assess(
     surfaces: dict[Service, WalkSurface] = {}
     minutes: dict[str, np.ndarray] = {}
     searched = []
-    inside = residents.subdistrict >= 0
-    workers_per_area = np.bincount(residents.subdistrict[inside], weights=residents.workers[inside],
-                                   minlength=len(region.subdistricts))
-    demand = {s: service_demand(region.subdistricts, s, policy.demand[s]).with_workers(
-        workers_per_area, policy.workers_weight[s]) for s in Service}
+    demand = {s: service_demand(region.subdistricts, s, policy.demand[s]) for s in Service}
     residents_per_area = region.subdistricts["population"].to_numpy(dtype=float)
     weights = {s.value: point_weights(residents.persons, residents.subdistrict, residents_per_area, demand[s])
-               + policy.workers_weight[s] * np.where(inside, residents.workers, 0.0) for s in Service}
+               for s in Service}
+    if residents.worker_points.any():  # the workplaces weigh workers x weight, in their sub-district's demand
+        inside = residents.subdistrict >= 0
+        workers = np.where(inside, residents.workers, 0.0)
+        workers_per_area = np.bincount(residents.subdistrict[inside], weights=workers[inside],
+                                       minlength=len(region.subdistricts))
+        for s in Service:
+            demand[s] = demand[s].with_workers(workers_per_area, policy.workers_weight[s])
+            weights[s.value] = weights[s.value] + policy.workers_weight[s] * workers
     capacity, _ = site_capacity(pharmacies, policy.capacity_column)
     capacity_by_id = dict(zip(pharmacies["pharmacy_id"].astype(str), capacity))
     reach: dict[Service, np.ndarray] = {}

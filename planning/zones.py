@@ -73,8 +73,9 @@ class ZoneRasters:
         # where someone lives beyond the budget; with the population unknown, every street point beyond it
         # (and where someone works, for a service whose demand counts the workplace points)
         lived_in = residents.persons > 0 if region.population_known else residents.street_m > 0
+        working = residents.worker_points if weights is not None and residents.worker_points.any() else None
         beyond = {service: ~(resident_min <= policy.walk_minutes)
-                  & (lived_in | (residents.worker_points & (weights[service] > 0) if weights is not None else lived_in))
+                  & (lived_in if working is None else lived_in | (working & (weights[service] > 0)))
                   for service, resident_min in minutes.items()}
         if labels_from is None:
             sd = region.subdistricts.to_crs(network.crs)
