@@ -49,6 +49,8 @@ WORKERS_PER_FLOOR_M2: dict[str, float] = {"office": 1 / 15, "commercial": 1 / 40
 #: Workers per m² of land of a ``landuse`` polygon holding none of those buildings: 100 per hectare of
 #: commercial or retail land, 40 per hectare of industrial land (planning assumptions, not measured).
 WORKERS_PER_LAND_M2: dict[str, float] = {"commercial": 0.01, "retail": 0.01, "industrial": 0.004}
+#: The OSM tag values above in Chinese (the estimate's note).
+_TAG_ZH = {"office": "办公", "commercial": "商业", "retail": "零售", "industrial": "工业"}
 #: Floors of a building without a ``building:levels`` tag.
 DEFAULT_FLOORS = 1.0
 
@@ -104,8 +106,8 @@ class WorkerLayer:
         head = Text(f"{words.zh}：{len(self.places):,} 处，合计 {self.total:,.0f} 人",
                     f"{words.en}: {len(self.places):,} places, {self.total:,.0f} workers in all")
         if self.basis == "osm_estimate":
-            floor = "、".join(f"{k} 每 {1 / v:g} 平方米建筑面积 1 人" for k, v in WORKERS_PER_FLOOR_M2.items())
-            land = "、".join(f"{k} 每公顷 {v * 10_000:g} 人" for k, v in WORKERS_PER_LAND_M2.items())
+            floor = "、".join(f"{_TAG_ZH[k]}每 {1 / v:g} 平方米建筑面积 1 人" for k, v in WORKERS_PER_FLOOR_M2.items())
+            land = "、".join(f"{_TAG_ZH[k]}每公顷 {v * 10_000:g} 人" for k, v in WORKERS_PER_LAND_M2.items())
             floor_en = ", ".join(f"{k} 1 per {1 / v:g} m² of floor" for k, v in WORKERS_PER_FLOOR_M2.items())
             land_en = ", ".join(f"{k} {v * 10_000:g} per ha" for k, v in WORKERS_PER_LAND_M2.items())
             head = Text(f"{head.zh}（估算值，假设：建筑 {floor}；无此类建筑的用地 {land}；无层数按 {DEFAULT_FLOORS:g} 层）",
