@@ -25,7 +25,7 @@ from planning.i18n import t
 from planning.ingest.datum import DatumMismatchError
 from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, CLASS_VIEW_LAYERS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
                            checked_point_group, escape_user_text, serve_scripts_from, site_changes_group,
-                           use_local_leaflet)
+                           use_local_leaflet, with_worker_layer)
 from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
@@ -75,8 +75,11 @@ def widest_assessment(region_key: str, cell_m: float, access_width_m: float, max
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def cached_assessment(region_key: str, policy_name: str, minutes: float, speed: float, _region, _network):
+def cached_assessment(region_key: str, policy_name: str, minutes: float, speed: float, workers_weight: float,
+                      _region, _network):
     policy = load_policy(policy_name).with_changes(walk_minutes=minutes, speed_m_per_min=speed)
+    if workers_weight > 0:  # the slider's weight for every service; 0 keeps the policy's own
+        policy = policy.with_changes(workers_weight={s: workers_weight for s in Service})
     widest = widest_assessment(region_key, policy.cell_m, policy.access_width_m, policy.max_snap_m, _region, _network)
     return assess(_region, _network, policy, reuse=widest)
 
@@ -145,6 +148,7 @@ source = st.sidebar.radio(t("source", lang), ["demo", "upload"], format_func=lam
 policy_name = st.sidebar.selectbox(t("policy", lang), ["default", "hunan-2025", "mudanjiang-2025"])
 minutes = st.sidebar.slider(t("minutes", lang), MIN_MINUTES, MAX_MINUTES, 15, step=1)
 speed = st.sidebar.number_input(t("speed", lang), min_value=MIN_SPEED, max_value=MAX_SPEED, value=75.0, step=5.0)
+workers_weight = st.sidebar.slider(t("workers_weight", lang), 0.0, 1.0, 0.0, step=0.1, help=t("workers_weight_help", lang))
 service = st.sidebar.selectbox(t("service", lang), SERVICES, index=1, format_func=lambda s: s.label(lang))
 basemap = st.sidebar.selectbox(t("basemap", lang), BASEMAPS, format_func=lambda b: t(f"basemap_{b}", lang))
 tianditu_key = st.sidebar.text_input(t("tianditu_key", lang), type="password") if basemap == "tianditu" else ""
@@ -239,7 +243,8 @@ try:
                 for warning in region.completeness.warnings:
                     st.warning(Text.parse(warning).get(lang))
     with st.spinner(t("computing", lang)):
-        assessment = cached_assessment(region_key, policy_name, float(minutes), float(speed), region, network)
+        assessment = cached_assessment(region_key, policy_name, float(minutes), float(speed), float(workers_weight),
+                                       region, network)
 except Exception as exc:  # noqa: BLE001 - a planner's upload must never end in a traceback (st.stop is not an Exception)
     show_error(exc)
     st.stop()
@@ -251,7 +256,7 @@ scenario = change = None
 if edits:
     try:
         with st.spinner(t("computing", lang)):
-            scenario, change = cached_scenario((region_key, policy_name, minutes, speed), repr(edits), service.value,
+            scenario, change = cached_scenario((region_key, policy_name, minutes, speed, workers_weight), repr(edits), service.value,
                                                assessment, edits)
     except PlanningError as exc:  # an edit no longer fits (e.g. its pharmacy is gone): drop it and say why
         show_error(exc)
@@ -336,6 +341,8 @@ with tab_map:
     try:
         # The base (streets, boundaries, legend) stays the same across reruns, so the browser keeps it;
         # the assessment's layers (classes, circles, zones, pharmacies on top) travel as feature groups.
+        if VIEWS[view] is not None:  # the preset views show where people work, when it is known
+            shown_layers = with_worker_layer(shown_layers, region)
         fmap = base_map(region, service=service, network=network if basemap == "none" else None, lang=lang,
                         layer_control=False, layers=tuple(shown_layers))
         add_basemap(fmap, basemap, tianditu_key=tianditu_key)
@@ -562,4 +569,4 @@ def downloads_tab(assessment, assessment_key: tuple, service: Service) -> None:
 
 
 with tab_downloads:
-    downloads_tab(assessment, (region_key, policy_name, float(minutes), float(speed)), service)
+    downloads_tab(assessment, (region_key, policy_name, float(minutes), float(speed), float(workers_weight)), service)

@@ -26,6 +26,7 @@ from planning.model import WGS84, Region, Service, SubdistrictKind
 from planning.network import Snap, WalkNetwork
 from planning.policy import DENSITY_BASES, Policy, load_policy
 from planning.settlement import SUSPENDED, serves, settlement_status
+from planning.workers import place_workers, worker_status
 from planning.zones import ZonePart, ZoneRasters, build_zones, cell_decisions, zone_parts
 
 #: The search horizon is this many times the walk budget, so walk times just beyond it are known.
@@ -221,6 +222,10 @@ def assess(
     ``residents`` may be passed to reuse a population surface (scenarios do); by default residents are
     spread along each sub-district's streets (:func:`planning.coverage.residents_along_streets`).
 
+    With a policy ``workers_weight`` > 0, the region's worker layer adds workplace points to the resident
+    points (:func:`planning.workers.place_workers`); asked for but absent, the data-completeness table
+    (or, for a region without one, :attr:`Assessment.notes`) says so (:func:`planning.workers.worker_status`).
+
     ``reuse`` is an earlier assessment on the same ``network`` (a scenario's baseline, or the app's
     assessment at its widest walk setting). What it computed that this one would compute identically is
     taken from it, and the result is the same as without it:
@@ -245,6 +250,9 @@ def assess(
             residents = reuse.residents
         else:
             residents = residents_along_streets(network, region.subdistricts, max_snap_m=policy.max_snap_m)
+    residents = place_workers(residents, network, region.subdistricts,
+                              region.workers if policy.weighs_workers else None, max_snap_m=policy.max_snap_m)
+    region, worker_notes = worker_status(region, policy)
     grid = region_grid(region, network, policy)
     horizon_m = search_horizon_m(policy)
     access: dict[Service, ServiceAccess] = {}
@@ -255,6 +263,14 @@ def assess(
     residents_per_area = region.subdistricts["population"].to_numpy(dtype=float)
     weights = {s.value: point_weights(residents.persons, residents.subdistrict, residents_per_area, demand[s])
                for s in Service}
+    if residents.worker_points.any():  # the workplaces weigh workers x weight, in their sub-district's demand
+        inside = residents.subdistrict >= 0
+        workers = np.where(inside, residents.workers, 0.0)
+        workers_per_area = np.bincount(residents.subdistrict[inside], weights=workers[inside],
+                                       minlength=len(region.subdistricts))
+        for s in Service:
+            demand[s] = demand[s].with_workers(workers_per_area, policy.workers_weight[s])
+            weights[s.value] = weights[s.value] + policy.workers_weight[s] * workers
     capacity, _ = site_capacity(pharmacies, policy.capacity_column)
     capacity_by_id = dict(zip(pharmacies["pharmacy_id"].astype(str), capacity))
     reach: dict[Service, np.ndarray] = {}
@@ -280,7 +296,7 @@ def assess(
         reach[service] = area_access_per_10k(found.point_access, weights[service.value], residents.subdistrict,
                                              len(region.subdistricts))
     coverage = coverage_table(region.subdistricts, residents, minutes, policy.walk_minutes, weights_by_service=weights,
-                              demand_by_service={s.value: d.persons for s, d in demand.items()})
+                              demand_by_service={s.value: d.total for s, d in demand.items()})
     subdistricts = classify_subdistricts(region, pharmacies, coverage, policy, e2sfca_per_10k=reach)
     counties = classify_counties(region, pharmacies, coverage, policy, subdistricts)
     labels = reuse.rasters if same_outlines and reuse.rasters.grid == grid else None
@@ -289,7 +305,7 @@ def assess(
     return Assessment(region=region, network=network, policy=policy, access=access, surfaces=surfaces,
                       residents=residents, pharmacies=pharmacies, coverage=coverage, subdistricts=subdistricts,
                       counties=counties, rasters=rasters, searched=tuple(searched), demand=demand,
-                      resident_weights=weights)
+                      resident_weights=weights, notes=worker_notes)
 
 
 def search_horizon_m(policy: Policy) -> float:

@@ -107,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
         surface.add_argument("--buildings", type=Path, metavar="PATH",
                              help="居住建筑 / residential buildings (GeoJSON/GPKG/zipped shapefile), persons from a persons "
                                   "column or floor area")
+        surface.add_argument("--workers", type=Path, metavar="PATH",
+                             help="就业人员（工作地）/ where people work: workplaces (CSV/XLSX with lon/lat, or GeoJSON/GPKG "
+                                  "points or areas) or workers per sub-district (code or name + 就业人数), or 'osm' to "
+                                  "estimate them from the network file's land use and buildings; counted by the policy's "
+                                  "[demand] workers_weight (0 by default)")
         p.add_argument("--policy", default="default", help="策略预设或 TOML 文件 / preset (default, hunan-2025, mudanjiang-2025) or TOML file")
         p.add_argument("--minutes", type=float, help="步行时间（分钟）/ walk budget in minutes (overrides the policy)")
         p.add_argument("--speed", type=float, help="步行速度（米/分钟）/ walking speed in metres per minute (overrides the policy)")
@@ -217,6 +222,11 @@ def _load(args, progress: _Progress):
 
         region = population_from_points(dataclasses.replace(region, rejected=_with_rejected(region.rejected, points)),
                                         points)
+    if args.workers is not None:
+        from planning.workers import load_workers
+
+        with progress.step("读取就业人员 / reading workers"):
+            region = load_workers(args.workers, region, crs=args.boundary_crs)
     with progress.step(f"加载路网 / loading network {Path(region.network_path).name}"):
         network = load_network(region.network_path)
     residents = None
@@ -299,7 +309,8 @@ def _input_layers(args) -> list[str]:
     """The layers read from the user's files, in the order of the options."""
     given = [("pharmacies", args.pharmacies), ("subdistricts", args.subdistricts), ("counties", args.counties),
              ("population", args.population), ("fund_status", args.fund),
-             ("population_points", args.population_grid), ("buildings", args.buildings)]
+             ("population_points", args.population_grid), ("buildings", args.buildings),
+             ("workers", args.workers if args.workers is not None and str(args.workers) != "osm" else None)]
     if args.demo:  # the demo's own layers are not the user's files
         given = given[5:]
     return [layer for layer, value in given if value is not None]

@@ -35,6 +35,10 @@ from planning.text import Text, check_lang, join
 #: - ``column:traceability_accepted``, ``column:agreement_status``, ``column:principal_status``: the
 #:   settlement-status inputs (:data:`planning.settlement.STATUS_INPUTS`); without them the status of
 #:   every pharmacy is "not judged" (they still count as serving: the data cannot remove them).
+#:
+#: A layer can also be missing without disabling a rule: ``workers``, the worker layer a policy with
+#: ``workers_weight`` > 0 asks for (:mod:`planning.workers`); without it the demand is the residents
+#: alone, which its note says.
 RULES_DISABLED_BY: dict[str, tuple[str, ...]] = {
     "fund_status": ("B3", "B4"),
     "subdistricts": ("R1", "R2", "S", "B2", "R3-priorities"),
@@ -60,6 +64,7 @@ _LABELS: dict[str, tuple[str, str]] = {
     "network": ("路网", "street network"),
     "population_points": ("人口格网", "population grid"),
     "buildings": ("居住建筑", "residential buildings"),
+    "workers": ("就业人员（工作地）", "workers (where people work)"),
     "column:info_system_ready": ("“信息系统改造”或“信息系统验收日期”列", "'info_system_ready' or 'info_system_accepted' column"),
     "column:cross_region_settlement": ("“异地结算”列", "'cross_region_settlement' column"),
     "column:traceability_accepted": ("“追溯码落实日期”列", "'traceability_accepted' column"),

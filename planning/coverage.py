@@ -33,6 +33,9 @@ class Residents:
     ``subdistrict`` is the row position in the sub-district layer (-1: outside every sub-district,
     such points carry no weight); ``xy`` is the point in the network CRS, metres; ``street_m`` is
     the street length each point stands for (metres; 0 for points from a building or grid layer).
+    ``workers`` is the number of people working at each point (persons; None: nobody): the points
+    :func:`planning.workers.place_workers` appends for the worker layer have ``persons`` 0, ``street_m``
+    0 and their workers here; a resident point has none.
     """
 
     snap: Snap
@@ -40,9 +43,27 @@ class Residents:
     subdistrict: np.ndarray
     xy: np.ndarray
     street_m: np.ndarray
+    workers: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.workers is None:
+            object.__setattr__(self, "workers", np.zeros(len(self.persons)))
 
     def __len__(self) -> int:
         return len(self.persons)
+
+    @property
+    def worker_points(self) -> np.ndarray:
+        """Boolean per point: a workplace point (appended for the worker layer), not a resident point."""
+        return self.workers > 0
+
+    def residents_only(self) -> Residents:
+        """The resident points alone (this object when it holds no workplace point)."""
+        keep = ~self.worker_points
+        if keep.all():
+            return self
+        return Residents(snap=self.snap.subset(keep), persons=self.persons[keep], subdistrict=self.subdistrict[keep],
+                         xy=self.xy[keep], street_m=self.street_m[keep])
 
 
 def residents_along_streets(

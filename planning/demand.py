@@ -25,11 +25,16 @@ Within a sub-district the demand is spread like its residents (each resident poi
 demand / residents), so a sub-district's covered share is the same whichever column is chosen; what the
 column changes is how sub-districts weigh against each other: county roll-ups, persons beyond the walk
 time, R3 priorities, siting gains and E2SFCA ratios.
+
+Where people work (art. 14's "工作区域") adds to this: with a policy ``workers_weight`` > 0 the
+region's worker layer (:mod:`planning.workers`) appends workplace points, each weighing its workers x
+the weight, and a sub-district's demand is its column's persons plus its weighted workers
+(:attr:`ServiceDemand.total`). The covered share then changes with where the work areas are.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -65,14 +70,36 @@ class ServiceDemand:
     column: str
     persons: np.ndarray
     fallback: np.ndarray
+    #: The workers of the worker layer per sub-district (persons) times ``workers_weight``
+    #: (:mod:`planning.workers`); None: no worker counted.
+    workers: np.ndarray | None = None
+    workers_weight: float = 0.0
+
+    def __post_init__(self):
+        if self.workers is None:
+            object.__setattr__(self, "workers", np.zeros(len(self.persons)))
 
     @property
     def n_fallback(self) -> int:
         return int(self.fallback.sum())
 
+    @property
+    def total(self) -> np.ndarray:
+        """The demand per sub-district the coverage and the tables count: ``persons`` + weighted ``workers``."""
+        return self.persons + self.workers
+
+    def with_workers(self, workers_per_area: np.ndarray, weight: float) -> ServiceDemand:
+        """This demand plus ``weight`` x the workers per sub-district (persons); unchanged at weight 0."""
+        if weight <= 0:
+            return self
+        return replace(self, workers=weight * np.asarray(workers_per_area, dtype=float), workers_weight=float(weight))
+
     def describe(self, lang: str = "zh") -> str:
         """E.g. "城镇职工参保人数（2 个街道/乡镇无该值，按常住参保人口）" / "employee insured persons (2
         sub-districts without a value: residents)"."""
+        return self._residents_words(lang) + self._workers_words(lang)
+
+    def _residents_words(self, lang: str) -> str:
         words = DEMAND_COLUMNS[self.column].get(lang)
         n, total = self.n_fallback, len(self.fallback)
         if self.column == "population" or n == 0:
@@ -81,6 +108,13 @@ class ServiceDemand:
             return Text(f"{words}（无此列，按常住参保人口）", f"{words} (no such column: residents)").get(lang)
         return Text(f"{words}（{n} 个街道/乡镇无该值，按常住参保人口）",
                     f"{words} ({n} sub-districts without a value: residents)").get(lang)
+
+    def _workers_words(self, lang: str) -> str:
+        """" + 就业人员 × 0.5（共 4,000 人）" when workers count, else ""."""
+        if self.workers_weight <= 0:
+            return ""
+        return Text(f" + 就业人员 × {self.workers_weight:g}（计 {self.workers.sum():,.0f} 人）",
+                    f" + workers × {self.workers_weight:g} ({self.workers.sum():,.0f} persons)").get(lang)
 
 
 def service_demand(subdistricts: pd.DataFrame, service: Service, column: str) -> ServiceDemand:

@@ -15,8 +15,9 @@ import shapely
 
 from planning.model import Region, validate_region
 from planning.settlement import DATE_COLUMNS
+from planning.workers import worker_points
 
-#: Folder holding network.osm.gz, counties/subdistricts/pharmacies.geojson and planted.json.
+#: Folder holding network.osm.gz, counties/subdistricts/pharmacies/workers.geojson and planted.json.
 DEMO_DIR = Path(__file__).resolve().parents[1] / "geodata" / "demo"
 DEMO_NAME = "示例市（虚构）"
 
@@ -24,6 +25,7 @@ DEMO_NAME = "示例市（虚构）"
 #: by the generator to planted.json. Keys: r1_no_chronic_street, r2_no_dual_channel_county,
 #: saturated_core_street, blank_town, fund_deficit_county, fund_forecast_county,
 #: cutoff_neighbourhood (name, point, polygon, across_river_pharmacies, walkable_river_bridges),
+#: work_area (临溪物流园: the workplace of workers.geojson that makes an R3 priority when workers count),
 #: traps (OSM way ids of the motorway, the private service bridge and the foot=no underpass), network.
 PLANTED: dict = json.loads((DEMO_DIR / "planted.json").read_text(encoding="utf-8"))
 
@@ -33,7 +35,8 @@ CUTOFF_POLYGON: shapely.Polygon = shapely.Polygon(PLANTED["cutoff_neighbourhood"
 
 
 def load_demo_region() -> Region:
-    """The demo region as a validated :class:`~planning.model.Region` (layers in EPSG:4326)."""
+    """The demo region as a validated :class:`~planning.model.Region` (layers in EPSG:4326), with its
+    worker layer (counted only under a policy with ``workers_weight`` > 0)."""
 
     def read(name: str) -> gpd.GeoDataFrame:
         return gpd.read_file(DEMO_DIR / name, engine="pyogrio")
@@ -52,5 +55,6 @@ def load_demo_region() -> Region:
             pharmacies=pharmacies,
             network_path=DEMO_DIR / "network.osm.gz",
             fictional=True,
+            workers=worker_points(read("workers.geojson"), source="workers.geojson"),
         )
     )

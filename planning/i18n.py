@@ -35,6 +35,12 @@ _TEXT: dict[str, tuple[str, str]] = {
     "walk_band": ("步行 ≤ {minutes:g} 分钟", "walk ≤ {minutes:g} min"),
     "walk_bands": ("近→远", "near → far"),
     "uncovered": ("未覆盖居住区", "uncovered residential area"),
+    "workers": ("就业人数", "workers"),
+    "workers_layer": ("就业人员（工作地）", "where people work"),
+    "workers_weight": ("就业人员计入需求的权重", "weight of workers in the demand"),
+    "workers_weight_help": ("0：只按居民计算（默认）；大于 0：工作区域按就业人数乘以该权重计入覆盖、R3 优先区和选址（牡丹江 2025 第十四条）",
+                            "0: residents only (the default); above 0: work areas count with their workers times this "
+                            "weight in coverage, R3 priorities and siting (MDJ-2025 art. 14)"),
     "zone_blocked": ("禁止新增区", "blocked zone"),
     "zone_priority": ("优先配置区", "priority zone"),
     "zone_review": ("需审核区", "review zone"),

@@ -16,6 +16,7 @@ from branca.element import Template
 from folium.elements import JSCSSMixin
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from PIL import Image
 from rasterio import warp
@@ -571,11 +572,20 @@ def site_changes_group(diff, lang: str = "zh") -> folium.FeatureGroup:
 #: The layers :func:`assessment_layers` can draw: vectors bottom to top (classes, zones, pharmacies) and the
 #: raster layers (walk time, circles, uncovered area) in :data:`RASTER_PANE` above them.
 ASSESSMENT_LAYERS = ("decision", "classes", "walk_time", "circles", "uncovered", "zone_blocked", "zone_priority",
-                     "zone_review", "pharmacies")
+                     "zone_review", "workers", "pharmacies")
 #: The first view: the decision map, circles and uncovered area as outlines over it, the pharmacies.
 DEFAULT_LAYERS = ("decision", "circles", "uncovered", "pharmacies")
 #: The second view: the saturation classes instead of the decision.
 CLASS_VIEW_LAYERS = ("classes", "circles", "uncovered", "pharmacies")
+def with_worker_layer(layers: tuple[str, ...], region: Region) -> tuple[str, ...]:
+    """``layers`` with the worker layer drawn under the pharmacies when ``region`` has one (the app's
+    preset views show where people work whenever it is known), else ``layers`` unchanged."""
+    if region.workers is None or "workers" in layers:
+        return tuple(layers)
+    rest = tuple(x for x in layers if x != "pharmacies")
+    return (*rest, "workers", *(("pharmacies",) if "pharmacies" in layers else ()))
+
+
 #: Layers left unticked in the layer control when every layer is drawn (the HTML export).
 _OFF_WHEN_ALL = {"classes", "walk_time", "zone_blocked", "zone_priority", "zone_review"}
 #: Leaflet pane of the raster layers: above the vector overlays (z-index 400), so class fills do not
@@ -598,7 +608,8 @@ def base_map(region: Region, *, service: Service | str, network: WalkNetwork | N
 def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
                       layers: tuple[str, ...] = DEFAULT_LAYERS) -> list[folium.FeatureGroup]:
     """One service's assessment as feature groups, only those named in ``layers`` (see
-    :data:`ASSESSMENT_LAYERS`): classes, circles, uncovered area, the three zones, pharmacies on top."""
+    :data:`ASSESSMENT_LAYERS`): classes, circles, uncovered area, the three zones, the worker layer (when
+    the region has one, :mod:`planning.workers`), pharmacies on top."""
 
     service = Service(service)
     groups = []
@@ -665,6 +676,15 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
                                                              "fillColor": ZONE_COLOURS[z], "fillOpacity": 0.3},
                            tooltip=folium.GeoJsonTooltip(["rule_ids"], aliases=[t("rule_ids", lang)]),
                            ).add_to(group(f"zone_{zone}", show=set(layers) != set(ASSESSMENT_LAYERS)))
+    workers = assessment.region.workers
+    if "workers" in wanted and workers is not None and len(workers.places):
+        _safe_layer(assessment.memo.get(("maps.geojson_workers", lang), lambda: _geojson(worker_display(workers, lang))),
+                    style_function=lambda f: {"color": WORKERS_COLOUR, "weight": 2, "dashArray": "6 4",
+                                              "fillColor": WORKERS_COLOUR, "fillOpacity": 0.08},
+                    marker=folium.CircleMarker(radius=6, color=WORKERS_COLOUR, weight=2, fill=True,
+                                               fill_color="#ffffff", fill_opacity=0.9),
+                    tooltip=folium.GeoJsonTooltip(["label", "workers_text"], aliases=["", t("workers", lang)]),
+                    ).add_to(group("workers", name=t("workers_layer", lang)))
     if "pharmacies" in wanted:
         pharmacies = assessment.pharmacies  # the region's, with the settlement status
         data = (assessment.memo.get(("maps.pharmacy_points", lang), lambda: pharmacy_points(pharmacies, lang))
@@ -672,6 +692,19 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
                 assessment.memo.get(("maps.pharmacy_geojson", lang), lambda: pharmacy_geojson(pharmacies, lang)))
         _add_pharmacies(group("pharmacies"), data, lang)
     return groups
+
+
+def worker_display(workers, lang: str = "zh") -> gpd.GeoDataFrame:
+    """The worker layer's places for the map (EPSG:4326): ``label`` (name, else kind; "（估算）" /
+    "(estimate)" for an OSM estimate), ``workers_text`` (persons) and the geometry (simplified)."""
+    places = workers.places
+    names = places["name"].fillna("").astype(str) if "name" in places.columns else pd.Series("", index=places.index)
+    label = names.where(names != "", places["kind"].astype(str))
+    if workers.basis == "osm_estimate":
+        label = label + Text("（估算）", " (estimate)").get(lang)
+    shown = gpd.GeoDataFrame({"label": label, "workers_text": places["workers"].map(lambda v: f"{v:,.0f}")},
+                             geometry=places.geometry, crs=places.crs)
+    return _for_display(shown, tolerance_deg=2e-5)
 
 
 CLASS_COLOURS = {"saturated": "#7b3294", "balanced": "#a6dba0", "underserved": "#fdb863", "blank": "#e66101"}
@@ -684,6 +717,8 @@ DECISION_COLOURS = {"blocked": "#d55e00", "review": "#f0e442", "priority": "#56b
 ZONE_COLOURS = {zone: DECISION_COLOURS[zone] for zone in ("blocked", "priority", "review")}
 DECISION_ALPHA = 0.5
 UNCOVERED_COLOUR = "#cc0000"
+#: The worker layer (where people work): dashed outlines of work areas, rings at workplace points.
+WORKERS_COLOUR = "#5e3c99"
 #: Pharmacies holding no listed service (drawn black).
 NO_SERVICE_COLOUR = "#000000"
 #: Leaflet pane of the decision colours: under the outlines of the raster pane, above the vector overlays.
@@ -780,6 +815,8 @@ def legend_entries(service: Service, lang: str = "zh", *, layers: tuple[str, ...
         entries.append(("outline", UNCOVERED_COLOUR, t("uncovered", lang)))
     if "decision" not in wanted:  # with the decision map drawn, its entries already name these colours
         entries += [("fill", ZONE_COLOURS[z], t(f"zone_{z}", lang)) for z in ZONE_COLOURS if f"zone_{z}" in wanted]
+    if "workers" in wanted:
+        entries.append(("outline", WORKERS_COLOUR, t("workers_layer", lang)))
     if "pharmacies" in wanted:
         entries += [("dot", SERVICE_COLOURS[s], s.label(lang)) for s in Service]
         entries.append(("dot", NO_SERVICE_COLOUR, t("no_listed_service", lang)))

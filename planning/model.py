@@ -46,6 +46,7 @@ from planning.text import Text, join
 
 if TYPE_CHECKING:  # planning.completeness imports this module for Service
     from planning.completeness import DataCompleteness
+    from planning.workers import WorkerLayer
 
 WGS84 = "EPSG:4326"
 
@@ -219,6 +220,7 @@ class Region:
     All layers are GeoDataFrames in EPSG:4326 following the schemas in this module's docstring.
     ``network_path`` points at the street network file (.osm, .osm.gz, .osm.pbf or .graphml);
     ``rejected`` lists input rows that did not make it into the layers, with a ``reason`` column.
+    ``workers`` is the optional worker layer (:mod:`planning.workers`).
     ``completeness`` says what the input files held and lacked (rows per layer, missing layers and
     columns with the rules they leave unjudged, the pharmacy datum decision, ingest warnings); None
     for the demo and hand-built regions: nothing is known to be missing.
@@ -232,6 +234,9 @@ class Region:
     fictional: bool = False
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["layer", "row", "reason"]))
     completeness: DataCompleteness | None = None
+    #: Where people work (:class:`planning.workers.WorkerLayer`), weighed into the demand by the policy's
+    #: ``workers_weight``; None: no worker layer.
+    workers: WorkerLayer | None = None
 
     @property
     def population_known(self) -> bool:

@@ -848,6 +848,14 @@ class Snap:
         return {"moved_to_ground": int(self.moved_to_ground.sum()),
                 "moved_off_small_piece": int(self.moved_off_small_piece.sum())}
 
+    @staticmethod
+    def joined(first: Snap, second: Snap) -> Snap:
+        """The rows of ``first`` then those of ``second`` (the larger snap distance of the two kept)."""
+        pick = lambda name: np.concatenate([getattr(first, name), getattr(second, name)])  # noqa: E731
+        return Snap(pick("edge"), pick("offset_m"), pick("access_m"), pick("snapped_xy").reshape(-1, 2),
+                    pick("on_network"), max(first.max_snap_m, second.max_snap_m), pick("moved_to_ground"),
+                    pick("moved_off_small_piece"))
+
     def subset(self, mask: np.ndarray) -> Snap:
         """The rows selected by a boolean mask or index array."""
         return Snap(self.edge[mask], self.offset_m[mask], self.access_m[mask], self.snapped_xy[mask],

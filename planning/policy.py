@@ -178,6 +178,9 @@ class Policy:
     assessment_date: dt.date | None = None
     #: The sub-district column each service's demand is read from (:data:`planning.demand.DEMAND_COLUMNS`).
     demand: dict[Service, str] = field(default_factory=lambda: dict(DEFAULT_DEMAND))
+    #: How much one worker of the region's worker layer counts in each service's demand, against one
+    #: resident (0-1; :mod:`planning.workers`). 0 (the default): workplaces weigh nothing.
+    workers_weight: dict[Service, float] = field(default_factory=lambda: {s: 0.0 for s in Service})
     #: The pharmacy column giving each pharmacy's capacity in the E2SFCA measure (None: 1 per pharmacy).
     capacity_column: str | None = None
 
@@ -201,6 +204,11 @@ class Policy:
         if bad:
             raise ParameterError(f"未知的需求列：{bad}（可用：{sorted(DEMAND_COLUMNS)}）",
                                  f"unknown demand column: {bad} (known: {sorted(DEMAND_COLUMNS)})")
+        for service, weight in self.workers_weight.items():
+            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 <= weight <= 1:
+                raise ParameterError(f"workers_weight（{Service(service).value}）= {weight!r} 应在 0 到 1 之间",
+                                     f"policy key 'demand.workers_weight' ({Service(service).value}) = {weight!r} "
+                                     "must lie in [0, 1]")
         unknown = set(self.rules) - set(RULES)
         if unknown:
             raise ParameterError(f"未知的规则编号：{sorted(unknown)}（可用：{sorted(RULES)}）",
@@ -215,6 +223,11 @@ class Policy:
     def on(self) -> dt.date:
         """The day settlement status is judged on: ``assessment_date``, or today."""
         return self.assessment_date or dt.date.today()
+
+    @property
+    def weighs_workers(self) -> bool:
+        """Whether any service counts the worker layer (a ``workers_weight`` above 0)."""
+        return any(w > 0 for w in self.workers_weight.values())
 
     def applies(self, rule_id: str) -> bool:
         return rule_id in self.rules
@@ -256,8 +269,14 @@ def policy_from_dict(data: dict[str, Any]) -> Policy:
         service = Service(service_name)
         thresholds[service] = replace(thresholds[service], **values)
     kwargs["thresholds"] = thresholds
-    demand = data.get("demand", {})
-    reject_unknown_keys(demand, {s.value for s in Service}, "demand.")
+    demand = dict(data.get("demand", {}))
+    reject_unknown_keys(demand, {s.value for s in Service} | {"workers_weight"}, "demand.")
+    weight = demand.pop("workers_weight", 0.0)
+    if isinstance(weight, dict):  # one weight per service
+        reject_unknown_keys(weight, {s.value for s in Service}, "demand.workers_weight.")
+        kwargs["workers_weight"] = {**{s: 0.0 for s in Service}, **{Service(k): v for k, v in weight.items()}}
+    else:  # one weight for every service
+        kwargs["workers_weight"] = {s: weight for s in Service}
     kwargs["demand"] = {**DEFAULT_DEMAND, **{Service(k): str(v) for k, v in demand.items()}}
     if "capacity_column" in data:
         kwargs["capacity_column"] = str(data["capacity_column"]) or None

@@ -18,6 +18,7 @@ from planning.i18n import t
 from planning.model import Service, service_labels
 from planning.policy import RULES
 from planning.text import Text, join
+from planning.workers import worker_status
 
 #: Header of each known column, (Chinese, English). Columns ending in ``_before`` / ``_after`` /
 #: ``_delta`` take their stem's header and a suffix; unknown columns keep their name.
@@ -410,6 +411,7 @@ def summary_text(assessment, lang: str = "zh") -> str:
                   f"{len(region.subdistricts)} sub-districts, {len(region.counties)} counties, "
                   f"{len(region.pharmacies)} designated pharmacies, {len(region.rejected)} input rows rejected").get(lang)]
     lines.append(status_summary(assessment.pharmacies, policy).get(lang))
+    lines += [Text.parse(note).get(lang) for note in worker_status(region, policy)[1]]  # counted, weighed 0 or missing
     sd, counties = assessment.subdistricts, assessment.counties
     for service in Service:
         mine = sd[sd["service"] == service.value]

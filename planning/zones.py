@@ -71,8 +71,11 @@ class ZoneRasters:
         demand weight of each resident point (persons beyond the budget are counted with it; default the
         residents' own weights)."""
         # where someone lives beyond the budget; with the population unknown, every street point beyond it
+        # (and where someone works, for a service whose demand counts the workplace points)
         lived_in = residents.persons > 0 if region.population_known else residents.street_m > 0
-        beyond = {service: ~(resident_min <= policy.walk_minutes) & lived_in
+        working = residents.worker_points if weights is not None and residents.worker_points.any() else None
+        beyond = {service: ~(resident_min <= policy.walk_minutes)
+                  & (lived_in if working is None else lived_in | (working & (weights[service] > 0)))
                   for service, resident_min in minutes.items()}
         if labels_from is None:
             sd = region.subdistricts.to_crs(network.crs)

@@ -256,7 +256,8 @@ def test_decision_map_legend_and_verdict_panel_in_view(app_url, width, height):
     playwright = pytest.importorskip("playwright.sync_api")
     from test_maps import MIN_DELTA_E, cie_lab
 
-    from planning.maps import DEFAULT_LAYERS, legend_entries
+    from planning.demo import load_demo_region
+    from planning.maps import DEFAULT_LAYERS, legend_entries, with_worker_layer
     from planning.model import Service
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -271,7 +272,8 @@ def test_decision_map_legend_and_verdict_panel_in_view(app_url, width, height):
         swatches.first.wait_for(timeout=10_000)
         drawn = [(swatches.nth(i).get_attribute("data-legend"), swatches.nth(i).get_attribute("data-colour"))
                  for i in range(swatches.count())]
-        expected = legend_entries(Service.OUTPATIENT_POOLING, "zh", layers=DEFAULT_LAYERS)
+        expected = legend_entries(Service.OUTPATIENT_POOLING, "zh",  # the demo knows where people work
+                                  layers=with_worker_layer(DEFAULT_LAYERS, load_demo_region()))
         assert drawn == [(kind, colour) for kind, colour, _ in expected]
         fills = [cie_lab(c) for kind, c in drawn if kind == "fill"]
         assert min(np.linalg.norm(a - b) for i, a in enumerate(fills) for b in fills[i + 1:]) >= MIN_DELTA_E

@@ -106,3 +106,35 @@ def test_fund_rules_and_designation_checks(demo):
     check = check_location(demo, point.x, point.y, [Service.DUAL_CHANNEL])
     verdict = check.verdicts[Service.DUAL_CHANNEL]
     assert {"R2", "B3"} <= set(verdict.rule_ids) and verdict.verdict == "blocked"
+
+
+def test_work_area_is_an_r3_priority_only_when_workers_count(demo):
+    """临溪物流园 in 车站街道: 10,000 workers beyond 15 minutes of every pharmacy, few residents. Residents
+    alone leave the street office above the 80 % share (no R3); with workers_weight 0.5 it falls below for
+    personal account and outpatient pooling, the park becomes a priority zone and the click says so; no
+    other sub-district changes."""
+    from planning.assess import assess
+
+    planted = PLANTED["work_area"]
+    code, park = planted["subdistrict_code"], shapely.Polygon(planted["polygon"])
+    assert demo.region.workers is not None and demo.region.workers.total > planted["workers"]
+    weighted = assess(demo.region, demo.network, demo.policy.with_changes(
+        workers_weight={s: 0.5 for s in Service}), reuse=demo)
+    res = demo.residents
+    lonlat = np.column_stack(demo.network.to_lonlat.transform(res.xy[:, 0], res.xy[:, 1]))
+    assert res.persons[shapely.contains_xy(park, lonlat[:, 0], lonlat[:, 1])].sum() < planted["workers"] / 5
+    changed = []
+    for service in (Service.PERSONAL_ACCOUNT, Service.OUTPATIENT_POOLING, Service.CHRONIC_DISEASE):
+        for sd in demo.region.subdistricts["code"]:
+            if demo.subdistrict_row(sd, service)["r3_ok"] != weighted.subdistrict_row(sd, service)["r3_ok"]:
+                changed.append((sd, service))
+    assert changed == [(code, Service.PERSONAL_ACCOUNT), (code, Service.OUTPATIENT_POOLING)]
+    for service in (Service.PERSONAL_ACCOUNT, Service.OUTPATIENT_POOLING):
+        before, after = demo.subdistrict_row(code, service), weighted.subdistrict_row(code, service)
+        assert before["r3_ok"] and not after["r3_ok"] and after["demand"] == before["demand"] + 0.5 * planted["workers"]
+        point = planted["point"]
+        assert check_location(demo, point[0], point[1], [service]).verdicts[service].verdict == "allowed"
+        verdict = check_location(weighted, point[0], point[1], [service]).verdicts[service]
+        assert verdict.verdict == "priority" and "R3" in verdict.rule_ids
+        zones = weighted.zones_for(service)
+        assert zones[zones["zone"] == "priority"].geometry.contains(shapely.Point(point)).any()

@@ -22,7 +22,8 @@ from geodata.demo.generate import generate
 from planning.demo import CUTOFF_POINT, CUTOFF_POLYGON, DEMO_DIR, PLANTED, load_demo_region
 from planning.model import SERVICE_COLUMNS
 
-OUTPUTS = ("network.osm.gz", "counties.geojson", "subdistricts.geojson", "pharmacies.geojson", "planted.json")
+OUTPUTS = ("network.osm.gz", "counties.geojson", "subdistricts.geojson", "pharmacies.geojson", "workers.geojson",
+           "planted.json")
 METRIC = "EPSG:32649"  # UTM 49N holds lon 111.6
 #: The walking filter the demo is built to exercise (independent of planning.network on purpose).
 WALKABLE = {"primary", "secondary", "tertiary", "residential", "living_street", "service", "footway",

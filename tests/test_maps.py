@@ -123,7 +123,7 @@ def test_streets_travel_once_as_a_data_script_and_the_export_opens_offline(small
     exported = assessment_map(small, service=POOLING, network=small.network).get_root().render()
     assert exported.count("data:image/png;base64,") == 4  # decision, walk time, circles, uncovered
     assert f'"pane": "{RASTER_PANE}"' in exported and f'"pane": "{DECISION_PANE}"' in exported
-    assert len(ASSESSMENT_LAYERS) == 9
+    assert len(ASSESSMENT_LAYERS) == 10
 
 
 def test_the_checked_point_is_marked_where_it_was_clicked():

@@ -63,6 +63,7 @@ NETWORK_FILE = "network.osm.gz"
 COUNTIES_FILE = "counties.geojson"
 SUBDISTRICTS_FILE = "subdistricts.geojson"
 PHARMACIES_FILE = "pharmacies.geojson"
+WORKERS_FILE = "workers.geojson"
 
 
 def add_demand(subdistricts: gpd.GeoDataFrame, rng: np.random.Generator) -> gpd.GeoDataFrame:
@@ -120,6 +121,13 @@ OLDTOWN_RADIUS = 2100.0
 #: The cut-off neighbourhood 澜湾花园小区 on the meander lobe (representative point, m).
 LOBE_X = 2600.0
 CUTOFF_POINT = (2600.0, 730.0)
+#: Where people work (planning.workers): 临溪物流园, a logistics and light-industry park of 10,000 workers
+#: on the streets of 车站街道 beyond 15 minutes of every pharmacy (500 m x 400 m, centre in m), and two
+#: workplaces within the circles: offices in the 文昌街道 core and the 南塘街道 hospital. With a policy
+#: workers_weight of 0.5 or more the park makes 车站街道 an R3 priority it is not at weight 0.
+WORK_AREA = {"name": "临溪物流园", "subdistrict_code": "990102004", "centre": (-3720.0, 5600.0),
+             "half_size": (250.0, 200.0), "workers": 10_000}
+WORKPLACES = (("文昌街道写字楼群", "office", (-850.0, 650.0), 6_000), ("南塘医院", "hospital", (-80.0, -1490.0), 1_500))
 CUTOFF_EXCLUSION = 1500.0  # m: no pharmacy on the south bank this close (straight line)
 
 
@@ -1530,6 +1538,18 @@ def cutoff_neighbourhood(layout: Layout) -> Polygon:
     return box.difference(layout.river.buffer(RIVER_CUT + 15))
 
 
+def worker_places() -> gpd.GeoDataFrame:
+    """The demo's worker layer (local metres): the park of :data:`WORK_AREA` as a polygon, then the
+    :data:`WORKPLACES` points; ``name``, ``kind`` and ``workers`` (persons)."""
+    (x, y), (dx, dy) = WORK_AREA["centre"], WORK_AREA["half_size"]
+    park = Polygon([(x - dx, y - dy), (x + dx, y - dy), (x + dx, y + dy), (x - dx, y + dy)])
+    return gpd.GeoDataFrame(
+        {"name": [WORK_AREA["name"], *(w[0] for w in WORKPLACES)],
+         "kind": ["industrial", *(w[1] for w in WORKPLACES)],
+         "workers": [float(WORK_AREA["workers"]), *(float(w[3]) for w in WORKPLACES)]},
+        geometry=[park, *(Point(w[2]) for w in WORKPLACES)], crs=LOCAL_CRS)
+
+
 def planted_summary(layout: Layout, counties, subdistricts, pharmacies, net: Network, special,
                     to_lonlat: Transformer) -> dict:
     """Where the planted situations are, with codes, ids and EPSG:4326 coordinates (for planted.json)."""
@@ -1602,6 +1622,12 @@ def planted_summary(layout: Layout, counties, subdistricts, pharmacies, net: Net
                                           "distance_m": round(float(own.iloc[0]["distance_m"]))},
             "walkable_river_bridges": bridges,
         },
+        "work_area": {
+            "name": WORK_AREA["name"], "subdistrict_code": WORK_AREA["subdistrict_code"],
+            "rules": ["R3"], "workers": WORK_AREA["workers"],
+            "point": lonlat(*WORK_AREA["centre"]),
+            "polygon": [lonlat(*xy) for xy in worker_places().geometry.iloc[0].exterior.coords],
+        },
         "traps": {
             "motorway_way_id": way_id(lambda t: t.get("highway") == "motorway"),
             "private_service_bridge_way_id": way_id(lambda t: t.get("access") == "private"),
@@ -1621,7 +1647,7 @@ def network_counts(net: Network) -> dict[str, int]:
 
 
 def generate(out_dir: Path = OUT_DIR) -> dict:
-    """Write network.osm.gz, counties/subdistricts/pharmacies.geojson and planted.json into
+    """Write network.osm.gz, counties/subdistricts/pharmacies/workers.geojson and planted.json into
     ``out_dir``; return the planted summary with network counts."""
     import json
 
@@ -1657,6 +1683,7 @@ def generate(out_dir: Path = OUT_DIR) -> dict:
     _write_geojson(_round_geometry(pharmacies[columns].sort_values("pharmacy_id")), out_dir / PHARMACIES_FILE)
     _write_geojson(_round_geometry(subdistricts.sort_values("code")), out_dir / SUBDISTRICTS_FILE)
     _write_geojson(_round_geometry(counties.sort_values("code")), out_dir / COUNTIES_FILE)
+    _write_geojson(_round_geometry(worker_places()), out_dir / WORKERS_FILE)
     (out_dir / "planted.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return summary
 

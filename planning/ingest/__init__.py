@@ -7,6 +7,7 @@ Readers (each returns an :class:`IngestResult`; ``counts in = clean + rejected``
     :func:`read_fund_status`     county fund status (rules B3, B4): CSV, XLSX
     :func:`read_population_grid` a population raster (GeoTIFF) or weighted points, as points with ``persons``
     :func:`read_buildings`       residential building footprints, with ``persons`` per building
+    :func:`read_workers`         where people work: workplaces (points or areas) or workers per sub-district
 :func:`build_region` assembles a :class:`planning.model.Region` from them (or straight from files), joining
 pharmacies to boundaries, sub-districts to counties and population to sub-districts, and fills
 ``Region.rejected`` with every row that did not make it.
@@ -49,7 +50,7 @@ What is where (each module imports only the ones above it)
 
 from planning.ingest.readers import (
     DEFAULT_M2_PER_PERSON, DEFAULT_MAX_CELLS, FUND_COLUMNS, INTEGER_FIELDS, PHARMACY_DEFAULTS, read_boundaries,
-    read_buildings, read_fund_status, read_pharmacies, read_population, read_population_grid,
+    read_buildings, read_fund_status, read_pharmacies, read_population, read_population_grid, read_workers,
 )
 from planning.ingest.datum import DatumMismatchError, decide_datum
 from planning.ingest.osm_boundaries import OsmBoundaries, read_osm_boundaries
@@ -67,7 +68,7 @@ __all__ = [
     "DEFAULT_M2_PER_PERSON", "DEFAULT_MAX_BYTES", "DEFAULT_MAX_CELLS", "FALSE_VALUES", "FIELD_ALIASES",
     "FUND_COLUMNS", "HEADER_SCAN_ROWS", "INTEGER_FIELDS", "INVALID", "KIND_VALUES", "PHARMACY_DEFAULTS",
     "SERVICE_WORDS", "TRUE_VALUES", "UNCOMPRESSED_FACTOR", "IngestResult", "IngestWarning", "Layer", "Note",
-    "Reason", "Source", "build_region", "columns_markdown", "infer_kind",
+    "Reason", "Source", "build_region", "read_workers", "columns_markdown", "infer_kind",
     "parse_coordinate", "parse_flag", "parse_number", "parse_services", "read_boundaries", "read_buildings",
     "read_fund_status", "read_pharmacies", "read_population", "read_population_grid",
 ]

@@ -648,6 +648,64 @@ def _read_raster(src: SourceFile, datum: coords.Datum, band: int, max_cells: int
     return finish_result("population_points", src.name, table, problems, clean, datum, {})
 
 
+def read_workers(
+    source: Source,
+    *,
+    crs: str | coords.Datum = "wgs84",
+    columns: Mapping[str, str] | None = None,
+    source_name: str | None = None,
+    sheet: str | int | None = None,
+    max_bytes: int | None = None,
+    limits: ReadingLimits = DEFAULT_LIMITS,
+) -> IngestResult:
+    """Read where people work (:mod:`planning.workers`): workplaces with their workers (就业人数, 从业人员,
+    persons), as points (lon/lat columns, or a GeoJSON/GPKG of points or polygons) or as a table of
+    workers per sub-district (a code or a name column, no coordinates). Blank, negative or non-numeric
+    workers reject the row; so do coordinates that cannot be read.
+
+    Returns
+    -------
+    IngestResult
+        ``clean`` is a GeoDataFrame (EPSG:4326) with ``workers`` (float) and ``kind`` for places, or a
+        DataFrame with ``code``, ``name`` ("" when absent) and ``workers`` for a per-sub-district table.
+    """
+    datum = coords.parse_datum(crs)
+    limits = limits.with_max_bytes(max_bytes)
+    src = load_source(source, source_name, limits.max_file_bytes, _TABLE_KINDS + ("geojson", "gpkg", "zip"))
+    table = read_table(src, "workers", columns, sheet=sheet, encoding=None, limits=limits)
+    mapping = map_columns(table.raw, "workers", columns, src.name, table.notes)
+    if "workers" not in mapping:
+        raise missing_required("workers", "workers", src.name)
+    problems = RowProblems(table.raw.index)
+    blank_rows(table, problems)
+    unreadable_cells(table, problems)
+    workers = _population_values(table, mapping | {"population": mapping["workers"]}, problems, required=True)
+    kinds = table.raw[mapping["kind"]].map(cell_text) if "kind" in mapping else pd.Series("workplace", index=table.raw.index)
+    has_points = table.geometry is not None or ("lon" in mapping and "lat" in mapping)
+    if not has_points:
+        if "code" not in mapping and "name" not in mapping:
+            raise missing_required("code", "workers", src.name, "或“name”或经纬度 / or 'name' or lon/lat")
+        codes = code_column(table, mapping, problems, required=False)
+        names = table.raw[mapping["name"]].map(cell_text) if "name" in mapping else pd.Series("", index=table.raw.index)
+        keep = ~problems.bad
+        clean = pd.DataFrame({"code": codes[keep], "name": names[keep], "workers": workers[keep].astype(float)},
+                             index=table.raw.index[keep])
+        return finish_result("workers", src.name, table, problems, clean, coords.Datum.WGS84, mapping)
+    areal = table.geometry is not None and bool(np.isin(shapely.get_type_id(table.geometry.to_numpy()), [3, 6]).any())
+    if areal:  # work areas: every row a polygon, kept whole
+        shapes = _polygons(table, datum, problems)
+        keep = ~problems.bad
+        geometry = shapes[keep].to_numpy()
+    else:
+        lon, lat = point_lonlat(table, mapping, "workers", src.name, problems)
+        keep = ~problems.bad
+        lon, lat = to_wgs84_checked(lon, lat, datum, keep)
+        geometry = gpd.points_from_xy(lon[keep], lat[keep])
+    clean = gpd.GeoDataFrame({"workers": workers[keep].astype(float), "kind": kinds[keep]},
+                             geometry=geometry, crs=WGS84, index=table.raw.index[keep])
+    return finish_result("workers", src.name, table, problems, clean, datum, mapping)
+
+
 def read_buildings(
     source: Source,
     *,

@@ -18,7 +18,7 @@ from planning.model import SERVICE_COLUMNS, Service, SubdistrictKind
 from planning.text import Text
 
 Layer = Literal["pharmacies", "counties", "subdistricts", "population", "fund_status", "population_points",
-                "buildings"]
+                "workers", "buildings"]
 
 
 # ======================================================================================= reasons
@@ -220,6 +220,16 @@ FIELD_ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "lat": ("lat", "纬度", "latitude", "y"),
         "persons": ("persons", "人口", "人数", "人口数", "population", "pop", "value"),
     },
+    "workers": {
+        "lon": ("lon", "经度", "lng", "longitude", "x"),
+        "lat": ("lat", "纬度", "latitude", "y"),
+        "code": ("code", "代码", "编码", "区划代码", "行政区划代码", "统计用区划代码", "街道代码", "乡镇代码",
+                 "xzqdm", "id"),
+        "name": ("name", "名称", "街道名称", "乡镇名称", "街乡名称", "街道", "乡镇", "街道乡镇", "xzqmc"),
+        "workers": ("workers", "就业人数", "就业人员", "就业人口", "从业人员", "从业人员数", "从业人数", "从业人口",
+                    "职工人数", "员工人数", "工作人口", "employment", "jobs"),
+        "kind": ("kind", "类型", "类别", "单位类型"),
+    },
     "buildings": {
         "persons": ("persons", "人口", "人数", "居住人口", "population", "pop"),
         "floors": ("floors", "层数", "楼层", "楼层数", "levels", "building:levels"),
@@ -258,6 +268,7 @@ REQUIRED_COLUMNS = {
     "population": ("population",),
     "fund_status": (),
     "population_points": ("persons",),
+    "workers": ("workers",),
     "buildings": (),
 }
 
@@ -319,6 +330,8 @@ _REQUIRED_WHEN = {
        ("fund_deficit_last_year", "fund_deficit_forecast", "fund_warning_letter")},
     ("population_points", "lon"): "lon + lat, or point geometry",
     ("population_points", "lat"): "lon + lat, or point geometry",
+    **{("workers", f): "points: lon + lat, or point/polygon geometry; a table per sub-district: code or name"
+       for f in ("lon", "lat", "code", "name")},
 }
 
 
@@ -440,6 +453,7 @@ FIELD_UNITS: dict[str, tuple[str, ...]] = {
     "employees": ("万人", "万", "人"),
     "chronic_patients": ("万人", "万", "人"),
     "persons": ("万人", "万", "人"),
+    "workers": ("万人", "万", "人"),
     "annual_volume_yuan": ("万元", "万", "元"),
     "suspensions": ("次",),
     "credit_score": ("分",),

@@ -137,15 +137,9 @@ def _place_candidates(assessment: Assessment, service: Service, places: gpd.GeoD
     streets = candidate_sites(assessment, service, source="network", spacing_m=spacing_m, allow_review=allow_review)
     table = pd.concat([found.table, streets.table], ignore_index=True)
     table["candidate"] = np.arange(len(table))
-    snap = _concat_snaps(found.snap, streets.snap)
+    snap = Snap.joined(found.snap, streets.snap)
     return Candidates(service=service, snap=snap, table=gpd.GeoDataFrame(table, geometry="geometry", crs=WGS84),
                       source="places+network", allow_review=allow_review)
-
-
-def _concat_snaps(a: Snap, b: Snap) -> Snap:
-    return Snap(edge=np.concatenate([a.edge, b.edge]), offset_m=np.concatenate([a.offset_m, b.offset_m]),
-                access_m=np.concatenate([a.access_m, b.access_m]), snapped_xy=np.concatenate([a.snapped_xy, b.snapped_xy]),
-                on_network=np.concatenate([a.on_network, b.on_network]), max_snap_m=max(a.max_snap_m, b.max_snap_m))
 
 
 def candidates_at(assessment: Assessment, service: Service | str, lon, lat, *,
