@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         surface.add_argument("--buildings", type=Path, metavar="PATH",
                              help="居住建筑 / residential buildings (GeoJSON/GPKG/zipped shapefile), persons from a persons "
                                   "column or floor area")
-        surface.add_argument("--workers", type=Path, metavar="PATH",
+        surface.add_argument("--workplaces", type=Path, metavar="PATH",
                              help="就业人员（工作地）/ where people work: workplaces (CSV/XLSX with lon/lat, or GeoJSON/GPKG "
                                   "points or areas) or workers per sub-district (code or name + 就业人数), or 'osm' to "
                                   "estimate them from the network file's land use and buildings; counted by the policy's "
@@ -222,11 +222,11 @@ def _load(args, progress: _Progress):
 
         region = population_from_points(dataclasses.replace(region, rejected=_with_rejected(region.rejected, points)),
                                         points)
-    if args.workers is not None:
+    if args.workplaces is not None:
         from planning.workers import load_workers
 
         with progress.step("读取就业人员 / reading workers"):
-            region = load_workers(args.workers, region, crs=args.boundary_crs)
+            region = load_workers(args.workplaces, region, crs=args.boundary_crs)
     with progress.step(f"加载路网 / loading network {Path(region.network_path).name}"):
         network = load_network(region.network_path)
     residents = None
@@ -310,7 +310,7 @@ def _input_layers(args) -> list[str]:
     given = [("pharmacies", args.pharmacies), ("subdistricts", args.subdistricts), ("counties", args.counties),
              ("population", args.population), ("fund_status", args.fund),
              ("population_points", args.population_grid), ("buildings", args.buildings),
-             ("workers", args.workers if args.workers is not None and str(args.workers) != "osm" else None)]
+             ("workers", args.workplaces if args.workplaces is not None and str(args.workplaces) != "osm" else None)]
     if args.demo:  # the demo's own layers are not the user's files
         given = given[5:]
     return [layer for layer, value in given if value is not None]
@@ -368,9 +368,9 @@ def _run_assess_tiled(args, progress: _Progress, out: Path) -> int:
     from planning.report_tiled import write_tiled
     from planning.tiles import assess_tiled
 
-    if args.population_grid is not None or args.buildings is not None:
-        raise PlanningError("分块评估暂不支持 --population-grid / --buildings（请用各街道/乡镇人口表）",
-                            "a tiled assessment does not take --population-grid / --buildings yet "
+    if args.population_grid is not None or args.buildings is not None or args.workplaces is not None:
+        raise PlanningError("分块评估暂不支持 --population-grid / --buildings / --workplaces（请用各街道/乡镇人口表）",
+                            "a tiled assessment does not take --population-grid / --buildings / --workplaces yet "
                             "(give the population per sub-district)")
     policy = _policy(args)
     with progress.step("读取地区 / reading region"):

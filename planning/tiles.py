@@ -349,6 +349,10 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
     from dask.distributed import Client, LocalCluster, as_completed
 
     policy = policy or load_policy()
+    if policy.weighs_workers and region.workers is not None:
+        raise ParameterError("分块评估暂不计入就业人员图层（workers_weight > 0）：请整体评估，或把 workers_weight 设为 0",
+                             "a tiled assessment does not count a worker layer yet (workers_weight > 0): assess the "
+                             "region whole, or set workers_weight to 0")
     started = time.perf_counter()
     store = _store(network_source)
     tiles = tuple(tiles) if tiles is not None else plan_tiles(region, store.crs, policy, grid_m=grid_m)

@@ -263,7 +263,7 @@ def test_cli_passes_the_worker_layer(tmp_path):
     from planning.demo import DEMO_DIR
 
     out = tmp_path / "out"
-    result = run_cli("assess", "--demo", "--quiet", "--policy", str(policy), "--workers",
+    result = run_cli("assess", "--demo", "--quiet", "--policy", str(policy), "--workplaces",
                      str(DEMO_DIR / "workers.geojson"), "--out", str(out))
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out / "subdistricts.csv", encoding="utf-8-sig", dtype={"code": str})
