@@ -17,7 +17,8 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from planning import report, workspace
-from planning.accounts import accounts_path, gate, load_accounts, local_planner, sign_in
+from planning.accounts import (NOT_IDENTIFIED, accounts_path, gate, load_accounts, load_proxy, local_planner,
+                               sign_in)
 from planning.assess import assess
 from planning.demo import load_demo_region
 from planning.errors import PlanningError
@@ -116,15 +117,20 @@ def show_error(exc: Exception) -> None:
 # ----------------------------------------------------------------------------- who may use the app
 try:
     accounts_file = accounts_path()
-    accounts = load_accounts(accounts_file)
+    accounts, proxy = load_accounts(accounts_file), load_proxy(accounts_file)
 except PlanningError as exc:
     show_error(exc)
     st.stop()
-serving = gate(st.get_option("server.address"), accounts, accounts_file)
+serving = gate(st.get_option("server.address"), accounts, accounts_file, proxy)
 if serving.refused:  # beyond loopback without accounts: nothing but how to set them up
     st.error(serving.reason.get(lang))
     st.stop()
-user = st.session_state.get("user", local_planner() if not serving.sign_in else None)
+# Streamlit reports a loopback peer (a proxy on this machine) as None.
+proxied = proxy.user(st.context.ip_address or "127.0.0.1", st.context.headers.get_all(proxy.header)) if proxy else None
+user = proxied or st.session_state.get("user", local_planner() if not serving.sign_in else None)
+if user is None and not accounts:  # the proxy named no one and there is no account to sign in with
+    st.error(NOT_IDENTIFIED.format(header=proxy.header).get(lang))
+    st.stop()
 if user is None:
     with st.form("sign_in"):
         st.subheader(t("sign_in", lang))
@@ -140,7 +146,8 @@ if user is None:
         st.stop()
 if serving.sign_in:
     st.sidebar.caption(t("signed_in_as", lang, name=user.name, role=t(f"role_{user.role}", lang)))
-    st.sidebar.button(t("sign_out", lang), on_click=lambda: st.session_state.pop("user", None))
+    if proxied is None:  # the proxy's users sign out at the proxy
+        st.sidebar.button(t("sign_out", lang), on_click=lambda: st.session_state.pop("user", None))
 can_write = user.can_write
 
 # ----------------------------------------------------------------------------- sidebar controls

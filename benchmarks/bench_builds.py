@@ -7,6 +7,7 @@ Reproduce (from the repository root):
     python benchmarks/bench_builds.py --baseline ce76801   # this tree and another commit
     python benchmarks/bench_builds.py --no-baseline   # this tree only
     python benchmarks/bench_builds.py --repeats 5
+    python benchmarks/bench_builds.py --cases downloads   # the downloads only (no 302,500-node grid)
 
 Cases, each in a fresh process per repeat (so first-use costs and peak RSS are the case's own), the code
 trees alternating (main, this tree, main, ...) so both meet the same load on a shared machine:
@@ -46,6 +47,9 @@ from publish import publish_table  # noqa: E402  (benchmarks/, the script's own 
 
 ROOT = Path(__file__).resolve().parents[1]
 DOWNLOADS = ("geojson", "xlsx", "docx", "html")
+CASES = ("downloads", "circles")
+#: What each case compares between the trees.
+OUTPUTS = {"downloads": "GeoJSON bytes, Word text, tables and map pixels", "circles": "circle surface"}
 
 
 def downloads_case() -> dict:
@@ -156,7 +160,9 @@ def main() -> None:
     parser.add_argument("--baseline", default="main", help="git revision to compare with (default main)")
     parser.add_argument("--no-baseline", action="store_true", help="this tree only")
     parser.add_argument("--repeats", type=int, default=3, help="fresh processes per tree and case (default 3)")
-    parser.add_argument("--child", choices=("downloads", "circles"), help=argparse.SUPPRESS)
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=list(CASES),
+                        help="the cases to run (default both)")
+    parser.add_argument("--child", choices=CASES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(downloads_case() if args.child == "downloads" else circles_case()))
@@ -164,8 +170,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-builds-") as tmp:
         trees = {} if args.no_baseline else {args.baseline: baseline_tree(args.baseline, Path(tmp))}
         trees["this tree"] = ROOT
-        runs = {(name, case): [] for name in trees for case in ("downloads", "circles")}
-        for case in ("downloads", "circles"):
+        runs = {(name, case): [] for name in trees for case in args.cases}
+        for case in args.cases:
             for _ in range(args.repeats):
                 for name, tree in trees.items():
                     runs[name, case].append(child(tree, case))
@@ -182,22 +188,25 @@ def main() -> None:
     lines = [f"Median of {args.repeats} fresh processes per tree (alternating); ratio = {names[0]} / this tree.", "",
              "| build | " + " | ".join(names) + (" | ratio |" if len(names) > 1 else " |"),
              "|---|" + "---|" * (len(names) + (len(names) > 1))]
-    for name in DOWNLOADS:
-        for measure in ("wall_s", "cpu_s"):
-            values = {n: median([r[name][measure] for r in runs[n, "downloads"]]) for n in names}
-            lines.append(row(f"demo download {name}: built ({measure[:-2]})", values, "s", 2))
-    for label, pick, unit, digits in (
-            ("2,000 circles, 302,500 nodes: first call (wall)", lambda r: r["first"]["wall_s"], "s", 2),
-            ("2,000 circles, 302,500 nodes: first call (cpu)", lambda r: r["first"]["cpu_s"], "s", 2),
-            ("2,000 circles, 302,500 nodes: warm call", lambda r: r["warm_s"], "s", 2),
-            ("2,000 circles: peak RSS of the process", lambda r: r["peak_mb"], "MB", 0)):
-        lines.append(row(label, {n: median([pick(r) for r in runs[n, "circles"]]) for n in names}, unit, digits))
-    digests = {(n, k): {r[k]["sha256"] for r in runs[n, "downloads"]} for n in names for k in ("geojson", "docx")}
-    circles = {n: {r["sha256"] for r in runs[n, "circles"]} for n in names}
-    same = all(len({frozenset(digests[n, k]) for n in names}) == 1 for k in ("geojson", "docx")) and \
-        len({frozenset(circles[n]) for n in names}) == 1
-    lines += ["", "Outputs equal between the trees (GeoJSON bytes, Word text, tables and map pixels, circle "
-              f"surface): {'yes' if same else 'NO'}"]
+    same = True
+    if "downloads" in args.cases:
+        for name in DOWNLOADS:
+            for measure in ("wall_s", "cpu_s"):
+                values = {n: median([r[name][measure] for r in runs[n, "downloads"]]) for n in names}
+                lines.append(row(f"demo download {name}: built ({measure[:-2]})", values, "s", 2))
+        digests = {(n, k): {r[k]["sha256"] for r in runs[n, "downloads"]} for n in names for k in ("geojson", "docx")}
+        same = all(len({frozenset(digests[n, k]) for n in names}) == 1 for k in ("geojson", "docx"))
+    if "circles" in args.cases:
+        for label, pick, unit, digits in (
+                ("2,000 circles, 302,500 nodes: first call (wall)", lambda r: r["first"]["wall_s"], "s", 2),
+                ("2,000 circles, 302,500 nodes: first call (cpu)", lambda r: r["first"]["cpu_s"], "s", 2),
+                ("2,000 circles, 302,500 nodes: warm call", lambda r: r["warm_s"], "s", 2),
+                ("2,000 circles: peak RSS of the process", lambda r: r["peak_mb"], "MB", 0)):
+            lines.append(row(label, {n: median([pick(r) for r in runs[n, "circles"]]) for n in names}, unit, digits))
+        circles = {n: {r["sha256"] for r in runs[n, "circles"]} for n in names}
+        same = same and len({frozenset(circles[n]) for n in names}) == 1
+    lines += ["", f"Outputs equal between the trees ({', '.join(OUTPUTS[c] for c in args.cases)}): "
+              f"{'yes' if same else 'NO'}"]
     publish_table("\n".join(lines), "builds.md")
 
 

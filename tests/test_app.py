@@ -337,6 +337,61 @@ def test_with_accounts_a_wrong_password_is_refused_and_a_viewer_cannot_save(work
     assert saved.who == "zhang"  # every write records who made it
 
 
+@pytest.fixture
+def behind_proxy(workspace_dir, served_beyond_loopback, monkeypatch):
+    """The app behind a reverse proxy at 10.20.0.5 whose identity header is switched on; returns a function
+    setting the connection's peer address and headers (what Streamlit's ``st.context`` reports)."""
+    from streamlit.runtime.context import ContextProxy, StreamlitHeaders
+
+    workspace_dir.mkdir(parents=True, exist_ok=True)
+    (workspace_dir / "accounts.toml").write_text(
+        '[proxy]\nenabled = true\nheader = "X-Remote-User"\ntrusted = ["10.20.0.5"]\n'
+        '[proxy.roles]\nzhang = "planner"\n', encoding="utf-8")
+
+    def connect(peer: str | None, headers: list[tuple[str, str]]) -> None:
+        monkeypatch.setattr(ContextProxy, "ip_address", property(lambda self: peer))
+        monkeypatch.setattr(ContextProxy, "headers", property(lambda self: StreamlitHeaders(headers)))
+
+    return connect
+
+
+def test_behind_a_trusted_proxy_its_header_names_the_user(workspace_dir, behind_proxy):
+    from planning import workspace
+
+    behind_proxy("10.20.0.5", [("x-remote-user", "zhang")])  # header names are case-insensitive
+    planner = new_session()
+    assert planner.title[0].value == "医保定点零售药店布局规划"
+    assert not any(i.label == "密码" for i in planner.text_input)  # no sign-in form
+    assert any("已登录：zhang（规划人员）" in c.value for c in planner.sidebar.caption)
+    assert not any(b.label == "退出登录" for b in planner.sidebar.button)  # the proxy signs out, not the app
+    core = PLANTED["saturated_core_street"]["core_point"]
+    run_check_form(planner, core[0], core[1])
+    (saved,) = workspace.open(workspace_dir / "default.sqlite").checks()
+    assert saved.who == "zhang"  # the write records the proxy's user
+    behind_proxy("10.20.0.5", [("X-Remote-User", "li")])  # not in [proxy.roles]: a viewer
+    viewer = new_session()
+    assert any("已登录：li（只读）" in c.value for c in viewer.sidebar.caption)
+    assert next(b for b in viewer.button if b.label == "将核查记录保存为申请").disabled
+
+
+def test_the_proxy_header_from_elsewhere_names_no_one(workspace_dir, behind_proxy):
+    from planning.accounts import add_user
+
+    behind_proxy("10.9.9.9", [("X-Remote-User", "zhang")])  # straight to the app, header forged
+    refused = new_session()
+    assert not refused.title and any("X-Remote-User" in e.value and "反向代理" in e.value for e in refused.error)
+    behind_proxy("10.20.0.5", [("X-Remote-User", "li"), ("X-Remote-User", "zhang")])  # two values: no one
+    assert not new_session().title
+    add_user(workspace_dir / "accounts.toml", "zhang", "planner", "planner-pw")  # accounts beside the proxy
+    assert "[proxy]" in (workspace_dir / "accounts.toml").read_text(encoding="utf-8")
+    behind_proxy("10.9.9.9", [("X-Remote-User", "zhang")])
+    at = new_session()
+    assert not at.title and any(i.label == "用户名" for i in at.text_input)  # the bcrypt sign-in applies
+    at = sign_in_as(at, "zhang", "wrong")
+    assert not at.title
+    assert sign_in_as(new_session(), "zhang", "planner-pw").title[0].value == "医保定点零售药店布局规划"
+
+
 def test_recording_stages_moves_the_next_deadline(app, workspace_dir):
     import datetime as dt
 
