@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import shapely
 from scipy.sparse.csgraph import connected_components
 
 from planning.errors import NetworkInputError
