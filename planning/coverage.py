@@ -108,7 +108,7 @@ def residents_from_points(
 def resident_minutes(access: ServiceAccess, residents: Residents) -> np.ndarray:
     """Walk time (minutes) from every resident point to the nearest site (``inf`` beyond the horizon,
     ``nan`` off the network)."""
-    return access.point_minutes(residents.snap)[0]
+    return access.nearest_distance(residents.snap) / access.speed_m_per_min
 
 
 def coverage_table(

@@ -259,15 +259,18 @@ def walk_surface(
     if net.n_edges:
         cells, centres = net.snap_cells(grid.x0, grid.y_top, grid.n_rows, grid.n_cols, grid.cell_m,
                                         max_snap_m=max_snap_m)
-        site_pieces = np.unique(net.components[net.edge_u[access.sites.edge[access.sites.on_network]]])
+        # per edge: its piece holds a site (elsewhere every click reads "beyond the walk time", as the
+        # surface does); with no site at all, every click reads that, and every centre on the network is judged
+        site_pieces = net.components[net.edge_u[access.sites.edge[access.sites.on_network]]]
+        piece_has_site = np.full(net.n_components, len(site_pieces) == 0)
+        piece_has_site[site_pieces] = True
+        edge_on_site_piece = piece_has_site[net.components[net.edge_u]]
         for start in range(0, len(cells), _CELL_CHUNK):  # bounded temporaries (millions of cells)
             part = slice(start, start + _CELL_CHUNK)
             chunk = centres.subset(part)
-            value, _ = access.point_distance(chunk)
+            value = access.nearest_distance(chunk)
             distance[cells[part]] = np.where(np.isnan(value), np.inf, value)
-            # no site on any piece: every click there reads "beyond the walk time", as the surface does
-            on_piece = np.isin(net.components[net.edge_u[chunk.edge]], site_pieces) if len(site_pieces) else True
-            judgeable[cells[part]] = chunk.on_network & on_piece
+            judgeable[cells[part]] = chunk.on_network & edge_on_site_piece[chunk.edge]
     return WalkSurface(distance.reshape(grid.shape), grid.transform, net.crs, float(grid.cell_m), float(max_snap_m),
                        access.speed_m_per_min, access.max_distance_m, judgeable.reshape(grid.shape))
 
