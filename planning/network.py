@@ -303,7 +303,7 @@ class WalkNetwork:
             coord_start = np.concatenate([[0], np.cumsum(counts)])
             coords = (np.concatenate(edge_coords).astype(np.float64) if len(edge_coords)
                       else np.empty((0, 2)))
-        highway = (np.asarray(list(edge_highway), dtype="U24") if edge_highway is not None
+        highway = (_highway_array(edge_highway) if edge_highway is not None
                    else np.full(len(edge_u), "unknown", dtype="U24"))
         osmid = np.arange(n, dtype=np.int64) if node_osmid is None else np.asarray(node_osmid, dtype=np.int64)
         return cls(
@@ -530,7 +530,9 @@ class WalkNetwork:
         edge = np.asarray(edge, dtype=np.int64)
         offset = np.asarray(offset_m, dtype=np.float64)
         xy = self.points_at(edge, offset)
-        snap = Snap(edge=edge.copy(), offset_m=offset.copy(), access_m=np.zeros(len(edge)), snapped_xy=xy.copy(),
+        # Points that stay share the given arrays (snaps are never written to; a million-node network
+        # has 5.5 million street points)
+        snap = Snap(edge=edge, offset_m=offset, access_m=np.zeros(len(edge)), snapped_xy=xy,
                     on_network=np.ones(len(edge), dtype=bool), max_snap_m=float(max_snap_m))
         elsewhere = np.flatnonzero(self._edge_tier[edge] > 0)
         if len(elsewhere) == 0:
@@ -571,20 +573,18 @@ class WalkNetwork:
 
     def _segment_samples(self, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
         """Points along every polyline segment at most ``spacing_m`` apart, both ends included:
-        (segment index into ``coords`` (its first vertex), xy). Kept on the network per spacing."""
-        def build():
-            vertex_edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))
-            seg = (np.flatnonzero(vertex_edge[:-1] == vertex_edge[1:]) if len(vertex_edge) > 1
-                   else np.zeros(0, dtype=np.int64))
-            p, q = self.coords[seg], self.coords[seg + 1]
-            count = np.maximum(np.ceil(np.hypot(*(q - p).T) / spacing_m).astype(np.int64), 1) + 1
-            # np.repeat per segment rather than gathers through an owner index (the same values; 3.9
-            # million samples on the 302,500-node grid).
-            rank = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-            fraction = (rank / np.repeat(count - 1, count))[:, None]
-            return np.repeat(seg, count), np.repeat(p, count, axis=0) + np.repeat(q - p, count, axis=0) * fraction
-
-        return self.memo.get(("network.segment_samples", float(spacing_m)), build)
+        (segment index into ``coords`` (its first vertex), xy). Not kept: only a new raster's cell snap
+        reads them (12.9 million samples, 310 MB, on the 1,000,000-node grid)."""
+        vertex_edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))
+        seg = (np.flatnonzero(vertex_edge[:-1] == vertex_edge[1:]) if len(vertex_edge) > 1
+               else np.zeros(0, dtype=np.int64))
+        p, q = self.coords[seg], self.coords[seg + 1]
+        count = np.maximum(np.ceil(np.hypot(*(q - p).T) / spacing_m).astype(np.int64), 1) + 1
+        # np.repeat per segment rather than gathers through an owner index (the same values; 3.9
+        # million samples on the 302,500-node grid).
+        rank = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
+        fraction = (rank / np.repeat(count - 1, count))[:, None]
+        return np.repeat(seg, count), np.repeat(p, count, axis=0) + np.repeat(q - p, count, axis=0) * fraction
 
     def _snap_cells(self, x0, y_top, n_rows, n_cols, cell_m, max_snap_m) -> tuple[np.ndarray, Snap]:
         from scipy import ndimage
@@ -600,11 +600,18 @@ class WalkNetwork:
         # A street point lies within spacing/2 of a sample, a sample within cell/sqrt(2) of its cell's centre.
         slack = spacing / 2 + cell_m / math.sqrt(2)
         seg, samples = self._segment_samples(spacing)
-        seg_tier = self._edge_tier[np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))[seg]]
-        col = np.floor((samples[:, 0] - bx0) / cell_m).astype(np.int64)
-        row = np.floor((by_top - samples[:, 1]) / cell_m).astype(np.int64)
+        vertex_edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))
+        seg_tier = self._edge_tier[vertex_edge[seg]]
+        # Temporaries over the samples are int32 where they fit (cells of the grown raster, segments):
+        # 12.9 million samples on the 1,000,000-node grid.
+        col = np.floor((samples[:, 0] - bx0) / cell_m)
+        row = np.floor((by_top - samples[:, 1]) / cell_m)
         inside = (col >= 0) & (col < big_cols) & (row >= 0) & (row < big_rows)
-        flat = row * big_cols + col
+        small = big_rows * big_cols < 2**31 and len(self.coords) < 2**31
+        index_type = np.int32 if small else np.int64
+        flat = np.where(inside, row * big_cols + col, -1).astype(index_type)
+        seg = seg.astype(index_type)
+        col = row = None
         inner = (np.arange(n_rows)[:, None] + pad) * big_cols + (np.arange(n_cols)[None, :] + pad)
         inner = inner.ravel()
 
@@ -614,14 +621,17 @@ class WalkNetwork:
             on = np.flatnonzero(chosen & inside)
             if len(on) == 0:
                 return None, None
-            gap = np.hypot(samples[on, 0] - (bx0 + (col[on] + 0.5) * cell_m),
-                           samples[on, 1] - (by_top - (row[on] + 0.5) * cell_m)) / cell_m  # < 1: below the cell index
-            order = np.argsort(flat[on] * 2.0 + gap, kind="stable")
-            cell_of, seg_of = flat[on][order], seg[on][order]
+            cell_of = flat[on]
+            gap = np.hypot(samples[on, 0] - (bx0 + (cell_of % big_cols + 0.5) * cell_m),
+                           samples[on, 1] - (by_top - (cell_of // big_cols + 0.5) * cell_m)) / cell_m  # < 1: below the cell index
+            order = np.argsort(cell_of * 2.0 + gap, kind="stable")
+            gap = None
+            cell_of, seg_of = cell_of[order], seg[on][order]
+            on = order = None
             first = np.r_[True, cell_of[1:] != cell_of[:-1]]
             # Each street cell keeps its nearest segment and its nearest other segment (two streets
             # crossing one cell are common in a dense centre).
-            cell_segment = np.full((2, big_rows * big_cols), -1, dtype=np.int64)
+            cell_segment = np.full((2, big_rows * big_cols), -1, dtype=index_type)
             cell_segment[0, cell_of[first]] = seg_of[first]
             rest = cell_segment[0, cell_of] != seg_of
             cell_segment[1] = cell_segment[0]
@@ -642,7 +652,6 @@ class WalkNetwork:
         if best_segment is not None:
             lower = best_cells_m[inner] - slack
             cand_cells = np.flatnonzero(lower <= max_snap_m)
-            vertex_edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))
             segments = _SegmentGeometry.of(self.coords)
             # Cells are projected in chunks: every step below is per cell, and a chunk's temporaries
             # (seven candidate segments, projections) stay small (the 302,500-node grid has 2.8 million
@@ -1118,6 +1127,14 @@ def _network_from_ways(
 
 
 # ====================================================================== helpers
+def _highway_array(values: Iterable[str]) -> np.ndarray:
+    """Highway classes as a str array of at most 24 characters each; an array of narrower strings keeps
+    its width (a synthetic grid's 1.8 million "residential" take 81 MB, not 177)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "U" and values.dtype.itemsize <= 24 * 4:
+        return values
+    return np.asarray(list(values), dtype="U24")
+
+
 def _polyline_lengths(coords: np.ndarray, coord_start: np.ndarray) -> np.ndarray:
     """Length in metres of each polyline stored as coords[coord_start[i]:coord_start[i+1]]."""
     if len(coord_start) <= 1:
