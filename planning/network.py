@@ -622,10 +622,14 @@ class WalkNetwork:
             if len(on) == 0:
                 return None, None
             cell_of = flat[on]
-            gap = np.hypot(samples[on, 0] - (bx0 + (cell_of % big_cols + 0.5) * cell_m),
-                           samples[on, 1] - (by_top - (cell_of // big_cols + 0.5) * cell_m)) / cell_m  # < 1: below the cell index
-            order = np.argsort(cell_of * 2.0 + gap, kind="stable")
-            gap = None
+            key = np.empty(len(on))  # the cell, then the sample's distance to its centre (< 1: below the cell index)
+            for start in range(0, len(on), _CELL_CHUNK):  # bounded temporaries
+                part, cells_part = on[start:start + _CELL_CHUNK], cell_of[start:start + _CELL_CHUNK]
+                gap = np.hypot(samples[part, 0] - (bx0 + (cells_part % big_cols + 0.5) * cell_m),
+                               samples[part, 1] - (by_top - (cells_part // big_cols + 0.5) * cell_m)) / cell_m
+                key[start:start + _CELL_CHUNK] = cells_part * 2.0 + gap
+            order = np.argsort(key, kind="stable")
+            key = gap = None
             cell_of, seg_of = cell_of[order], seg[on][order]
             on = order = None
             first = np.r_[True, cell_of[1:] != cell_of[:-1]]
@@ -678,7 +682,7 @@ class WalkNetwork:
         others = np.flatnonzero(undecided_lower <= max_snap_m)
         # Released before the fallback and the result: the grown raster's arrays are not needed again.
         best_segment = best_cells_m = other_cells_m = lower = undecided_lower = None
-        col = row = flat = inside = inner = None
+        flat = inside = inner = seg = samples = seg_tier = None
         if len(others):
             centres = np.column_stack([x0 + (others % n_cols + 0.5) * cell_m,
                                        y_top - (others // n_cols + 0.5) * cell_m])
