@@ -97,8 +97,8 @@ def synthetic_case(side: int, n_pharmacies: int, repeats: int = 3) -> dict:
     network = street_grid(side)
     region = synthetic_region(network, counties_per_side=3, subdistricts_per_county_side=3,
                               n_pharmacies=n_pharmacies, seed=1)
-    (cold,), _ = repeated(lambda: full_assessment(region, network), 1)
-    warm, _ = repeated(lambda: full_assessment(region, network), repeats)
+    (cold,) = repeated(lambda: full_assessment(region, network), 1)[0]  # the result is not kept
+    warm = repeated(lambda: full_assessment(region, network), repeats)[0]
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"nodes": network.n_nodes, "pharmacies": n_pharmacies, "cold_s": cold, "warm_s": statistics.median(warm),
             "warm_best_s": min(warm), "peak_mb": peak_mb}
