@@ -203,32 +203,41 @@ def polygonize_mask(mask: np.ndarray, transform: Affine) -> shapely.MultiPolygon
 
 
 def points_mask(xy: np.ndarray, *, cell_m: float, width_m: float, grid: RasterGrid | None = None):
-    """Boolean raster of the cells within ``width_m`` of the points, and its transform."""
+    """Boolean raster of the cells within ``width_m`` of the points, and its transform: the cells whose
+    offset from a point's cell (rows, columns) lies in the disk ``hypot(rows, columns) * cell_m <= width_m``.
+    ``grid`` fixes the raster; by default one aligned to multiples of ``cell_m`` is fitted to the points.
+
+    The disk is a union of row segments, so the dilation is one running maximum along the rows per segment
+    width, shifted by its row offset (exact; a few passes instead of a 2-D filter per cell)."""
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     if len(xy) == 0:
         grid = grid or RasterGrid(0.0, 0.0, 1, 1, cell_m)
         return np.zeros(grid.shape, dtype=bool), grid.transform
-    spread, transform = _grid_minimum(xy, np.zeros(len(xy)), cell_m=cell_m, width_m=width_m, grid=grid)
-    return spread <= 0, transform
-
-
-def _grid_minimum(xy: np.ndarray, value: np.ndarray, *, cell_m: float, width_m: float,
-                  grid: RasterGrid | None = None):
-    """Smallest ``value`` per cell of a grid aligned to multiples of ``cell_m`` (``grid``, or one fitted
-    to the points), spread by a disk of radius ``width_m`` (minimum filter); returns the float32 grid
-    (inf where empty) and its transform."""
     radius_cells = int(math.floor(width_m / cell_m))
     if grid is None:
         bounds = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())
         grid = RasterGrid.covering(bounds, cell_m=cell_m, pad_cells=radius_cells + 1)
     rows, cols = grid.cells(xy)
     on = rows >= 0
-    flat = np.full(grid.n_rows * grid.n_cols, np.inf, dtype=np.float32)
-    np.minimum.at(flat, rows[on] * grid.n_cols + cols[on], value[on].astype(np.float32))
+    hit = np.zeros(grid.shape, dtype=np.uint8)
+    hit[rows[on], cols[on]] = 1
     offsets = np.arange(-radius_cells, radius_cells + 1)
-    disk = np.hypot(*np.meshgrid(offsets, offsets)) * cell_m <= width_m
-    spread = ndimage.minimum_filter(flat.reshape(grid.shape), footprint=disk, mode="constant", cval=np.inf)
-    return spread, grid.transform
+    disk = np.hypot(*np.meshgrid(offsets, offsets)) * cell_m <= width_m  # rows: row offset, columns: column offset
+    out = np.zeros(grid.shape, dtype=bool)
+    along_rows: dict[int, np.ndarray] = {}  # half width -> the hits spread that far along each row
+    n_rows = grid.n_rows
+    for row_offset, segment in zip(offsets.tolist(), disk):
+        if not segment.any() or abs(row_offset) >= n_rows:
+            continue
+        half = int(np.abs(offsets[segment]).max())
+        if half not in along_rows:
+            along_rows[half] = ndimage.maximum_filter1d(hit, 2 * half + 1, axis=1, mode="constant", cval=0).view(bool)
+        spread = along_rows[half]
+        if row_offset >= 0:  # out[i] |= spread[i + row_offset]
+            out[:n_rows - row_offset] |= spread[row_offset:]
+        else:
+            out[-row_offset:] |= spread[:n_rows + row_offset]
+    return out, grid.transform
 
 
 def walk_surface(
