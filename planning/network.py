@@ -604,12 +604,16 @@ class WalkNetwork:
         seg_tier = self._edge_tier[vertex_edge[seg]]
         # Temporaries over the samples are int32 where they fit (cells of the grown raster, segments):
         # 12.9 million samples on the 1,000,000-node grid.
-        col = np.floor((samples[:, 0] - bx0) / cell_m)
-        row = np.floor((by_top - samples[:, 1]) / cell_m)
-        inside = (col >= 0) & (col < big_cols) & (row >= 0) & (row < big_rows)
         small = big_rows * big_cols < 2**31 and len(self.coords) < 2**31
         index_type = np.int32 if small else np.int64
-        flat = np.where(inside, row * big_cols + col, -1).astype(index_type)
+        inside = np.empty(len(seg), dtype=bool)
+        flat = np.empty(len(seg), dtype=index_type)  # cell of each sample in the grown raster (-1 outside)
+        for start in range(0, len(seg), _CELL_CHUNK):
+            part = slice(start, start + _CELL_CHUNK)
+            col = np.floor((samples[part, 0] - bx0) / cell_m)
+            row = np.floor((by_top - samples[part, 1]) / cell_m)
+            inside[part] = (col >= 0) & (col < big_cols) & (row >= 0) & (row < big_rows)
+            flat[part] = np.where(inside[part], row * big_cols + col, -1)
         seg = seg.astype(index_type)
         col = row = None
         inner = (np.arange(n_rows)[:, None] + pad) * big_cols + (np.arange(n_cols)[None, :] + pad)
@@ -650,7 +654,10 @@ class WalkNetwork:
         best_segment, best_cells_m = nearest_street(seg_tier == 0)
         n_cells = n_rows * n_cols
         decided = np.zeros(n_cells, dtype=bool)
-        parts = []
+        # Results go straight to their cell in raster-sized arrays (pages of cells never found are never
+        # touched), compacted at the end: no list of parts held beside the result.
+        found_edge, found_offset = np.empty(n_cells, dtype=np.int64), np.empty(n_cells)
+        found_access, found_xy = np.empty(n_cells), np.empty((n_cells, 2))
         undecided_lower = np.full(n_cells, np.inf)
         lower = other_cells_m = None
         if best_segment is not None:
@@ -672,7 +679,8 @@ class WalkNetwork:
                                  0.0, self.edge_length[edge])
                 snapped = self.coords[s] + (self.coords[s + 1] - self.coords[s]) * t[:, None]
                 cells_found = chunk[ok]
-                parts.append((cells_found, edge, offset, d[ok], snapped))
+                found_edge[cells_found], found_offset[cells_found] = edge, offset
+                found_access[cells_found], found_xy[cells_found] = d[ok], snapped
                 decided[cells_found] = True
             undecided_lower = np.where(decided, np.inf, lower)
         if (seg_tier > 0).any():  # streets of another snap class may be in reach of the cells left
@@ -688,23 +696,16 @@ class WalkNetwork:
                                        y_top - (others // n_cols + 0.5) * cell_m])
             fallback = self._snap(centres, max_snap_m=max_snap_m, locate_beyond=False)
             keep = fallback.on_network
-            parts.append((others[keep], fallback.edge[keep], fallback.offset_m[keep], fallback.access_m[keep],
-                          fallback.snapped_xy[keep]))
-        # The parts go into arrays in cell order one by one, each freed once placed (a concatenation and
-        # a reordering of all of them were the peak of the whole surface on the 302,500-node grid).
-        found = np.zeros(n_cells, dtype=bool)
-        for part in parts:
-            found[part[0]] = True
-        cells = np.flatnonzero(found)
-        position = np.cumsum(found) - 1  # of each found cell in ``cells``
-        edge, offset, access = np.empty(len(cells), np.int64), np.empty(len(cells)), np.empty(len(cells))
-        snapped = np.empty((len(cells), 2))
-        parts.reverse()
-        while parts:
-            part_cells, part_edge, part_offset, part_access, part_snapped = parts.pop()
-            at = position[part_cells]
-            edge[at], offset[at], access[at], snapped[at] = part_edge, part_offset, part_access, part_snapped
-        return cells, Snap(edge=edge, offset_m=offset, access_m=access, snapped_xy=snapped,
+            at = others[keep]
+            found_edge[at], found_offset[at] = fallback.edge[keep], fallback.offset_m[keep]
+            found_access[at], found_xy[at] = fallback.access_m[keep], fallback.snapped_xy[keep]
+            decided[at] = True
+            fallback = centres = at = None
+        cells = np.flatnonzero(decided)
+        if len(cells) < n_cells:  # one array at a time, each full-size one freed once compacted
+            found_edge, found_offset = found_edge[cells], found_offset[cells]
+            found_access, found_xy = found_access[cells], found_xy[cells]
+        return cells, Snap(edge=found_edge, offset_m=found_offset, access_m=found_access, snapped_xy=found_xy,
                            on_network=np.ones(len(cells), dtype=bool), max_snap_m=float(max_snap_m))
 
     def snap_lonlat(self, lon, lat, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> Snap:
