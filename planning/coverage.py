@@ -134,13 +134,14 @@ def coverage_table(
     """
     n = len(subdistricts)
     inside = residents.subdistrict >= 0
-    street_km = np.bincount(residents.subdistrict[inside], weights=residents.street_m[inside], minlength=n) / 1000
+    area_inside = residents.subdistrict[inside]
+    street_km = np.bincount(area_inside, weights=residents.street_m[inside], minlength=n) / 1000
     rows = []
     for service, minutes in minutes_by_service.items():
         weights = residents.persons if weights_by_service is None else weights_by_service[service]
         population = subdistricts["population"].to_numpy(dtype=float) if demand_by_service is None \
             else np.asarray(demand_by_service[service], dtype=float)
-        placed = np.bincount(residents.subdistrict[inside], weights=weights[inside], minlength=n)
+        placed = np.bincount(area_inside, weights=weights[inside], minlength=n)
         ok = inside & (minutes <= budget_minutes)
         covered = np.bincount(residents.subdistrict[ok], weights=weights[ok], minlength=n)
         covered = np.minimum(covered, population)

@@ -578,13 +578,21 @@ class WalkNetwork:
         vertex_edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))
         seg = (np.flatnonzero(vertex_edge[:-1] == vertex_edge[1:]) if len(vertex_edge) > 1
                else np.zeros(0, dtype=np.int64))
-        p, q = self.coords[seg], self.coords[seg + 1]
-        count = np.maximum(np.ceil(np.hypot(*(q - p).T) / spacing_m).astype(np.int64), 1) + 1
+        step = self.coords[seg + 1] - self.coords[seg]
+        count = np.maximum(np.ceil(np.hypot(*step.T) / spacing_m).astype(np.int64), 1) + 1
+        end = np.cumsum(count)
+        xy = np.empty((int(end[-1]) if len(end) else 0, 2))
         # np.repeat per segment rather than gathers through an owner index (the same values; 3.9
-        # million samples on the 302,500-node grid).
-        rank = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-        fraction = (rank / np.repeat(count - 1, count))[:, None]
-        return np.repeat(seg, count), np.repeat(p, count, axis=0) + np.repeat(q - p, count, axis=0) * fraction
+        # million samples on the 302,500-node grid), a chunk of segments at a time (bounded temporaries).
+        for first in range(0, len(seg), _CELL_CHUNK):
+            part = slice(first, first + _CELL_CHUNK)
+            n, stop = count[part], int(end[part][-1])
+            start = stop - int(n.sum())
+            rank = np.arange(stop - start) - np.repeat(np.cumsum(n) - n, n)
+            fraction = (rank / np.repeat(n - 1, n))[:, None]
+            xy[start:stop] = (np.repeat(self.coords[seg[part]], n, axis=0)
+                              + np.repeat(step[part], n, axis=0) * fraction)
+        return np.repeat(seg, count), xy
 
     def _snap_cells(self, x0, y_top, n_rows, n_cols, cell_m, max_snap_m) -> tuple[np.ndarray, Snap]:
         from scipy import ndimage
@@ -616,8 +624,6 @@ class WalkNetwork:
             flat[part] = np.where(inside[part], row * big_cols + col, -1)
         seg = seg.astype(index_type)
         col = row = None
-        inner = (np.arange(n_rows)[:, None] + pad) * big_cols + (np.arange(n_cols)[None, :] + pad)
-        inner = inner.ravel()
 
         def nearest_street(chosen: np.ndarray):
             """Per cell of the grown raster: the segment of the nearest street cell among the samples
@@ -651,25 +657,36 @@ class WalkNetwork:
             distance, (near_row, near_col) = ndimage.distance_transform_edt(~street, return_indices=True)
             return cell_segment[:, (near_row * big_cols + near_col).ravel()], distance.ravel() * cell_m
 
+        def in_raster(grown: np.ndarray) -> np.ndarray:
+            """A grown-raster array (flat) cut to the raster's cells (flat, row-major)."""
+            return grown.reshape(big_rows, big_cols)[pad:pad + n_rows, pad:pad + n_cols].ravel()
+
         best_segment, best_cells_m = nearest_street(seg_tier == 0)
+        other_lower = None
+        if (seg_tier > 0).any():  # streets of another snap class may be in reach of the cells left
+            _, other_cells_m = nearest_street(seg_tier > 0)
+            other_lower = None if other_cells_m is None else in_raster(other_cells_m) - slack
+            other_cells_m = None
+        # Released before the cells are projected: the samples are not needed again.
+        flat = inside = seg = samples = seg_tier = None
         n_cells = n_rows * n_cols
         decided = np.zeros(n_cells, dtype=bool)
         # Results go straight to their cell in raster-sized arrays (pages of cells never found are never
         # touched), compacted at the end: no list of parts held beside the result.
         found_edge, found_offset = np.empty(n_cells, dtype=np.int64), np.empty(n_cells)
         found_access, found_xy = np.empty(n_cells), np.empty((n_cells, 2))
-        undecided_lower = np.full(n_cells, np.inf)
-        lower = other_cells_m = None
+        undecided_lower = np.full(n_cells, np.inf) if best_segment is None else None
         if best_segment is not None:
-            lower = best_cells_m[inner] - slack
-            cand_cells = np.flatnonzero(lower <= max_snap_m)
+            lower = in_raster(best_cells_m) - slack
+            best_cells_m = None
+            cand_cells = np.flatnonzero(lower <= max_snap_m).astype(index_type)
             segments = _SegmentGeometry.of(self.coords)
             # Cells are projected in chunks: every step below is per cell, and a chunk's temporaries
             # (seven candidate segments, projections) stay small (the 302,500-node grid has 2.8 million
             # candidate cells; all at once, 2,000 circles there peaked at 1.8 GB for the process).
             for start in range(0, len(cand_cells), _CELL_CHUNK):
-                chunk = cand_cells[start:start + _CELL_CHUNK]
-                big = inner[chunk]
+                chunk = cand_cells[start:start + _CELL_CHUNK].astype(np.int64)
+                big = (chunk // n_cols + pad) * big_cols + (chunk % n_cols + pad)  # in the grown raster
                 s, t, d = segments.nearest(best_segment, big, big_cols, bx0, by_top, cell_m, vertex_edge)
                 ok = d <= max_snap_m
                 s, t = s[ok], t[ok]
@@ -682,15 +699,13 @@ class WalkNetwork:
                 found_edge[cells_found], found_offset[cells_found] = edge, offset
                 found_access[cells_found], found_xy[cells_found] = d[ok], snapped
                 decided[cells_found] = True
+            best_segment = segments = cand_cells = None
             undecided_lower = np.where(decided, np.inf, lower)
-        if (seg_tier > 0).any():  # streets of another snap class may be in reach of the cells left
-            _, other_cells_m = nearest_street(seg_tier > 0)
-            if other_cells_m is not None:
-                undecided_lower = np.where(decided, np.inf, np.minimum(undecided_lower, other_cells_m[inner] - slack))
+            lower = None
+        if other_lower is not None:
+            undecided_lower = np.where(decided, np.inf, np.minimum(undecided_lower, other_lower))
         others = np.flatnonzero(undecided_lower <= max_snap_m)
-        # Released before the fallback and the result: the grown raster's arrays are not needed again.
-        best_segment = best_cells_m = other_cells_m = lower = undecided_lower = None
-        flat = inside = inner = seg = samples = seg_tier = None
+        other_lower = undecided_lower = None
         if len(others):
             centres = np.column_stack([x0 + (others % n_cols + 0.5) * cell_m,
                                        y_top - (others // n_cols + 0.5) * cell_m])
