@@ -68,8 +68,10 @@ def residents_along_streets(
         rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
         piece = network.edge_length[edge] / counts[edge]
         offset = (rank + 0.5) * piece
-        return (edge, piece, network.points_at(edge, offset),
-                network.place_street_points(edge, offset, max_snap_m=max_snap_m))
+        snap = network.place_street_points(edge, offset, max_snap_m=max_snap_m)
+        # where no point moved, the snap holds these very arrays and the positions are the street points'
+        kept = snap.edge is edge and snap.offset_m is offset
+        return edge, piece, snap.snapped_xy if kept else network.points_at(edge, offset), snap
 
     edge, piece, xy, snap = network.memo.get(("coverage.street_points", float(spacing_m), float(max_snap_m)),
                                              street_points)

@@ -217,10 +217,11 @@ def points_mask(xy: np.ndarray, *, cell_m: float, width_m: float, grid: RasterGr
     if grid is None:
         bounds = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())
         grid = RasterGrid.covering(bounds, cell_m=cell_m, pad_cells=radius_cells + 1)
-    rows, cols = grid.cells(xy)
-    on = rows >= 0
     hit = np.zeros(grid.shape, dtype=np.uint8)
-    hit[rows[on], cols[on]] = 1
+    for start in range(0, len(xy), _CELL_CHUNK):  # bounded temporaries (millions of resident points)
+        rows, cols = grid.cells(xy[start:start + _CELL_CHUNK])
+        on = rows >= 0
+        hit[rows[on], cols[on]] = 1
     offsets = np.arange(-radius_cells, radius_cells + 1)
     disk = np.hypot(*np.meshgrid(offsets, offsets)) * cell_m <= width_m  # rows: row offset, columns: column offset
     out = np.zeros(grid.shape, dtype=bool)

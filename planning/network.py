@@ -654,6 +654,7 @@ class WalkNetwork:
             cell_segment[1, cell_of[second]] = seg_of[second]
             street = np.zeros((big_rows, big_cols), dtype=bool)
             street.ravel()[cell_of[first]] = True
+            cell_of = seg_of = first = rest = later = second = None  # released before the transform
             distance, (near_row, near_col) = ndimage.distance_transform_edt(~street, return_indices=True)
             return cell_segment[:, (near_row * big_cols + near_col).ravel()], distance.ravel() * cell_m
 
