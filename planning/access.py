@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,6 +31,8 @@ from planning.network import Snap, WalkNetwork
 DEFAULT_SPEED_M_PER_MIN = 75.0
 #: Default time budget of the service circle (15分钟医保定点服务圈), minutes (MDJ-2025 art. 5, 10).
 DEFAULT_BUDGET_MIN = 15.0
+#: Points answered at once by :meth:`ServiceAccess.point_distance` (bounds its temporaries).
+POINT_CHUNK = 1 << 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,35 +101,68 @@ class ServiceAccess:
         Exact on the network: ``access + min(d[u] + t, d[v] + (L - t), site on the same edge)``.
         Points farther than the horizon get ``inf`` and site -1; points off the network (see :meth:`WalkNetwork.snap`) get ``nan`` and site -1.
         """
-        net = self.network
-        edge = points.edge
-        ok = points.on_network
-        distance = np.full(len(points), np.nan)
-        site = np.full(len(points), -1, dtype=np.int64)
-        if not ok.any():
-            return distance, site
-        e = edge[ok]
-        t = points.offset_m[ok]
-        u, v = net.edge_u[e], net.edge_v[e]
-        via_u = self.node_distance_m[u] + t
-        via_v = self.node_distance_m[v] + (net.edge_length[e] - t)
-        best = np.minimum(via_u, via_v)
-        best_site = np.where(via_u <= via_v, self.node_site[u], self.node_site[v])
-        # Sites on the same edge as the point: walk along the edge without passing a node.
-        same_edge_d, same_edge_site = self.same_edge_distance(e, t)
-        closer = same_edge_d < best
-        best = np.where(closer, same_edge_d, best)
-        best_site = np.where(closer, same_edge_site, best_site)
-        total = best + points.access_m[ok]
-        beyond = ~(total <= self.max_distance_m)
-        distance[ok] = np.where(beyond, np.inf, total)
-        site[ok] = np.where(beyond, -1, best_site)
-        return distance, site
+        return self._point_query(points, with_site=True)
+
+    def nearest_distance(self, points: Snap) -> np.ndarray:
+        """The walk distance (metres) of :meth:`point_distance` alone, without finding the site (what the
+        resident minutes and the walk surfaces read; the same values)."""
+        return self._point_query(points, with_site=False)[0]
 
     def point_minutes(self, points: Snap) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`point_distance` in minutes."""
         distance, site = self.point_distance(points)
         return distance / self.speed_m_per_min, site
+
+    def _point_query(self, points: Snap, *, with_site: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`point_distance`, :data:`POINT_CHUNK` points at a time (the temporaries of millions of
+        resident points or cells stay bounded, and each chunk's gathers stay in cache); the site is left
+        out (None) unless ``with_site``."""
+        ok = points.on_network
+        distance = np.full(len(points), np.nan)
+        site = np.full(len(points), -1, dtype=np.int64) if with_site else None
+        every = bool(ok.all())
+        rows = None if every else np.flatnonzero(ok)
+        n = len(points) if every else len(rows)
+        for start in range(0, n, POINT_CHUNK):
+            part = slice(start, min(start + POINT_CHUNK, n)) if every else rows[start:start + POINT_CHUNK]
+            d, s = self._on_network_query(points.edge[part], points.offset_m[part], points.access_m[part], with_site)
+            distance[part] = d
+            if with_site:
+                site[part] = s
+        return distance, site
+
+    def _on_network_query(self, e: np.ndarray, t: np.ndarray, access: np.ndarray, with_site: bool):
+        """The point query of points on the network standing ``t`` metres along edges ``e`` with access
+        walks ``access`` (metres): distance (``inf`` beyond the horizon) and site (-1 there; None unless
+        ``with_site``)."""
+        net = self.network
+        u, v = net.edge_u[e], net.edge_v[e]
+        via_u = self.node_distance_m[u] + t
+        via_v = self.node_distance_m[v] + (net.edge_length[e] - t)
+        best = np.minimum(via_u, via_v)
+        best_site = np.where(via_u <= via_v, self.node_site[u], self.node_site[v]) if with_site else None
+        # Sites on the same edge as the point: walk along the edge without passing a node.
+        same = np.flatnonzero(self._edge_has_site[e])
+        if len(same):
+            same_edge_d, same_edge_site = self.same_edge_distance(e[same], t[same])
+            closer = same_edge_d < best[same]
+            best[same[closer]] = same_edge_d[closer]
+            if with_site:
+                best_site[same[closer]] = same_edge_site[closer]
+        total = best + access
+        beyond = ~(total <= self.max_distance_m)
+        total[beyond] = np.inf
+        if with_site:
+            best_site[beyond] = -1
+        return total, best_site
+
+    @cached_property
+    def _edge_has_site(self) -> np.ndarray:
+        """Bool per network edge: an on-network site stands on it (only those points look for a site on
+        their own edge)."""
+        has = np.zeros(self.network.n_edges, dtype=bool)
+        has[self.sites.edge[self.sites.on_network]] = True
+        return has
 
     def same_edge_distance(self, edge: np.ndarray, offset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For positions ``offset`` metres along edges ``edge``: the walk distance (metres) from the nearest

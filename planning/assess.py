@@ -242,7 +242,10 @@ def assess(
     policy = policy or load_policy()
     if reuse is not None and reuse.network is not network:
         raise ParameterError("可复用的评估必须基于同一路网", "reuse must be an assessment on the same network object")
-    pharmacies = locate_pharmacies(region, network, policy)
+    # every pharmacy snapped once; each service's sites are rows of it (the same rule for the same point)
+    snap = network.snap_lonlat(region.pharmacies.geometry.x.to_numpy(), region.pharmacies.geometry.y.to_numpy(),
+                               max_snap_m=policy.max_snap_m)
+    pharmacies = locate_pharmacies(region, network, policy, snap=snap)
     same_outlines = reuse is not None and _same_outlines(reuse.region, region)
     if residents is None:
         if (same_outlines and reuse.policy.max_snap_m == policy.max_snap_m
@@ -275,11 +278,11 @@ def assess(
     capacity_by_id = dict(zip(pharmacies["pharmacy_id"].astype(str), capacity))
     reach: dict[Service, np.ndarray] = {}
     # one walk search from every serving pharmacy for the E2SFCA of all services (each takes its subset)
-    every_site, every_id = serving_sites(network, pharmacies, policy)
+    every_site, every_id = serving_sites(network, pharmacies, policy, snap=snap)
     pairs = NodePairs.search(network, every_site, policy.budget_m)
     position_of = {str(i): k for k, i in enumerate(every_id)}
     for service in Service:
-        sites, site_ids = service_sites(network, pharmacies, service, policy)
+        sites, site_ids = service_sites(network, pharmacies, service, policy, snap=snap)
         if reuse is not None and _reusable(reuse, service, sites, site_ids, grid, policy, horizon_m):
             access[service] = reuse.access[service].within(horizon_m, speed_m_per_min=policy.speed_m_per_min)
             surfaces[service] = reuse.surfaces[service].within(horizon_m, speed_m_per_min=policy.speed_m_per_min)
@@ -337,17 +340,18 @@ def _same_outlines(a: Region, b: Region) -> bool:
             and _same_frame(a.counties, b.counties, ["code", "geometry"]))
 
 
-def locate_pharmacies(region: Region, network: WalkNetwork, policy: Policy) -> gpd.GeoDataFrame:
+def locate_pharmacies(region: Region, network: WalkNetwork, policy: Policy, *, snap: Snap | None = None
+                      ) -> gpd.GeoDataFrame:
     """Pharmacies with their sub-district, county, distance to the street, R4 check, settlement status on
-    ``policy.on`` and whether they serve under ``policy`` (:func:`planning.settlement.serves`)."""
+    ``policy.on`` and whether they serve under ``policy`` (:func:`planning.settlement.serves`). ``snap``:
+    the region's pharmacies already snapped within ``policy.max_snap_m`` (row for row), else they are."""
     pharmacies = region.pharmacies.copy()
     joined = gpd.sjoin(pharmacies[["geometry"]], region.subdistricts[["code", "county_code", "geometry"]],
                        how="left", predicate="intersects")
     joined = joined[~joined.index.duplicated(keep="first")]
     pharmacies["subdistrict_code"] = joined["code"].reindex(pharmacies.index)
     pharmacies["county_code"] = joined["county_code"].reindex(pharmacies.index)
-    snap = network.snap_lonlat(pharmacies.geometry.x.to_numpy(), pharmacies.geometry.y.to_numpy(),
-                               max_snap_m=policy.max_snap_m)
+    snap = _snap_pharmacies(network, pharmacies, policy) if snap is None else snap
     pharmacies["snap_m"] = snap.access_m
     pharmacies["on_network"] = snap.on_network
     holds_any = pharmacies[[s.value for s in Service]].any(axis=1)
@@ -366,32 +370,46 @@ def locate_pharmacies(region: Region, network: WalkNetwork, policy: Policy) -> g
 def service_holders(pharmacies: gpd.GeoDataFrame, service: Service) -> gpd.GeoDataFrame:
     """The pharmacies that hold ``service`` and serve (``serves`` of :func:`locate_pharmacies`; a table
     without it: every holder): the one filter behind coverage, R1/R2, the counts and the B1 circles."""
+    return pharmacies[_holds(pharmacies, service)]
+
+
+def _holds(pharmacies: gpd.GeoDataFrame, service: Service) -> np.ndarray:
+    """Bool per row: the filter of :func:`service_holders`."""
     held = pharmacies[service.value].astype(bool)
     if "serves" in pharmacies.columns:
         held &= pharmacies["serves"].astype(bool)
-    return pharmacies[held]
+    return held.to_numpy(dtype=bool)
 
 
-def serving_sites(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, policy: Policy) -> tuple[Snap, np.ndarray]:
+def _snap_pharmacies(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, policy: Policy) -> Snap:
+    return network.snap_lonlat(pharmacies.geometry.x.to_numpy(), pharmacies.geometry.y.to_numpy(),
+                               max_snap_m=policy.max_snap_m)
+
+
+def _sites(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, held: np.ndarray, policy: Policy,
+           snap: Snap | None) -> tuple[Snap, np.ndarray]:
+    """The rows ``held`` snapped (from ``snap`` of every row when given) and their ids."""
+    if snap is None:
+        return _snap_pharmacies(network, pharmacies[held], policy), pharmacies["pharmacy_id"].to_numpy()[held]
+    return snap.subset(held), pharmacies["pharmacy_id"].to_numpy()[held]
+
+
+def serving_sites(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, policy: Policy, *,
+                  snap: Snap | None = None) -> tuple[Snap, np.ndarray]:
     """The pharmacies holding any service that serve, snapped as :func:`service_sites` snaps each service's
-    (the same rule for the same point), and their ids: the union of every service's sites."""
+    (the same rule for the same point), and their ids: the union of every service's sites. ``snap``: every
+    row of ``pharmacies`` already snapped within ``policy.max_snap_m``."""
     held = np.zeros(len(pharmacies), dtype=bool)
     for service in Service:
-        held |= pharmacies["pharmacy_id"].isin(service_holders(pharmacies, service)["pharmacy_id"]).to_numpy()
-    holders = pharmacies[held]
-    snap = network.snap_lonlat(holders.geometry.x.to_numpy(), holders.geometry.y.to_numpy(),
-                               max_snap_m=policy.max_snap_m)
-    return snap, holders["pharmacy_id"].to_numpy()
+        held |= _holds(pharmacies, service)
+    return _sites(network, pharmacies, held, policy, snap)
 
 
 def service_sites(network: WalkNetwork, pharmacies: gpd.GeoDataFrame, service: Service,
-                  policy: Policy) -> tuple[Snap, np.ndarray]:
+                  policy: Policy, *, snap: Snap | None = None) -> tuple[Snap, np.ndarray]:
     """The pharmacies holding ``service`` that serve (:func:`service_holders`) snapped to the network
-    (within ``policy.max_snap_m``), and their ids."""
-    holders = service_holders(pharmacies, service)
-    snap = network.snap_lonlat(holders.geometry.x.to_numpy(), holders.geometry.y.to_numpy(),
-                               max_snap_m=policy.max_snap_m)
-    return snap, holders["pharmacy_id"].to_numpy()
+    (within ``policy.max_snap_m``; ``snap``: every row of ``pharmacies`` already snapped so), and their ids."""
+    return _sites(network, pharmacies, _holds(pharmacies, service), policy, snap)
 
 
 def classify_subdistricts(region: Region, pharmacies: gpd.GeoDataFrame, coverage: pd.DataFrame,

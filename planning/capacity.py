@@ -104,9 +104,12 @@ def e2sfca_at_nodes(network: WalkNetwork, sites: Snap, capacity: np.ndarray, poi
     ``pairs`` searched once for a larger set of sites, with ``subset`` (the indices of these ``sites``
     in it, in order), gives the same result without a new search."""
     on = points.on_network
-    length = network.edge_length[points.edge]
-    node = np.where(points.offset_m <= length / 2, network.edge_u[points.edge], network.edge_v[points.edge])
-    node_demand = np.bincount(node[on], weights=np.asarray(demand, dtype=float)[on], minlength=network.n_nodes)
+    every = bool(on.all())  # (residents along the streets: no copies of the masked arrays)
+    node = np.where(points.offset_m <= network.edge_length[points.edge] / 2, network.edge_u[points.edge],
+                    network.edge_v[points.edge])
+    demand = np.asarray(demand, dtype=float)
+    node_demand = np.bincount(node if every else node[on], weights=demand if every else demand[on],
+                              minlength=network.n_nodes)
     if pairs is None:
         pairs, subset = NodePairs.search(network, sites, catchment_m), np.arange(len(sites.edge))
     if pairs.catchment_m != float(catchment_m):
@@ -118,8 +121,10 @@ def e2sfca_at_nodes(network: WalkNetwork, sites: Snap, capacity: np.ndarray, poi
     at_nodes = e2sfca_from_pairs(site[keep], pairs.node[keep], pairs.distance_m[keep],
                                  np.asarray(capacity, dtype=float), node_demand, catchment_m=catchment_m,
                                  weights=weights)
-    return E2sfca(site_ratio=at_nodes.site_ratio, point_access=np.where(on, at_nodes.point_access[node], 0.0),
-                  catchment_m=float(catchment_m))
+    point_access = at_nodes.point_access[node]
+    if not every:
+        point_access[~on] = 0.0
+    return E2sfca(site_ratio=at_nodes.site_ratio, point_access=point_access, catchment_m=float(catchment_m))
 
 
 def e2sfca_from_pairs(site: np.ndarray, point: np.ndarray, distance_m: np.ndarray, capacity: np.ndarray,
@@ -152,6 +157,9 @@ def area_access_per_10k(point_access: np.ndarray, demand: np.ndarray, subdistric
     """Per sub-district (row positions 0..n_areas-1), the demand-weighted mean access of its points x 10,000;
     NaN where it holds no demand."""
     inside = subdistrict >= 0
-    total = np.bincount(subdistrict[inside], weights=demand[inside], minlength=n_areas)
-    weighted = np.bincount(subdistrict[inside], weights=(demand * point_access)[inside], minlength=n_areas)
+    every = bool(inside.all())  # (no copies of the masked arrays)
+    area = subdistrict if every else subdistrict[inside]
+    total = np.bincount(area, weights=demand if every else demand[inside], minlength=n_areas)
+    weighted = demand * point_access
+    weighted = np.bincount(area, weights=weighted if every else weighted[inside], minlength=n_areas)
     return np.divide(weighted, total, out=np.full(n_areas, np.nan), where=total > 0) * 10_000

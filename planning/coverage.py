@@ -89,8 +89,11 @@ def residents_along_streets(
     beyond it: :func:`street_length_by_subdistrict` measured where the sub-district lies whole.
     """
     def street_points():  # the points and their snaps depend on the network only: kept on it
-        edge, piece, offset, xy = _street_pieces(network, spacing_m)
-        return edge, piece, xy, network.place_street_points(edge, offset, max_snap_m=max_snap_m)
+        edge, piece, offset = _street_pieces(network, spacing_m)
+        snap = network.place_street_points(edge, offset, max_snap_m=max_snap_m)
+        # where no point moved, the snap holds these very arrays and the positions are the street points'
+        kept = snap.edge is edge and snap.offset_m is offset
+        return edge, piece, snap.snapped_xy if kept else network.points_at(edge, offset), snap
 
     edge, piece, xy, snap = network.memo.get(("coverage.street_points", float(spacing_m), float(max_snap_m)),
                                              street_points)
@@ -108,19 +111,20 @@ def street_length_by_subdistrict(network: WalkNetwork, subdistricts: gpd.GeoData
                                  spacing_m: float = DEFAULT_RESIDENT_SPACING_M) -> np.ndarray:
     """Walkable street length (metres) in each sub-district, as :func:`residents_along_streets`
     measures it (its pieces' middles inside the polygon), in the layer's order."""
-    _, piece, _, xy = _street_pieces(network, spacing_m)
+    edge, piece, offset = _street_pieces(network, spacing_m)
+    xy = network.points_at(edge, offset)
     polygons = subdistricts.to_crs(network.crs).geometry.to_numpy()
     return _street_length(first_containing(polygons, xy), piece, len(polygons))
 
 
 def _street_pieces(network: WalkNetwork, spacing_m: float):
-    """Every edge cut into pieces of at most ``spacing_m``: (edge, piece length, middle offset, middle xy)."""
+    """Every edge cut into pieces of at most ``spacing_m``: (edge, piece length, middle offset)."""
     counts = np.maximum(np.ceil(network.edge_length / spacing_m).astype(np.int64), 1)
     edge = np.repeat(np.arange(network.n_edges), counts)
     rank = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
     piece = network.edge_length[edge] / counts[edge]
     offset = (rank + 0.5) * piece
-    return edge, piece, offset, network.points_at(edge, offset)
+    return edge, piece, offset
 
 
 def _street_length(subdistrict: np.ndarray, piece: np.ndarray, n_areas: int) -> np.ndarray:
@@ -152,7 +156,7 @@ def residents_from_points(
 def resident_minutes(access: ServiceAccess, residents: Residents) -> np.ndarray:
     """Walk time (minutes) from every resident point to the nearest site (``inf`` beyond the horizon,
     ``nan`` off the network)."""
-    return access.point_minutes(residents.snap)[0]
+    return access.nearest_distance(residents.snap) / access.speed_m_per_min
 
 
 def coverage_table(
@@ -178,13 +182,14 @@ def coverage_table(
     """
     n = len(subdistricts)
     inside = residents.subdistrict >= 0
-    street_km = np.bincount(residents.subdistrict[inside], weights=residents.street_m[inside], minlength=n) / 1000
+    area_inside = residents.subdistrict[inside]
+    street_km = np.bincount(area_inside, weights=residents.street_m[inside], minlength=n) / 1000
     rows = []
     for service, minutes in minutes_by_service.items():
         weights = residents.persons if weights_by_service is None else weights_by_service[service]
         population = subdistricts["population"].to_numpy(dtype=float) if demand_by_service is None \
             else np.asarray(demand_by_service[service], dtype=float)
-        placed = np.bincount(residents.subdistrict[inside], weights=weights[inside], minlength=n)
+        placed = np.bincount(area_inside, weights=weights[inside], minlength=n)
         ok = inside & (minutes <= budget_minutes)
         covered = np.bincount(residents.subdistrict[ok], weights=weights[ok], minlength=n)
         covered = np.minimum(covered, population)

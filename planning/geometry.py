@@ -32,6 +32,8 @@ def polygonal_parts(geometry, *, min_area: float = 0.0) -> shapely.MultiPolygon:
 
 
 _FEW_POLYGONS = 64
+#: Most buckets per side of :func:`first_containing`'s grid (keys fit 16 bits: a radix sort).
+_MAX_BUCKETS_PER_SIDE = 256
 
 
 def first_containing(polygons, points) -> np.ndarray:
@@ -40,7 +42,9 @@ def first_containing(polygons, points) -> np.ndarray:
     allowed); ``points``: an (n, 2) array of coordinates or shapely points, in the polygons' CRS.
 
     Each polygon tests only the points inside its bounding box, with
-    ``shapely.intersects_xy`` on the prepared polygon (no Point objects for coordinate input).
+    ``shapely.intersects_xy`` on the prepared polygon (no Point objects for coordinate input). With many
+    polygons the points are first sorted into a grid of buckets, so a polygon reads only the buckets its
+    bounding box touches.
     """
     if isinstance(polygons, gpd.GeoDataFrame):
         polygons = polygons.geometry
@@ -50,22 +54,67 @@ def first_containing(polygons, points) -> np.ndarray:
     found = np.full(len(xy), -1, dtype=np.int64)
     if len(xy) == 0:
         return found
-    few = len(polygons) <= _FEW_POLYGONS  # a sort pays off only when many polygons each test a few points
-    order = None if few else np.argsort(xy[:, 0], kind="stable")
-    xs = None if few else xy[order, 0]
+    few = len(polygons) <= _FEW_POLYGONS  # buckets pay off only when many polygons each test a few points
+    buckets = None if few else _PointBuckets(xy, int(min(_MAX_BUCKETS_PER_SIDE, 16 * np.sqrt(len(polygons)))))
     for i, polygon in enumerate(polygons):
         if polygon is None or polygon.is_empty:
             continue
         x0, y0, x1, y1 = polygon.bounds
+        shapely.prepare(polygon)
         if few:
             span = np.flatnonzero((found < 0) & (xy[:, 0] >= x0) & (xy[:, 0] <= x1) & (xy[:, 1] >= y0) & (xy[:, 1] <= y1))
-        else:
-            span = order[np.searchsorted(xs, x0, side="left"):np.searchsorted(xs, x1, side="right")]
-            span = span[(found[span] < 0) & (xy[span, 1] >= y0) & (xy[span, 1] <= y1)]
-        if len(span):
-            shapely.prepare(polygon)
-            found[span[shapely.intersects_xy(polygon, xy[span, 0], xy[span, 1])]] = i
+            inside = np.zeros(len(span), dtype=bool)
+        else:  # points of a bucket the polygon covers are inside it without a test of their own
+            span, covered = buckets.within(polygon)
+            keep = (found[span] < 0) & (xy[span, 0] >= x0) & (xy[span, 0] <= x1) & (xy[span, 1] >= y0) & (xy[span, 1] <= y1)
+            span, inside = span[keep], covered[keep]
+        test = np.flatnonzero(~inside)
+        if len(test):
+            inside[test] = shapely.intersects_xy(polygon, xy[span[test], 0], xy[span[test], 1])
+        found[span[inside]] = i
     return found
+
+
+class _PointBuckets:
+    """Points sorted into a grid of ``side`` x ``side`` buckets over their (finite) extent, to list the
+    points of the buckets a polygon's bounding box touches and which of them lie in buckets the polygon
+    covers (a bucket's box is grown by a margin far above the rounding of the bucket arithmetic)."""
+
+    def __init__(self, xy: np.ndarray, side: int) -> None:
+        self.side = max(int(side), 1)
+        columns = [xy[:, axis] for axis in (0, 1)]
+        finite = [c[np.isfinite(c)] for c in columns]  # a point with a NaN coordinate is in no box
+        self.origin = np.array([f.min() if len(f) else 0.0 for f in finite])
+        extent = np.array([f.max() - o if len(f) else 0.0 for f, o in zip(finite, self.origin)])
+        self.size = np.where(extent > 0, extent / self.side, 1.0)
+        self.margin = 1e-9 * (float(np.abs(self.origin).max()) + float(extent.max()) + 1.0)
+        col, row = self._bucket(columns[0], 0), self._bucket(columns[1], 1)
+        key = (col * self.side + row).astype(np.uint16 if self.side <= 256 else np.int64)
+        self.order = np.argsort(key, kind="stable")
+        self.start = np.concatenate([[0], np.cumsum(np.bincount(key, minlength=self.side * self.side))])
+
+    def _bucket(self, value, axis: int) -> np.ndarray:
+        """Bucket of each coordinate along one axis: monotonic in the coordinate, clipped to the grid."""
+        value = np.nan_to_num(np.asarray(value, dtype=float), nan=self.origin[axis])
+        with np.errstate(over="ignore"):  # an infinite coordinate goes to the last bucket
+            return np.clip(np.floor((value - self.origin[axis]) / self.size[axis]), 0, self.side - 1).astype(np.int64)
+
+    def within(self, polygon) -> tuple[np.ndarray, np.ndarray]:
+        """The points (indices) of every bucket the polygon's bounding box touches, and per point whether
+        the polygon covers its whole bucket (then the point lies in the polygon)."""
+        x0, y0, x1, y1 = polygon.bounds
+        c0, c1 = self._bucket([x0, x1], 0)
+        r0, r1 = self._bucket([y0, y1], 1)
+        cols, rows = np.meshgrid(np.arange(c0, c1 + 1), np.arange(r0, r1 + 1), indexing="ij")
+        keys = (cols * self.side + rows).ravel()
+        boxes = shapely.box(self.origin[0] + cols.ravel() * self.size[0] - self.margin,
+                            self.origin[1] + rows.ravel() * self.size[1] - self.margin,
+                            self.origin[0] + (cols.ravel() + 1) * self.size[0] + self.margin,
+                            self.origin[1] + (rows.ravel() + 1) * self.size[1] + self.margin)
+        covered = shapely.covers(polygon, boxes)
+        counts = self.start[keys + 1] - self.start[keys]
+        points = np.concatenate([self.order[a:b] for a, b in zip(self.start[keys].tolist(), self.start[keys + 1].tolist())])
+        return points, np.repeat(covered, counts)
 
 
 class PolygonIndex:

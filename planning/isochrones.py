@@ -197,38 +197,63 @@ def polygonize_mask(mask: np.ndarray, transform: Affine) -> shapely.MultiPolygon
     linear_rings = shapely.linearrings(xy, indices=np.repeat(np.arange(len(rings)), ring_sizes))
     polygon_of_ring = np.repeat(np.arange(len(polygons)), [len(polygon) for polygon in polygons])
     result = shapely.multipolygons(shapely.polygons(linear_rings, indices=polygon_of_ring))
-    if not result.is_valid:  # rings touching at a cell corner
+    if not _simple_rings(xy, ring_sizes) and not result.is_valid:  # a ring pinched at a cell corner
         result = shapely.make_valid(result)
     return result
 
 
+def _simple_rings(xy: np.ndarray, ring_sizes: np.ndarray) -> bool:
+    """Whether no ring (its vertices ``xy``, ``ring_sizes`` per ring, each closed) passes through a vertex
+    twice. The rings of a mask's 4-connected cells run along cell edges, so they can meet only at cell
+    corners; a polygon is then invalid only where one of its rings is pinched at a corner (the interior
+    of edge-connected cells is connected, different polygons meet at points), and where none is the
+    polygons are valid without GEOS's full check (most of the polygon time of large masks)."""
+    ring = np.repeat(np.arange(len(ring_sizes)), ring_sizes)
+    own = np.ones(len(xy), dtype=bool)
+    own[np.cumsum(ring_sizes) - 1] = False  # the closing vertex repeats the first
+    ring, x, y = ring[own], xy[own, 0], xy[own, 1]
+    order = np.lexsort((y, x, ring))
+    ring, x, y = ring[order], x[order], y[order]
+    return not bool(((ring[1:] == ring[:-1]) & (x[1:] == x[:-1]) & (y[1:] == y[:-1])).any())
+
+
 def points_mask(xy: np.ndarray, *, cell_m: float, width_m: float, grid: RasterGrid | None = None):
-    """Boolean raster of the cells within ``width_m`` of the points, and its transform."""
+    """Boolean raster of the cells within ``width_m`` of the points, and its transform: the cells whose
+    offset from a point's cell (rows, columns) lies in the disk ``hypot(rows, columns) * cell_m <= width_m``.
+    ``grid`` fixes the raster; by default one aligned to multiples of ``cell_m`` is fitted to the points.
+
+    The disk is a union of row segments, so the dilation is one running maximum along the rows per segment
+    width, shifted by its row offset (exact; a few passes instead of a 2-D filter per cell)."""
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     if len(xy) == 0:
         grid = grid or RasterGrid(0.0, 0.0, 1, 1, cell_m)
         return np.zeros(grid.shape, dtype=bool), grid.transform
-    spread, transform = _grid_minimum(xy, np.zeros(len(xy)), cell_m=cell_m, width_m=width_m, grid=grid)
-    return spread <= 0, transform
-
-
-def _grid_minimum(xy: np.ndarray, value: np.ndarray, *, cell_m: float, width_m: float,
-                  grid: RasterGrid | None = None):
-    """Smallest ``value`` per cell of a grid aligned to multiples of ``cell_m`` (``grid``, or one fitted
-    to the points), spread by a disk of radius ``width_m`` (minimum filter); returns the float32 grid
-    (inf where empty) and its transform."""
     radius_cells = int(math.floor(width_m / cell_m))
     if grid is None:
         bounds = (xy[:, 0].min(), xy[:, 1].min(), xy[:, 0].max(), xy[:, 1].max())
         grid = RasterGrid.covering(bounds, cell_m=cell_m, pad_cells=radius_cells + 1)
-    rows, cols = grid.cells(xy)
-    on = rows >= 0
-    flat = np.full(grid.n_rows * grid.n_cols, np.inf, dtype=np.float32)
-    np.minimum.at(flat, rows[on] * grid.n_cols + cols[on], value[on].astype(np.float32))
+    hit = np.zeros(grid.shape, dtype=np.uint8)
+    for start in range(0, len(xy), _CELL_CHUNK):  # bounded temporaries (millions of resident points)
+        rows, cols = grid.cells(xy[start:start + _CELL_CHUNK])
+        on = rows >= 0
+        hit[rows[on], cols[on]] = 1
     offsets = np.arange(-radius_cells, radius_cells + 1)
-    disk = np.hypot(*np.meshgrid(offsets, offsets)) * cell_m <= width_m
-    spread = ndimage.minimum_filter(flat.reshape(grid.shape), footprint=disk, mode="constant", cval=np.inf)
-    return spread, grid.transform
+    disk = np.hypot(*np.meshgrid(offsets, offsets)) * cell_m <= width_m  # rows: row offset, columns: column offset
+    out = np.zeros(grid.shape, dtype=bool)
+    along_rows: dict[int, np.ndarray] = {}  # half width -> the hits spread that far along each row
+    n_rows = grid.n_rows
+    for row_offset, segment in zip(offsets.tolist(), disk):
+        if not segment.any() or abs(row_offset) >= n_rows:
+            continue
+        half = int(np.abs(offsets[segment]).max())
+        if half not in along_rows:
+            along_rows[half] = ndimage.maximum_filter1d(hit, 2 * half + 1, axis=1, mode="constant", cval=0).view(bool)
+        spread = along_rows[half]
+        if row_offset >= 0:  # out[i] |= spread[i + row_offset]
+            out[:n_rows - row_offset] |= spread[row_offset:]
+        else:
+            out[-row_offset:] |= spread[:n_rows + row_offset]
+    return out, grid.transform
 
 
 def walk_surface(
@@ -259,15 +284,18 @@ def walk_surface(
     if net.n_edges:
         cells, centres = net.snap_cells(grid.x0, grid.y_top, grid.n_rows, grid.n_cols, grid.cell_m,
                                         max_snap_m=max_snap_m)
-        site_pieces = np.unique(net.components[net.edge_u[access.sites.edge[access.sites.on_network]]])
+        # per edge: its piece holds a site (elsewhere every click reads "beyond the walk time", as the
+        # surface does); with no site at all, every click reads that, and every centre on the network is judged
+        site_pieces = net.components[net.edge_u[access.sites.edge[access.sites.on_network]]]
+        piece_has_site = np.full(net.n_components, len(site_pieces) == 0)
+        piece_has_site[site_pieces] = True
+        edge_on_site_piece = piece_has_site[net.components[net.edge_u]]
         for start in range(0, len(cells), _CELL_CHUNK):  # bounded temporaries (millions of cells)
             part = slice(start, start + _CELL_CHUNK)
             chunk = centres.subset(part)
-            value, _ = access.point_distance(chunk)
+            value = access.nearest_distance(chunk)
             distance[cells[part]] = np.where(np.isnan(value), np.inf, value)
-            # no site on any piece: every click there reads "beyond the walk time", as the surface does
-            on_piece = np.isin(net.components[net.edge_u[chunk.edge]], site_pieces) if len(site_pieces) else True
-            judgeable[cells[part]] = chunk.on_network & on_piece
+            judgeable[cells[part]] = chunk.on_network & edge_on_site_piece[chunk.edge]
     return WalkSurface(distance.reshape(grid.shape), grid.transform, net.crs, float(grid.cell_m), float(max_snap_m),
                        access.speed_m_per_min, access.max_distance_m, judgeable.reshape(grid.shape))
 

@@ -330,7 +330,7 @@ class WalkNetwork:
             coord_start = np.concatenate([[0], np.cumsum(counts)])
             coords = (np.concatenate(edge_coords).astype(np.float64) if len(edge_coords)
                       else np.empty((0, 2)))
-        highway = (np.asarray(list(edge_highway), dtype="U24") if edge_highway is not None
+        highway = (_highway_array(edge_highway) if edge_highway is not None
                    else np.full(len(edge_u), "unknown", dtype="U24"))
         osmid = np.arange(n, dtype=np.int64) if node_osmid is None else np.asarray(node_osmid, dtype=np.int64)
         return cls(
@@ -562,7 +562,9 @@ class WalkNetwork:
         edge = np.asarray(edge, dtype=np.int64)
         offset = np.asarray(offset_m, dtype=np.float64)
         xy = self.points_at(edge, offset)
-        snap = Snap(edge=edge.copy(), offset_m=offset.copy(), access_m=np.zeros(len(edge)), snapped_xy=xy.copy(),
+        # Points that stay share the given arrays (snaps are never written to; a million-node network
+        # has 5.5 million street points)
+        snap = Snap(edge=edge, offset_m=offset, access_m=np.zeros(len(edge)), snapped_xy=xy,
                     on_network=np.ones(len(edge), dtype=bool), max_snap_m=float(max_snap_m))
         elsewhere = np.flatnonzero(self._edge_tier[edge] > 0)
         if len(elsewhere) == 0:
@@ -603,20 +605,26 @@ class WalkNetwork:
 
     def _segment_samples(self, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
         """Points along every polyline segment at most ``spacing_m`` apart, both ends included:
-        (segment index into ``coords`` (its first vertex), xy). Kept on the network per spacing."""
-        def build():
-            vertex_edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))
-            seg = (np.flatnonzero(vertex_edge[:-1] == vertex_edge[1:]) if len(vertex_edge) > 1
-                   else np.zeros(0, dtype=np.int64))
-            p, q = self.coords[seg], self.coords[seg + 1]
-            count = np.maximum(np.ceil(np.hypot(*(q - p).T) / spacing_m).astype(np.int64), 1) + 1
-            # np.repeat per segment rather than gathers through an owner index (the same values; 3.9
-            # million samples on the 302,500-node grid).
-            rank = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
-            fraction = (rank / np.repeat(count - 1, count))[:, None]
-            return np.repeat(seg, count), np.repeat(p, count, axis=0) + np.repeat(q - p, count, axis=0) * fraction
-
-        return self.memo.get(("network.segment_samples", float(spacing_m)), build)
+        (segment index into ``coords`` (its first vertex), xy). Not kept: only a new raster's cell snap
+        reads them (12.9 million samples, 310 MB, on the 1,000,000-node grid)."""
+        vertex_edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))
+        seg = (np.flatnonzero(vertex_edge[:-1] == vertex_edge[1:]) if len(vertex_edge) > 1
+               else np.zeros(0, dtype=np.int64))
+        step = self.coords[seg + 1] - self.coords[seg]
+        count = np.maximum(np.ceil(np.hypot(*step.T) / spacing_m).astype(np.int64), 1) + 1
+        end = np.cumsum(count)
+        xy = np.empty((int(end[-1]) if len(end) else 0, 2))
+        # np.repeat per segment rather than gathers through an owner index (the same values; 3.9
+        # million samples on the 302,500-node grid), a chunk of segments at a time (bounded temporaries).
+        for first in range(0, len(seg), _CELL_CHUNK):
+            part = slice(first, first + _CELL_CHUNK)
+            n, stop = count[part], int(end[part][-1])
+            start = stop - int(n.sum())
+            rank = np.arange(stop - start) - np.repeat(np.cumsum(n) - n, n)
+            fraction = (rank / np.repeat(n - 1, n))[:, None]
+            xy[start:stop] = (np.repeat(self.coords[seg[part]], n, axis=0)
+                              + np.repeat(step[part], n, axis=0) * fraction)
+        return np.repeat(seg, count), xy
 
     def _snap_cells(self, x0, y_top, n_rows, n_cols, cell_m, max_snap_m) -> tuple[np.ndarray, Snap]:
         from scipy import ndimage
@@ -632,13 +640,22 @@ class WalkNetwork:
         # A street point lies within spacing/2 of a sample, a sample within cell/sqrt(2) of its cell's centre.
         slack = spacing / 2 + cell_m / math.sqrt(2)
         seg, samples = self._segment_samples(spacing)
-        seg_tier = self._edge_tier[np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))[seg]]
-        col = np.floor((samples[:, 0] - bx0) / cell_m).astype(np.int64)
-        row = np.floor((by_top - samples[:, 1]) / cell_m).astype(np.int64)
-        inside = (col >= 0) & (col < big_cols) & (row >= 0) & (row < big_rows)
-        flat = row * big_cols + col
-        inner = (np.arange(n_rows)[:, None] + pad) * big_cols + (np.arange(n_cols)[None, :] + pad)
-        inner = inner.ravel()
+        vertex_edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))
+        seg_tier = self._edge_tier[vertex_edge[seg]]
+        # Temporaries over the samples are int32 where they fit (cells of the grown raster, segments):
+        # 12.9 million samples on the 1,000,000-node grid.
+        small = big_rows * big_cols < 2**31 and len(self.coords) < 2**31
+        index_type = np.int32 if small else np.int64
+        inside = np.empty(len(seg), dtype=bool)
+        flat = np.empty(len(seg), dtype=index_type)  # cell of each sample in the grown raster (-1 outside)
+        for start in range(0, len(seg), _CELL_CHUNK):
+            part = slice(start, start + _CELL_CHUNK)
+            col = np.floor((samples[part, 0] - bx0) / cell_m)
+            row = np.floor((by_top - samples[part, 1]) / cell_m)
+            inside[part] = (col >= 0) & (col < big_cols) & (row >= 0) & (row < big_rows)
+            flat[part] = np.where(inside[part], row * big_cols + col, -1)
+        seg = seg.astype(index_type)
+        col = row = None
 
         def nearest_street(chosen: np.ndarray):
             """Per cell of the grown raster: the segment of the nearest street cell among the samples
@@ -646,14 +663,21 @@ class WalkNetwork:
             on = np.flatnonzero(chosen & inside)
             if len(on) == 0:
                 return None, None
-            gap = np.hypot(samples[on, 0] - (bx0 + (col[on] + 0.5) * cell_m),
-                           samples[on, 1] - (by_top - (row[on] + 0.5) * cell_m)) / cell_m  # < 1: below the cell index
-            order = np.argsort(flat[on] * 2.0 + gap, kind="stable")
-            cell_of, seg_of = flat[on][order], seg[on][order]
+            cell_of = flat[on]
+            key = np.empty(len(on))  # the cell, then the sample's distance to its centre (< 1: below the cell index)
+            for start in range(0, len(on), _CELL_CHUNK):  # bounded temporaries
+                part, cells_part = on[start:start + _CELL_CHUNK], cell_of[start:start + _CELL_CHUNK]
+                gap = np.hypot(samples[part, 0] - (bx0 + (cells_part % big_cols + 0.5) * cell_m),
+                               samples[part, 1] - (by_top - (cells_part // big_cols + 0.5) * cell_m)) / cell_m
+                key[start:start + _CELL_CHUNK] = cells_part * 2.0 + gap
+            order = np.argsort(key, kind="stable")
+            key = gap = None
+            cell_of, seg_of = cell_of[order], seg[on][order]
+            on = order = None
             first = np.r_[True, cell_of[1:] != cell_of[:-1]]
             # Each street cell keeps its nearest segment and its nearest other segment (two streets
             # crossing one cell are common in a dense centre).
-            cell_segment = np.full((2, big_rows * big_cols), -1, dtype=np.int64)
+            cell_segment = np.full((2, big_rows * big_cols), -1, dtype=index_type)
             cell_segment[0, cell_of[first]] = seg_of[first]
             rest = cell_segment[0, cell_of] != seg_of
             cell_segment[1] = cell_segment[0]
@@ -662,26 +686,40 @@ class WalkNetwork:
             cell_segment[1, cell_of[second]] = seg_of[second]
             street = np.zeros((big_rows, big_cols), dtype=bool)
             street.ravel()[cell_of[first]] = True
+            cell_of = seg_of = first = rest = later = second = None  # released before the transform
             distance, (near_row, near_col) = ndimage.distance_transform_edt(~street, return_indices=True)
             return cell_segment[:, (near_row * big_cols + near_col).ravel()], distance.ravel() * cell_m
 
+        def in_raster(grown: np.ndarray) -> np.ndarray:
+            """A grown-raster array (flat) cut to the raster's cells (flat, row-major)."""
+            return grown.reshape(big_rows, big_cols)[pad:pad + n_rows, pad:pad + n_cols].ravel()
+
         best_segment, best_cells_m = nearest_street(seg_tier == 0)
+        other_lower = None
+        if (seg_tier > 0).any():  # streets of another snap class may be in reach of the cells left
+            _, other_cells_m = nearest_street(seg_tier > 0)
+            other_lower = None if other_cells_m is None else in_raster(other_cells_m) - slack
+            other_cells_m = None
+        # Released before the cells are projected: the samples are not needed again.
+        flat = inside = seg = samples = seg_tier = None
         n_cells = n_rows * n_cols
         decided = np.zeros(n_cells, dtype=bool)
-        parts = []
-        undecided_lower = np.full(n_cells, np.inf)
-        lower = other_cells_m = None
+        # Results go straight to their cell in raster-sized arrays (pages of cells never found are never
+        # touched), compacted at the end: no list of parts held beside the result.
+        found_edge, found_offset = np.empty(n_cells, dtype=np.int64), np.empty(n_cells)
+        found_access, found_xy = np.empty(n_cells), np.empty((n_cells, 2))
+        undecided_lower = np.full(n_cells, np.inf) if best_segment is None else None
         if best_segment is not None:
-            lower = best_cells_m[inner] - slack
-            cand_cells = np.flatnonzero(lower <= max_snap_m)
-            vertex_edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))
+            lower = in_raster(best_cells_m) - slack
+            best_cells_m = None
+            cand_cells = np.flatnonzero(lower <= max_snap_m).astype(index_type)
             segments = _SegmentGeometry.of(self.coords)
             # Cells are projected in chunks: every step below is per cell, and a chunk's temporaries
             # (seven candidate segments, projections) stay small (the 302,500-node grid has 2.8 million
             # candidate cells; all at once, 2,000 circles there peaked at 1.8 GB for the process).
             for start in range(0, len(cand_cells), _CELL_CHUNK):
-                chunk = cand_cells[start:start + _CELL_CHUNK]
-                big = inner[chunk]
+                chunk = cand_cells[start:start + _CELL_CHUNK].astype(np.int64)
+                big = (chunk // n_cols + pad) * big_cols + (chunk % n_cols + pad)  # in the grown raster
                 s, t, d = segments.nearest(best_segment, big, big_cols, bx0, by_top, cell_m, vertex_edge)
                 ok = d <= max_snap_m
                 s, t = s[ok], t[ok]
@@ -691,39 +729,31 @@ class WalkNetwork:
                                  0.0, self.edge_length[edge])
                 snapped = self.coords[s] + (self.coords[s + 1] - self.coords[s]) * t[:, None]
                 cells_found = chunk[ok]
-                parts.append((cells_found, edge, offset, d[ok], snapped))
+                found_edge[cells_found], found_offset[cells_found] = edge, offset
+                found_access[cells_found], found_xy[cells_found] = d[ok], snapped
                 decided[cells_found] = True
+            best_segment = segments = cand_cells = None
             undecided_lower = np.where(decided, np.inf, lower)
-        if (seg_tier > 0).any():  # streets of another snap class may be in reach of the cells left
-            _, other_cells_m = nearest_street(seg_tier > 0)
-            if other_cells_m is not None:
-                undecided_lower = np.where(decided, np.inf, np.minimum(undecided_lower, other_cells_m[inner] - slack))
+            lower = None
+        if other_lower is not None:
+            undecided_lower = np.where(decided, np.inf, np.minimum(undecided_lower, other_lower))
         others = np.flatnonzero(undecided_lower <= max_snap_m)
-        # Released before the fallback and the result: the grown raster's arrays are not needed again.
-        best_segment = best_cells_m = other_cells_m = lower = undecided_lower = None
-        col = row = flat = inside = inner = None
+        other_lower = undecided_lower = None
         if len(others):
             centres = np.column_stack([x0 + (others % n_cols + 0.5) * cell_m,
                                        y_top - (others // n_cols + 0.5) * cell_m])
             fallback = self._snap(centres, max_snap_m=max_snap_m, locate_beyond=False)
             keep = fallback.on_network
-            parts.append((others[keep], fallback.edge[keep], fallback.offset_m[keep], fallback.access_m[keep],
-                          fallback.snapped_xy[keep]))
-        # The parts go into arrays in cell order one by one, each freed once placed (a concatenation and
-        # a reordering of all of them were the peak of the whole surface on the 302,500-node grid).
-        found = np.zeros(n_cells, dtype=bool)
-        for part in parts:
-            found[part[0]] = True
-        cells = np.flatnonzero(found)
-        position = np.cumsum(found) - 1  # of each found cell in ``cells``
-        edge, offset, access = np.empty(len(cells), np.int64), np.empty(len(cells)), np.empty(len(cells))
-        snapped = np.empty((len(cells), 2))
-        parts.reverse()
-        while parts:
-            part_cells, part_edge, part_offset, part_access, part_snapped = parts.pop()
-            at = position[part_cells]
-            edge[at], offset[at], access[at], snapped[at] = part_edge, part_offset, part_access, part_snapped
-        return cells, Snap(edge=edge, offset_m=offset, access_m=access, snapped_xy=snapped,
+            at = others[keep]
+            found_edge[at], found_offset[at] = fallback.edge[keep], fallback.offset_m[keep]
+            found_access[at], found_xy[at] = fallback.access_m[keep], fallback.snapped_xy[keep]
+            decided[at] = True
+            fallback = centres = at = None
+        cells = np.flatnonzero(decided)
+        if len(cells) < n_cells:  # one array at a time, each full-size one freed once compacted
+            found_edge, found_offset = found_edge[cells], found_offset[cells]
+            found_access, found_xy = found_access[cells], found_xy[cells]
+        return cells, Snap(edge=found_edge, offset_m=found_offset, access_m=found_access, snapped_xy=found_xy,
                            on_network=np.ones(len(cells), dtype=bool), max_snap_m=float(max_snap_m))
 
     def snap_lonlat(self, lon, lat, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> Snap:
@@ -1158,6 +1188,14 @@ def _network_from_ways(
 
 
 # ====================================================================== helpers
+def _highway_array(values: Iterable[str]) -> np.ndarray:
+    """Highway classes as a str array of at most 24 characters each; an array of narrower strings keeps
+    its width (a synthetic grid's 1.8 million "residential" take 81 MB, not 177)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind == "U" and values.dtype.itemsize <= 24 * 4:
+        return values
+    return np.asarray(list(values), dtype="U24")
+
+
 def polyline_lengths(coords: np.ndarray, coord_start: np.ndarray) -> np.ndarray:
     """Length in metres of each polyline stored as coords[coord_start[i]:coord_start[i+1]]."""
     if len(coord_start) <= 1:

@@ -16,7 +16,7 @@ from oracle import nearest_site_distances
 
 from planning.access import service_access
 from planning.errors import ParameterError
-from planning.isochrones import service_circles, site_circle, walk_surface
+from planning.isochrones import RasterGrid, points_mask, service_circles, site_circle, walk_surface
 from planning.network import SMALL_PIECE_M, Snap, WalkNetwork, load_network
 from planning.synthetic import street_grid
 
@@ -255,3 +255,26 @@ def test_cells_in_small_chunks_give_the_same_snap_and_surface(monkeypatch):
     for name in ("edge", "offset_m", "access_m", "snapped_xy", "on_network"):
         np.testing.assert_array_equal(getattr(snap_small, name), getattr(snap, name))
     np.testing.assert_array_equal(surface_small.distance_m, surface.distance_m)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from([5.0, 7.5, 20.0]), st.floats(0, 130), st.integers(1, 40), st.integers(1, 40),
+       st.integers(0, 2**32 - 1))
+def test_points_mask_is_every_cell_within_the_disk_of_a_point_cell(cell_m, width_m, n_rows, n_cols, seed):
+    """Oracle: per point cell, every cell whose offset (rows, columns) has hypot * cell_m <= width_m,
+    marked one by one (points off the grid mark nothing)."""
+    rng = np.random.default_rng(seed)
+    grid = RasterGrid(0.0, 1_000.0, n_rows, n_cols, cell_m)
+    xy = np.column_stack([rng.uniform(-40, n_cols * cell_m + 40, 25), rng.uniform(1_000 - n_rows * cell_m - 40, 1_040, 25)])
+    mask, transform = points_mask(xy, cell_m=cell_m, width_m=width_m, grid=grid)
+    oracle = np.zeros(grid.shape, dtype=bool)
+    reach = int(width_m // cell_m)
+    for row, col in zip(*grid.cells(xy)):
+        if row < 0:
+            continue
+        for dr in range(-reach, reach + 1):
+            for dc in range(-reach, reach + 1):
+                r, c = row + dr, col + dc
+                if np.hypot(dc, dr) * cell_m <= width_m and 0 <= r < n_rows and 0 <= c < n_cols:
+                    oracle[r, c] = True
+    assert transform == grid.transform and np.array_equal(mask, oracle)
