@@ -16,6 +16,8 @@ The gap report is one GeoJSON FeatureCollection in EPSG:4326 (RFC 7946) whose fe
 ``circle``         service: the union of its 15-minute service circles
 ``pharmacy``       pharmacy: services, sub-district, distance to the street, R4, risk class, settlement status
                    (``settlement``, ``settlement_rules``, ``settlement_until``) and ``serves`` (counts under the policy)
+``workplace``      place of the region's worker layer (:mod:`planning.workers`; none without one): ``workers``
+                   (persons), ``kind``, ``name``, ``basis``, ``estimate`` (true for an OSM estimate), ``source``
 =================  ====================================================================================
 
 ``metadata`` holds the policy, ``not_judged`` (per service: rule id -> the missing inputs) and, for a
@@ -23,7 +25,7 @@ region built from files, ``data_completeness`` (one record per input layer) and 
 datum used and the fit under each candidate).
 
 QGIS opens the file directly (filter on ``layer``); ``write_gap_report(..., split=True)`` writes one
-file per layer instead.
+file per layer instead (every layer of :data:`LAYERS`, an empty collection where it has no feature).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from planning.screening import pharmacy_flags
 from planning.text import Text
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "gap_report.schema.json"
-LAYERS = ("subdistrict", "county", "uncovered", "zone", "circle", "pharmacy")
+LAYERS = ("subdistrict", "county", "uncovered", "zone", "circle", "pharmacy", "workplace")
 #: Grid the gap report's coordinates are rounded to, degrees (1e-7 degrees is about 1 cm).
 COORDINATE_PRECISION_DEG = 1e-7
 
@@ -74,6 +76,7 @@ def _gap_report(assessment: Assessment) -> dict:
         features.append(_feature("circle", row.geometry, service=row.service, minutes=row.minutes,
                                  area_km2=round(row.area_km2, 4)))
     features += _pharmacy_features(assessment)
+    features += _workplace_features(assessment)
     policy = assessment.policy
     return {
         "type": "FeatureCollection",
@@ -279,6 +282,19 @@ def _pharmacy_features(assessment: Assessment) -> list[dict]:
              "geometry": {"type": "Point", "coordinates": point}}
             for pid, name, held_services, code, snap, on_network, r4, risk_class, status, status_rules, until, serves,
             point in columns]
+
+
+def _workplace_features(assessment: Assessment) -> list[dict]:
+    """One feature per place of the region's worker layer (points or polygons, EPSG:4326); none without one."""
+    layer = assessment.region.workers
+    if layer is None:
+        return []
+    places = layer.places
+    names = places["name"] if "name" in places.columns else [None] * len(places)
+    return [_feature("workplace", geometry, workers=round(float(workers), 1), kind=str(kind),
+                     name=name if isinstance(name, str) and name else None, basis=layer.basis,
+                     estimate=layer.basis == "osm_estimate", source=layer.source)
+            for geometry, workers, kind, name in zip(places.geometry, places["workers"], places["kind"], names)]
 
 
 def _json_values(values) -> list:

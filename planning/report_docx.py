@@ -8,7 +8,8 @@
 3. per service: a map of the saturation classes and one of the blocked / priority / review zones
    (drawn offline with matplotlib in the app's palette, with a scale bar), the county table and the
    sub-district table (values as :func:`planning.present.for_people` shows them);
-4. the walking model and the data (datum, network, residents, data completeness);
+4. the walking model and the data (datum, network, residents, the worker layer and its weight per
+   service, data completeness);
 5. what was not judged, and why.
 
 Maps are drawn in the network's metric CRS (so the scale bar is true metres). Chinese labels need a CJK
@@ -37,6 +38,7 @@ from planning.text import Text, check_lang
 from planning.policy import DOCUMENTS, RULES, cited_documents
 from planning.present import column_label, for_people
 from planning.settlement import NOT_JUDGED, SUSPENDED, TERMINATED, status_summary, status_text, suspension_notes
+from planning.workers import worker_summary
 
 #: Font families tried, in order, for Chinese text in the maps (the first one matplotlib knows is used).
 CJK_FONT_FAMILIES = ("WenQuanYi Micro Hei", "WenQuanYi Zen Hei", "Noto Sans CJK SC", "Noto Sans SC",
@@ -816,6 +818,7 @@ class _Report(ReportDocument):
                 f"{len(a.residents):,} 个居民点，合计 {residents['population'].sum():,.0f} 人，落到路网 {residents['placed'].sum():,.0f} 人",
                 f"{len(a.residents):,} resident points for {residents['population'].sum():,.0f} persons, "
                 f"{residents['placed'].sum():,.0f} placed on streets")),
+            (self.w("就业人员（工作区域）", "workers (work areas)"), worker_summary(a.region, policy).get(self.lang)),
         ]
         self.doc.add_paragraph(self.w("表 5　步行模型参数", "Table 5. Walking model"), style="Caption")
         self.table([self.w("参数", "parameter"), self.w("取值", "value")], [list(r) for r in rows], widths_cm=[6, 10])

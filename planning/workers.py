@@ -294,6 +294,19 @@ def worker_status(region: Region, policy) -> tuple[Region, tuple[str, ...]]:
     return region, (NO_WORKER_LAYER.both(),)
 
 
+#: What the outputs say when there is no worker layer and the policy weighs none.
+NOT_GIVEN = Text("未提供就业人员图层：需求只按居民计算", "no worker layer given: demand counts residents only")
+
+
+def worker_summary(region: Region, policy) -> Text:
+    """One text for a report's data section: the notes of :func:`worker_status` (the layer counted with
+    its weight per service, given but weighed 0, or asked for but missing), else :data:`NOT_GIVEN`."""
+    notes = [Text.parse(note) for note in worker_status(region, policy)[1]]
+    if not notes:
+        return NOT_GIVEN
+    return Text("；".join(n.zh for n in notes), "; ".join(n.en for n in notes))
+
+
 #: ``load_workers(OSM_ESTIMATE, region)``: estimate the worker layer from the region's network file.
 OSM_ESTIMATE = "osm"
 

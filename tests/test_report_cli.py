@@ -39,6 +39,34 @@ def test_gap_report_validates_and_round_trips(demo, tmp_path):
     assert sd.loc[PLANTED["blank_town"]["code"], "class_personal_account"] == "blank"
 
 
+def test_gap_report_carries_the_worker_layer(demo):
+    """The demo's worker layer (geodata/demo/workers.geojson) is the gap report's workplace layer, one
+    feature per place with its workers; the schema rejects a workplace without its workers."""
+    schema = json.loads(report.SCHEMA_PATH.read_text(encoding="utf-8"))
+    document = report.gap_report(demo)
+    places = [f for f in document["features"] if f["properties"]["layer"] == "workplace"]
+    assert len(places) == len(demo.region.workers.places) == 3
+    by_name = {f["properties"]["name"]: f for f in places}
+    work_area = by_name[PLANTED["work_area"]["name"]]
+    assert work_area["properties"]["workers"] == PLANTED["work_area"]["workers"]
+    assert work_area["geometry"]["type"] == "Polygon"
+    assert {f["properties"]["basis"] for f in places} == {"points"}
+    assert not any(f["properties"]["estimate"] for f in places)
+    assert {f["properties"]["source"] for f in places} == {"workers.geojson"}
+    del work_area["properties"]["workers"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, schema)
+
+
+def test_gap_report_without_a_worker_layer_has_no_workplace(demo):
+    from dataclasses import replace
+
+    from planning.memo import Memo
+
+    document = report.gap_report(replace(demo, region=replace(demo.region, workers=None), memo=Memo()))
+    assert not [f for f in document["features"] if f["properties"]["layer"] == "workplace"]
+
+
 def test_schema_rejects_a_broken_report(demo):
     schema = json.loads(report.SCHEMA_PATH.read_text(encoding="utf-8"))
     document = report.gap_report(demo)
@@ -51,6 +79,7 @@ def test_schema_rejects_a_broken_report(demo):
 def test_split_report_tables_grids_and_offline_map(demo, tmp_path):
     files = report.write_gap_report(demo, tmp_path / "gap.geojson", split=True)
     assert sorted(p.name for p in files) == sorted(f"gap_{layer}.geojson" for layer in report.LAYERS)
+    assert len(gpd.read_file(tmp_path / "gap_workplace.geojson")) == len(demo.region.workers.places)
     written = report.write_tables(demo, tmp_path)
     sheets = pd.read_excel(written[0], sheet_name=None)  # for people: Chinese sheets (tests/test_tables_xlsx.py)
     assert set(sheets) == {"概要", "街道乡镇", "区县", "覆盖", "药店", "分区", "拒绝的行", "字段说明"}

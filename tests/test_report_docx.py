@@ -84,6 +84,35 @@ def test_tables_equal_the_assessment(demo, report_zh):
     assert "R1（乡镇）" in items and "B5" in items
 
 
+def walking_model_rows(document) -> dict[str, str]:
+    table = next(t for t in document.tables if t.rows[0].cells[0].text in ("参数", "parameter"))
+    return {row.cells[0].text: row.cells[1].text for row in table.rows[1:]}
+
+
+def test_data_section_says_whether_workers_counted(demo, report_zh, tmp_path):
+    """The walking-model table says the demo's worker layer is given but weighed 0 under the default
+    policy, and, under a policy weighing workers, the weight per service (the summary text's words)."""
+    from dataclasses import replace
+
+    from planning.assess import assess
+    from planning.memo import Memo
+    from planning.present import summary_text
+
+    row = walking_model_rows(docx.Document(report_zh))["就业人员（工作区域）"]
+    assert "workers_weight 为 0" in row and "未计入需求" in row
+    assert row in summary_text(demo, "zh")
+    weighed = assess(demo.region, demo.network, replace(demo.policy, workers_weight={
+        s: (0.5 if s is Service.OUTPATIENT_POOLING else 0.0) for s in Service}))
+    en = walking_model_rows(docx.Document(report.write_docx(weighed, tmp_path / "w.docx", lang="en")))
+    row = en["workers (work areas)"]
+    layer = demo.region.workers
+    assert f"{len(layer.places):,} places, {layer.total:,.0f} workers in all" in row
+    assert f"{Service.OUTPATIENT_POOLING.label('en')} 0.5" in row and row in summary_text(weighed, "en")
+    without = replace(demo.region, workers=None)
+    assert walking_model_rows(docx.Document(report.write_docx(replace(demo, region=without, memo=Memo()), tmp_path / "n.docx")))[
+        "就业人员（工作区域）"] == "未提供就业人员图层：需求只按居民计算"
+
+
 def test_english_report(demo, tmp_path):
     document = docx.Document(report.write_docx(demo, tmp_path / "en.docx", lang="en"))
     headings = [p.text for p in document.paragraphs if p.style.name.startswith("Heading")]
