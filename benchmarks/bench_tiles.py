@@ -100,7 +100,8 @@ def city_tiled(side: int, pharmacies: int, workers: int) -> dict:
         store = write_store(network, Path(folder) / "store")
         store_s = time.perf_counter() - start
         del network
-        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                       dashboard_address="127.0.0.1:0") as cluster, \
                 Client(cluster) as client:
             start = time.perf_counter()
             tiled = assess_tiled(region, store, client=client, work_dir=Path(folder) / "work")

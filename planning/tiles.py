@@ -344,7 +344,8 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
     default to :func:`plan_tiles` (``grid_m`` as there). ``work_dir`` receives the tiles' rasters (default: a
     temporary folder); ``progress(pass, tile_id, done, total)`` is called as tiles finish
     (pass: ``streets``, ``assess``, ``draw``). ``dashboard`` (e.g. ``127.0.0.1:8787``) serves the own
-    LocalCluster's Dask dashboard there (it needs the ``bokeh`` package; off by default).
+    LocalCluster's Dask dashboard there (its pages need the ``bokeh`` package); the cluster listens on
+    127.0.0.1 only.
     """
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -363,8 +364,9 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
     own_cluster = own_client = None
     if client is None:
         if not scheduler:
+            # loopback only; without --dashboard the scheduler's HTTP routes take a free port, not 8787
             own_cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                       processes=True, dashboard_address=dashboard)
+                                       processes=True, host="127.0.0.1", dashboard_address=dashboard or "127.0.0.1:0")
         client = own_client = Client(scheduler or own_cluster)
     try:
         position = {code: i for i, code in enumerate(region.subdistricts["code"])}
