@@ -101,7 +101,7 @@ def city_tiled(side: int, pharmacies: int, workers: int) -> dict:
         store_s = time.perf_counter() - start
         del network
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address="127.0.0.1:0") as cluster, \
+                          dashboard_address="127.0.0.1:0") as cluster, \
                 Client(cluster) as client:
             start = time.perf_counter()
             tiled = assess_tiled(region, store, client=client, work_dir=Path(folder) / "work")
