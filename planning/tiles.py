@@ -26,6 +26,8 @@ cluster must share). A task that fails on bad data fails the run naming the tile
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
 import os
 import time
@@ -366,7 +368,8 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
         if not scheduler:
             # loopback only; without --dashboard the scheduler's HTTP routes take a free port, not 8787
             own_cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                       processes=True, host="127.0.0.1", dashboard_address=dashboard or "127.0.0.1:0")
+                                       processes=True, host="127.0.0.1", dashboard_address=dashboard or "127.0.0.1:0",
+                                       silence_logs=logging.CRITICAL)  # a task's failure reaches us as TileError
         client = own_client = Client(scheduler or own_cluster)
     try:
         position = {code: i for i, code in enumerate(region.subdistricts["code"])}
@@ -392,10 +395,11 @@ def assess_tiled(region: Region, network_source, policy: Policy | None = None, *
                                        *rows, str(work), key=f"layers-{t.tile_id}", pure=False): t for t in cut}
             layers.update(_gather(finishing, as_completed, progress, "draw"))
     finally:
-        if own_client is not None:
-            own_client.close()
-        if own_cluster is not None:
-            own_cluster.close()
+        with _quiet("distributed", "tornado"):  # closing our own cluster logs its dropped connections
+            if own_client is not None:
+                own_client.close()
+            if own_cluster is not None:
+                own_cluster.close()
     joined = {name: _joined([getattr(layers[t.tile_id], name) for t in tiles], name, store.crs) for name in
               ("zones", "circles", "uncovered")}
     return TiledAssessment(region=region, policy=policy, crs=store.crs, tiles=tiles, results=results, layers=layers,
@@ -575,6 +579,20 @@ def _plain(table: pd.DataFrame) -> pd.DataFrame:
 
 def _file_name(tile_id: str) -> str:
     return tile_id.replace("/", "-")
+
+
+@contextlib.contextmanager
+def _quiet(*names: str):
+    """The named loggers silenced below CRITICAL for the block (the levels they had come back)."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 def _peak_mb() -> float:
