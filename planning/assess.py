@@ -145,14 +145,15 @@ class Assessment:
         """The projected CRS (metres) of the network, the rasters and every area figure."""
         return self.network.crs
 
-    def zone_areas_km2(self, service: Service | str) -> dict[str, float]:
+    def zone_areas_km2(self, service: Service | str, *, within: np.ndarray | None = None) -> dict[str, float]:
         """Area (km²) of each zone kind (blocked / priority / review) of one service inside the region's
-        sub-districts (where the decision map draws), counted on the grid's cells (a cell in two parts of
-        one kind counts once); kinds without such a cell are left out."""
+        sub-districts (where the decision map draws) or the cells ``within`` (bool raster on
+        ``rasters.grid``, e.g. a tile's core), counted on the grid's cells (a cell in two parts of one
+        kind counts once); kinds without such a cell are left out."""
         union: dict[str, np.ndarray] = {}
         for part in self.zone_parts(service):
             union[part.zone] = part.mask | union[part.zone] if part.zone in union else part.mask
-        inside = self.rasters.subdistrict_labels > 0
+        inside = self.rasters.subdistrict_labels > 0 if within is None else within
         cell_km2 = self.rasters.cell_m ** 2 / 1e6
         areas = {zone: float((mask & inside).sum()) * cell_km2 for zone, mask in union.items()}
         return {zone: km2 for zone, km2 in areas.items() if km2 > 0}

@@ -221,9 +221,7 @@ def draw_tile(found: assessing.Assessment, tile: Tile, work_dir: Path) -> TileLa
     started = time.perf_counter()
     rasters = write_tile_rasters(found, tile, work_dir)
     core = core_cells(found, tile)
-    cell_km2 = found.rasters.cell_m ** 2 / 1e6
-    zone_km2 = {s.value: {zone: float((mask & core).sum()) * cell_km2 for zone, mask in _zone_unions(found, s).items()}
-                for s in Service}
+    zone_km2 = {s.value: found.zone_areas_km2(s, within=core) for s in Service}
     geometry = found.region.subdistricts.set_index("code").geometry.to_crs(found.network.crs)
     outline = shapely.union_all(geometry.loc[list(tile.core)].to_numpy())
     clip = lambda layer: _clipped(layer, outline, found.network.crs)
@@ -236,14 +234,6 @@ def core_cells(found: assessing.Assessment, tile: Tile) -> np.ndarray:
     """Bool raster on the tile's grid: the cells of its core sub-districts."""
     rasters = found.rasters
     return np.isin(rasters.subdistrict_labels - 1, np.flatnonzero(np.isin(rasters.subdistrict_codes, list(tile.core))))
-
-
-def _zone_unions(found: assessing.Assessment, service: Service) -> dict[str, np.ndarray]:
-    """Per zone kind, the union of one service's zone parts (cells)."""
-    union: dict[str, np.ndarray] = {}
-    for part in found.zone_parts(service):
-        union[part.zone] = part.mask | union[part.zone] if part.zone in union else part.mask
-    return union
 
 
 def with_rows(found: assessing.Assessment, subdistricts: pd.DataFrame, counties: pd.DataFrame

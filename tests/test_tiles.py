@@ -54,21 +54,26 @@ def demo(tmp_path_factory):
     return region, network, store, assess(region, network)
 
 
+def grid_case(folder, side: int, counties_per_side: int, n_pharmacies: int, seed: int, chunk_m: float):
+    """A synthetic region of square counties, 2 x 2 sub-districts each, on a ``side`` x ``side`` street grid
+    (60 m apart), with its network store: (region, network, store)."""
+    network = street_grid(side, seed=seed)
+    region = synthetic_region(network, counties_per_side=counties_per_side, subdistricts_per_county_side=2,
+                              n_pharmacies=n_pharmacies, seed=seed)
+    return region, network, write_store(network, folder / "store", chunk_m=chunk_m)
+
+
 @pytest.fixture(scope="module")
 def province(tmp_path_factory):
-    """A synthetic region of 3 x 3 counties (2 x 2 sub-districts each) on a 7.2 km street grid."""
-    network = street_grid(120, seed=3)
-    region = synthetic_region(network, counties_per_side=3, subdistricts_per_county_side=2, n_pharmacies=90, seed=3)
-    store = write_store(network, tmp_path_factory.mktemp("grid") / "store", chunk_m=1_500)
+    """3 x 3 counties (2 x 2 sub-districts each) on a 7.2 km street grid, and its whole assessment."""
+    region, network, store = grid_case(tmp_path_factory.mktemp("grid"), 120, 3, 90, seed=3, chunk_m=1_500)
     return region, network, store, assess(region, network)
 
 
 @pytest.fixture(scope="module")
 def small_region(tmp_path_factory):
     """2 x 2 counties of 2 x 2 sub-districts (1.2 km squares) on a 4.8 km street grid."""
-    network = street_grid(80, seed=7)
-    region = synthetic_region(network, counties_per_side=2, subdistricts_per_county_side=2, n_pharmacies=40, seed=7)
-    return region, network, write_store(network, tmp_path_factory.mktemp("small") / "store", chunk_m=1_000)
+    return grid_case(tmp_path_factory.mktemp("small"), 80, 2, 40, seed=7, chunk_m=1_000)
 
 
 def assert_same_as_whole(whole, tiled) -> None:
