@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import threading
 from pathlib import Path
 
 import folium
@@ -547,6 +548,16 @@ with tab_tables:
         st.caption(t("no_rejected", lang))
 
 
+@st.cache_resource(show_spinner=False)
+def report_libraries_loading() -> threading.Thread:
+    """Once per server, after its first page is drawn: the Word report's libraries loaded in a background
+    thread (:func:`planning.report.load_libraries`), so that the first report download does not wait 1.2 s
+    for them."""
+    loading = threading.Thread(target=report.load_libraries, name="load-report-libraries", daemon=True)
+    loading.start()
+    return loading
+
+
 @st.fragment
 def downloads_tab(assessment, assessment_key: tuple, service: Service) -> None:
     """The downloads of ``assessment`` (``assessment_key``: region key, policy, minutes, speed), as a
@@ -577,3 +588,4 @@ def downloads_tab(assessment, assessment_key: tuple, service: Service) -> None:
 
 with tab_downloads:
     downloads_tab(assessment, (region_key, policy_name, float(minutes), float(speed), float(workers_weight)), service)
+report_libraries_loading()

@@ -163,6 +163,11 @@ class Assessment:
         service = Service(service)
         return self.memo.get(("uncovered", service), lambda: self.rasters.uncovered(service))
 
+    def persons_beyond(self, service: Service | str) -> float:
+        """Residents (persons, the service's demand weights) beyond the walk budget for one service: the
+        ``persons`` of :meth:`uncovered_for`, without drawing its polygon."""
+        return float(self.rasters.uncovered_persons[Service(service).value])
+
     def circles_for(self, service: Service | str) -> gpd.GeoDataFrame:
         """One row: the union of one service's service circles (minutes, area_km2)."""
         service = Service(service)

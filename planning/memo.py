@@ -27,6 +27,14 @@ class Memo:
         self._lock = threading.Lock()
         self._building: dict[Hashable, threading.Lock] = {}
 
+    @classmethod
+    def holding(cls, values: dict[Hashable, Any]) -> Memo:
+        """A memo starting with ``values`` (keys as :meth:`get`'s): what a new owner shares with an earlier
+        one it is built from, when those values depend only on what the two have in common."""
+        memo = cls()
+        memo._values.update(values)
+        return memo
+
     def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """The value for ``key``, calling ``build()`` the first time."""
         try:

@@ -45,7 +45,7 @@ from planning.rules import CLASSIFIED_SERVICES, R1_SERVICES
 from planning.bulk import collector_paused
 from planning.geometry import geojson_geometry
 from planning.model import Service
-from planning.report_docx import docx_bytes, write_docx  # noqa: F401 (the report's public writers live here too)
+from planning.report_docx import docx_bytes, load_libraries, write_docx  # noqa: F401 (the report's public writers live here too)
 from planning.report_whatif import scenario_docx_bytes, write_scenario_docx  # noqa: F401 (the what-if report)
 from planning.report_xlsx import check_lang, county_summary, write_people_xlsx, write_safe_csv
 from planning.screening import pharmacy_flags

@@ -71,6 +71,18 @@ def save_document(data: bytes, path: str | Path) -> Path:
     return path
 
 
+def load_libraries() -> None:
+    """Import what a report draws and writes with (matplotlib on its Agg backend, geopandas' plotting,
+    python-docx): 1.2 s of the first report in a process on the demo machine. A server calls it in the
+    background once its first page is drawn, so that the first report download does not wait for them."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import docx  # noqa: F401
+    import geopandas.plotting  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+
+
 def docx_bytes(assessment, *, lang: str = "zh", date: dt.date | None = None) -> bytes:
     """The assessment report as .docx bytes (for a download button)."""
 
@@ -777,8 +789,7 @@ class _Report(ReportDocument):
             self.doc.add_heading(self.w("二、分业务评估", "2. Assessment by service"), level=1)
         self.doc.add_heading(self.w(f"（{ordinal}）{service.label('zh')}", f"2.{number} {service.label('en')}"), level=2)
         self.picture(service_map_png(self.a, service, self.lang))
-        uncovered = self.a.uncovered_for(service)
-        persons = float(uncovered["persons"].sum()) if len(uncovered) else 0.0
+        persons = self.a.persons_beyond(service)
         self.doc.add_paragraph(self.w(
             f"图 {number}　{service.label('zh')}：左为街道/乡镇饱和度分类，右为禁止新增、优先配置和需审核区；"
             f"步行 {self.a.policy.walk_minutes:g} 分钟以外居住人口 {persons:,.0f} 人。",

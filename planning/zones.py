@@ -89,10 +89,13 @@ class ZoneRasters:
         else:
             labels = {k: getattr(labels_from, k) for k in ("subdistrict_labels", "subdistrict_codes", "county_labels",
                                                            "county_codes", "subdistrict_county")}
+        # the cells' sub-district and county depend on the labels alone: shared with the earlier build
+        memo = Memo() if labels_from is None else Memo.holding({"cell_areas": labels_from.cell_areas()})
         return cls(grid=grid, crs=network.crs, budget_m=policy.budget_m, cell_m=policy.cell_m,
                    access_width_m=policy.access_width_m, surfaces=surfaces, residents=residents, beyond=beyond,
                    uncovered_persons={s: float((residents.persons if weights is None else weights[s])[b].sum())
-                                      if region.population_known else np.nan for s, b in beyond.items()}, **labels)
+                                      if region.population_known else np.nan for s, b in beyond.items()},
+                   memo=memo, **labels)
 
     def uncovered_mask(self, service: Service) -> np.ndarray:
         """Cells within the access width of a resident point beyond the budget."""
