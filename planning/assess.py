@@ -27,7 +27,7 @@ from planning.network import Snap, WalkNetwork
 from planning.policy import DENSITY_BASES, Policy, load_policy
 from planning.settlement import SUSPENDED, serves, settlement_status
 from planning.workers import place_workers, worker_status
-from planning.zones import ZonePart, ZoneRasters, build_zones, cell_decisions, zone_parts
+from planning.zones import ZonePart, ZoneRasters, build_zones, cell_decisions, cell_verdicts, zone_parts
 
 #: The search horizon is this many times the walk budget, so walk times just beyond it are known.
 HORIZON_FACTOR = 2.0
@@ -121,7 +121,17 @@ class Assessment:
         """The verdict a click would read at every cell of ``rasters.grid`` for one service, as
         :data:`planning.zones.DECISION_CODES` (uint8; 0 outside every sub-district): the decision map."""
         service = Service(service)
+        if ("cell_verdicts", service) in self.memo.keys():  # the rule sets were asked for: same flags
+            return self.decision_verdicts(service)[0]
         return self.memo.get(("decisions", service), lambda: cell_decisions(
+            self.area_facts(service), self.rasters, self.policy, service))
+
+    def decision_verdicts(self, service: Service | str) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`decisions` and the rules deciding each of its cells, from one evaluation of the rules:
+        the bit sets of :func:`planning.zones.cell_verdicts` (uint16 on ``rasters.grid``; 0 outside every
+        sub-district), what hovering the decision map names (:func:`planning.zones.describe_rule_sets`)."""
+        service = Service(service)
+        return self.memo.get(("cell_verdicts", service), lambda: cell_verdicts(
             self.area_facts(service), self.rasters, self.policy, service))
 
     def area_facts(self, service: Service | str) -> rules.AreaFacts:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import html
 import io
@@ -28,7 +29,7 @@ from planning.rules import CLASS_LABELS
 from planning.settlement import STATUS_LABELS, SUSPENDED, TERMINATED, status_text
 from planning.text import Text
 from planning.network import WalkNetwork
-from planning.zones import DECISION_CODES
+from planning.zones import DECISION_CODES, describe_rule_sets
 
 #: One colour per service, used for markers and legends (colour-blind-safe Okabe-Ito palette).
 SERVICE_COLOURS = {
@@ -209,6 +210,7 @@ def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str 
     bounds = region.counties.total_bounds
     fmap = folium.Map(tiles=None, prefer_canvas=True)
     MetricScale().add_to(fmap)
+    FocusWithoutScrolling().add_to(fmap)
     fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
 
     if subdistricts:
@@ -262,6 +264,27 @@ class MetricScale(folium.MacroElement):
     _template = Template("""
         {% macro script(this, kwargs) %}
         L.control.scale({imperial: false, maxWidth: 160}).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+
+class FocusWithoutScrolling(folium.MacroElement):
+    """Leaflet focuses the map on every mouse press (for its arrow-key panning), and a focused element is
+    scrolled into view: where the map is partly below the window's edge (1100 x 800), a press scrolled
+    the page by 171 px before the button came up, and the click was read at another place than the one
+    pressed. Here the map takes focus without scrolling (arrow keys still pan it)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            var keyboard = map.keyboard;
+            if (!keyboard || !keyboard.enabled()) return;
+            keyboard.disable();
+            keyboard._onMouseDown = function () {
+                if (!this._focused) this._map.getContainer().focus({preventScroll: true});
+            };
+            keyboard.enable();
+        })({{ this._parent.get_name() }});
         {% endmacro %}
     """)
 
@@ -624,13 +647,9 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
         url, bounds = assessment.memo.get(("maps.image_decision", service), lambda: decision_image(assessment, service))
         decision = group("decision")
         _image_layer(url, bounds, pane=DECISION_PANE).add_to(decision)
-        # the zones, invisible, over the colours: hovering a place names the rules deciding it
-        zones = assessment.memo.get(("maps.display_zones", service), lambda: _for_display(assessment.zones_for(service)))
-        if len(zones):
-            _safe_layer(assessment.memo.get(("maps.geojson_zone_tips", service),
-                                              lambda: _geojson(zones[["zone", "rule_ids", "geometry"]])),
-                        style_function=lambda f: {"weight": 0, "fillOpacity": 0, "opacity": 0},
-                        tooltip=folium.GeoJsonTooltip(["rule_ids"], aliases=[t("rule_ids", lang)])).add_to(decision)
+        # hovering a place names its verdict and the rules deciding it, read from the same cells
+        CellTipLayer(assessment.memo.get(("maps.decision_tips", service, lang),
+                                         lambda: decision_tips(assessment, service, lang))).add_to(decision)
     if "classes" in wanted and table["class"].notna().any():
         reason = Text("class_reason_zh", "class_reason").get(lang)
         columns = ["name", "code", "class", reason, "per_10k", "e2sfca_per_10k", "covered_share", "rule_ids",
@@ -747,10 +766,114 @@ def mask_image(mask: np.ndarray, transform, crs: str, colour: str, *, fill_alpha
 def decision_image(assessment, service: Service) -> tuple[str, list[list[float]]]:
     """The decision map of ``service`` (:meth:`planning.assess.Assessment.decisions`, the click's verdict
     at every cell) in :data:`DECISION_COLOURS`, as :func:`mask_image` returns it."""
-    codes = assessment.decisions(Service(service))
+    codes = assessment.decision_verdicts(Service(service))[0]
     codes, bounds = _to_web_mercator(codes, assessment.rasters.grid.transform, assessment.rasters.crs)
     palette = [(DECISION_COLOURS[name], DECISION_ALPHA) for name in DECISION_CODES]
     return _png_url(codes, palette), bounds
+
+
+@dataclasses.dataclass(frozen=True)
+class CellTips:
+    """What hovering a raster layer says, cell by cell: ``url`` a PNG (data URL, opaque RGB, EPSG:3857
+    pixels) whose red + 256 x green is each pixel's key, ``transform`` its ``(left, pixel width, top,
+    pixel height, width, height)`` in EPSG:3857 metres, and ``lines`` the plain-text tooltip lines of
+    each key that occurs (key 0: no tooltip)."""
+
+    url: str
+    transform: tuple[float, float, float, float, int, int]
+    lines: dict[int, list[str]]
+
+    @property
+    def json_text(self) -> str:
+        return json.dumps({"url": self.url, "transform": self.transform, "lines": self.lines}, ensure_ascii=False)
+
+
+def decision_tips(assessment, service: Service, lang: str = "zh") -> CellTips:
+    """The decision map's hover text of ``service``: at each cell its verdict and the rule ids deciding it
+    (:meth:`planning.assess.Assessment.decision_verdicts`, the cells the colours are drawn from)."""
+    service = Service(service)
+    rule_sets = assessment.decision_verdicts(service)[1]
+    mercator = mercator_grid(rule_sets.shape, assessment.rasters.grid.transform, assessment.rasters.crs)
+    keys = mercator.take(rule_sets)
+    present = np.flatnonzero(np.bincount(keys.ravel()))
+    lines = {}
+    for key, (verdict, rule_ids) in describe_rule_sets(present).items():
+        lines[key] = [t(f"verdict_{verdict}", lang)] + ([f"{t('rule_ids', lang)}: {', '.join(rule_ids)}"]
+                                                         if rule_ids else [])
+    if len(present) <= 256:  # a palette image: pixel = palette position, palette colour = (key % 256, key // 256, 0)
+        image = Image.fromarray(np.searchsorted(present, keys).astype(np.uint8), mode="P")
+        image.putpalette(np.column_stack([present & 0xFF, present >> 8, np.zeros_like(present)]).astype(np.uint8).tobytes())
+    else:
+        image = Image.fromarray(np.dstack([keys & 0xFF, keys >> 8, np.zeros_like(keys)]).astype(np.uint8), mode="RGB")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    target = mercator.transform
+    return CellTips("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"),
+                    (target.c, target.a, target.f, target.e, keys.shape[1], keys.shape[0]), lines)
+
+
+class CellTipLayer(folium.map.Layer):
+    """A tooltip following the pointer over a raster (:class:`CellTips`): the key image is drawn once into
+    a canvas in the browser and each mouse move reads its pixel, so the text is the cell's under the
+    pointer, with no polygon built or sent. Lines are set as ``textContent``."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        var {{ this.get_name() }} = (function () {
+            var tips = {{ this.tips.json_text }};
+            var t = tips.transform, pixels = null, map = null;
+            var image = new Image();
+            image.onload = function () {
+                var canvas = document.createElement("canvas");
+                canvas.width = image.width; canvas.height = image.height;
+                var context = canvas.getContext("2d", {willReadFrequently: true});
+                context.drawImage(image, 0, 0);
+                pixels = context.getImageData(0, 0, image.width, image.height).data;
+            };
+            image.src = tips.url;
+            var tooltip = L.tooltip({direction: "top", offset: [0, -10], className: "planner-cell-tip"});
+            function hide() { if (map && map.hasLayer(tooltip)) map.closeTooltip(tooltip); }
+            function move(event) {  // a DOM event on the map's container: over a control or the legend, no text
+                if (!pixels || !map) return;
+                if (event.target.closest && event.target.closest(".leaflet-control, #planner-legend")) return hide();
+                var e = {latlng: map.mouseEventToLatLng(event)};
+                var p = L.CRS.EPSG3857.project(e.latlng);
+                var col = Math.floor((p.x - t[0]) / t[1]), row = Math.floor((p.y - t[2]) / t[3]);
+                if (col < 0 || row < 0 || col >= t[4] || row >= t[5]) return hide();
+                var at = 4 * (row * t[4] + col), lines = tips.lines[pixels[at] + 256 * pixels[at + 1]];
+                if (!lines) return hide();
+                var box = document.createElement("div");
+                lines.forEach(function (line) {
+                    var div = document.createElement("div");
+                    div.textContent = line;
+                    box.appendChild(div);
+                });
+                tooltip.setLatLng(e.latlng).setContent(box);
+                if (!map.hasLayer(tooltip)) map.openTooltip(tooltip);
+            }
+            var Tips = L.Layer.extend({
+                onAdd: function (m) {
+                    map = m;
+                    L.DomEvent.on(m.getContainer(), "mousemove", move);
+                    L.DomEvent.on(m.getContainer(), "mouseleave", hide);
+                },
+                onRemove: function (m) {
+                    hide();
+                    L.DomEvent.off(m.getContainer(), "mousemove", move);
+                    L.DomEvent.off(m.getContainer(), "mouseleave", hide);
+                    map = null;
+                }
+            });
+            return new Tips();
+        })();
+        {{ this.get_name() }}.addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, tips: CellTips, *, name: str = "cell tips"):
+        super().__init__(name=name, overlay=True, control=False, show=True)
+        self._name = "CellTipLayer"
+        self.tips = tips
 
 
 def walk_time_image(assessment, service: Service) -> tuple[str, list[list[float]]]:
@@ -765,19 +888,52 @@ def walk_time_image(assessment, service: Service) -> tuple[str, list[list[float]
 
 
 def _to_web_mercator(codes: np.ndarray, transform, crs: str) -> tuple[np.ndarray, list[list[float]]]:
-    """A uint8 raster (0 = nothing) moved to EPSG:3857 (nearest cell, about the same pixel size), the
+    """A raster of codes (0 = nothing) moved to EPSG:3857 (nearest cell, about the same pixel size), the
     projection Leaflet stretches image overlays in, and its WGS84 bounds."""
-    rows, cols = codes.shape
+    mercator = mercator_grid(codes.shape, transform, crs)
+    return mercator.take(codes), mercator.bounds
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MercatorGrid:
+    """Where each pixel of a raster grid's EPSG:3857 image takes its cell from (nearest cell, as GDAL
+    warps it): ``source`` is the flat cell index + 1 per pixel (0: no cell), ``transform`` the image's
+    affine transform (EPSG:3857 metres), ``bounds`` its ``[[south, west], [north, east]]`` (WGS84)."""
+
+    source: np.ndarray
+    transform: object
+    bounds: list[list[float]]
+
+    def take(self, codes: np.ndarray) -> np.ndarray:
+        """``codes`` (on the grid this was made for) as the EPSG:3857 image, 0 where no cell lies."""
+        flat = codes.reshape(-1)
+        out = flat[np.maximum(self.source, 1) - 1]
+        out[self.source == 0] = 0
+        return out
+
+
+@functools.lru_cache(maxsize=8)
+def _mercator_grid(shape: tuple[int, int], transform, crs: str) -> MercatorGrid:
+    rows, cols = shape
     left, top = transform.c, transform.f
     right, bottom = left + cols * transform.a, top + rows * transform.e
     target, width, height = warp.calculate_default_transform(crs, "EPSG:3857", cols, rows, left, bottom, right, top)
-    out = np.zeros((height, width), dtype=np.uint8)
-    warp.reproject(codes, out, src_transform=transform, src_crs=crs, dst_transform=target, dst_crs="EPSG:3857",
+    cells = np.arange(1, rows * cols + 1, dtype=np.int32 if rows * cols < 2**31 - 1 else np.int64).reshape(rows, cols)
+    source = np.zeros((height, width), dtype=cells.dtype)
+    warp.reproject(cells, source, src_transform=transform, src_crs=crs, dst_transform=target, dst_crs="EPSG:3857",
                    resampling=warp.Resampling.nearest, src_nodata=0, dst_nodata=0)
     xs = [target.c, target.c + width * target.a]
     ys = [target.f + height * target.e, target.f]
     lons, lats = warp.transform("EPSG:3857", "EPSG:4326", xs, ys)
-    return out, [[lats[0], lons[0]], [lats[1], lons[1]]]
+    source.setflags(write=False)
+    return MercatorGrid(source, target, [[lats[0], lons[0]], [lats[1], lons[1]]])
+
+
+def mercator_grid(shape: tuple[int, int], transform, crs: str) -> MercatorGrid:
+    """The :class:`MercatorGrid` of a raster grid (``shape`` rows x columns, ``transform`` in ``crs``),
+    computed once per grid: every image of an assessment and of its re-thresholded neighbours (the app's
+    slider) shares it."""
+    return _mercator_grid(tuple(int(n) for n in shape), transform, str(crs))
 
 
 def _png_url(codes: np.ndarray, palette: list[tuple[str, float]]) -> str:

@@ -186,6 +186,21 @@ def cell_decisions(area: rules.AreaFacts, layers: ZoneRasters, policy: Policy, s
     then "not judged" where the click is (:func:`planning.screening.read_places`): the centre off the
     network or on a piece without the service's sites (``WalkSurface.judgeable``), or missing inputs
     leaving a rule unknown (:func:`planning.rules.missing_input`). Outside every sub-district: 0."""
+    return cell_verdicts(area, layers, policy, service, with_rule_sets=False)[0]
+
+
+#: Bits of a cell's rule set (:func:`cell_verdicts`): inside a sub-district, not judged, then one bit
+#: per block and gap rule in the order of :data:`planning.rules.BLOCK_RULES` and ``GAP_RULES``.
+INSIDE_BIT, UNJUDGED_BIT = 1, 2
+RULE_BITS: dict[str, int] = {rule: 4 << i for i, rule in enumerate((*rules.BLOCK_RULES, *rules.GAP_RULES))}
+
+
+def cell_verdicts(area: rules.AreaFacts, layers: ZoneRasters, policy: Policy, service: Service, *,
+                  with_rule_sets: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`cell_decisions` and, from the same flags, each cell's rule set (uint16 on ``layers.grid``,
+    :data:`RULE_BITS` of the rules hitting it, :data:`UNJUDGED_BIT` where it is not judged,
+    :data:`INSIDE_BIT` inside a sub-district; 0 outside): what hovering the decision map names.
+    :func:`describe_rule_sets` reads a rule set back."""
     service = Service(service)
     subdistrict, county = layers.cell_areas()
     cells = rules.PlaceFacts(subdistrict=subdistrict.ravel(), county=county.ravel(),
@@ -196,9 +211,28 @@ def cell_decisions(area: rules.AreaFacts, layers: ZoneRasters, policy: Policy, s
     unjudged = rules.missing_input(area, flags, cells.county)
     if judgeable is not None:
         unjudged = unjudged | ~judgeable.ravel()
+    outside = cells.subdistrict < 0
     codes = rules.verdict_codes(flags, unjudged).astype(np.uint8) + 1
-    codes[cells.subdistrict < 0] = 0
-    return codes.reshape(layers.grid.shape)
+    codes[outside] = 0
+    if not with_rule_sets:
+        return codes.reshape(layers.grid.shape), None
+    rule_sets = np.where(outside, 0, INSIDE_BIT).astype(np.uint16)
+    rule_sets[unjudged & ~outside] |= UNJUDGED_BIT
+    for rule, bit in RULE_BITS.items():
+        rule_sets[flags[rule] & ~outside] |= bit
+    return codes.reshape(layers.grid.shape), rule_sets.reshape(layers.grid.shape)
+
+
+def describe_rule_sets(values) -> dict[int, tuple[str, tuple[str, ...]]]:
+    """Each rule set of :func:`cell_verdicts` in ``values`` (0 excluded) as its verdict (one of
+    :data:`planning.rules.VERDICTS`, by :func:`planning.rules.verdict_codes`: the same precedence as the
+    cells' colours) and the rule ids hitting it (blocks, then gaps)."""
+    values = np.unique(np.asarray(values, dtype=np.uint16))
+    values = values[(values & INSIDE_BIT) > 0]
+    flags = {rule: (values & bit) > 0 for rule, bit in RULE_BITS.items()}
+    verdicts = np.asarray(rules.VERDICTS)[rules.verdict_codes(flags, (values & UNJUDGED_BIT) > 0)]
+    fired = rules.fired(flags) if len(values) else []
+    return {int(v): (str(verdict), tuple(ids)) for v, verdict, ids in zip(values, verdicts, fired)}
 
 
 def _area_boundaries(region: Region, crs: str, area: rules.AreaFacts, policy: Policy) -> dict[str, shapely.Geometry]:

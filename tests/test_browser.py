@@ -252,7 +252,8 @@ def test_exported_map_opens_with_every_outside_request_blocked(exported_map_url)
 @pytest.mark.parametrize("width, height", [(1400, 900), (1100, 800)])
 def test_decision_map_legend_and_verdict_panel_in_view(app_url, width, height):
     """The first view is the decision map (its colours in their own pane); the legend lists the drawn layers
-    in colours far enough apart; a click's verdict appears beside the map without scrolling."""
+    in colours far enough apart; a click's verdict appears beside the map without scrolling, and hovering
+    the same place names that verdict."""
     playwright = pytest.importorskip("playwright.sync_api")
     from test_maps import MIN_DELTA_E, cie_lab
 
@@ -279,8 +280,20 @@ def test_decision_map_legend_and_verdict_panel_in_view(app_url, width, height):
         assert min(np.linalg.norm(a - b) for i, a in enumerate(fills) for b in fills[i + 1:]) >= MIN_DELTA_E
         page.get_by_text("点击地图上任意位置").wait_for(timeout=10_000)
         box = frame.locator(".leaflet-container").bounding_box()
-        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
+        # hovering the map names the verdict of the cell under the pointer (first place inside the region)
+        tip, hovered = frame.locator(".planner-cell-tip"), None
+        for fx, fy in ((0.5, 0.45), (0.45, 0.6), (0.55, 0.6), (0.4, 0.5), (0.6, 0.5), (0.5, 0.7)):
+            at = (box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+            page.mouse.move(*at, steps=4)
+            page.wait_for_timeout(200)
+            if tip.count() and tip.first.is_visible():
+                hovered = tip.first.inner_text().splitlines()
+                break
+        assert hovered, "no hover text anywhere near the centre of the demo's decision map"
+        page.mouse.click(*at)
         page.get_by_text("核查位置").wait_for(timeout=60_000)
+        # pressing the map does not scroll the page under the pointer (the click is read where it was pressed)
+        assert frame.locator(".leaflet-container").bounding_box() == box
         panel = page.locator(".st-key-verdict-panel")
         verdict = panel.locator("h3").first
         verdict.wait_for(timeout=10_000)
@@ -288,8 +301,10 @@ def test_decision_map_legend_and_verdict_panel_in_view(app_url, width, height):
         assert page.evaluate("window.scrollY") == 0
         assert shown["y"] >= 0 and shown["y"] + shown["height"] <= height, shown  # in view, no scrolling
         assert shown["x"] >= box["x"] + box["width"] - 5  # beside the map, not under it
-        page.mouse.move(box["x"] + 60, box["y"] + 12, steps=8)
+        assert hovered[0] in verdict.inner_text(), (hovered, verdict.inner_text())  # the click's verdict
+        page.mouse.move(box["x"] + 60, box["y"] + 12, steps=8)  # onto the zoom control: no stale hover text
         page.wait_for_timeout(300)
+        assert not (tip.count() and tip.first.is_visible())
         page.screenshot(path=str(ARTIFACTS / f"app-decision-{width}x{height}.png"))
         browser.close()
     assert outside == []

@@ -109,6 +109,37 @@ def test_walk_time_bands_are_thirds_of_the_walk_time(small):
     np.testing.assert_array_equal(got, expected[rows, cols])
 
 
+def test_hovering_the_decision_map_names_the_verdict_and_rules_of_the_cell_under_the_pointer(small):
+    """The hover keys come from the same rule flags as the colours: each cell's key reads back as its
+    drawn verdict, and as exactly the rules whose zone holds the cell; the key image is the colour
+    image's pixels (one reprojection of the grid for both)."""
+    from planning import rules
+    from planning.zones import describe_rule_sets
+
+    for service in Service:
+        codes, rule_sets = small.decision_verdicts(service)
+        assert np.array_equal(codes, small.decisions(service))
+        described = describe_rule_sets(rule_sets)
+        assert ((rule_sets == 0) == (codes == 0)).all()
+        verdict_of = {key: rules.VERDICTS.index(verdict) + 1 for key, (verdict, _) in described.items()}
+        assert np.array_equal(np.vectorize(lambda k: verdict_of.get(int(k), 0))(rule_sets), codes)
+        for part in small.zone_parts(service):  # inside the sub-districts, where the map is drawn
+            for rule in part.rule_ids.split(","):
+                holding = np.asarray([rule in described[int(k)][1] for k in rule_sets[part.mask & (codes > 0)]])
+                assert holding.all(), (service, part.rule_ids)
+        tips = maps.decision_tips(small, service, "en")
+        image = np.asarray(Image.open(io.BytesIO(base64.b64decode(tips.url.split(",", 1)[1]))).convert("RGB"))
+        keys = image[..., 0].astype(np.uint16) + 256 * image[..., 1].astype(np.uint16)
+        drawn, _ = maps._to_web_mercator(codes, small.rasters.grid.transform, small.rasters.crs)
+        assert keys.shape == drawn.shape == (tips.transform[5], tips.transform[4])
+        assert ((keys == 0) == (drawn == 0)).all()
+        assert set(np.unique(keys)) - {0} == set(tips.lines)
+        for key, lines in tips.lines.items():
+            verdict, rule_ids = described[key]
+            assert lines[0] == maps.t(f"verdict_{verdict}", "en")
+            assert (len(lines) == 2) == bool(rule_ids) and all(r in lines[-1] for r in rule_ids)
+
+
 def test_streets_travel_once_as_a_data_script_and_the_export_opens_offline(small):
     fmap = use_local_leaflet(base_map(small.region, service=POOLING, network=small.network))
     html = fmap.get_root().render()
@@ -121,7 +152,8 @@ def test_streets_travel_once_as_a_data_script_and_the_export_opens_offline(small
     assert f'window["{name}"]' in html and '"coordinates"' not in html.split("<script src=")[0]
     assert "imperial: false" in html  # a metric scale bar
     exported = assessment_map(small, service=POOLING, network=small.network).get_root().render()
-    assert exported.count("data:image/png;base64,") == 4  # decision, walk time, circles, uncovered
+    # decision, its hover keys, walk time, circles, uncovered
+    assert exported.count("data:image/png;base64,") == 5
     assert f'"pane": "{RASTER_PANE}"' in exported and f'"pane": "{DECISION_PANE}"' in exported
     assert len(ASSESSMENT_LAYERS) == 10
 
