@@ -28,6 +28,7 @@ from planning.ingest.datum import DatumMismatchError
 from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, CLASS_VIEW_LAYERS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
                            checked_point_group, escape_user_text, serve_scripts_from, site_changes_group,
                            use_local_leaflet, with_worker_layer)
+from planning.memo import Deferred
 from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
@@ -68,12 +69,15 @@ def uploaded_inputs(key: str, _files: dict, crs: str, trust_crs: bool):
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def widest_assessment(region_key: str, cell_m: float, access_width_m: float, max_snap_m: float, _region, _network):
-    """The assessment at the sliders' farthest reach: every other setting cuts its walk searches back
-    instead of searching again (``assess(..., reuse=...)``, exact), so moving a slider only re-thresholds."""
+def widest_assessment(region_key: str, cell_m: float, access_width_m: float, max_snap_m: float, _region, _network
+                      ) -> Deferred:
+    """The assessment at the sliders' farthest reach, built in the background after the first page is
+    drawn (``start_widest``): once it is there, every other setting cuts its walk searches back instead of
+    searching again (``assess(..., reuse=...)``, exact: equal to a fresh assessment), so moving a slider
+    only re-thresholds. Until then a setting is assessed directly (the first page does not wait for it)."""
     policy = load_policy().with_changes(walk_minutes=MAX_MINUTES, speed_m_per_min=MAX_SPEED, cell_m=cell_m,
                                         access_width_m=access_width_m, max_snap_m=max_snap_m)
-    return assess(_region, _network, policy)
+    return Deferred(lambda: assess(_region, _network, policy), name="widest-assessment")
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -83,7 +87,7 @@ def cached_assessment(region_key: str, policy_name: str, minutes: float, speed: 
     if workers_weight > 0:  # the slider's weight for every service; 0 keeps the policy's own
         policy = policy.with_changes(workers_weight={s: workers_weight for s in Service})
     widest = widest_assessment(region_key, policy.cell_m, policy.access_width_m, policy.max_snap_m, _region, _network)
-    return assess(_region, _network, policy, reuse=widest)
+    return assess(_region, _network, policy, reuse=widest.ready())
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -589,3 +593,6 @@ def downloads_tab(assessment, assessment_key: tuple, service: Service) -> None:
 with tab_downloads:
     downloads_tab(assessment, (region_key, policy_name, float(minutes), float(speed), float(workers_weight)), service)
 report_libraries_loading()
+# after the page is drawn: the search every later slider setting re-thresholds (widest_assessment)
+widest_assessment(region_key, assessment.policy.cell_m, assessment.policy.access_width_m, assessment.policy.max_snap_m,
+                  region, network).start()

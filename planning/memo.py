@@ -61,3 +61,45 @@ class Memo:
 
     def __repr__(self) -> str:
         return f"Memo({len(self._values)} values)"
+
+
+class Deferred:
+    """A value built once in a background thread when :meth:`start` is first called, and asked for
+    without waiting: :meth:`ready` is None until it is built (or when building it failed: ``error``).
+
+    The app uses it for what only makes later steps faster, never for what a page shows: the widest
+    assessment that slider settings re-threshold (``assess(..., reuse=)`` gives equal results with or
+    without it), started after the first page is drawn so that page does not wait for it."""
+
+    __slots__ = ("_build", "_lock", "_thread", "_value", "error", "name")
+
+    def __init__(self, build: Callable[[], Any], name: str = "deferred") -> None:
+        self._build, self.name = build, name
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._value: Any = None
+        self.error: BaseException | None = None
+
+    def start(self) -> Deferred:
+        """Start building in a daemon thread, once; later calls do nothing. Returns self."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        try:
+            self._value = self._build()
+        except Exception as exc:  # kept for whoever asks; the caller goes on without the value
+            self.error = exc
+
+    def ready(self) -> Any:
+        """The value when built, else None (not started, still building, or failed)."""
+        return self._value
+
+    def wait(self, timeout_s: float | None = None) -> Any:
+        """The value, waiting up to ``timeout_s`` seconds for it (starting it if needed); None if not built."""
+        thread = self.start()._thread
+        thread.join(timeout_s)
+        return self._value

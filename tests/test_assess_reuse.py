@@ -140,3 +140,27 @@ def _grid_of(surface):
 
     rows, cols = surface.distance_m.shape
     return RasterGrid(surface.transform.c, surface.transform.f, rows, cols, surface.cell_m)
+
+
+def test_a_deferred_value_is_none_until_built_in_the_background_and_a_failure_is_kept():
+    """The app's widest assessment is a Deferred: asked for before it is built it is None (the setting is
+    then assessed directly, equal to the reused result as tested above); started once however often asked."""
+    import threading
+
+    from planning.memo import Deferred
+
+    gate, calls = threading.Event(), []
+
+    def build():
+        calls.append(1)
+        gate.wait(10)
+        return "built"
+
+    deferred = Deferred(build, name="test")
+    assert deferred.ready() is None  # not started
+    deferred.start().start()
+    assert deferred.ready() is None  # still building
+    gate.set()
+    assert deferred.wait(10) == "built" and deferred.ready() == "built" and calls == [1]
+    failing = Deferred(lambda: 1 / 0)
+    assert failing.wait(10) is None and isinstance(failing.error, ZeroDivisionError)
