@@ -26,6 +26,7 @@ on and only on connections from the listed proxy addresses, everyone else signs 
 
 from __future__ import annotations
 
+import functools
 import getpass
 import ipaddress
 import os
@@ -42,8 +43,14 @@ from planning.text import Text
 
 ACCOUNTS_ENV = "PHARMACY_PLANNER_ACCOUNTS"
 ROLES = ("viewer", "planner")
-#: A hash to check against when the user is unknown, so a wrong name costs the same time as a wrong password.
-_DUMMY_HASH = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=12))
+
+
+@functools.cache
+def _dummy_hash() -> bytes:
+    """A hash to check against when the user is unknown, so a wrong name costs the same time as a wrong
+    password (made on the first sign-in, not at import: it takes a quarter of a second)."""
+    return bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=12))
+
 
 SETUP_HELP = Text(
     "本应用监听的地址 {address} 不是本机回环地址，但尚未配置账户，因此拒绝服务。请先创建账户："
@@ -176,7 +183,7 @@ def other_tables(text: str) -> list[str]:
 def sign_in(accounts: dict[str, Account], name: str, password: str) -> Account | None:
     """The account when ``password`` is right for ``name``, else None (unknown names take as long)."""
     account = accounts.get(name)
-    hashed = account.password_hash.encode("ascii") if account else _DUMMY_HASH
+    hashed = account.password_hash.encode("ascii") if account else _dummy_hash()
     ok = bcrypt.checkpw(password.encode("utf-8"), hashed)
     return account if ok and account else None
 

@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import shapely
-from scipy.stats import binomtest
 
 from planning import coords
 from planning.completeness import AddressMismatch, DatumDecision
@@ -167,7 +166,7 @@ def _street_fit(converted, network) -> tuple[coords.Datum | None, dict[coords.Da
         return None, medians
     nearer = int(np.sum(distances[best] < distances[second]))
     farther = int(np.sum(distances[best] > distances[second]))
-    if nearer + farther == 0 or binomtest(nearer, nearer + farther, 0.5, alternative="greater").pvalue >= MAX_P_VALUE:
+    if nearer + farther == 0 or _binomtest(nearer, nearer + farther, 0.5, alternative="greater").pvalue >= MAX_P_VALUE:
         return None, medians
     return best, medians
 
@@ -224,7 +223,7 @@ def _address_fit(converted, addresses, areas):
         return None, shares, located, named, levels
     wins = int(np.sum(matches[best] & ~matches[second]))
     losses = int(np.sum(~matches[best] & matches[second] & rows_named))
-    if wins + losses == 0 or binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue >= MAX_P_VALUE:
+    if wins + losses == 0 or _binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue >= MAX_P_VALUE:
         return None, shares, located, named, levels
     return best, shares, located, named, levels
 
@@ -292,3 +291,11 @@ def _messages(declared, used, found, decided_by, medians, shares, n, n_named, n_
             en = (f"the data cannot decide the datum, read as {used.label('en')}: {why_en} ({en_fig}){tail_en}. "
                   f"Check where the coordinates come from.")
     return zh, en
+
+
+def _binomtest(k: int, n: int, p: float, alternative: str):
+    """scipy's binomial test, imported when a datum is first checked (scipy.stats costs 0.5 s to import,
+    which every start of the app paid before any file was read)."""
+    from scipy.stats import binomtest
+
+    return binomtest(k, n, p, alternative=alternative)
