@@ -598,10 +598,12 @@ def region_grid(region: Region, network: WalkNetwork, policy: Policy) -> RasterG
 
 
 def _counts(pharmacies: gpd.GeoDataFrame, by: str) -> dict[tuple[str, str], int]:
-    """Serving holders per (area code in column ``by``, service value)."""
+    """Serving holders per (area code in column ``by``, service value): :func:`service_holders` counted
+    by area (the codes grouped as a plain column, not a filtered copy of the layer)."""
+    codes = pharmacies[by].to_numpy()
     counts: dict[tuple[str, str], int] = {}
     for service in Service:
-        grouped = service_holders(pharmacies, service).groupby(by).size()
+        grouped = pd.Series(codes[_holds(pharmacies, service)]).value_counts(dropna=True)
         counts.update({(code, service.value): int(n) for code, n in grouped.items()})
     return counts
 
@@ -610,10 +612,12 @@ def _suspended_counts(pharmacies: gpd.GeoDataFrame, by: str) -> dict[tuple[str, 
     """Holders whose settlement is suspended per (area code, service value), counted as serving or not."""
     if "settlement" not in pharmacies.columns:
         return {}
-    suspended = pharmacies[pharmacies["settlement"] == SUSPENDED]
+    suspended = (pharmacies["settlement"] == SUSPENDED).to_numpy(dtype=bool, na_value=False)
+    codes = pharmacies[by].to_numpy()
     counts: dict[tuple[str, str], int] = {}
     for service in Service:
-        grouped = suspended[suspended[service.value].astype(bool)].groupby(by).size()
+        held = pharmacies[service.value].astype(bool).to_numpy(dtype=bool, na_value=False)
+        grouped = pd.Series(codes[suspended & held]).value_counts(dropna=True)
         counts.update({(code, service.value): int(n) for code, n in grouped.items()})
     return counts
 
