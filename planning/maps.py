@@ -836,6 +836,7 @@ class CellTipLayer(folium.map.Layer):
             function move(event) {  // a DOM event on the map's container: over a control or the legend, no text
                 if (!pixels || !map) return;
                 if (event.target.closest && event.target.closest(".leaflet-control, #planner-legend")) return hide();
+                if (othersOpen()) return hide();
                 var e = {latlng: map.mouseEventToLatLng(event)};
                 var p = L.CRS.EPSG3857.project(e.latlng);
                 var col = Math.floor((p.x - t[0]) / t[1]), row = Math.floor((p.y - t[2]) / t[3]);
@@ -851,16 +852,25 @@ class CellTipLayer(folium.map.Layer):
                 tooltip.setLatLng(e.latlng).setContent(box);
                 if (!map.hasLayer(tooltip)) map.openTooltip(tooltip);
             }
+            // over a pharmacy (or any feature with its own tooltip) that tooltip speaks alone
+            var other = null;
+            function othersOpen() { return other !== null; }
+            function opened(e) { if (e.tooltip !== tooltip) { other = e.tooltip; hide(); } }
+            function closed(e) { if (e.tooltip === other) other = null; }
             var Tips = L.Layer.extend({
                 onAdd: function (m) {
                     map = m;
                     L.DomEvent.on(m.getContainer(), "mousemove", move);
                     L.DomEvent.on(m.getContainer(), "mouseleave", hide);
+                    m.on("tooltipopen", opened);
+                    m.on("tooltipclose", closed);
                 },
                 onRemove: function (m) {
                     hide();
                     L.DomEvent.off(m.getContainer(), "mousemove", move);
                     L.DomEvent.off(m.getContainer(), "mouseleave", hide);
+                    m.off("tooltipopen", opened);
+                    m.off("tooltipclose", closed);
                     map = null;
                 }
             });

@@ -88,9 +88,12 @@ def test_big_point_layer_shows_hostile_names_as_text_in_the_browser(hostile, lar
             page.mouse.move(point["x"], point["y"], steps=4)
             page.wait_for_timeout(60)
             page.mouse.move(point["x"] + 0.5, point["y"])
-            tooltip = page.locator(".leaflet-tooltip")
+            tooltip = page.locator(".leaflet-tooltip:not(.planner-cell-tip)")  # the pharmacy's, not the cell's
             tooltip.first.wait_for(timeout=5_000)
             assert XSS_NAME in tooltip.first.inner_text()
+            # over a pharmacy its tooltip speaks alone: the cell's is closed (Leaflet fades it out at opacity 0)
+            assert page.evaluate("""() => [...document.querySelectorAll('.planner-cell-tip')]
+                .every(e => getComputedStyle(e).opacity === '0')""")
             assert page.title() == title
         page.wait_for_timeout(300)  # an onerror would fire after its image failed to load
         assert page.title() == title
