@@ -102,10 +102,11 @@ class Gate:
 
 
 def accounts_path() -> Path:
-    """``$PHARMACY_PLANNER_ACCOUNTS`` or ``accounts.toml`` in the workspace folder."""
-    from planning.workspace import workspace_folder
+    """``$PHARMACY_PLANNER_ACCOUNTS`` or ``accounts.toml`` in the workspace folder (for a PostgreSQL
+    workspace, in ``~/.pharmacy-planner``: :func:`planning.workspace.settings_folder`)."""
+    from planning.workspace import settings_folder
 
-    return Path(os.environ.get(ACCOUNTS_ENV) or workspace_folder() / "accounts.toml")
+    return Path(os.environ.get(ACCOUNTS_ENV) or settings_folder() / "accounts.toml")
 
 
 def read_access_file(path: Path) -> dict:

@@ -14,6 +14,10 @@ Everything is stored as JSON written by this module's codec, which builds only t
 timeout), on a connection of its own: two sessions saving at once both land; an edit is appended, not a
 list overwritten. The schema version is SQLite's ``user_version``: an older file is migrated step by
 step on opening, a newer one refused with a message.
+
+A bureau's shared server: ``$PHARMACY_PLANNER_WORKSPACE`` (or :func:`open`) may be a PostgreSQL URL
+instead of a folder; the same projects then live in one database (:mod:`planning.workspace_pg`), with the
+same API, and export to and import from the same single-file form.
 """
 
 from __future__ import annotations
@@ -35,76 +39,89 @@ from pathlib import Path
 import pandas as pd
 
 from planning import register, scenario, screening
-from planning.errors import PlanningError
 from planning.model import Service
 from planning.register_xlsx import verdicts_text
 from planning.text import Text
+from planning.workspace_schema import MIGRATIONS, SCHEMA_VERSION, SUFFIX, WorkspaceError  # noqa: F401 - re-exported
 
-#: Environment variable naming the workspace folder (default ``~/.pharmacy-planner``).
+#: Environment variable naming the workspace: a folder (default ``~/.pharmacy-planner``) or a PostgreSQL URL.
 WORKSPACE_ENV = "PHARMACY_PLANNER_WORKSPACE"
-SUFFIX = ".sqlite"
-#: Schema migrations: version N is reached by running MIGRATIONS[N - 1] on a version N - 1 file.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (  # version 1: project meta, inputs, scenarios, checks
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        "CREATE TABLE inputs (role TEXT NOT NULL, name TEXT NOT NULL, sha256 TEXT NOT NULL, size INTEGER NOT NULL,"
-        " content BLOB, added_at TEXT NOT NULL, PRIMARY KEY (role, sha256))",
-        "CREATE TABLE scenario_edits (id INTEGER PRIMARY KEY AUTOINCREMENT, scenario TEXT NOT NULL,"
-        " edit TEXT NOT NULL, added_at TEXT NOT NULL)",
-        "CREATE TABLE checks (id INTEGER PRIMARY KEY AUTOINCREMENT, lon REAL NOT NULL, lat REAL NOT NULL,"
-        " services TEXT NOT NULL, applicant TEXT, result TEXT NOT NULL, checked_at TEXT NOT NULL)",
-    ),
-    (  # version 2: who made each write; the application register
-        "ALTER TABLE scenario_edits ADD COLUMN who TEXT NOT NULL DEFAULT ''",
-        "ALTER TABLE checks ADD COLUMN who TEXT NOT NULL DEFAULT ''",
-        "CREATE TABLE applications (app_id TEXT PRIMARY KEY, record TEXT NOT NULL, updated_at TEXT NOT NULL,"
-        " who TEXT NOT NULL)",
-    ),
-)
-SCHEMA_VERSION = len(MIGRATIONS)
+
 BUSY_TIMEOUT_S = 30.0
 
 
-class WorkspaceError(PlanningError):
-    """A project file that cannot be used (newer schema, not a project, bad content)."""
-
-
 def workspace_folder() -> Path:
-    """The workspace folder: ``$PHARMACY_PLANNER_WORKSPACE`` or ``~/.pharmacy-planner`` (created)."""
-    folder = Path(os.environ.get(WORKSPACE_ENV) or Path.home() / ".pharmacy-planner")
+    """The workspace folder: ``$PHARMACY_PLANNER_WORKSPACE`` or ``~/.pharmacy-planner`` (created). For a
+    PostgreSQL workspace (the variable holds a ``postgresql://`` URL) see :func:`workspace_url`."""
+    location = os.environ.get(WORKSPACE_ENV) or str(Path.home() / ".pharmacy-planner")
+    if _pg().is_postgres_url(location):
+        raise WorkspaceError("工作区是 PostgreSQL 数据库，不是文件夹", "the workspace is a PostgreSQL database, not a folder")
+    folder = Path(location)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def project_path(name: str, folder: Path | None = None) -> Path:
-    """The file of project ``name`` in ``folder`` (default :func:`workspace_folder`); the name is kept
-    readable, only path separators and control characters replaced."""
+def settings_folder() -> Path:
+    """This server's own folder (the accounts file, :func:`planning.accounts.accounts_path`): the workspace
+    folder, or ``~/.pharmacy-planner`` when the workspace is a PostgreSQL database (created)."""
+    if workspace_url() is None:
+        return workspace_folder()
+    folder = Path.home() / ".pharmacy-planner"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def workspace_url() -> str | None:
+    """The PostgreSQL workspace URL in ``$PHARMACY_PLANNER_WORKSPACE``, or None when it names a folder."""
+    location = os.environ.get(WORKSPACE_ENV, "")
+    return location if _pg().is_postgres_url(location) else None
+
+
+def project_path(name: str, folder: Path | None = None):
+    """Where project ``name`` lives: its file in ``folder`` (default :func:`workspace_folder`; the name kept
+    readable, only path separators and control characters replaced), or, on a PostgreSQL workspace
+    (no ``folder`` given), a :class:`planning.workspace_pg.PostgresProject`."""
+    if folder is None and workspace_url():
+        return _pg().PostgresProject(workspace_url(), name.strip() or "project")
     safe = re.sub(r"[\x00-\x1f/\\:*?\"<>|]", "_", name.strip()) or "project"
     return (folder or workspace_folder()) / f"{safe}{SUFFIX}"
 
 
-def list_projects(folder: Path | None = None) -> list[Path]:
-    """The project files of a workspace folder, by name."""
+def list_projects(folder: Path | None = None) -> list:
+    """The projects of a workspace folder (their files) or of the PostgreSQL workspace, by name."""
+    if folder is None and workspace_url():
+        return _pg().list_projects(workspace_url())
     return sorted((folder or workspace_folder()).glob(f"*{SUFFIX}"))
 
 
-def open(path: str | Path, *, who: str = "", read_only: bool = False) -> Workspace:  # noqa: A001 - documented entry point
-    """The project at ``path`` (created when missing, migrated when older); ``who`` is recorded with
-    every write; ``read_only`` refuses every change (a viewer). A file written by a newer version of the
-    tool is refused (:class:`WorkspaceError`)."""
-    workspace = Workspace(Path(path), who, read_only)
+def open(path, *, who: str = "", read_only: bool = False) -> Workspace:  # noqa: A001 - documented entry point
+    """The project at ``path`` (created when missing, migrated when older): a project file, a
+    ``postgresql://user@host/database?project=NAME`` URL or a :func:`project_path` result. ``who`` is
+    recorded with every write; ``read_only`` refuses every change (a viewer). A project written by a
+    newer version of the tool is refused (:class:`WorkspaceError`)."""
+    if isinstance(path, str) and _pg().is_postgres_url(path):
+        path = _pg().project_from_url(path)
+    workspace = Workspace(path if _is_postgres(path) else Path(path), who, read_only)
     workspace.migrate()
     return workspace
 
 
-def import_project(content: bytes, target: Path) -> Workspace:
-    """Write an exported project file (:meth:`Workspace.export_bytes`) to ``target`` and open it (migrated
-    when older). Refused with a :class:`WorkspaceError`: an existing ``target``, a file that is not a
-    project, or one from a newer version (nothing is left behind then)."""
-    if target.exists():
+def import_project(content: bytes, target) -> Workspace:
+    """Add an exported project file (:meth:`Workspace.export_bytes`) as ``target`` (a file path or a
+    PostgreSQL project) and open it (migrated when older). Refused with a :class:`WorkspaceError`: an
+    existing ``target``, a file that is not a project, or one from a newer version (nothing is left
+    behind then)."""
+    taken = _pg().exists(target) if _is_postgres(target) else target.exists()
+    if taken:
         raise WorkspaceError(f"项目 {target.stem} 已存在，请换一个名称", f"project {target.stem} exists: choose another name")
     if not content.startswith(b"SQLite format 3\x00"):
         raise WorkspaceError("这不是项目文件（SQLite）", "this is not a project file (SQLite)")
+    if _is_postgres(target):
+        with tempfile.TemporaryDirectory() as folder:
+            source = import_project(content, Path(folder) / f"import{SUFFIX}")
+            imported = open(target)
+            copy_project(source, imported)
+            return imported
     partial = target.with_name(target.name + ".importing")
     partial.write_bytes(content)
     try:
@@ -122,10 +139,15 @@ def import_project(content: bytes, target: Path) -> Workspace:
     return open(target)
 
 
-def rename_project(path: Path, name: str) -> Workspace:
-    """Move the project at ``path`` to ``name`` in the same folder (a consistent copy, then the old file
-    removed) and set its shown name; refused when a project of that name exists. Another session still
-    on the old name finds an empty project there afterwards."""
+def rename_project(path, name: str) -> Workspace:
+    """Move the project at ``path`` to ``name`` (a file: a consistent copy in the same folder, then the old
+    file removed; on PostgreSQL: its schema renamed) and set its shown name; refused when a project of
+    that name exists. Another session still on the old name finds an empty project there afterwards."""
+    if _is_postgres(path):
+        source = open(path)
+        renamed = open(_pg().rename(path, name), who=source.who)
+        renamed.rename(name)
+        return renamed
     target = project_path(name, path.parent)
     if target.exists():
         raise WorkspaceError(f"项目 {target.stem} 已存在，请换一个名称", f"project {target.stem} exists: choose another name")
@@ -136,6 +158,40 @@ def rename_project(path: Path, name: str) -> Workspace:
     for old in (path, *(path.with_name(path.name + end) for end in ("-wal", "-shm"))):
         old.unlink(missing_ok=True)
     return renamed
+
+
+#: What a project holds, table by table: its columns in order and the order its rows are read in.
+PROJECT_TABLES: tuple[tuple[str, str, str], ...] = (
+    ("meta", "key, value", "key"),
+    ("inputs", "role, name, sha256, size, content, added_at", "added_at, role, sha256"),
+    ("scenario_edits", "id, scenario, edit, added_at, who", "id"),
+    ("checks", "id, lon, lat, services, applicant, result, checked_at, who", "id"),
+    ("applications", "app_id, record, updated_at, who", "rowid"),
+)
+
+
+def copy_project(source: Workspace, target: Workspace) -> None:
+    """Every row of ``source`` into the empty project ``target`` (ids kept, one transaction): the export
+    of a PostgreSQL project to a file and the import of a file to PostgreSQL."""
+    with target.writing() as db:
+        for table, columns, order in PROJECT_TABLES:
+            rows = source._read(f"SELECT {columns} FROM {table} ORDER BY {order}")
+            if table == "meta":
+                db.execute("DELETE FROM meta")
+            marks = ", ".join("?" * (columns.count(",") + 1))
+            db.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
+    if _is_postgres(target.path):
+        _pg().restart_ids(target.path)
+
+
+def _is_postgres(location) -> bool:
+    return type(location).__name__ == "PostgresProject"
+
+
+def _pg():
+    from planning import workspace_pg
+
+    return workspace_pg
 
 
 @dataclass(frozen=True)
@@ -161,9 +217,10 @@ class CheckRecord:
 
 @dataclass(frozen=True)
 class Workspace:
-    """A project file; every method opens its own connection and transaction (thread- and process-safe)."""
+    """A project (a file, or a :class:`planning.workspace_pg.PostgresProject`); every method opens its own
+    connection and transaction (thread- and process-safe)."""
 
-    path: Path
+    path: Path  # or a PostgresProject, which reads as a Path does (name, stem)
     who: str = ""
     read_only: bool = False
 
@@ -176,8 +233,13 @@ class Workspace:
             yield db
 
     @contextlib.contextmanager
-    def transaction(self):
-        """A connection inside one write transaction (committed on success, rolled back on error)."""
+    def transaction(self, *, write: bool = True):
+        """A connection inside one transaction (committed on success, rolled back on error); a write
+        transaction excludes every other writer of the project until it ends."""
+        if _is_postgres(self.path):
+            with _pg().transaction(self.path, write=write) as db:
+                yield db
+            return
         connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -195,7 +257,9 @@ class Workspace:
             connection.close()
 
     def migrate(self) -> int:
-        """Bring the file to :data:`SCHEMA_VERSION` (a new file from zero); returns the version found."""
+        """Bring the project to :data:`SCHEMA_VERSION` (a new one from zero); returns the version found."""
+        if _is_postgres(self.path):
+            return _pg().migrate(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.transaction() as db:
             found = db.execute("PRAGMA user_version").fetchone()[0]
@@ -209,14 +273,19 @@ class Workspace:
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             if found == 0:
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('name', ?)", (self.path.stem,))
+                db.execute("INSERT INTO meta VALUES ('name', ?) ON CONFLICT DO NOTHING", (self.path.stem,))
         return found
 
     def export_bytes(self) -> bytes:
         """The whole project as one self-contained SQLite file (a consistent copy, taken while others
-        may be writing: SQLite's online backup)."""
+        may be writing: SQLite's online backup; a PostgreSQL project's rows copied into a new file)."""
         with tempfile.TemporaryDirectory() as folder:
             copy = Path(folder) / "export.sqlite"
+            if _is_postgres(self.path):
+                copy_project(self, open(copy))
+                with contextlib.closing(sqlite3.connect(copy)) as target:
+                    target.execute("PRAGMA journal_mode=DELETE")
+                return copy.read_bytes()
             with contextlib.closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as source, \
                     contextlib.closing(sqlite3.connect(copy)) as target:
                 source.backup(target)
@@ -224,7 +293,7 @@ class Workspace:
             return copy.read_bytes()
 
     def _read(self, sql: str, parameters=()) -> list[tuple]:
-        with self.transaction() as db:
+        with self.transaction(write=False) as db:
             return db.execute(sql, parameters).fetchall()
 
     # ----------------------------------------------------------------------------- project and policy
@@ -258,7 +327,9 @@ class Workspace:
         """Record an input file (``role`` e.g. ``pharmacies``, ``network``); returns its SHA-256."""
         digest = hashlib.sha256(content).hexdigest()
         with self.writing() as db:
-            db.execute("INSERT OR REPLACE INTO inputs VALUES (?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (role, sha256) DO UPDATE SET"
+                       " name = excluded.name, size = excluded.size, content = excluded.content,"
+                       " added_at = excluded.added_at",
                        (role, name, digest, len(content), content if keep_copy else None, _now()))
         return digest
 
@@ -315,10 +386,11 @@ class Workspace:
         """Store a designation check; returns its id."""
         with self.writing() as db:
             cursor = db.execute(
-                "INSERT INTO checks (lon, lat, services, applicant, result, checked_at, who) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO checks (lon, lat, services, applicant, result, checked_at, who) VALUES (?, ?, ?, ?, ?, ?, ?)"
+                " RETURNING id",
                 (result.lon, result.lat, to_json([s.value for s in result.verdicts]),
                  to_json(applicant) if applicant is not None else None, to_json(result), _now(), self.who))
-            return int(cursor.lastrowid)
+            return int(cursor.fetchone()[0])
 
     def checks(self) -> list[CheckRecord]:
         rows = self._read("SELECT id, applicant, result, checked_at, who FROM checks ORDER BY id")
@@ -340,9 +412,11 @@ class Workspace:
 
     # ----------------------------------------------------------------------------- register
     def save_application(self, application: register.Application) -> None:
-        """Insert or replace an application (by its id)."""
+        """Insert an application or update it (by its id; the register keeps its first place)."""
         with self.writing() as db:
-            db.execute("INSERT OR REPLACE INTO applications VALUES (?, ?, ?, ?)",
+            db.execute("INSERT INTO applications (app_id, record, updated_at, who) VALUES (?, ?, ?, ?)"
+                       " ON CONFLICT (app_id) DO UPDATE SET record = excluded.record,"
+                       " updated_at = excluded.updated_at, who = excluded.who",
                        (application.app_id, to_json(application), _now(), self.who))
 
     def applications(self) -> list[register.Application]:

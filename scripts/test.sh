@@ -4,7 +4,8 @@
 #   bash scripts/test.sh -k access  # extra arguments go to pytest
 # Creates or reuses the project's virtual environment (.venv, or PHARMACY_PLANNER_VENV) with the
 # project and its dev extras; then, each on its own and only when missing, Debian's chromium (browser
-# test), a CJK font, LibreOffice Writer and poppler-utils (the Word report rendered to PDF and PNG).
+# test), a CJK font, LibreOffice Writer and poppler-utils (the Word report rendered to PDF and PNG), and
+# PostgreSQL's server (the workspace tests on a throwaway server).
 # When apt-get cannot be used, only the tests needing that package skip, each saying why.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -26,6 +27,13 @@ if command -v libreoffice >/dev/null 2>&1 || command -v soffice >/dev/null 2>&1;
 else
   apt_install "the Word report rendered to PDF in its test" libreoffice-writer-nogui ||
     say "the report's PDF rendering test will be skipped: LibreOffice is not installed"
+fi
+# The PostgreSQL workspace tests start a throwaway server of their own (tests/pg_server.py).
+if command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  say "PostgreSQL server: $(command -v initdb || ls /usr/lib/postgresql/*/bin/initdb | tail -1)"
+else
+  apt_install "the PostgreSQL workspace tests" postgresql ||
+    say "tests/test_workspace_pg.py and the PostgreSQL runs of tests/test_workspace.py will be skipped: no PostgreSQL server"
 fi
 if command -v pdftoppm >/dev/null 2>&1; then
   say "pdftoppm: $(command -v pdftoppm)"

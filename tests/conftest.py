@@ -3,6 +3,7 @@ demo assessment (made once per session: assessments are immutable, and scenarios
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -45,3 +46,28 @@ def demo(_private_network_cache):
 
     region = load_demo_region()
     return assess(region, load_network(region.network_path))
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The URL of a throwaway PostgreSQL server for this session (tests/pg_server.py); skips with the reason
+    when no server can be started or psycopg is missing, and fails instead where
+    ``$PHARMACY_PLANNER_TEST_POSTGRES=required`` (CI, whose scripts install the server)."""
+    from pg_server import NO_SERVER, ThrowawayPostgres, server_binaries
+
+    unavailable = pytest.fail if os.environ.get("PHARMACY_PLANNER_TEST_POSTGRES") == "required" else pytest.skip
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("psycopg is not installed (pip install -e '.[postgres]')")
+    binaries = server_binaries()
+    if binaries is None:
+        unavailable(NO_SERVER)
+    server = ThrowawayPostgres(binaries)
+    try:
+        url = server.start()
+    except Exception as exc:  # noqa: BLE001 - any failure to start is a reason to skip, said in full
+        server.stop()
+        unavailable(f"a throwaway PostgreSQL server could not be started: {exc}")
+    yield url
+    server.stop()

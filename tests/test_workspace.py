@@ -1,10 +1,12 @@
-"""The project file: everything stored reads back equal, versions are checked, concurrent writers lose nothing."""
+"""The project store: everything stored reads back equal, versions are checked, concurrent writers lose
+nothing; the tests marked with ``location`` run on a project file and on a throwaway PostgreSQL server."""
 
 from __future__ import annotations
 
 import datetime as dt
 import sqlite3
 import threading
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
@@ -31,8 +33,18 @@ EDITS = (
 )
 
 
-def test_everything_stored_reads_back_equal_after_reopening(tmp_path, demo):
-    path = tmp_path / "示例项目.sqlite"
+@pytest.fixture(params=["file", "postgresql"])
+def location(request, tmp_path):
+    """Where a new project of a given name lives: a file in a temporary folder, or (second run) a project
+    on the session's throwaway PostgreSQL server (a fresh name per test)."""
+    if request.param == "file":
+        return lambda name: tmp_path / f"{name}.sqlite"
+    url, tag = request.getfixturevalue("postgres_url"), uuid.uuid4().hex[:8]
+    return lambda name: f"{url}?project={name}-{tag}"
+
+
+def test_everything_stored_reads_back_equal_after_reopening(location, demo):
+    path = location("示例项目")
     project = workspace.open(path, who="planner-a")
     project.set_policy("default", {"walk_minutes": 15, "speed_m_per_min": 80.0})
     digest = project.add_input("pharmacies", "药店.csv", "pharmacy_id,name\nP1,康宁\n".encode())
@@ -114,18 +126,18 @@ def _write_many(path: str, writer: str, count: int) -> None:
         project.append_edit("shared", RemoveSite(f"{writer}-{n}"))
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path):
-    path = tmp_path / "shared.sqlite"
+def test_two_processes_writing_at_once_lose_nothing(location):
+    path = str(location("shared"))
     workspace.open(path)
     with ProcessPoolExecutor(max_workers=2) as pool:
-        list(pool.map(_write_many, [str(path)] * 2, ["p1", "p2"], [60, 60]))
+        list(pool.map(_write_many, [path] * 2, ["p1", "p2"], [60, 60]))
     ids = [e.pharmacy_id for e in workspace.open(path).edits("shared")]
     assert sorted(ids) == sorted([f"p1-{n}" for n in range(60)] + [f"p2-{n}" for n in range(60)])
     assert [i for i in ids if i.startswith("p1")] == [f"p1-{n}" for n in range(60)]  # each writer's order kept
 
 
-def test_two_threads_with_their_own_connections_lose_nothing(tmp_path):
-    path = tmp_path / "threads.sqlite"
+def test_two_threads_with_their_own_connections_lose_nothing(location):
+    path = location("threads")
     workspace.open(path)
     threads = [threading.Thread(target=_write_many, args=(str(path), f"t{k}", 40)) for k in range(2)]
     for thread in threads:
@@ -164,8 +176,8 @@ def test_a_project_exports_as_one_file_and_imports_elsewhere(tmp_path):
     assert not [p.name for p in (tmp_path / "b").iterdir() if not p.name.startswith("规划.sqlite")]  # nothing left
 
 
-def test_an_edit_built_from_the_current_edits_sees_the_other_sessions(tmp_path):
-    path = tmp_path / "p.sqlite"
+def test_an_edit_built_from_the_current_edits_sees_the_other_sessions(location):
+    path = location("p")
     first, second = workspace.open(path, who="a"), workspace.open(path, who="b")
 
     def new_site(current):
