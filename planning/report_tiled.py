@@ -8,7 +8,9 @@
 - ``walk_time/<service>.vrt`` (walk minutes, float32, NaN beyond the horizon) and
   ``decisions/<service>.vrt`` (bands: decision code of :data:`planning.zones.DECISION_CODES`, circle
   0/1, uncovered 0/1), each a GDAL virtual mosaic of the tiles' GeoTIFFs under ``rasters/`` (network
-  CRS, metres; every cell from the tile owning it). QGIS and rasterio open them as one raster.
+  CRS, metres; every cell from the tile owning it). QGIS and rasterio open them as one raster;
+- ``result/``: the result itself (:mod:`planning.tiled_result`), which
+  :func:`planning.tiled_result.open_tiled` reads back for the app, the reports and notebooks.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import rasterio
 
 from planning import report
 from planning.model import Service
+from planning.tiled_result import save_tiled
 from planning.tiles import TiledAssessment
 
 #: GeoPackage layers of ``province.gpkg``, in order.
@@ -42,6 +45,7 @@ def write_tiled(tiled: TiledAssessment, folder: str | Path, *, lang: str = "zh")
     written = [gpkg, *write_county_geojson(tiled, folder / "counties")]
     written += report.write_tables(tiled, folder, lang=lang)[:1]
     written += write_mosaics(tiled, folder)
+    written.append(save_tiled(tiled, folder))  # the app, the reports and notebooks open the folder again
     return written
 
 

@@ -49,7 +49,7 @@ from planning.errors import ParameterError, PlanningError
 from planning.geometry import polygonal_parts
 from planning.memo import Memo
 from planning.model import WGS84, Region, Service
-from planning.netstore import NetworkStore, store_for_file
+from planning.netstore import NetworkStore, is_store, store_for_file
 from planning.policy import Policy, load_policy
 
 #: Counties larger than this (km²) are cut into grid tiles of :data:`DEFAULT_GRID_M` by default.
@@ -312,6 +312,10 @@ class TiledAssessment:
         this process as an ordinary assessment, with the merged rows: its core is exact; its context
         (the sub-districts around the core it read) is there for the map's surroundings only."""
         tile = self.tile_of(code)
+        if not is_store(self.store_path):
+            raise ParameterError(f"找不到该分块结果的路网存储 {self.store_path}：县区详情需要重新读取路网（概览和表格不受影响）",
+                                 f"the network store of this tiled result is not at {self.store_path}: a county's "
+                                 "detail reads the network again (the overview and the tables do not need it)")
 
         def build():
             part = tile_region(self.region, tile, self.crs)

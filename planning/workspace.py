@@ -23,12 +23,8 @@ same API, and export to and import from the same single-file form.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
-import enum
 import hashlib
-import json
-import math
 import os
 import re
 import sqlite3
@@ -39,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from planning import register, scenario, screening
+from planning.codec import Codec, Custom
 from planning.model import Service
 from planning.register_xlsx import verdicts_text
 from planning.text import Text
@@ -440,73 +437,16 @@ CLASSES = {cls.__name__: cls for cls in (
     screening.DesignationCheck, register.Application, register.StageEvent, register.StoredVerdict,
     register.Exclusion)}
 ENUMS = {cls.__name__: cls for cls in (Service, register.Stage, register.Kind)}
+CODEC = Codec(CLASSES.values(), ENUMS.values(),
+              [Custom(scenario.ChangePolicy, lambda change: {"changes": change.as_dict()},
+                      lambda stored: scenario.ChangePolicy(**stored["changes"]))], error=WorkspaceError)
 
 
 def to_json(value) -> str:
     """``value`` (edits, checks, applications, plain data) as JSON text."""
-    return json.dumps(_encode(value), ensure_ascii=False, allow_nan=False)
+    return CODEC.dumps(value)
 
 
 def from_json(text: str):
     """The value :func:`to_json` wrote; a class outside :data:`CLASSES` is refused."""
-    return _decode(json.loads(text))
-
-
-def _encode(value):
-    if isinstance(value, enum.Enum):  # before str: Service is a str enum
-        return {"$enum": type(value).__name__, "value": value.value}
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, (int, float)) or hasattr(value, "item"):  # numpy scalars too
-        number = value.item() if hasattr(value, "item") else value
-        if isinstance(number, float) and not math.isfinite(number):
-            return {"$float": repr(number)}  # nan, inf, -inf: not JSON numbers
-        return number
-    if isinstance(value, scenario.ChangePolicy):
-        return {"$class": "ChangePolicy", "changes": _encode(value.as_dict())}
-    if dataclasses.is_dataclass(value):
-        name = type(value).__name__
-        if CLASSES.get(name) is not type(value):
-            raise WorkspaceError(f"无法保存类型 {name}", f"cannot store a {name}")
-        return {"$class": name, **{f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)
-                                   if f.init}}
-    if isinstance(value, dt.date):
-        return {"$date": value.isoformat()}
-    if isinstance(value, (frozenset, set)):
-        return {"$frozenset": sorted(_encode(v) for v in value)}
-    if isinstance(value, tuple):
-        return {"$tuple": [_encode(v) for v in value]}
-    if isinstance(value, list):
-        return [_encode(v) for v in value]
-    if isinstance(value, dict):
-        if all(isinstance(k, str) and not isinstance(k, enum.Enum) for k in value):
-            return {"$dict": {k: _encode(v) for k, v in value.items()}}
-        return {"$pairs": [[_encode(k), _encode(v)] for k, v in value.items()]}
-    raise WorkspaceError(f"无法保存值 {value!r}", f"cannot store the value {value!r}")
-
-
-def _decode(value):
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if "$enum" in value:
-        return ENUMS[value["$enum"]](value["value"])
-    if "$date" in value:
-        return dt.date.fromisoformat(value["$date"])
-    if "$float" in value:
-        return float(value["$float"])
-    if "$tuple" in value:
-        return tuple(_decode(v) for v in value["$tuple"])
-    if "$frozenset" in value:
-        return frozenset(_decode(v) for v in value["$frozenset"])
-    if "$dict" in value:
-        return {k: _decode(v) for k, v in value["$dict"].items()}
-    if "$pairs" in value:
-        return {_decode(k): _decode(v) for k, v in value["$pairs"]}
-    name = value.get("$class")
-    if name == "ChangePolicy":
-        return scenario.ChangePolicy(**_decode(value["changes"]))
-    if name not in CLASSES:
-        raise WorkspaceError(f"项目文件含未知类型 {name!r}", f"the project file holds an unknown type {name!r}")
-    return CLASSES[name](**{k: _decode(v) for k, v in value.items() if k != "$class"})
+    return CODEC.loads(text)

@@ -12,6 +12,7 @@ import json
 import os
 import signal
 from dataclasses import replace
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -25,12 +26,15 @@ from hypothesis import strategies as st
 
 from planning.assess import assess
 from planning.demo import load_demo_region
+from planning.errors import ParameterError
 from planning.model import Service
 from planning.netstore import NetworkStore, write_store
 from planning.present import summary_text
 from planning.network import load_network
 from planning.policy import load_policy
 from planning.synthetic import street_grid, synthetic_region
+from planning.report_tiled import write_tiled
+from planning.tiled_result import TiledResultError, list_tiled_results, open_tiled
 from planning.tiles import TileError, assess_tiled, plan_tiles
 from planning.zones import DECISION_CODES
 
@@ -142,6 +146,52 @@ def test_the_demo_cut_into_its_four_counties_equals_the_whole(client, demo, tmp_
         joined = shapely.union_all(tiled.circles[tiled.circles["service"] == service.value].geometry.to_numpy())
         drawn = whole.circles_for(service).geometry.iloc[0].intersection(areas)
         assert joined.symmetric_difference(drawn).area <= 1e-6 * drawn.area
+
+
+def test_a_saved_tiled_result_opens_again_with_the_same_tables_and_layers(client, demo, tmp_path):
+    """write_tiled saves the result in its folder; open_tiled reads back equal tables (types included),
+    layers, policy, tiles and summary, and a county's detail; a newer format, a path leaving the folder
+    and a moved network store are refused with a message."""
+    region, _, store, whole = demo
+    tiled = assess_tiled(region, store, whole.policy, client=client, work_dir=tmp_path / "work")
+    out = tmp_path / "out"
+    write_tiled(tiled, out, lang="en")
+    assert list_tiled_results(tmp_path) == [out]
+    opened = open_tiled(out)
+    for name in ("subdistricts", "counties", "coverage", "pharmacies", "zones", "circles", "uncovered"):
+        pd.testing.assert_frame_equal(pd.DataFrame(getattr(opened, name)), pd.DataFrame(getattr(tiled, name)), obj=name)
+    for name in ("subdistricts", "counties", "pharmacies"):
+        pd.testing.assert_frame_equal(pd.DataFrame(getattr(opened.region, name)), pd.DataFrame(getattr(tiled.region, name)))
+    assert (opened.policy, opened.tiles, opened.crs, opened.street_m) == (tiled.policy, tiled.tiles, tiled.crs, tiled.street_m)
+    assert opened.region.workers is not None and opened.region.workers.places.equals(tiled.region.workers.places)
+    for tile in tiled.tiles:
+        mine, theirs = opened.layers[tile.tile_id], tiled.layers[tile.tile_id]
+        assert mine.zone_km2 == theirs.zone_km2
+        for name in ("zones", "circles", "uncovered"):
+            pd.testing.assert_frame_equal(pd.DataFrame(getattr(mine, name)), pd.DataFrame(getattr(theirs, name)))
+        assert all(Path(p).is_relative_to(out) and Path(p).is_file()
+                   for kinds in mine.rasters.values() for p in kinds.values())
+        assert opened.results[tile.tile_id].nodes == tiled.results[tile.tile_id].nodes
+    assert summary_text(opened, "zh") == summary_text(tiled, "zh")
+    code = tiled.tiles[0].core[0]
+    pd.testing.assert_frame_equal(pd.DataFrame(opened.detail(code).subdistricts),
+                                  pd.DataFrame(tiled.detail(code).subdistricts))
+
+    manifest_path = out / "result" / "manifest.json"
+    saved = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest_path.write_text(json.dumps({**saved, "format": saved["format"] + 1}), encoding="utf-8")
+    with pytest.raises(TiledResultError, match="newer version"):
+        open_tiled(out)
+    first = tiled.tiles[0].tile_id
+    saved["layers"][first]["rasters"]["outpatient_pooling"]["decisions"] = "../../etc/passwd"
+    manifest_path.write_text(json.dumps(saved), encoding="utf-8")
+    with pytest.raises(TiledResultError, match="leaves the folder"):
+        open_tiled(out)
+    with pytest.raises(TiledResultError, match="holds no tiled result"):
+        open_tiled(tmp_path / "work")
+    moved = replace(tiled, store_path=tmp_path / "gone")
+    with pytest.raises(ParameterError, match="network store of this tiled result is not at"):
+        moved.detail(code)
 
 
 def test_a_three_by_three_county_region_cut_by_county_equals_the_whole(client, province, tmp_path):
@@ -274,6 +324,7 @@ def test_the_command_line_runs_tiled_on_a_scheduler_and_its_mosaics_read_as_the_
     kinds = {f["properties"]["layer"] for f in county["features"]}
     assert kinds == {"subdistricts", "counties", "zones"}
     assert len(list((out / "rasters").glob("*.tif"))) == 2 * len(Service) * 4  # two kinds per service and tile
+    assert_same_as_whole(whole, open_tiled(out))  # the saved result, opened again, is still the whole's answer
 
 
 def test_a_province_generated_county_by_county_is_one_network_and_tiles_to_its_whole(client, tmp_path):
