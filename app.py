@@ -26,19 +26,20 @@ from planning.errors import PlanningError
 from planning.i18n import t
 from planning.ingest.datum import DatumMismatchError
 from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, CLASS_VIEW_LAYERS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
-                           checked_point_group, escape_user_text, serve_scripts_from, site_changes_group,
-                           use_local_leaflet, with_worker_layer)
+                           checked_point_group, escape_user_text, overview_map, serve_scripts_from,
+                           site_changes_group, use_local_leaflet, with_worker_layer)
 from planning.memo import Deferred
 from planning.model import Service
 from planning.network import load_network, load_network_bytes
 from planning.policy import load_policy
-from planning.present import for_people
+from planning.present import for_people, summary_text
 from planning.register import Stage, from_check, recheck
 from planning.register_xlsx import YES, register_table, styled_register, write_register_xlsx
 from planning.review import exit_safety, pharmacies_to_watch, review_scenario
 from planning.scenario import AddSite, RemoveSite, Scenario, nearest_site
 from planning.screening import Applicant, check_location
 from planning.text import Text
+from planning.tiled_result import describe_saved, list_tiled_results, open_tiled, results_folder
 
 st.set_page_config(page_title="医保定点药店规划 / Pharmacy planning", layout="wide")
 lang = "en" if st.sidebar.radio("语言 / Language", ["中文", "English"], horizontal=True) == "English" else "zh"
@@ -66,6 +67,19 @@ def uploaded_inputs(key: str, _files: dict, crs: str, trust_crs: bool):
                           counties=_files.get("counties"), population=_files.get("population"),
                           fund_status=_files.get("fund"), network=network, crs=crs, trust_crs=trust_crs)
     return region, network
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def opened_tiled(folder: str, stamp: int):
+    """A saved tiled result (``stamp``: its manifest's modification time, so a result saved again is read
+    again), shared by every session."""
+    return open_tiled(folder)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def tiled_detail(folder: str, stamp: int, county_code: str, _tiled):
+    """One county of a tiled result assessed again as an ordinary assessment (its rows the merged ones)."""
+    return _tiled.detail(county_code)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -156,11 +170,41 @@ if serving.sign_in:
 can_write = user.can_write
 
 # ----------------------------------------------------------------------------- sidebar controls
-source = st.sidebar.radio(t("source", lang), ["demo", "upload"], format_func=lambda s: t(f"source_{s}", lang))
-policy_name = st.sidebar.selectbox(t("policy", lang), ["default", "hunan-2025", "mudanjiang-2025"])
-minutes = st.sidebar.slider(t("minutes", lang), MIN_MINUTES, MAX_MINUTES, 15, step=1)
-speed = st.sidebar.number_input(t("speed", lang), min_value=MIN_SPEED, max_value=MAX_SPEED, value=75.0, step=5.0)
-workers_weight = st.sidebar.slider(t("workers_weight", lang), 0.0, 1.0, 0.0, step=0.1, help=t("workers_weight_help", lang))
+source = st.sidebar.radio(t("source", lang), ["demo", "upload", "tiled"], format_func=lambda s: t(f"source_{s}", lang))
+tiled = saved = None
+if source == "tiled":  # a province or city assessed tile by tile (pharmacy-plan assess --workers N --out ...)
+    root = results_folder()
+    found, unreadable = [], []
+    for folder in list_tiled_results(root):
+        try:
+            found.append(describe_saved(folder))
+        except PlanningError as exc:  # listed, never skipped in silence
+            unreadable.append((folder, exc))
+    for folder, exc in unreadable:
+        st.sidebar.warning(f"{folder.name}: {exc.message(lang)}")
+    if not found:
+        st.info(t("tiled_none", lang, folder=root))
+        st.stop()
+    saved = st.sidebar.selectbox(t("tiled_result", lang), found, format_func=lambda r: r.label())
+    try:
+        with st.spinner(t("computing", lang)):
+            tiled = opened_tiled(str(saved.folder), saved.stamp)
+    except PlanningError as exc:
+        show_error(exc)
+        st.stop()
+fixed = tiled is not None  # a tiled result keeps the policy it was run with
+presets = ["default", "hunan-2025", "mudanjiang-2025"]
+policy_name = st.sidebar.selectbox(t("policy", lang), presets, disabled=fixed)
+minutes = st.sidebar.slider(t("minutes", lang), MIN_MINUTES, MAX_MINUTES, 15, step=1, disabled=fixed)
+speed = st.sidebar.number_input(t("speed", lang), min_value=MIN_SPEED, max_value=MAX_SPEED, value=75.0, step=5.0,
+                                disabled=fixed)
+workers_weight = st.sidebar.slider(t("workers_weight", lang), 0.0, 1.0, 0.0, step=0.1, help=t("workers_weight_help", lang),
+                                   disabled=fixed)
+if fixed:
+    policy_name, minutes, speed, workers_weight = (tiled.policy.policy_id, tiled.policy.walk_minutes,
+                                                   tiled.policy.speed_m_per_min, 0.0)
+    st.sidebar.caption(t("tiled_policy_note", lang, policy=Text(tiled.policy.title_zh, tiled.policy.title_en).get(lang),
+                         minutes=minutes, speed=speed))
 service = st.sidebar.selectbox(t("service", lang), SERVICES, index=1, format_func=lambda s: s.label(lang))
 basemap = st.sidebar.selectbox(t("basemap", lang), BASEMAPS, format_func=lambda b: t(f"basemap_{b}", lang))
 tianditu_key = st.sidebar.text_input(t("tianditu_key", lang), type="password") if basemap == "tianditu" else ""
@@ -212,6 +256,9 @@ try:
     if source == "demo":
         region, network = demo_inputs()
         region_key = "demo"
+    elif source == "tiled":
+        names = dict(zip(tiled.region.counties["code"], tiled.region.counties["name"]))
+        county_code = st.sidebar.selectbox(t("tiled_county", lang), list(names), format_func=lambda c: f"{names[c]} ({c})")
     else:
         files = {
             "pharmacies": st.sidebar.file_uploader(t("upload_pharmacies", lang), type=["csv", "xlsx", "geojson", "json", "gpkg"]),
@@ -255,8 +302,13 @@ try:
                 for warning in region.completeness.warnings:
                     st.warning(Text.parse(warning).get(lang))
     with st.spinner(t("computing", lang)):
-        assessment = cached_assessment(region_key, policy_name, float(minutes), float(speed), float(workers_weight),
-                                       region, network)
+        if tiled is not None:  # the county's tile assessed again; every view below reads this assessment
+            assessment = tiled_detail(str(saved.folder), saved.stamp, county_code, tiled)
+            region, network = assessment.region, assessment.network
+            region_key = f"tiled-{saved.folder.name}-{saved.stamp}-{county_code}"
+        else:
+            assessment = cached_assessment(region_key, policy_name, float(minutes), float(speed),
+                                           float(workers_weight), region, network)
 except Exception as exc:  # noqa: BLE001 - a planner's upload must never end in a traceback (st.stop is not an Exception)
     show_error(exc)
     st.stop()
@@ -311,8 +363,11 @@ def what_if_buttons(lon: float, lat: float) -> None:
 
 
 st.title(t("app_title", lang))
-caption = region.name + (f" — {t('fictional_note', lang)}" if region.fictional else "")
-st.caption(caption)
+whole_region = tiled.region if tiled is not None else region
+st.caption(whole_region.name + (f" — {t('fictional_note', lang)}" if whole_region.fictional else ""))
+if tiled is not None:  # the figures below are the detail's: its county and the areas around it
+    st.info(t("tiled_detail_caption", lang, county=f"{names[county_code]} ({county_code})",
+              tile=tiled.tile_of(county_code).tile_id))
 columns = st.columns(4)
 columns[0].metric(t("counties", lang), len(region.counties))
 columns[1].metric(t("subdistricts", lang), len(region.subdistricts))
@@ -345,9 +400,29 @@ def show_check(lon: float, lat: float, services, applicant: Applicant | None = N
                                for f in result.applicant_findings))
 
 
-tab_map, tab_check, tab_scenario, tab_register, tab_tables, tab_downloads = st.tabs(
-    [t("tab_map", lang), t("tab_check", lang), t("tab_scenario", lang), t("tab_register", lang), t("tab_tables", lang),
-     t("tab_downloads", lang)])
+tab_keys = ["tab_overview"] * (tiled is not None) + ["tab_map", "tab_check", "tab_scenario", "tab_register", "tab_tables",
+                                                     "tab_downloads"]
+tabs = dict(zip(tab_keys, st.tabs([t(key, lang) for key in tab_keys])))
+tab_map, tab_check, tab_scenario, tab_register, tab_tables, tab_downloads = (tabs[k] for k in tab_keys[-6:])
+
+if tiled is not None:
+    with tabs["tab_overview"]:
+        columns = st.columns(4)
+        columns[0].metric(t("tiled_tiles", lang), len(tiled.tiles))
+        columns[1].metric(t("counties", lang), len(tiled.region.counties))
+        columns[2].metric(t("subdistricts", lang), len(tiled.region.subdistricts))
+        columns[3].metric(t("pharmacies", lang), len(tiled.region.pharmacies))
+        st.caption(t("tiled_run", lang, saved=saved.saved.replace("T", " "), tiles=len(tiled.tiles), seconds=tiled.seconds,
+                     peak=max(r.peak_mb for r in tiled.results.values()), folder=saved.folder))
+        overview = overview_map(tiled, service=service, lang=lang)
+        escape_user_text(overview)
+        st_folium(serve_scripts_from(use_local_leaflet(overview), GENERATED_SCRIPTS, GENERATED_URL), height=520,
+                  use_container_width=True, returned_objects=[], key=f"overview-{service.value}-{lang}")
+        st.subheader(t("tiled_counties_table", lang))
+        st.dataframe(for_people(tiled.counties[tiled.counties["service"] == service.value], lang), hide_index=True,
+                     width="stretch")
+        with st.expander(t("tiled_summary", lang)):
+            st.text(summary_text(tiled, lang))
 
 with tab_map:
     try:
@@ -593,6 +668,6 @@ def downloads_tab(assessment, assessment_key: tuple, service: Service) -> None:
 with tab_downloads:
     downloads_tab(assessment, (region_key, policy_name, float(minutes), float(speed), float(workers_weight)), service)
 report_libraries_loading()
-# after the page is drawn: the search every later slider setting re-thresholds (widest_assessment)
-widest_assessment(region_key, assessment.policy.cell_m, assessment.policy.access_width_m, assessment.policy.max_snap_m,
-                  region, network).start()
+if tiled is None:  # after the page is drawn: the search every later slider setting re-thresholds (widest_assessment)
+    widest_assessment(region_key, assessment.policy.cell_m, assessment.policy.access_width_m,
+                      assessment.policy.max_snap_m, region, network).start()

@@ -47,6 +47,27 @@ _TEXT: dict[str, tuple[str, str]] = {
     "source": ("数据来源", "Data source"),
     "source_demo": ("示例市（虚构）", "Demo city (fictional)"),
     "source_upload": ("上传本地数据", "Upload my data"),
+    "source_tiled": ("分块评估结果（省/市）", "Tiled result (province / city)"),
+    "tiled_result": ("分块评估结果", "Tiled result"),
+    "tiled_none": ("{folder} 下还没有分块评估结果。用命令生成一个：pharmacy-plan assess ... --workers 2 --out {folder}/<名称>"
+                   "（或设置 PHARMACY_PLANNER_RESULTS 指向结果所在文件夹）",
+                   "No tiled result in {folder} yet. Make one with: pharmacy-plan assess ... --workers 2 --out "
+                   "{folder}/<name> (or point PHARMACY_PLANNER_RESULTS at the folder holding results)"),
+    "tiled_county": ("县区详情", "County detail"),
+    "tiled_policy_note": ("分块结果按其运行时的政策评估：{policy}，步行 {minutes:g} 分钟，{speed:g} 米/分钟（侧栏的政策与滑块不适用）",
+                          "A tiled result is assessed under the policy it was run with: {policy}, {minutes:g} min walk at "
+                          "{speed:g} m/min (the sidebar's policy and sliders do not apply)"),
+    "tiled_detail_caption": ("“全域概览”之外的各页与下方数字均为县区详情：{county} 及其周边（分块 {tile} 重新评估，各行取自全域合并结果）",
+                             "Beyond the overview, every tab and the figures below show one county's detail: {county} "
+                             "and the areas around it (tile {tile} assessed again; its rows are the whole region's "
+                             "merged rows)"),
+    "tiled_tiles": ("分块", "Tiles"),
+    "tiled_counties_table": ("各县区评估（全域）", "Counties (whole region)"),
+    "tiled_summary": ("全域评估摘要", "Summary of the whole region"),
+    "tiled_run": ("运行于 {saved}：{tiles} 个分块，用时 {seconds:,.0f} 秒，各分块峰值内存最高 {peak:,.0f} MB；结果文件夹 {folder}",
+                  "Run saved {saved}: {tiles} tiles in {seconds:,.0f} s, highest tile peak memory {peak:,.0f} MB; "
+                  "output folder {folder}"),
+    "tab_overview": ("全域概览", "Overview"),
     "policy": ("政策依据", "Policy"),
     "minutes": ("步行时间（分钟）", "Walk time (minutes)"),
     "speed": ("步行速度（米/分钟）", "Walking speed (m/min)"),

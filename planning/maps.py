@@ -10,6 +10,7 @@ import html
 import io
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import folium
@@ -25,6 +26,7 @@ from scipy import ndimage
 
 from planning.i18n import t
 from planning.model import Region, Service, service_labels
+from planning.present import for_people
 from planning.rules import CLASS_LABELS
 from planning.settlement import STATUS_LABELS, SUSPENDED, TERMINATED, status_text
 from planning.text import Text
@@ -207,11 +209,7 @@ def region_map(region: Region, *, network: WalkNetwork | None = None, lang: str 
     given, and pharmacies coloured by their highest service (dual channel > chronic disease >
     outpatient pooling > personal account), each toggled in the layer control.
     """
-    bounds = region.counties.total_bounds
-    fmap = folium.Map(tiles=None, prefer_canvas=True)
-    MetricScale().add_to(fmap)
-    FocusWithoutScrolling().add_to(fmap)
-    fmap.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
+    fmap = fitted_map(region.counties.total_bounds)
 
     if subdistricts:
         layer = region.subdistricts.copy()
@@ -287,6 +285,48 @@ class FocusWithoutScrolling(folium.MacroElement):
         })({{ this._parent.get_name() }});
         {% endmacro %}
     """)
+
+
+class RefitWhenShown(folium.MacroElement):
+    """A map drawn while hidden (an app tab not yet opened) has no size, so Leaflet fits its bounds into
+    nothing and shows an empty grey view once the tab opens. Here the map watches its container and,
+    when it gets a size after having none, recomputes its size and fits ``bounds`` (``[[south, west],
+    [north, east]]``, degrees) again at each resize of the next 1.5 s (the frame settles in steps); on any
+    later resize it only recomputes its size (the planner's own view is kept)."""
+
+    _template = Template("""
+        {% macro script(this, kwargs) %}
+        (function (map, bounds) {
+            var container = map.getContainer();
+            if (typeof ResizeObserver === "undefined") return;
+            var hidden = container.clientWidth === 0 || container.clientHeight === 0, refitUntil = 0;
+            new ResizeObserver(function () {
+                if (container.clientWidth === 0 || container.clientHeight === 0) { hidden = true; return; }
+                map.invalidateSize();
+                if (hidden) { hidden = false; refitUntil = Date.now() + 1500; }
+                // the frame around the map settles over a few resizes once shown: fit at each of them
+                if (Date.now() < refitUntil) map.fitBounds(bounds);
+            }).observe(container);
+        })({{ this._parent.get_name() }}, {{ this.bounds }});
+        {% endmacro %}
+    """)
+
+    def __init__(self, bounds: list[list[float]]):
+        super().__init__()
+        self._name = "RefitWhenShown"
+        self.bounds = json.dumps([[float(v) for v in corner] for corner in bounds])
+
+
+def fitted_map(bounds_lonlat) -> folium.Map:
+    """An offline Leaflet map (no tiles, canvas drawing) fitted to ``bounds_lonlat`` (west, south, east,
+    north; degrees), with the metric scale bar, focus without scrolling and a refit when first shown."""
+    west, south, east, north = (float(v) for v in bounds_lonlat)
+    fmap = folium.Map(tiles=None, prefer_canvas=True)
+    MetricScale().add_to(fmap)
+    FocusWithoutScrolling().add_to(fmap)
+    fmap.fit_bounds([[south, west], [north, east]])
+    RefitWhenShown([[south, west], [north, east]]).add_to(fmap)
+    return fmap
 
 
 class StreetLayer(JSCSSMixin, folium.map.Layer):
@@ -713,6 +753,42 @@ def assessment_layers(assessment, *, service: Service | str, lang: str = "zh",
     return groups
 
 
+#: Fill of an area whose class the data could not decide (never a class colour).
+NOT_JUDGED_COLOUR = "#ffffff"
+#: County columns the overview's tooltip names, in order.
+OVERVIEW_COLUMNS = ("name", "class", "class_reason", "pharmacies", "per_10k", "covered_share", "r2_ok", "rule_ids",
+                    "not_judged")
+
+
+def overview_map(result, *, service: Service | str, lang: str = "zh") -> folium.Map:
+    """A province's or city's overview by county: each county of ``result`` (a merged
+    :class:`planning.tiles.TiledAssessment`, or an :class:`planning.assess.Assessment`) filled by its
+    class for ``service`` (white: not judged), its sub-districts outlined, the county's class, measure,
+    pharmacies, R2 outcome and rule ids in its tooltip (the counties table, as :func:`for_people` words
+    it), and a legend of the classes. No basemap (works offline)."""
+    service = Service(service)
+    counties = result.counties[result.counties["service"] == service.value]
+    fmap = fitted_map(result.region.counties.total_bounds)
+    _safe_layer(_geojson(_for_display(result.region.subdistricts[["geometry"]], tolerance_deg=1e-4)),
+                name=t("subdistricts", lang), style_function=lambda f: {"color": "#777777", "weight": 0.6,
+                                                                       "fillOpacity": 0}).add_to(fmap)
+    shown = for_people(counties[list(OVERVIEW_COLUMNS)], lang)
+    tooltip = list(shown.columns)
+    shown["fill"] = counties["class"].map(lambda c: CLASS_COLOURS.get(c, NOT_JUDGED_COLOUR) if c else NOT_JUDGED_COLOUR
+                                          ).to_numpy()
+    shown = gpd.GeoDataFrame(shown, geometry=_for_display(counties[["geometry"]], tolerance_deg=1e-4).geometry.to_numpy(),
+                             crs=counties.crs)
+    _safe_layer(_geojson(shown), name=t("counties", lang),
+                style_function=lambda f: {"color": "#222222", "weight": 2, "fillOpacity": 0.6,
+                                          "fillColor": f["properties"]["fill"]},
+                tooltip=folium.GeoJsonTooltip(tooltip)).add_to(fmap)
+    legend = legend_html(service, lang, layers=("classes",),
+                         extra=[("fill", NOT_JUDGED_COLOUR, t("verdict_not_judged", lang))])
+    fmap.get_root().html.add_child(folium.Element(legend))
+    folium.LayerControl(collapsed=False).add_to(fmap)
+    return fmap
+
+
 def worker_display(workers, lang: str = "zh") -> gpd.GeoDataFrame:
     """The worker layer's places for the map (EPSG:4326): ``label`` (name, else kind; "（估算）" /
     "(estimate)" for an OSM estimate), ``workers_text`` (persons) and the geometry (simplified)."""
@@ -990,15 +1066,16 @@ def legend_entries(service: Service, lang: str = "zh", *, layers: tuple[str, ...
     return entries
 
 
-def legend_html(service: Service, lang: str = "zh", *, layers: tuple[str, ...] = DEFAULT_LAYERS) -> str:
-    """A fixed legend box listing exactly the drawn ``layers`` (:func:`legend_entries`); each swatch carries
-    ``data-legend`` (its kind) for the browser test's colour check."""
+def legend_html(service: Service, lang: str = "zh", *, layers: tuple[str, ...] = DEFAULT_LAYERS,
+                extra: Sequence[tuple[str, str, str]] = ()) -> str:
+    """A fixed legend box listing exactly the drawn ``layers`` (:func:`legend_entries`) and then ``extra``
+    entries (same form); each swatch carries ``data-legend`` (its kind) for the browser test's colour check."""
     styles = {"fill": "background:{c};border:1px solid #555",
               "outline": "background:transparent;border:2px solid {c}",
               "dot": "background:{c};border:1px solid #555;border-radius:50%",
               "ring": "background:#ffffff;border:3px solid {c};border-radius:50%;width:8px;height:8px"}
     rows = [f"<b>{t('legend', lang)} · {service.label(lang)}</b>"]
-    for kind, colour, label in legend_entries(service, lang, layers=layers):
+    for kind, colour, label in [*legend_entries(service, lang, layers=layers), *extra]:
         style = styles[kind].format(c=colour)
         rows.append(f'<div><span data-legend="{kind}" data-colour="{colour}" style="display:inline-block;width:12px;'
                     f'height:12px;margin-right:6px;vertical-align:middle;{style}"></span>{safe_text(label)}</div>')

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import geopandas as gpd
@@ -100,6 +101,44 @@ def save_tiled(tiled: TiledAssessment, folder: str | os.PathLike) -> Path:
     return path
 
 
+#: Environment variable naming the folder the app lists tiled results from (default: ``results`` in the
+#: workspace's settings folder, :func:`planning.workspace.settings_folder`).
+RESULTS_ENV = "PHARMACY_PLANNER_RESULTS"
+
+
+def results_folder() -> Path:
+    """Where the app looks for tiled results: ``$PHARMACY_PLANNER_RESULTS``, else ``results`` in the
+    workspace's settings folder. Only folders under it are offered (a browser never names a server path)."""
+    from planning.workspace import settings_folder
+
+    configured = os.environ.get(RESULTS_ENV, "").strip()
+    return Path(configured).expanduser() if configured else settings_folder() / "results"
+
+
+@dataclass(frozen=True)
+class SavedResult:
+    """What a saved result's manifest says about it, read without opening its tables: its ``folder``,
+    the region's ``name``, when it was ``saved`` (ISO 8601, UTC), its number of ``tiles``, and ``stamp``
+    (the manifest's modification time, ns: a result saved again is another result)."""
+
+    folder: Path
+    name: str
+    saved: str
+    tiles: int
+    stamp: int
+
+    def label(self) -> str:
+        return f"{self.folder.name} · {self.name} · {self.saved[:16].replace('T', ' ')}"
+
+
+def describe_saved(folder: str | os.PathLike) -> SavedResult:
+    """The :class:`SavedResult` of ``folder`` (a tiled run's output folder)."""
+    folder = Path(folder).resolve()
+    manifest = _manifest(folder)
+    return SavedResult(folder=folder, name=str(manifest["region"]["name"]), saved=str(manifest.get("saved", "")),
+                       tiles=len(manifest["tiles"]["$tuple"]), stamp=(folder / RESULT_FOLDER / MANIFEST).stat().st_mtime_ns)
+
+
 def is_tiled_result(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` (a tiled run's output folder) holds a saved result."""
     return (Path(folder) / RESULT_FOLDER / MANIFEST).is_file()
@@ -118,18 +157,7 @@ def open_tiled(folder: str | os.PathLike) -> TiledAssessment:
     """The tiled assessment saved in ``folder`` (a tiled run's output folder) by :func:`save_tiled`."""
     folder = Path(folder).resolve()
     source = folder / RESULT_FOLDER
-    if not (source / MANIFEST).is_file():
-        raise TiledResultError(f"{folder} 中没有分块评估结果（缺少 {RESULT_FOLDER}/{MANIFEST}）",
-                               f"{folder} holds no tiled result (no {RESULT_FOLDER}/{MANIFEST})")
-    try:
-        manifest = json.loads((source / MANIFEST).read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TiledResultError(f"{MANIFEST} 无法读取：{exc}", f"{MANIFEST} cannot be read: {exc}") from exc
-    version = manifest.get("format") if isinstance(manifest, dict) else None
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise TiledResultError(f"该分块结果由更新的版本保存（格式 {version}），本版本只能读取格式 {FORMAT_VERSION}：请升级",
-                               f"this tiled result was saved by a newer version (format {version}); this version "
-                               f"reads format {FORMAT_VERSION}: please upgrade")
+    manifest = _manifest(folder)
     crs = manifest["crs"]
     about = manifest["region"]
     region = Region(name=about["name"], fictional=bool(about["fictional"]),
@@ -161,6 +189,24 @@ def open_tiled(folder: str | os.PathLike) -> TiledAssessment:
     return TiledAssessment(region=region, policy=CODEC.decode(manifest["policy"]), crs=crs, tiles=tiles,
                            results=results, layers=layers, store_path=Path(manifest["store_path"]),
                            street_m=manifest["street_m"], work_dir=folder, seconds=manifest["seconds"], **merged)
+
+
+def _manifest(folder: Path) -> dict:
+    """The manifest of the result saved in ``folder``; a missing, unreadable or newer one is refused."""
+    path = folder / RESULT_FOLDER / MANIFEST
+    if not path.is_file():
+        raise TiledResultError(f"{folder} 中没有分块评估结果（缺少 {RESULT_FOLDER}/{MANIFEST}）",
+                               f"{folder} holds no tiled result (no {RESULT_FOLDER}/{MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise TiledResultError(f"{MANIFEST} 无法读取：{exc}", f"{MANIFEST} cannot be read: {exc}") from exc
+    version = manifest.get("format") if isinstance(manifest, dict) else None
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise TiledResultError(f"该分块结果由更新的版本保存（格式 {version}），本版本只能读取格式 {FORMAT_VERSION}：请升级",
+                               f"this tiled result was saved by a newer version (format {version}); this version "
+                               f"reads format {FORMAT_VERSION}: please upgrade")
+    return manifest
 
 
 def _workers(source: Path, about: dict) -> WorkerLayer | None:

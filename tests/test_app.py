@@ -430,3 +430,71 @@ def test_renaming_the_project_keeps_its_work_under_the_new_name(app, workspace_d
     assert any(c.value == "情景：1 项修改" for c in app.sidebar.caption)
     assert [p.name for p in workspace.list_projects(workspace_dir)] == ["楚雄 2026.sqlite"]
     assert not app.warning  # (no widget-state warning either)
+
+
+@pytest.fixture(scope="module")
+def saved_tiled_result(tmp_path_factory):
+    """The demo assessed tile by tile (its 4 counties, on an in-process Dask client) and saved as a
+    tiled run's output folder under a results root: (root, the tiled assessment)."""
+    distributed = pytest.importorskip("dask.distributed")
+    from planning.demo import load_demo_region
+    from planning.netstore import write_store
+    from planning.network import load_network
+    from planning.report_tiled import write_tiled
+    from planning.tiles import assess_tiled
+
+    root = tmp_path_factory.mktemp("results")
+    region = load_demo_region()
+    store = write_store(load_network(region.network_path), root.parent / "store", chunk_m=2_000)
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
+        tiled = assess_tiled(region, store, client=client, work_dir=root.parent / "work")
+    write_tiled(tiled, root / "demo-tiled")
+    return root, tiled
+
+
+def test_a_tiled_result_opens_as_an_overview_by_county_and_one_countys_detail(workspace_dir, saved_tiled_result,
+                                                                              monkeypatch):
+    """Source "tiled result": the results folder's runs are offered; the overview tab shows the whole
+    region's tiles and county rows; a county's detail fills the map, check and tables tabs with the
+    merged rows; the sliders are the run's policy, not the sidebar's. An empty results folder says how
+    to make a result."""
+    from streamlit.testing.v1 import AppTest
+
+    from planning.i18n import t
+    from planning.present import for_people
+    from planning.tiled_result import RESULTS_ENV
+
+    root, tiled = saved_tiled_result
+    monkeypatch.setenv(RESULTS_ENV, str(root / "nothing-here"))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.run()
+    at.sidebar.radio[1].set_value("tiled").run()
+    assert not at.exception, at.exception
+    assert any("pharmacy-plan assess" in i.value and "nothing-here" in i.value for i in at.info)
+
+    monkeypatch.setenv(RESULTS_ENV, str(root))
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+    at.run()
+    at.sidebar.radio[1].set_value("tiled").run()
+    assert not at.exception, at.exception
+    assert at.tabs[0].label == "全域概览"
+    metrics = {m.label: m.value for m in at.tabs[0].metric}
+    assert metrics["分块"] == "4" and metrics[t("counties")] == str(len(tiled.region.counties))
+    service = next(s for s in at.sidebar.selectbox if s.label == t("service")).value.value  # the sidebar's service
+    overview = at.tabs[0].dataframe[0].value
+    expected = for_people(tiled.counties[tiled.counties["service"] == service], "zh")
+    assert list(overview["名称"]) == list(expected["名称"]) and list(overview["分类"]) == list(expected["分类"])
+    assert all(s.disabled for s in at.sidebar.slider)  # the run's own policy applies
+    county = next(s for s in at.sidebar.selectbox if s.label == "县区详情")
+    code = tiled.region.counties["code"].iloc[1]
+    county.select_index(1).run()
+    assert not at.exception, at.exception
+    assert any(code in i.value for i in at.info)
+    tables = next(tab for tab in at.tabs if tab.label == t("tab_tables"))
+    shown = tables.dataframe[0].value
+    merged = for_people(tiled.subdistricts[(tiled.subdistricts["service"] == service)
+                                          & (tiled.subdistricts["county_code"] == code)], "zh")
+    mine = shown[shown["代码"].isin(set(merged["代码"]))]
+    assert len(mine) == len(merged) > 0
+    for column in ("名称", "分类", "R1 满足"):
+        assert list(mine[column]) == list(merged[column]), column

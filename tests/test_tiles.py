@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from planning.assess import assess
-from planning.demo import load_demo_region
+from planning.demo import PLANTED, load_demo_region
 from planning.errors import ParameterError
 from planning.model import Service
 from planning.netstore import NetworkStore, write_store
@@ -34,6 +34,7 @@ from planning.network import load_network
 from planning.policy import load_policy
 from planning.synthetic import street_grid, synthetic_region
 from planning.report_tiled import write_tiled
+from planning.screening import check_location
 from planning.tiled_result import TiledResultError, list_tiled_results, open_tiled
 from planning.tiles import TileError, assess_tiled, plan_tiles
 from planning.zones import DECISION_CODES
@@ -176,6 +177,11 @@ def test_a_saved_tiled_result_opens_again_with_the_same_tables_and_layers(client
     code = tiled.tiles[0].core[0]
     pd.testing.assert_frame_equal(pd.DataFrame(opened.detail(code).subdistricts),
                                   pd.DataFrame(tiled.detail(code).subdistricts))
+    lon, lat = PLANTED["saturated_core_street"]["core_point"]  # a designation check in a county's detail
+    inside = region.subdistricts[region.subdistricts.contains(shapely.Point(lon, lat))]
+    detail = opened.detail(inside["county_code"].iloc[0])
+    here, there = check_location(detail, lon, lat, list(Service)), check_location(whole, lon, lat, list(Service))
+    assert here.verdicts == there.verdicts and here.subdistrict_name == there.subdistrict_name
 
     manifest_path = out / "result" / "manifest.json"
     saved = json.loads(manifest_path.read_text(encoding="utf-8"))
