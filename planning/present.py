@@ -304,6 +304,8 @@ _YES_NO = {"r1_ok", "r2_ok", "r3_ok", "r4_ok", "ok", "fund_b3", "fund_b4", "clas
            "termination_trigger", "rereview_due", "serves", "safe", *_SERVICE_VALUES}
 #: Outcomes whose blank means the data could not decide (未判定 / not judged); for the others a blank
 #: means the rule does not apply there (不适用 / n/a), e.g. R1 in a town or a rule the policy leaves out.
+#: The rule whose outcome each requirement column holds (a row's ``not_judged`` names rules).
+_OUTCOME_RULES = {"r1_ok": "R1", "r2_ok": "R2", "r3_ok": "R3", "r4_ok": "R4"}
 _BLANK_IS_NOT_JUDGED = {"r4_ok", "cross_region_settlement", "info_system_ready", "natural_exit"}
 _DECIMALS = {"per_10k": 2, "per_10k_demand": 2, "e2sfca_per_10k": 2, "street_km": 1, "street_covered_km": 1, "lon": 6, "lat": 6, "snap_m": 1, "credit_score": 1, "minutes": 1}
 
@@ -316,15 +318,22 @@ def for_people(table: pd.DataFrame, lang: str = "zh") -> pd.DataFrame:
     if "class_reason_zh" in shown:  # the classes' reasons come in both languages: keep the reader's
         shown["class_reason"] = shown[Text("class_reason_zh", "class_reason").get(lang)]
         shown = shown.drop(columns="class_reason_zh")
+    # a row's own list of the rules its data could not decide: a blank outcome of one of them reads "not
+    # judged", never "n/a" (a missing layer is not a rule that does not apply)
+    unjudged = (shown["not_judged"].map(lambda v: set(v.split(",")) if isinstance(v, str) and v else set())
+                if "not_judged" in shown else pd.Series([set()] * len(shown), index=shown.index))
     for column in shown.columns:
         stem = _stem(column)
         values = shown[column]
         if stem in ("service", "services"):
             shown[column] = values.map(lambda v: _service_words(v, lang))
         elif stem == "class":
-            shown[column] = values.map(lambda v: _word(CLASS_LABELS, v, lang))
+            shown[column] = [_word(CLASS_LABELS, v, lang) if not _blank(v) or "S" not in rules
+                             else Text("未判定", "not judged").get(lang) for v, rules in zip(values, unjudged)]
         elif stem in _YES_NO:
-            shown[column] = values.map(lambda v, s=stem: _yes_no(v, lang, not_judged=s in _BLANK_IS_NOT_JUDGED))
+            rule = _OUTCOME_RULES.get(stem)
+            shown[column] = [_yes_no(v, lang, not_judged=stem in _BLANK_IS_NOT_JUDGED or rule in rules)
+                             for v, rules in zip(values, unjudged)]
         elif stem == "input_layer":
             shown[column] = values.map(lambda v: completeness_label(v, lang))
         elif stem == "missing_inputs":
@@ -382,8 +391,12 @@ def _word(labels: dict, value, lang: str):
     return "" if value is None or (not isinstance(value, str) and pd.isna(value)) else value
 
 
+def _blank(value) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value))
+
+
 def _yes_no(value, lang: str, *, not_judged: bool = False) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+    if _blank(value):
         return (Text("未判定", "not judged") if not_judged else Text("不适用", "n/a")).get(lang)
     return (Text("是", "yes") if value else Text("否", "no")).get(lang)
 

@@ -87,3 +87,17 @@ def test_rounding_keeps_every_row_and_moves_no_value_by_more_than_half_a_unit(ro
         assert (np.abs(shown["insured residents"].to_numpy(dtype=float) - table["population"]) <= 0.5).all()
         assert (np.abs(shown["share within the walk time (%)"] - table["covered_share"] * 100) <= 0.05 + 1e-9).all()
         assert shown["R3 met"].tolist() == [{True: "yes", False: "no", None: "n/a"}[v] for v in table["r3_ok"]]
+
+
+def test_a_blank_outcome_of_a_rule_the_data_could_not_decide_reads_not_judged_not_n_a():
+    """r1_ok / r2_ok / class left blank: "not judged" where the row's not_judged names the rule (R1, R2, S),
+    "n/a" where the rule simply does not apply (a rural township has no R1)."""
+    table = pd.DataFrame({"name": ["no boundaries", "township", "street"], "class": [None, "balanced", None],
+                          "r1_ok": pd.array([pd.NA, pd.NA, True], dtype=object),
+                          "r2_ok": pd.array([pd.NA, pd.NA, False], dtype=object),
+                          "not_judged": ["R1,R2,S", "", "S"]})
+    shown = for_people(table, "zh")
+    assert list(shown["R1 满足"]) == ["未判定", "不适用", "是"]
+    assert list(shown["R2 满足"]) == ["未判定", "不适用", "否"]
+    assert list(shown["分类"]) == ["未判定", "均衡", "未判定"]
+    assert list(for_people(table.drop(columns="not_judged"), "en")["R1 met"]) == ["n/a", "n/a", "yes"]
