@@ -136,7 +136,7 @@ def describe_saved(folder: str | os.PathLike) -> SavedResult:
     folder = Path(folder).resolve()
     manifest = _manifest(folder)
     return SavedResult(folder=folder, name=str(manifest["region"]["name"]), saved=str(manifest.get("saved", "")),
-                       tiles=len(manifest["tiles"]["$tuple"]), stamp=(folder / RESULT_FOLDER / MANIFEST).stat().st_mtime_ns)
+                       tiles=len(CODEC.decode(manifest["tiles"])), stamp=(folder / RESULT_FOLDER / MANIFEST).stat().st_mtime_ns)
 
 
 def is_tiled_result(folder: str | os.PathLike) -> bool:
