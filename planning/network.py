@@ -78,6 +78,7 @@ from scipy.sparse.csgraph import connected_components
 
 from planning.errors import NetworkInputError, ParameterError
 from planning.memo import Memo
+from planning.segment_index import SegmentIndex, sample_segments, segment_starts
 
 #: Cache format version: bump when the arrays or the walking filter change meaning.
 #: 4: node barriers, barrier ways, tunnel permission, ``edge_off_ground`` and ``filter_counts``.
@@ -429,6 +430,29 @@ class WalkNetwork:
         step[self.coord_start[1:-1]] = 0.0
         return np.cumsum(step)
 
+    @cached_property
+    def _offset_in_edge(self) -> np.ndarray:
+        """Distance (metres) from its edge's first vertex to every vertex in ``coords``, summed edge by edge
+        in vertex order: the same floats in every network holding the edge (a tile's or the whole's), unlike
+        differences of :attr:`_vertex_offset`, which accumulate every edge before it."""
+        out = np.zeros(len(self.coords))
+        counts = np.diff(self.coord_start)
+        longest_first = np.argsort(-counts, kind="stable")
+        n_longer = np.searchsorted(-counts[longest_first], -np.arange(int(counts.max(initial=1))), side="left")
+        first = self.coord_start[:-1][longest_first]
+        for k in range(1, len(n_longer)):  # the k-th vertex of every edge having one, from the (k-1)-th
+            at = first[:n_longer[k]] + k
+            out[at] = out[at - 1] + np.hypot(*(self.coords[at] - self.coords[at - 1]).T)
+        return out
+
+    def _position_on_segment(self, segment: np.ndarray, t: np.ndarray, edge: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Offset along ``edge`` (metres, within 0..its length) and xy of the point at ``t`` (0..1) along
+        polyline segment ``segment`` (the vertex index of its first vertex) of that edge."""
+        a, b = self.coords[segment], self.coords[segment + 1]
+        step = np.hypot(*(b - a).T)
+        offset = np.clip(self._offset_in_edge[segment] + t * step, 0.0, self.edge_length[edge])
+        return offset, a + (b - a) * t[:, None]
+
     def points_at(self, edge: np.ndarray, offset_m: np.ndarray) -> np.ndarray:
         """Coordinates (k x 2, metres) of the points ``offset_m`` metres along edges ``edge`` (vectorised)."""
         edge = np.asarray(edge, dtype=np.int64)
@@ -455,8 +479,10 @@ class WalkNetwork:
         return self.memo.get(("network.edge_samples", float(spacing_m)), build)
 
     @cached_property
-    def _edge_tree(self) -> shapely.STRtree:
-        return shapely.STRtree(self.edge_lines)
+    def segment_index(self) -> SegmentIndex:
+        """Bins of the edges' polyline segments for nearest-street queries (:mod:`planning.segment_index`),
+        built once on demand: plain arrays (about 40 MB on a 1,000,000-node grid), no GEOS objects."""
+        return SegmentIndex.build(self.coords, self.coord_start)
 
     @cached_property
     def to_lonlat(self) -> pyproj.Transformer:
@@ -478,14 +504,6 @@ class WalkNetwork:
         2 off the ground on a large piece, 3 off the ground on a small piece (module docstring)."""
         return self.edge_off_ground.astype(np.int8) * 2 + self.edge_on_small_piece.astype(np.int8)
 
-    def _tier_tree(self, tier: int) -> tuple[shapely.STRtree, np.ndarray]:
-        """Spatial index of the edges of one snap class, and their edge indices."""
-        def build() -> tuple[shapely.STRtree, np.ndarray]:
-            members = np.flatnonzero(self._edge_tier == tier)
-            return shapely.STRtree(self.edge_lines[members]), members
-
-        return self.memo.get(("network.tier_tree", int(tier)), build)
-
     def snap(self, xy: np.ndarray, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> Snap:
         """Snap points (k x 2, metres in ``crs``) to an edge by the rule of the module docstring: the
         nearest edge of the best snap class (ground before off-ground, large piece before small) that
@@ -505,16 +523,23 @@ class WalkNetwork:
         if self.n_edges == 0:
             raise NetworkInputError("路网中没有可步行的道路", "the network has no walkable edge")
         xy = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
-        points = shapely.points(xy)
-        edge = np.full(len(xy), -1, dtype=np.int64)
+        index = self.segment_index
+        segment = np.full(len(xy), -1, dtype=np.int64)
+        along = np.zeros(len(xy))
         distance = np.full(len(xy), np.inf)
+
+        def take(rows: np.ndarray, found) -> np.ndarray:
+            """Write the segments found for ``rows``; returns the rows that got one."""
+            hit = found.segment >= 0
+            segment[rows[hit]], along[rows[hit]], distance[rows[hit]] = (found.segment[hit], found.t[hit],
+                                                                          found.distance_m[hit])
+            return rows[hit]
+
         finite = np.isfinite(xy).all(axis=1)
         todo = np.flatnonzero(finite)
         if len(todo):
-            (hit, nearest), dist = self._edge_tree.query_nearest(
-                points[todo], max_distance=max_snap_m, return_distance=True, all_matches=False)
-            edge[todo[hit]] = nearest
-            distance[todo[hit]] = dist
+            take(todo, index.nearest(xy[todo], max_snap_m))
+        edge = np.where(segment >= 0, index.edge_of(segment), -1)
         plain = edge.copy()
         tier = self._edge_tier
         pending = np.flatnonzero(edge >= 0)
@@ -523,27 +548,18 @@ class WalkNetwork:
             pending = pending[tier[edge[pending]] > better]
             if len(pending) == 0:
                 break
-            tree, members = self._tier_tree(better)
-            if len(members) == 0:
-                continue
-            (hit, nearest), dist = tree.query_nearest(points[pending], max_distance=max_snap_m,
-                                                      return_distance=True, all_matches=False)
-            edge[pending[hit]] = members[nearest]
-            distance[pending[hit]] = dist
-            pending = np.delete(pending, hit)
+            moved = take(pending, index.nearest(xy[pending], max_snap_m, edge_ok=tier == better))
+            edge[moved] = index.edge_of(segment[moved])
+            pending = np.setdiff1d(pending, moved, assume_unique=True)
         todo = np.flatnonzero(finite & (edge < 0))
         if locate_beyond and len(todo):  # off network: the plain nearest edge, for the reported distance
-            (hit, nearest), dist = self._edge_tree.query_nearest(points[todo], return_distance=True,
-                                                                 all_matches=False)
-            edge[todo[hit]] = nearest
-            distance[todo[hit]] = dist
+            located = take(todo, index.nearest(xy[todo]))
+            edge[located] = index.edge_of(segment[located])
         offset = np.full(len(xy), np.nan)
         snapped = np.full((len(xy), 2), np.nan)
         ok = edge >= 0
         if ok.any():
-            lines = self.edge_lines[edge[ok]]
-            offset[ok] = np.clip(shapely.line_locate_point(lines, points[ok]), 0.0, self.edge_length[edge[ok]])
-            snapped[ok] = shapely.get_coordinates(shapely.line_interpolate_point(lines, offset[ok]))
+            offset[ok], snapped[ok] = self._position_on_segment(segment[ok], along[ok], edge[ok])
         moved = (plain >= 0) & (edge != plain)
         lifted = np.zeros(len(xy), dtype=bool)
         lifted[moved] = self.edge_off_ground[plain[moved]]
@@ -607,24 +623,8 @@ class WalkNetwork:
         """Points along every polyline segment at most ``spacing_m`` apart, both ends included:
         (segment index into ``coords`` (its first vertex), xy). Not kept: only a new raster's cell snap
         reads them (12.9 million samples, 310 MB, on the 1,000,000-node grid)."""
-        vertex_edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_start))
-        seg = (np.flatnonzero(vertex_edge[:-1] == vertex_edge[1:]) if len(vertex_edge) > 1
-               else np.zeros(0, dtype=np.int64))
-        step = self.coords[seg + 1] - self.coords[seg]
-        count = np.maximum(np.ceil(np.hypot(*step.T) / spacing_m).astype(np.int64), 1) + 1
-        end = np.cumsum(count)
-        xy = np.empty((int(end[-1]) if len(end) else 0, 2))
-        # np.repeat per segment rather than gathers through an owner index (the same values; 3.9
-        # million samples on the 302,500-node grid), a chunk of segments at a time (bounded temporaries).
-        for first in range(0, len(seg), _CELL_CHUNK):
-            part = slice(first, first + _CELL_CHUNK)
-            n, stop = count[part], int(end[part][-1])
-            start = stop - int(n.sum())
-            rank = np.arange(stop - start) - np.repeat(np.cumsum(n) - n, n)
-            fraction = (rank / np.repeat(n - 1, n))[:, None]
-            xy[start:stop] = (np.repeat(self.coords[seg[part]], n, axis=0)
-                              + np.repeat(step[part], n, axis=0) * fraction)
-        return np.repeat(seg, count), xy
+        return sample_segments(self.coords, segment_starts(self.coord_start, len(self.coords)), spacing_m,
+                               chunk=_CELL_CHUNK)
 
     def _snap_cells(self, x0, y_top, n_rows, n_cols, cell_m, max_snap_m) -> tuple[np.ndarray, Snap]:
         from scipy import ndimage
@@ -724,10 +724,7 @@ class WalkNetwork:
                 ok = d <= max_snap_m
                 s, t = s[ok], t[ok]
                 edge = vertex_edge[s]
-                seg_len = self._vertex_offset[s + 1] - self._vertex_offset[s]
-                offset = np.clip(self._vertex_offset[s] - self._vertex_offset[self.coord_start[edge]] + t * seg_len,
-                                 0.0, self.edge_length[edge])
-                snapped = self.coords[s] + (self.coords[s + 1] - self.coords[s]) * t[:, None]
+                offset, snapped = self._position_on_segment(s, t, edge)
                 cells_found = chunk[ok]
                 found_edge[cells_found], found_offset[cells_found] = edge, offset
                 found_access[cells_found], found_xy[cells_found] = d[ok], snapped
