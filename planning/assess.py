@@ -15,7 +15,7 @@ import pandas as pd
 
 from planning import rules
 from planning.access import ServiceAccess, service_access
-from planning.capacity import NodePairs, area_access_per_10k, e2sfca_at_nodes, site_capacity
+from planning.capacity import NodePairs, area_access_per_10k, e2sfca_at_nodes, nearer_nodes, site_capacity
 from planning.coverage import Residents, coverage_table, resident_minutes, residents_along_streets
 from planning.demand import ServiceDemand, point_weights, service_demand
 from planning.errors import ParameterError
@@ -296,6 +296,7 @@ def assess(
     # one walk search from every serving pharmacy for the E2SFCA of all services (each takes its subset)
     every_site, every_id = serving_sites(network, pharmacies, policy, snap=snap)
     pairs = NodePairs.search(network, every_site, policy.budget_m)
+    point_node = nearer_nodes(network, residents.snap)  # where each resident's demand goes, for every service
     position_of = {str(i): k for k, i in enumerate(every_id)}
     for service in Service:
         sites, site_ids = service_sites(network, pharmacies, service, policy, snap=snap)
@@ -311,7 +312,8 @@ def assess(
         minutes[service.value] = resident_minutes(access[service], residents)
         found = e2sfca_at_nodes(network, sites, np.array([capacity_by_id[str(i)] for i in site_ids]), residents.snap,
                                 weights[service.value], catchment_m=policy.budget_m, pairs=pairs,
-                                subset=np.array([position_of[str(i)] for i in site_ids], dtype=np.int64))
+                                subset=np.array([position_of[str(i)] for i in site_ids], dtype=np.int64),
+                                point_node=point_node)
         reach[service] = area_access_per_10k(found.point_access, weights[service.value], residents.subdistrict,
                                              len(region.subdistricts))
     coverage = coverage_table(region.subdistricts, residents, minutes, policy.walk_minutes, weights_by_service=weights,

@@ -17,20 +17,20 @@ a pharmacy column divided by its mean (so the measure stays in "average pharmaci
 without a value counts 1 (the caller says how many did). A sum over no pair is 0: a point reached by no
 pharmacy has access 0; a pharmacy reaching no demand has ratio 0 (it serves nobody).
 
-This module implements the two steps itself (a sparse matrix product over the pairs) rather than
+This module implements the two steps itself (two weighted sums over the pairs) rather than
 calling PySAL ``access``, which takes a dense cost table per origin-destination pair as a DataFrame; the
 tests compare both on a random case and on a hand computation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from planning.access import nodes_within, pairs_within
+from planning.memo import Memo
 from planning.network import Snap, WalkNetwork
 
 #: Weights of the three walk-time zones of the catchment (Luo & Qi 2009, Health & Place 15(4):1100-1107).
@@ -83,6 +83,7 @@ class NodePairs:
     node: np.ndarray
     distance_m: np.ndarray
     catchment_m: float
+    memo: Memo = field(default_factory=Memo, repr=False)
 
     @classmethod
     def search(cls, network: WalkNetwork, sites: Snap, catchment_m: float) -> NodePairs:
@@ -91,10 +92,23 @@ class NodePairs:
         distance = np.concatenate([f[2] for f in found]) if found else np.empty(0)
         return cls(site=site, node=node, distance_m=distance, catchment_m=float(catchment_m))
 
+    def decay(self, weights: tuple[float, float, float] = E2SFCA_WEIGHTS) -> np.ndarray:
+        """:func:`decay_weights` of every pair, computed once (each service reads its subset)."""
+        key = tuple(float(w) for w in weights)
+        return self.memo.get(("decay", key), lambda: decay_weights(self.distance_m, self.catchment_m, key))
+
+
+def nearer_nodes(network: WalkNetwork, points: Snap) -> np.ndarray:
+    """The end of its edge each point stands nearer to (its ``edge_u`` at or before the middle, else its
+    ``edge_v``): where :func:`e2sfca_at_nodes` moves its demand. Computed once for all services."""
+    edge = points.edge
+    return np.where(points.offset_m <= network.edge_length[edge] / 2, network.edge_u[edge], network.edge_v[edge])
+
 
 def e2sfca_at_nodes(network: WalkNetwork, sites: Snap, capacity: np.ndarray, points: Snap, demand: np.ndarray, *,
                     catchment_m: float, weights: tuple[float, float, float] = E2SFCA_WEIGHTS,
-                    pairs: NodePairs | None = None, subset: np.ndarray | None = None) -> E2sfca:
+                    pairs: NodePairs | None = None, subset: np.ndarray | None = None,
+                    point_node: np.ndarray | None = None) -> E2sfca:
     """:func:`e2sfca` with each demand point moved to the nearer end of its street segment: the pairs are
     (site, node) within the catchment (:class:`NodePairs`), a few times fewer than (site, point) pairs,
     and each point takes its node's access. The walk of a point differs from the exact one by at most its
@@ -102,11 +116,11 @@ def e2sfca_at_nodes(network: WalkNetwork, sites: Snap, capacity: np.ndarray, poi
     ``point_access`` are as in :func:`e2sfca`. What the assessment uses.
 
     ``pairs`` searched once for a larger set of sites, with ``subset`` (the indices of these ``sites``
-    in it, in order), gives the same result without a new search."""
+    in it, in order), gives the same result without a new search; ``point_node`` is
+    :func:`nearer_nodes` of ``points`` when the caller already has it."""
     on = points.on_network
     every = bool(on.all())  # (residents along the streets: no copies of the masked arrays)
-    node = np.where(points.offset_m <= network.edge_length[points.edge] / 2, network.edge_u[points.edge],
-                    network.edge_v[points.edge])
+    node = nearer_nodes(network, points) if point_node is None else point_node
     demand = np.asarray(demand, dtype=float)
     node_demand = np.bincount(node if every else node[on], weights=demand if every else demand[on],
                               minlength=network.n_nodes)
@@ -114,28 +128,40 @@ def e2sfca_at_nodes(network: WalkNetwork, sites: Snap, capacity: np.ndarray, poi
         pairs, subset = NodePairs.search(network, sites, catchment_m), np.arange(len(sites.edge))
     if pairs.catchment_m != float(catchment_m):
         raise ValueError("pairs were searched for another catchment")
-    position = np.full(int(max(pairs.site.max(initial=-1), subset.max(initial=-1))) + 1, -1, dtype=np.int64)
-    position[subset] = np.arange(len(subset))
-    site = position[pairs.site] if len(position) else pairs.site
-    keep = (site >= 0) & (node_demand[pairs.node] > 0)
-    at_nodes = e2sfca_from_pairs(site[keep], pairs.node[keep], pairs.distance_m[keep],
-                                 np.asarray(capacity, dtype=float), node_demand, catchment_m=catchment_m,
-                                 weights=weights)
-    point_access = at_nodes.point_access[node]
+    if len(subset) == int(pairs.site.max(initial=-1)) + 1 and np.array_equal(subset, np.arange(len(subset))):
+        site = pairs.site  # every site searched, in order
+        keep = node_demand[pairs.node] > 0
+    else:
+        position = np.full(int(max(pairs.site.max(initial=-1), subset.max(initial=-1))) + 1, -1, dtype=np.int64)
+        position[subset] = np.arange(len(subset))
+        site = position[pairs.site] if len(position) else pairs.site
+        keep = (site >= 0) & (node_demand[pairs.node] > 0)
+    ratio, node_access = _two_steps(site[keep], pairs.node[keep], pairs.decay(weights)[keep],
+                                    np.asarray(capacity, dtype=float), node_demand)
+    point_access = node_access[node]
     if not every:
         point_access[~on] = 0.0
-    return E2sfca(site_ratio=at_nodes.site_ratio, point_access=point_access, catchment_m=float(catchment_m))
+    return E2sfca(site_ratio=ratio, point_access=point_access, catchment_m=float(catchment_m))
 
 
 def e2sfca_from_pairs(site: np.ndarray, point: np.ndarray, distance_m: np.ndarray, capacity: np.ndarray,
                       demand: np.ndarray, *, catchment_m: float,
                       weights: tuple[float, float, float] = E2SFCA_WEIGHTS) -> E2sfca:
     """The two steps from (site, point, walk distance) pairs: the core of :func:`e2sfca`, for any cost."""
-    w = decay_weights(distance_m, catchment_m, weights)
-    matrix = sp.csr_matrix((w, (site, point)), shape=(len(capacity), len(demand)))
-    weighted_demand = matrix @ demand
+    ratio, access = _two_steps(np.asarray(site, dtype=np.int64), np.asarray(point, dtype=np.int64),
+                               decay_weights(distance_m, catchment_m, weights), np.asarray(capacity, dtype=float),
+                               np.asarray(demand, dtype=float))
+    return E2sfca(site_ratio=ratio, point_access=access, catchment_m=float(catchment_m))
+
+
+def _two_steps(site: np.ndarray, point: np.ndarray, w: np.ndarray, capacity: np.ndarray,
+               demand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(R_j per site, A_i per point): R_j = S_j / sum_i D_i W_ij and A_i = sum_j R_j W_ij over the
+    (site, point) pairs with decay weights ``w`` (a pair listed twice counts twice, as a sum over it)."""
+    weighted_demand = np.bincount(site, weights=w * demand[point], minlength=len(capacity))
     ratio = np.divide(capacity, weighted_demand, out=np.zeros(len(capacity)), where=weighted_demand > 0)
-    return E2sfca(site_ratio=ratio, point_access=matrix.T @ ratio, catchment_m=float(catchment_m))
+    access = np.bincount(point, weights=w * ratio[site], minlength=len(demand))
+    return ratio, access
 
 
 def site_capacity(pharmacies: pd.DataFrame, column: str | None) -> tuple[np.ndarray, int]:
