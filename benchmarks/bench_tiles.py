@@ -4,6 +4,7 @@ Reproduce (from the repository root):
 
     python benchmarks/bench_tiles.py            # full run: 8 M-node province, about 30 minutes on 2 cores
     python benchmarks/bench_tiles.py --quick    # smoke run, about 2 minutes
+    python benchmarks/bench_tiles.py --city-only    # the 1 M-node city rows alone, about 2 minutes
 
 Cases:
 - a synthetic province (:func:`planning.synthetic.write_synthetic_province`: 6 x 6 = 36 counties,
@@ -122,6 +123,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="small cases")
     parser.add_argument("--folder", type=Path, help="where the synthetic province is written (default: temporary)")
+    parser.add_argument("--city-only", action="store_true",
+                        help="only the 1 M-node city: one process against tiled on 2 workers (no province)")
     parser.add_argument("--case", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.case:
@@ -132,25 +135,10 @@ def main() -> None:
         return
     counties_side, county_nodes, pharmacies = (3, 120, 3_000) if args.quick else (6, 472, 50_000)
     city_side, city_pharmacies = (300, 600) if args.quick else (1000, 6_611)
-    folder = args.folder or Path(tempfile.mkdtemp(prefix="pharmacy-province-"))
-    folder.mkdir(parents=True, exist_ok=True)
-    made = child("generate", folder, counties_side, county_nodes, pharmacies)
-    one, two = run_cli(folder, 1), run_cli(folder, 2)
+    rows = [] if args.city_only else province_rows(args, counties_side, county_nodes, pharmacies)
     single = child("single", city_side, city_pharmacies)
     tiled = child("tiled", city_side, city_pharmacies, 2)
-    efficiency = one["wall_s"] / (2 * two["wall_s"])
-    size = (f"{made['nodes']:,} nodes, {made['counties']} counties, {made['subdistricts']} sub-districts, "
-            f"{made['pharmacies']:,} pharmacies")
-    rows = [
-        ("province: generate county by county into the store", size,
-         f"{made['seconds']:.0f} s, peak {made['peak_mb']:,.0f} MB", ""),
-        ("province: `pharmacy-plan assess --workers 1`", f"{one['tiles']} tiles",
-         f"{one['wall_s']:.0f} s (tiles {one['tiled_s']:.0f} s); worker peak {one['worker_peak_mb']:,.0f} MB, "
-         f"main {one['main_peak_mb']:,.0f} MB", "<= 3 GB per worker"),
-        ("province: `pharmacy-plan assess --workers 2`", f"{two['tiles']} tiles",
-         f"{two['wall_s']:.0f} s (tiles {two['tiled_s']:.0f} s); worker peak {two['worker_peak_mb']:,.0f} MB, "
-         f"main {two['main_peak_mb']:,.0f} MB", "<= 3 GB per worker"),
-        ("province: scaling efficiency 1 -> 2 workers", "t1 / (2 t2)", f"{efficiency:.2f}", ""),
+    rows += [
         ("city: full assessment, one process", f"{single['nodes']:,} nodes, {city_pharmacies:,} pharmacies",
          f"{single['seconds']:.1f} s, peak {single['peak_mb']:,.0f} MB", ""),
         ("city: tiled by county, LocalCluster of 2 workers", f"{tiled['tiles']} tiles (store written in "
@@ -160,9 +148,32 @@ def main() -> None:
     ]
     table = ["| case | size | measured | target |", "|---|---|---|---|"]
     table += [f"| {' | '.join(row)} |" for row in rows]
-    publish_table("\n".join(table), "tiles-quick.md" if args.quick else "tiles.md")
+    name = "tiles-city.md" if args.city_only else "tiles-quick.md" if args.quick else "tiles.md"
+    publish_table("\n".join(table), name)
+
+
+def province_rows(args, counties_side: int, county_nodes: int, pharmacies: int) -> list[tuple[str, ...]]:
+    """The synthetic province generated into a store, then assessed by the CLI on 1 and 2 workers."""
+    folder = args.folder or Path(tempfile.mkdtemp(prefix="pharmacy-province-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    made = child("generate", folder, counties_side, county_nodes, pharmacies)
+    one, two = run_cli(folder, 1), run_cli(folder, 2)
     if args.folder is None:
         shutil.rmtree(folder, ignore_errors=True)
+    efficiency = one["wall_s"] / (2 * two["wall_s"])
+    size = (f"{made['nodes']:,} nodes, {made['counties']} counties, {made['subdistricts']} sub-districts, "
+            f"{made['pharmacies']:,} pharmacies")
+    return [
+        ("province: generate county by county into the store", size,
+         f"{made['seconds']:.0f} s, peak {made['peak_mb']:,.0f} MB", ""),
+        ("province: `pharmacy-plan assess --workers 1`", f"{one['tiles']} tiles",
+         f"{one['wall_s']:.0f} s (tiles {one['tiled_s']:.0f} s); worker peak {one['worker_peak_mb']:,.0f} MB, "
+         f"main {one['main_peak_mb']:,.0f} MB", "<= 3 GB per worker"),
+        ("province: `pharmacy-plan assess --workers 2`", f"{two['tiles']} tiles",
+         f"{two['wall_s']:.0f} s (tiles {two['tiled_s']:.0f} s); worker peak {two['worker_peak_mb']:,.0f} MB, "
+         f"main {two['main_peak_mb']:,.0f} MB", "<= 3 GB per worker"),
+        ("province: scaling efficiency 1 -> 2 workers", "t1 / (2 t2)", f"{efficiency:.2f}", ""),
+    ]
 
 
 if __name__ == "__main__":
