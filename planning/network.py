@@ -599,8 +599,8 @@ class WalkNetwork:
 
         The raster's top-left corner is (``x0``, ``y_top``) in ``crs`` metres, cells of ``cell_m``
         metres, row 0 at the top. Returns the flat (row-major) indices of the cells whose centre is
-        within ``max_snap_m`` of a street, and their :class:`Snap` (edge, offset, straight access walk,
-        position). Kept on the network per raster (:attr:`memo`).
+        within ``max_snap_m`` of a street, and their :class:`Snap` (edge, offset, straight access walk;
+        no positions: ``snapped_xy`` None). Kept on the network per raster (:attr:`memo`).
 
         Method (vectorised, no spatial-index query per cell): every polyline segment is sampled at most
         h = ``cell_m / 2`` apart and the samples of the best snap class are burnt into the raster (each
@@ -707,7 +707,7 @@ class WalkNetwork:
         # Results go straight to their cell in raster-sized arrays (pages of cells never found are never
         # touched), compacted at the end: no list of parts held beside the result.
         found_edge, found_offset = np.empty(n_cells, dtype=np.int64), np.empty(n_cells)
-        found_access, found_xy = np.empty(n_cells), np.empty((n_cells, 2))
+        found_access = np.empty(n_cells)
         undecided_lower = np.full(n_cells, np.inf) if best_segment is None else None
         if best_segment is not None:
             lower = in_raster(best_cells_m) - slack
@@ -724,10 +724,10 @@ class WalkNetwork:
                 ok = d <= max_snap_m
                 s, t = s[ok], t[ok]
                 edge = vertex_edge[s]
-                offset, snapped = self._position_on_segment(s, t, edge)
+                offset, _ = self._position_on_segment(s, t, edge)
                 cells_found = chunk[ok]
                 found_edge[cells_found], found_offset[cells_found] = edge, offset
-                found_access[cells_found], found_xy[cells_found] = d[ok], snapped
+                found_access[cells_found] = d[ok]
                 decided[cells_found] = True
             best_segment = segments = cand_cells = None
             undecided_lower = np.where(decided, np.inf, lower)
@@ -743,14 +743,13 @@ class WalkNetwork:
             keep = fallback.on_network
             at = others[keep]
             found_edge[at], found_offset[at] = fallback.edge[keep], fallback.offset_m[keep]
-            found_access[at], found_xy[at] = fallback.access_m[keep], fallback.snapped_xy[keep]
+            found_access[at] = fallback.access_m[keep]
             decided[at] = True
             fallback = centres = at = None
         cells = np.flatnonzero(decided)
         if len(cells) < n_cells:  # one array at a time, each full-size one freed once compacted
-            found_edge, found_offset = found_edge[cells], found_offset[cells]
-            found_access, found_xy = found_access[cells], found_xy[cells]
-        return cells, Snap(edge=found_edge, offset_m=found_offset, access_m=found_access, snapped_xy=found_xy,
+            found_edge, found_offset, found_access = found_edge[cells], found_offset[cells], found_access[cells]
+        return cells, Snap(edge=found_edge, offset_m=found_offset, access_m=found_access, snapped_xy=None,
                            on_network=np.ones(len(cells), dtype=bool), max_snap_m=float(max_snap_m))
 
     def snap_lonlat(self, lon, lat, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> Snap:
@@ -844,7 +843,9 @@ class _SegmentGeometry:
 class Snap:
     """Where points meet the network; arrays of one row per point (see :meth:`WalkNetwork.snap`).
 
-    ``edge`` is -1 only for points with non-finite coordinates. Distances are metres.
+    ``edge`` is -1 only for points with non-finite coordinates. Distances are metres. ``snapped_xy`` is
+    None where the positions are not kept: a raster's cell snap (:meth:`WalkNetwork.snap_cells`), which
+    only the walk surfaces read (``points_at(edge, offset_m)`` gives them; 138 MB on a 1 M-node city).
     ``moved_to_ground`` marks points whose plain nearest edge was off the ground (a tunnel, a bridge)
     and that went to a ground street within reach instead; ``moved_off_small_piece`` points whose
     plain nearest edge lay on a small piece and that went to a larger piece (module docstring).
@@ -854,7 +855,7 @@ class Snap:
     edge: np.ndarray
     offset_m: np.ndarray
     access_m: np.ndarray
-    snapped_xy: np.ndarray
+    snapped_xy: np.ndarray | None
     on_network: np.ndarray
     max_snap_m: float
     moved_to_ground: np.ndarray | None = None
@@ -879,14 +880,16 @@ class Snap:
     def joined(first: Snap, second: Snap) -> Snap:
         """The rows of ``first`` then those of ``second`` (the larger snap distance of the two kept)."""
         pick = lambda name: np.concatenate([getattr(first, name), getattr(second, name)])  # noqa: E731
+        if first.snapped_xy is None or second.snapped_xy is None:
+            raise ValueError("a snap without positions (a raster's cells) cannot be joined")
         return Snap(pick("edge"), pick("offset_m"), pick("access_m"), pick("snapped_xy").reshape(-1, 2),
                     pick("on_network"), max(first.max_snap_m, second.max_snap_m), pick("moved_to_ground"),
                     pick("moved_off_small_piece"))
 
     def subset(self, mask: np.ndarray) -> Snap:
         """The rows selected by a boolean mask or index array."""
-        return Snap(self.edge[mask], self.offset_m[mask], self.access_m[mask], self.snapped_xy[mask],
-                    self.on_network[mask], self.max_snap_m, self.moved_to_ground[mask],
+        return Snap(self.edge[mask], self.offset_m[mask], self.access_m[mask],
+                    None if self.snapped_xy is None else self.snapped_xy[mask], self.on_network[mask], self.max_snap_m, self.moved_to_ground[mask],
                     self.moved_off_small_piece[mask])
 
 

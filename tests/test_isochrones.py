@@ -252,7 +252,7 @@ def test_cells_in_small_chunks_give_the_same_snap_and_surface(monkeypatch):
     monkeypatch.setattr(isochrones, "_CELL_CHUNK", 89)
     (cells_small, snap_small), surface_small = build()
     np.testing.assert_array_equal(cells_small, cells)
-    for name in ("edge", "offset_m", "access_m", "snapped_xy", "on_network"):
+    for name in ("edge", "offset_m", "access_m", "on_network"):
         np.testing.assert_array_equal(getattr(snap_small, name), getattr(snap, name))
     np.testing.assert_array_equal(surface_small.distance_m, surface.distance_m)
 
