@@ -261,8 +261,10 @@ def rule_flags(area: AreaFacts, place: PlaceFacts, policy: Policy) -> dict[str, 
     """Which block and gap rules hit each place: ``{rule id: bool array}`` for :data:`BLOCK_RULES` and
     :data:`GAP_RULES`, in that order. The one definition of each rule at a place (module docstring)."""
     shape = np.shape(place.subdistrict)
-    in_sd, sd = place.subdistrict >= 0, np.maximum(place.subdistrict, 0)
-    in_ct, ct = place.county >= 0, np.maximum(place.county, 0)
+    # positions as the platform's index type once: numpy converts narrower index arrays (the int32 cell
+    # rasters) at every gather, a copy of millions of cells for each of the rules below
+    in_sd, sd = place.subdistrict >= 0, np.maximum(place.subdistrict, 0).astype(np.intp, copy=False)
+    in_ct, ct = place.county >= 0, np.maximum(place.county, 0).astype(np.intp, copy=False)
 
     def at_subdistrict(per_area: np.ndarray) -> np.ndarray:
         return in_sd & per_area[sd] if len(per_area) else np.zeros(shape, dtype=bool)
