@@ -24,6 +24,7 @@ from planning.assess import assess
 from planning.demo import load_demo_region
 from planning.errors import PlanningError
 from planning.i18n import t
+from planning.memory import keep_freed_memory
 from planning.ingest.datum import DatumMismatchError
 from planning.maps import (ASSESSMENT_LAYERS, BASEMAPS, CLASS_VIEW_LAYERS, DEFAULT_LAYERS, add_basemap, assessment_layers, base_map,
                            checked_point_group, escape_user_text, overview_map, serve_scripts_from,
@@ -40,6 +41,8 @@ from planning.scenario import AddSite, RemoveSite, Scenario, nearest_site
 from planning.screening import Applicant, check_location
 from planning.text import Text
 from planning.tiled_result import describe_saved, list_tiled_results, open_tiled, results_folder
+
+keep_freed_memory()  # large arrays reuse freed pages (planning.memory)
 
 st.set_page_config(page_title="医保定点药店规划 / Pharmacy planning", layout="wide")
 lang = "en" if st.sidebar.radio("语言 / Language", ["中文", "English"], horizontal=True) == "English" else "zh"

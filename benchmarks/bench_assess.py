@@ -20,6 +20,10 @@ street points), "warm" is a further assessment on the same loaded network, the p
 first (one assessment alive at a time, as in the app). Times are time.perf_counter; the synthetic warm
 times give the best and the median of the repeats, the others the median. Prints a Markdown table and
 writes it to benchmarks/results/assess.md.
+
+Every case runs as the product's own processes do (the CLI, the app, the tiles' tasks): with
+planning.memory.keep_freed_memory(), glibc keeping freed memory for reuse.
+``PHARMACY_PLANNER_MALLOC=default python benchmarks/bench_assess.py`` measures glibc's defaults instead.
 """
 
 from __future__ import annotations
@@ -92,7 +96,10 @@ def demo_case(repeats: int) -> dict:
 
 def synthetic_case(side: int, n_pharmacies: int, repeats: int = 3) -> dict:
     """Runs in its own process (see main) so ru_maxrss is this case's peak."""
+    from planning.memory import keep_freed_memory
     from planning.synthetic import street_grid, synthetic_region
+
+    keep_freed_memory()
 
     network = street_grid(side)
     region = synthetic_region(network, counties_per_side=3, subdistricts_per_county_side=3,
@@ -119,6 +126,9 @@ def main() -> None:
     if args.synthetic_only:
         print(json.dumps(synthetic_case(*args.synthetic_only)))
         return
+    from planning.memory import keep_freed_memory
+
+    keeping = keep_freed_memory()
     demo = demo_case(repeats=1 if args.quick else 5)
     synthetic = run_synthetic(*((120, 200) if args.quick else (550, 2000)))
     city = run_synthetic(*((180, 216) if args.quick else (1000, 6611)))
@@ -150,7 +160,8 @@ def main() -> None:
     ]
     table = ["| case | size | measured | target | |", "|---|---|---|---|---|"]
     table += [f"| {' | '.join(row)} |" for row in rows]
-    text = "\n".join(table)
+    text = "\n".join(table) + ("\n\nglibc keeping freed memory for reuse (planning.memory)" if keeping
+                                else "\n\nglibc's default allocation (PHARMACY_PLANNER_MALLOC=default or not glibc)")
     publish_table(text, "assess-quick.md" if args.quick else "assess.md")
 
 

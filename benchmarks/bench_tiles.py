@@ -74,7 +74,10 @@ def run_cli(folder: Path, workers: int) -> dict:
 
 def city_single(side: int, pharmacies: int) -> dict:
     from planning.assess import assess
+    from planning.memory import keep_freed_memory
     from planning.synthetic import street_grid, synthetic_region
+
+    keep_freed_memory()  # as the CLI and the tiles' tasks run
 
     network = street_grid(side)
     region = synthetic_region(network, counties_per_side=3, subdistricts_per_county_side=3, n_pharmacies=pharmacies,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from planning.errors import PlanningError
 from planning.i18n import t
+from planning.memory import keep_freed_memory
 from planning.text import Text
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
@@ -26,6 +27,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_INPUT = 0, 1, 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(_joined_coordinates(sys.argv[1:] if argv is None else list(argv)))
+    keep_freed_memory()  # large arrays reuse freed pages (planning.memory)
     progress = _Progress(quiet=args.quiet)
     try:
         with warnings.catch_warnings():

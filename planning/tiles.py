@@ -48,6 +48,7 @@ from planning.demand import service_demand
 from planning.errors import ParameterError, PlanningError
 from planning.geometry import polygonal_parts
 from planning.memo import Memo
+from planning.memory import keep_freed_memory
 from planning.model import WGS84, Region, Service
 from planning.netstore import NetworkStore, is_store, store_for_file
 from planning.policy import Policy, load_policy
@@ -163,6 +164,7 @@ class TileResult:
 def measure_streets(tile: Tile, store_path: str, core: gpd.GeoDataFrame) -> dict[str, float]:
     """Pass 0 (a Dask task): the street length (metres) of each core sub-district (``core``: their rows),
     on the network meeting the core's bounding box (:func:`planning.coverage.street_length_by_subdistrict`)."""
+    keep_freed_memory()  # in the Dask worker's process (planning.memory)
     try:
         store = NetworkStore.open(store_path)
         network = store.read(tuple(core.to_crs(store.crs).total_bounds))
@@ -191,6 +193,7 @@ def run_tile(tile: Tile, store_path: str, region: Region, policy: Policy, work_d
     pharmacies ``owned`` (ids) it reports. A tile whose core is its whole county (``whole_county``)
     also draws its layers here: its core cells depend on its own sub-districts' and county's rows only,
     and both are complete in it; a cut county's tiles draw in pass 2 with the merged county rows."""
+    keep_freed_memory()  # in the Dask worker's process (planning.memory)
     started = time.perf_counter()
     try:
         found = assess_tile(tile, store_path, region, policy, street_m)
@@ -209,6 +212,7 @@ def finish_tile(tile: Tile, store_path: str, region: Region, policy: Policy, str
                 subdistricts: pd.DataFrame, counties: pd.DataFrame, work_dir: str) -> TileLayers:
     """Pass 2 (a Dask task, for a tile of a cut county): the tile assessed again with the merged rows of
     its areas (``subdistricts``, ``counties``: machine columns, no geometry), and its layers drawn."""
+    keep_freed_memory()  # in the Dask worker's process (planning.memory)
     try:
         found = with_rows(assess_tile(tile, store_path, region, policy, street_m), subdistricts, counties)
         return draw_tile(found, tile, Path(work_dir))
