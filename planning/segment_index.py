@@ -32,6 +32,11 @@ import numpy as np
 BIN_ROUNDS_CAP = 32
 #: (point, bin) pairs and (point, segment) candidates looked at per step (bounds the temporaries).
 _PAIR_CHUNK = 1 << 21
+#: Most (point, bin) pairs one round of growing radius may look at; the points left go to the k-d tree.
+_ROUND_BUDGET = 1 << 24
+#: Nearest samples asked of the k-d tree per point at once; a point with more within its bound is asked again
+#: for all of them.
+_TREE_NEIGHBOURS = 64
 
 
 def segment_starts(coord_start: np.ndarray, n_coords: int) -> np.ndarray:
@@ -122,10 +127,6 @@ class SegmentIndex:
         return cls(coords, np.asarray(coord_start), float(bin_m), float(x0), float(y0), n_cols, n_rows,
                    key[first], starts, member)
 
-    @property
-    def n_segments(self) -> int:
-        return int(len(self.coords) - len(self.coord_start) + 1) if len(self.coord_start) else 0
-
     def edge_of(self, segment: np.ndarray) -> np.ndarray:
         """The edge each segment (vertex index of its first vertex) belongs to."""
         return np.searchsorted(self.coord_start, segment, side="right") - 1
@@ -138,17 +139,30 @@ class SegmentIndex:
         found = Nearest(np.full(len(xy), -1, dtype=np.int64), np.zeros(len(xy)), np.full(len(xy), np.inf))
         if len(xy) == 0 or len(self.keys) == 0 or not max_distance_m > 0:
             return found
-        pending = np.arange(len(xy))
+        # a point farther from the network's bounding box than asked has no segment in reach; one far
+        # beyond it goes straight to the k-d tree, as do the points left when a round would look at more
+        # bins than _ROUND_BUDGET (many points far from every street: a sheet in the wrong CRS)
+        lo, hi = self.coords.min(axis=0), self.coords.max(axis=0)
+        outside = np.hypot(*np.maximum(np.maximum(lo - xy, xy - hi), 0.0).T)
+        pending = np.flatnonzero(outside <= max_distance_m)
+        far = pending[outside[pending] > BIN_ROUNDS_CAP * self.bin_m]
+        pending = pending[outside[pending] <= BIN_ROUNDS_CAP * self.bin_m]
         radius, last = self.bin_m / 2, min(max_distance_m, BIN_ROUNDS_CAP * self.bin_m)
         while len(pending):
             radius = min(radius, last)
+            side = 2 * math.ceil(radius / self.bin_m + 1) + 1
+            if len(pending) * side * side > _ROUND_BUDGET:
+                far = np.concatenate([far, pending])
+                break
             settled = self._settle(xy, pending, radius, edge_ok, found)
             pending = pending[~settled]
             if radius >= last:
+                if max_distance_m > last:
+                    far = np.concatenate([far, pending])
                 break
             radius *= 2
-        if len(pending) and max_distance_m > last:
-            self._settle_far(xy, pending, max_distance_m, edge_ok, found)
+        if len(far):
+            self._settle_far(xy, np.sort(far), max_distance_m, edge_ok, found)
         return found
 
     def _settle(self, xy, points, radius, edge_ok, found: Nearest) -> np.ndarray:
@@ -190,15 +204,26 @@ class SegmentIndex:
         near, _ = tree.query(xy[points], k=1)
         half = self.bin_m / 2
         keep = near - half <= max_distance_m
-        points, near = points[keep], near[keep]
-        for first in range(0, len(points), 4096):
-            part = points[first:first + 4096]
-            balls = tree.query_ball_point(xy[part], near[first:first + 4096] + half + 1e-9 * (near[first:first + 4096] + 1),
-                                          return_sorted=False)
-            sizes = np.fromiter((len(ball) for ball in balls), dtype=np.int64, count=len(balls))
-            samples = np.fromiter((i for ball in balls for i in ball), dtype=np.int64, count=int(sizes.sum()))
-            self._keep_nearest(xy, part, np.repeat(np.arange(len(part)), sizes), sample_segment[samples],
-                               max_distance_m, None, found, np.zeros(len(part), dtype=bool))
+        points, bound = points[keep], near[keep] + half + 1e-9 * (near[keep] + 1.0)
+        by_bound = np.argsort(bound, kind="stable")  # a chunk's points share one bound of the tree's query
+        points, bound = points[by_bound], bound[by_bound]
+        k = min(_TREE_NEIGHBOURS, tree.n)
+        for first in range(0, len(points), 8192):
+            part, limit = points[first:first + 8192], bound[first:first + 8192]
+            distance, sample = tree.query(xy[part], k=k, distance_upper_bound=float(limit.max()))
+            distance, sample = distance.reshape(len(part), k), sample.reshape(len(part), k)
+            within = distance <= limit[:, None]
+            crowded = within[:, -1]  # maybe more samples within its bound than asked
+            owner, column = np.nonzero(within & ~crowded[:, None])
+            owners, segments = [owner], [sample_segment[sample[owner, column]]]
+            for row in np.flatnonzero(crowded):
+                ball = tree.query_ball_point(xy[part[row]], limit[row])
+                owners.append(np.full(len(ball), row))
+                segments.append(sample_segment[np.asarray(ball, dtype=np.int64)])
+            owner, segment = np.concatenate(owners), np.concatenate(segments)
+            order = np.argsort(owner, kind="stable")
+            self._keep_nearest(xy, part, owner[order], segment[order], max_distance_m, None, found,
+                               np.zeros(len(part), dtype=bool))
 
     def _sample_tree(self, edge_ok: np.ndarray | None):
         """A k-d tree of the samples of the allowed edges' segments and the segment of each sample, built

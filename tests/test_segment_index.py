@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -99,3 +100,31 @@ def test_snap_on_the_real_extract_equals_brute_force(osm_path):
     assert (snap.access_m >= plain - 1e-9).all()
     # the snapped position lies on the edge, at its offset
     np.testing.assert_allclose(network.points_at(snap.edge, snap.offset_m), snap.snapped_xy, atol=1e-6)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 10_000), neighbours=st.sampled_from([1, 2, 64]),
+       max_distance=st.sampled_from([40.0, 600.0, np.inf]))
+def test_the_k_d_tree_path_equals_brute_force(seed, neighbours, max_distance):
+    """Every point through the tree (a round budget of 0) and few neighbours asked at once (the points
+    with more samples within their bound asked again for all): the same answers."""
+    import planning.segment_index as module
+
+    network = random_polylines(seed, 30, 1_500.0)
+    rng = np.random.default_rng(seed)
+    xy = np.vstack([rng.uniform(-2_000, 3_500, (100, 2)), network.coords[:3] + 0.5])
+    allowed = rng.random(network.n_edges) < 0.6
+    allowed[0] = True
+    mp = pytest.MonkeyPatch()
+    mp.setattr(module, "_ROUND_BUDGET", 0)
+    mp.setattr(module, "_TREE_NEIGHBOURS", neighbours)
+    try:
+        for edge_ok in (None, allowed):
+            index = SegmentIndex.build(network.coords, network.coord_start, bin_m=25.0)
+            found = index.nearest(xy, max_distance, edge_ok=edge_ok)
+            want = brute_force(network, xy, edge_ok)
+            assert ((found.segment >= 0) == (want <= max_distance)).all()
+            hit = found.segment >= 0
+            np.testing.assert_allclose(found.distance_m[hit], want[hit], atol=1e-7)
+    finally:
+        mp.undo()
