@@ -108,7 +108,7 @@ class SegmentIndex:
             x1, y1 = coords.max(axis=0) + bin_m
         else:
             x0 = y0 = x1 = y1 = 0.0
-        n_cols, n_rows = int(math.ceil((x1 - x0) / bin_m)) + 1, int(math.ceil((y1 - y0) / bin_m)) + 1
+        n_cols, n_rows = math.ceil((x1 - x0) / bin_m) + 1, math.ceil((y1 - y0) / bin_m) + 1
         index_type = np.int32 if len(coords) < 2**31 else np.int64
         keys_parts, member_parts = [], []
         for first in range(0, len(segments), _PAIR_CHUNK // 4):

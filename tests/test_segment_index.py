@@ -4,8 +4,8 @@ point to every edge's LineString, on random polylines, a street grid and the rea
 from __future__ import annotations
 
 import numpy as np
-import shapely
 import pytest
+import shapely
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
