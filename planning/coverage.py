@@ -185,18 +185,21 @@ def coverage_table(
     # Sums over the points of each sub-district as weighted counts over all points, a point left out
     # weighing 0 (the same sums, term for term; no copies of the millions of masked points per service)
     area = np.where(inside, residents.subdistrict, 0)
-    street_km = np.bincount(area, weights=np.where(inside, residents.street_m, 0.0), minlength=n) / 1000
+
+    def per_area(weights: np.ndarray, where: np.ndarray) -> np.ndarray:
+        return np.bincount(area, weights=np.where(where, weights, 0.0), minlength=n)[:n]
+
+    street_km = per_area(residents.street_m, inside) / 1000
     rows = []
     for service, minutes in minutes_by_service.items():
         weights = residents.persons if weights_by_service is None else weights_by_service[service]
         population = subdistricts["population"].to_numpy(dtype=float) if demand_by_service is None \
             else np.asarray(demand_by_service[service], dtype=float)
-        placed = np.bincount(area, weights=np.where(inside, weights, 0.0), minlength=n)
+        placed = per_area(weights, inside)
         ok = inside & (minutes <= budget_minutes)
-        covered = np.bincount(area, weights=np.where(ok, weights, 0.0), minlength=n)
-        covered = np.minimum(covered, population)
+        covered = np.minimum(per_area(weights, ok), population)
         share = np.divide(covered, population, out=np.zeros(n), where=population > 0)
-        street_covered_km = np.bincount(area, weights=np.where(ok, residents.street_m, 0.0), minlength=n) / 1000
+        street_covered_km = per_area(residents.street_m, ok) / 1000
         rows.append(pd.DataFrame({
             "code": subdistricts["code"].to_numpy(), "service": service, "population": population,
             "placed": placed, "covered": covered, "covered_share": share,
