@@ -2,7 +2,7 @@
 
 Reproduce (from the repository root):
 
-    python benchmarks/bench_tiles.py            # full run: 8 M-node province, about 30 minutes on 2 cores
+    python benchmarks/bench_tiles.py            # full run: 8 M-node province, about 21 minutes on 2 cores (idle)
     python benchmarks/bench_tiles.py --quick    # smoke run, about 2 minutes
     python benchmarks/bench_tiles.py --city-only    # the 1 M-node city rows alone, about 2 minutes
 
