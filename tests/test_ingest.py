@@ -147,6 +147,18 @@ def test_xlsx_with_service_list_column_and_english_headers(tmp_path):
     assert (notes["note_code"] == "unknown_without_column").any() and "info_system_ready" not in result.clean
 
 
+def test_blank_service_cells_are_read_as_no_and_said(tmp_path):
+    """A bureau marks only 是: a blank service cell is "no", but the planner is told which rows, per column."""
+    header = ["编号", "名称", "地址", "经度", "纬度", "门诊统筹", "门诊慢特病"]
+    rows = [["A1", "甲店", "一路1号", 112.93, 28.12, "是", "是"],
+            ["A2", "乙店", "一路2号", 112.96, 28.12, "是", None],
+            ["A3", "丙店", "一路3号", 112.97, 28.13, "否", "否"]]
+    result = ingest.read_pharmacies(write_xlsx(tmp_path / "p.xlsx", rows, header))
+    assert not result.clean.set_index("pharmacy_id").loc["A2", "chronic_disease"]
+    said = result.notes[result.notes["note_code"] == "blank_read_as_no"]["note"].tolist()
+    assert len(said) == 1 and "门诊慢特病" in said[0] and "1 个空白" in said[0] and "1 blank cells" in said[0]
+
+
 @pytest.mark.parametrize("value, expected", [
     ("是", True), ("否", False), ("Y", True), ("n", False), ("1", True), ("0", False), (1.0, True), (0, False),
     ("✓", True), ("×", False), ("√", True), ("已开通", True), ("未开通", False), ("", False), (None, False),

@@ -15,7 +15,7 @@ import shapely
 from planning import coords
 from planning.errors import FileTooLargeError, MissingColumnError, ParameterError, UnreadableFileError
 from planning.ingest.checks import (
-    blank_rows, code_column, duplicate_id_rows, finish_result, flag_columns, unreadable_cells, map_columns, missing_required,
+    blank_rows, code_column, duplicate_id_rows, finish_result, flag_columns, unreadable_cells, map_columns, map_unique, missing_required,
     number_columns, number_problem, point_lonlat, required_text,
     to_wgs84_checked,
 )
@@ -215,7 +215,12 @@ def _pharmacy_services(table: RawTable, mapping: dict[str, str], fields: list[st
                        ) -> dict[str, pd.Series]:
     held = {s: pd.Series(False, index=table.raw.index) for s in SERVICE_COLUMNS}
     for service in fields:
-        held[service] |= flag_columns(table, mapping[service], problems, Reason.UNKNOWN_SERVICE_VALUE)
+        header = mapping[service]
+        held[service] |= flag_columns(table, header, problems, Reason.UNKNOWN_SERVICE_VALUE)
+        blank = table.raw.index[map_unique(table.raw[header], lambda v: cell_text(v) == "").astype(bool).to_numpy()]
+        if len(blank):  # a blank cell is read as "no" as bureaus mark only "是"; said, so a planner can check it
+            shown = ", ".join(str(r) for r in blank[:10]) + ("…" if len(blank) > 10 else "")
+            table.notes.add(0, Note.BLANK_READ_AS_NO, column=header, count=len(blank), rows=shown)
     if "services" in mapping:
         header = mapping["services"]
         for row, cell in table.raw[header].items():

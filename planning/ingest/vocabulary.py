@@ -112,6 +112,7 @@ class Note(str, enum.Enum):
     DUPLICATE_KEPT_ONCE = "duplicate_kept_once"
     BOM_OVER_GBK = "bom_over_gbk"
     OVERLAPS = "overlaps"
+    BLANK_READ_AS_NO = "blank_read_as_no"
 
     def text(self, **detail: Any) -> str:
         zh, en = _NOTE_TEXT[self]
@@ -124,6 +125,10 @@ _NOTE_TEXT: dict[Note, tuple[str, str]] = {
     Note.UNKNOWN_WITHOUT_COLUMN: ("没有“{column}”列：各药店的该项未知（结算状态不判定，不按“已完成”读入）",
                                   "no '{column}' column: unknown for every pharmacy (settlement status not judged, "
                                   "not read as done)"),
+    Note.BLANK_READ_AS_NO: ("“{column}”列有 {count} 个空白单元格（第 {rows} 行），按“否”读入：这些药店若开通了该业务，"
+                             "请补全后重新评估",
+                             "'{column}': {count} blank cells (rows {rows}) read as 'no': if these pharmacies do offer "
+                             "the service, fill the cells in and assess again"),
     Note.COLUMN_IGNORED: ("列“{column}”未使用（{value}）", "column '{column}' not used ({value})"),
     Note.CRS_ASSUMED: ("文件没有坐标系，按经纬度（{value}）读取", "the file has no CRS; read as longitude/latitude ({value})"),
     Note.LAYER_CHOSEN: ("文件有多个图层（{layers}），读取了第一个“{value}”；要读其他图层，请指定图层（命令行 --pharmacies-layer "
